@@ -1,0 +1,52 @@
+# Countinghouse: `make run` serves the demo, `make test` runs the linters and the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP_QUIET := --quiet --disable-pip-version-check
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format migrate seed stack clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Countinghouse needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_QUIET) --upgrade pip
+
+$(VENV)/.base-installed: requirements/base.txt | $(BIN)/python
+	$(BIN)/pip install $(PIP_QUIET) -r requirements/base.txt
+	@touch $@
+
+$(VENV)/.dev-installed: requirements/base.txt requirements/dev.txt | $(BIN)/python
+	$(BIN)/pip install $(PIP_QUIET) -r requirements/dev.txt
+	@touch $@ $(VENV)/.base-installed
+
+run: export DEBUG = true
+run: $(VENV)/.base-installed
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py seed_demo
+	@$(BIN)/python manage.py seed_demo --print-logins --host $(HOST) --port $(PORT)
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev-installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
+	$(BIN)/python manage.py makemigrations --check --dry-run --settings=billing_project.settings_test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The production shape on one machine: gunicorn, a Celery worker and beat, against PostgreSQL and Redis.
+stack: $(VENV)/.base-installed
+	@test -n "$$DATABASE_URL" && test -n "$$REDIS_URL" && test -n "$$SECRET_KEY" || \
+		{ echo "make stack needs DATABASE_URL, REDIS_URL and SECRET_KEY (see README, Production)"; exit 1; }
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py collectstatic --no-input
+	$(BIN)/honcho start -f Procfile
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

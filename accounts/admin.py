@@ -1,0 +1,125 @@
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group
+from simple_history.admin import SimpleHistoryAdmin
+from unfold.admin import ModelAdmin
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+
+from accounts import services
+from accounts.models import ApiToken, User
+
+
+class StaffUserCreationForm(UserCreationForm):
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ["email", "full_name"]
+
+
+class StaffUserChangeForm(UserChangeForm):
+    class Meta(UserChangeForm.Meta):
+        model = User
+        fields = "__all__"
+
+
+@admin.register(User)
+class UserAdmin(SimpleHistoryAdmin, BaseUserAdmin, ModelAdmin):
+    form = StaffUserChangeForm
+    add_form = StaffUserCreationForm
+    change_password_form = AdminPasswordChangeForm
+    list_display = ["email", "full_name", "is_staff", "is_active", "roles", "last_login"]
+    list_filter = ["is_staff", "is_active", "groups"]
+    search_fields = ["email", "full_name"]
+    ordering = ["email"]
+    filter_horizontal = ["groups", "user_permissions"]
+    readonly_fields = ["last_login", "date_joined"]
+    fieldsets = [
+        (None, {"fields": ["email", "full_name", "password"]}),
+        ("Access", {"fields": ["is_active", "is_staff", "is_superuser", "groups"]}),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "full_name", "password1", "password2"]})]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="Roles")
+    def roles(self, user: User) -> str:
+        return ", ".join(group.name for group in user.groups.all()) or "—"
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class RoleAdmin(ModelAdmin):
+    """Roles are kept in code (accounts/roles.py); the admin shows them and who holds them."""
+
+    list_display = ["name", "member_count"]
+    search_fields = ["name"]
+    fields = ["name", "permissions"]
+    readonly_fields = ["name", "permissions"]
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(members=Count("user"))
+
+    @admin.display(description="Members", ordering="members")
+    def member_count(self, group) -> int:
+        return group.members
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ApiTokenCreateForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ["user", "name", "expires_at"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(SimpleHistoryAdmin, ModelAdmin):
+    form = ApiTokenCreateForm
+    list_display = ["name", "user", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "created_at"]
+    list_select_related = ["user"]
+    search_fields = ["name", "prefix", "user__email"]
+    autocomplete_fields = ["user"]
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["user", "name", "prefix", "expires_at", "created_at", "created_by", "last_used_at", "revoked_at"]
+
+    def get_fields(self, request, obj=None):
+        return ["user", "name", "expires_at"] if obj is None else self.get_readonly_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # A token is never edited: it is created, used and revoked.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        token, raw_key = services.api_token_create(
+            actor=request.user,
+            user=form.cleaned_data["user"],
+            name=form.cleaned_data["name"],
+            expires_at=form.cleaned_data["expires_at"],
+        )
+        obj.pk = token.pk
+        obj.refresh_from_db()
+        messages.warning(request, f"Copy this token now; it will not be shown again: {raw_key}", extra_tags="api-token")
+
+    @admin.action(description="Revoke selected tokens", permissions=["delete"])
+    def revoke(self, request, queryset):
+        for token in queryset:
+            services.api_token_revoke(actor=request.user, token=token)
+        self.message_user(request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS)

@@ -1,0 +1,67 @@
+from django.contrib.auth import authenticate, login, logout
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import services
+from accounts.models import User
+from accounts.permissions import RoleModelPermissions
+from accounts.serializers import SessionLoginSerializer, UserCreateSerializer, UserSerializer
+from billing_project.errors import DomainError, NotAllowed
+
+
+class SessionView(APIView):
+    """Sign in with email and password (session cookie), or sign out."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=SessionLoginSerializer, responses={200: UserSerializer})
+    def post(self, request):
+        serializer = SessionLoginSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        django_request = request._request
+        user = authenticate(
+            django_request, username=serializer.validated_data["email"], password=serializer.validated_data["password"]
+        )
+        if user is None:
+            if getattr(django_request, "axes_locked_out", False):
+                raise NotAllowed("Too many failed sign-ins: this account is locked for now.", code="locked_out")
+            raise DomainError("The email and password do not match.", code="invalid_credentials")
+        login(django_request, user)
+        return Response(UserSerializer(user).data)
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request):
+        logout(request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class UserCreateView(generics.CreateAPIView):
+    """Create a staff user in one or more roles (Admin only)."""
+
+    queryset = User.objects.all()
+    permission_classes = [IsAuthenticated, RoleModelPermissions]
+
+    @extend_schema(request=UserCreateSerializer, responses={201: UserSerializer})
+    def post(self, request):
+        serializer = UserCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_create(actor=request.user, **serializer.validated_data)
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class UserDetailView(generics.RetrieveAPIView):
+    """A user: yourself always; anyone else with the permission to view users."""
+
+    serializer_class = UserSerializer
+    permission_classes = [IsAuthenticated]
+
+    def get_object(self):
+        user = get_object_or_404(User.objects.prefetch_related("groups"), pk=self.kwargs["pk"])
+        if user != self.request.user and not self.request.user.has_perm("accounts.view_user"):
+            raise NotFound("No such user.")
+        return user

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class AccountsConfig(AppConfig):
+    name = "accounts"
+    verbose_name = "Users and access"
+
+    def ready(self) -> None:
+        from accounts.roles import sync_roles_after_migrate
+
+        # Permissions of every app exist only after migrate; give each role its set then.
+        post_migrate.connect(sync_roles_after_migrate, dispatch_uid="accounts.sync_roles")

@@ -1,0 +1,72 @@
+"""Staff roles are Django groups; their permission sets are kept here, in code (DESIGN.md, "Roles").
+
+A data migration creates the groups; after every migrate the sets below are applied, so a
+permission added by a later app reaches its roles without a hand-made change.
+"""
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    ADMIN = "Admin"
+    FINANCE = "Finance"
+    CUSTOMER_SUCCESS = "Customer Success"
+    SALES = "Sales"
+    OPERATIONS = "Operations"
+
+
+def _crud(app_label: str, model: str, *actions: str) -> list[str]:
+    return [f"{app_label}.{action}_{model}" for action in actions]
+
+
+# Admin holds every permission there is; the others hold exactly these.
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    Role.FINANCE: [
+        *_crud("catalog", "customer", "view", "add", "change"),
+        *_crud("catalog", "partner", "view", "add", "change"),
+        *_crud("catalog", "service", "view", "add", "change"),
+        *_crud("catalog", "priceagreement", "view", "add", "change"),
+        *_crud("catalog", "portalmembership", "view"),
+        *_crud("accounts", "user", "view"),
+    ],
+    Role.CUSTOMER_SUCCESS: [
+        *_crud("catalog", "customer", "view", "change"),
+        *_crud("catalog", "partner", "view"),
+        *_crud("catalog", "service", "view"),
+        *_crud("catalog", "priceagreement", "view"),
+    ],
+    Role.SALES: [
+        *_crud("catalog", "customer", "view", "change"),
+        *_crud("catalog", "partner", "view"),
+        *_crud("catalog", "service", "view"),
+        *_crud("catalog", "priceagreement", "view"),
+    ],
+    Role.OPERATIONS: [
+        *_crud("catalog", "customer", "view"),
+        *_crud("catalog", "partner", "view"),
+        *_crud("catalog", "service", "view"),
+    ],
+}
+
+
+def sync_role_permissions(*, group_model, permission_model) -> None:
+    """Give each role group exactly its permission set; creates missing groups."""
+    all_permissions = permission_model.objects.select_related("content_type")
+    by_name = {f"{p.content_type.app_label}.{p.codename}": p for p in all_permissions}
+    for role in Role:
+        group, _ = group_model.objects.get_or_create(name=role.value)
+        if role == Role.ADMIN:
+            group.permissions.set(by_name.values())
+            continue
+        # A name not yet known (its app not migrated yet) is picked up on a later migrate.
+        group.permissions.set([by_name[name] for name in ROLE_PERMISSIONS[role] if name in by_name])
+
+
+def sync_roles_after_migrate(sender, **kwargs) -> None:
+    from django.apps import apps as global_apps
+    from django.contrib.auth.models import Group, Permission
+
+    # post_migrate is sent once per app, each after its own permissions are made: act on the last.
+    if sender.label != list(global_apps.get_app_configs())[-1].label:
+        return
+    sync_role_permissions(group_model=Group, permission_model=Permission)

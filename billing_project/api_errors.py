@@ -1,0 +1,50 @@
+"""One error format for the whole API: {"error": {"code", "message", "fields"}}."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from billing_project.errors import DomainError
+
+
+def _flatten(detail) -> list[str]:
+    if isinstance(detail, dict):
+        return [f"{key}: {message}" for key, value in detail.items() for message in _flatten(value)]
+    if isinstance(detail, list):
+        return [message for item in detail for message in _flatten(item)]
+    return [str(detail)]
+
+
+def _field_errors(detail) -> dict[str, list[str]]:
+    if not isinstance(detail, dict):
+        return {}
+    return {field: _flatten(messages) for field, messages in detail.items() if field != "non_field_errors"}
+
+
+def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        fields = exc.message_dict if hasattr(exc, "error_dict") else {}
+        fields = {key: value for key, value in fields.items() if key != "__all__"}
+        message = "; ".join(exc.messages) or "Invalid input."
+        return Response(error_body("invalid", message, fields), status=status.HTTP_400_BAD_REQUEST)
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _field_errors(exc.detail)
+        non_field = exc.detail.get("non_field_errors") if isinstance(exc.detail, dict) else exc.detail
+        message = "; ".join(_flatten(non_field)) if non_field else "Some fields are not valid."
+        response.data = error_body("invalid", message, fields)
+    elif isinstance(exc, exceptions.APIException):
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else exc.default_code
+        response.data = error_body(code, " ".join(_flatten(exc.detail)))
+    return response

@@ -1,0 +1,272 @@
+from datetime import date
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from billing_project import money
+
+external_key_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+    "Use letters, digits, dots, dashes and underscores only, starting with a letter or digit.",
+)
+
+
+class Customer(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        CLOSED = "closed", "Closed"
+
+    name = models.CharField(max_length=200, unique=True)
+    legal_name = models.CharField(max_length=250, blank=True)
+    client_id = models.CharField(
+        "client id",
+        max_length=64,
+        unique=True,
+        validators=[external_key_validator],
+        help_text="The external key that usage files use (clientId).",
+    )
+    billing_address = models.TextField(blank=True)
+    billing_email = models.EmailField(blank=True)
+    currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES, default="EUR")
+    csm = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="customer success manager",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="csm_customers",
+        limit_choices_to={"groups__name": "Customer Success", "is_active": True},
+    )
+    sales_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="sales_customers",
+        limit_choices_to={"groups__name": "Sales", "is_active": True},
+    )
+    start_date = models.DateField(default=date.today)
+    end_date = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    require_csm_approval = models.BooleanField(
+        "require CSM approval", default=False, help_text="Bills wait for the CSM's approval before they are issued."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
+                name="customer_end_after_start",
+                violation_error_message="The end date cannot be before the start date.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.client_id})"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.pk is None:
+            return
+        stored_currency = Customer.objects.filter(pk=self.pk).values_list("currency", flat=True).first()
+        if stored_currency and stored_currency != self.currency and self.price_agreements.exists():
+            raise ValidationError({"currency": "The currency cannot change once the customer has price agreements."})
+
+
+class Partner(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    contact_person = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    default_revenue_share_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(default_revenue_share_percent__gte=0) & Q(default_revenue_share_percent__lte=100),
+                name="partner_share_between_0_and_100",
+                violation_error_message="The revenue share is a percentage between 0 and 100.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Service(models.Model):
+    class Category(models.TextChoices):
+        KYC = "kyc", "KYC"
+        AML = "aml", "AML"
+        API = "api", "API"
+        DOCUMENTS = "documents", "Documents"
+        FORMATION = "formation", "Company formation"
+        OTHER = "other", "Other"
+
+    code = models.CharField(
+        max_length=64,
+        unique=True,
+        validators=[external_key_validator],
+        help_text="The serviceName that usage files use.",
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    unit_label = models.CharField(max_length=40, default="unit", help_text="What one unit is, e.g. 'check'.")
+    category = models.CharField(max_length=16, choices=Category.choices, default=Category.OTHER, db_index=True)
+    active = models.BooleanField(default=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.pk is None:
+            return
+        stored_code = Service.objects.filter(pk=self.pk).values_list("code", flat=True).first()
+        if stored_code and stored_code != self.code and self.price_agreements.exists():
+            raise ValidationError({"code": "The code is the key usage files use; it cannot change once priced."})
+
+
+class PriceAgreementQuerySet(models.QuerySet):
+    def in_force_on(self, day: date):
+        return self.filter(Q(valid_to__isnull=True) | Q(valid_to__gte=day), valid_from__lte=day)
+
+    def overlapping(self, *, customer_id: int, service_id: int, valid_from: date, valid_to: date | None):
+        overlap = Q(valid_to__isnull=True) | Q(valid_to__gte=valid_from)
+        if valid_to is not None:
+            overlap &= Q(valid_from__lte=valid_to)
+        return self.filter(overlap, customer_id=customer_id, service_id=service_id)
+
+
+class PriceAgreement(models.Model):
+    """A customer's price for a service over a period; both ends inclusive, in the billing time zone.
+
+    Periods of one customer and service never overlap: a price change ends one agreement and
+    starts another, so history stays exact. On PostgreSQL an exclusion constraint holds it too.
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="price_agreements")
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="price_agreements")
+    unit_price = models.DecimalField(
+        max_digits=money.UNIT_PRICE_MAX_DIGITS,
+        decimal_places=money.UNIT_PRICE_DECIMAL_PLACES,
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    included_quantity = models.DecimalField(
+        max_digits=money.QUANTITY_MAX_DIGITS,
+        decimal_places=money.QUANTITY_DECIMAL_PLACES,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Monthly allowance: units free of charge each billing month.",
+    )
+    monthly_fee = models.DecimalField(
+        max_digits=money.AMOUNT_MAX_DIGITS,
+        decimal_places=money.AMOUNT_DECIMAL_PLACES,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    valid_from = models.DateField()
+    valid_to = models.DateField(null=True, blank=True, help_text="Last day in force; empty means open-ended.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    objects = PriceAgreementQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["customer__name", "service__code", "valid_from"]
+        indexes = [models.Index(fields=["customer", "service", "valid_from"], name="agreement_lookup_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
+                name="agreement_valid_to_after_from",
+                violation_error_message="The agreement cannot end before it starts.",
+            ),
+            models.CheckConstraint(
+                condition=Q(unit_price__gte=0) & Q(included_quantity__gte=0) & Q(monthly_fee__gte=0),
+                name="agreement_amounts_not_negative",
+                violation_error_message="Prices, allowance and fee cannot be negative.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        end = self.valid_to.isoformat() if self.valid_to else "open"
+        return f"{self.customer.client_id} · {self.service.code} · {self.valid_from.isoformat()} – {end}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self._state.adding and self.service_id and not self.service.active:
+            raise ValidationError({"service": f"The service {self.service.code} is not active."})
+        if not (self.customer_id and self.service_id and self.valid_from):
+            return
+        if self.valid_to is not None and self.valid_to < self.valid_from:
+            return  # reported by the check constraint's validation
+        clash = (
+            PriceAgreement.objects.overlapping(
+                customer_id=self.customer_id,
+                service_id=self.service_id,
+                valid_from=self.valid_from,
+                valid_to=self.valid_to,
+            )
+            .exclude(pk=self.pk)
+            .first()
+        )
+        if clash is not None:
+            clash_end = clash.valid_to.isoformat() if clash.valid_to else "open-ended"
+            raise ValidationError(
+                {
+                    "valid_from": (
+                        f"Overlaps the agreement in force {clash.valid_from.isoformat()} – {clash_end} "
+                        f"for this customer and service; end that one first."
+                    )
+                },
+                code="overlap",
+            )
+
+
+class PortalMembership(models.Model):
+    """Binds a customer portal user to exactly one customer. Portal users are never staff."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="portal_membership")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="portal_memberships")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["customer__name", "user__email"]
+
+    def __str__(self) -> str:
+        return f"{self.user.email} → {self.customer.name}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.user_id and (self.user.is_staff or self.user.is_superuser):
+            raise ValidationError({"user": "A staff user cannot be a customer portal user."})

@@ -1,0 +1,76 @@
+from rest_framework import serializers
+
+from accounts.models import User
+from catalog.models import Customer, PriceAgreement, Service
+from catalog.selectors import customer_list_for
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    csm = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True), allow_null=True, required=False
+    )
+    sales_owner = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True), allow_null=True, required=False
+    )
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id",
+            "name",
+            "legal_name",
+            "client_id",
+            "billing_address",
+            "billing_email",
+            "currency",
+            "csm",
+            "sales_owner",
+            "start_date",
+            "end_date",
+            "status",
+            "require_csm_approval",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        # Uniqueness and model rules are checked by the service, with the same messages.
+        validators = []
+        extra_kwargs = {"name": {"validators": []}, "client_id": {"validators": []}}
+
+
+class ServiceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Service
+        fields = ["id", "code", "name", "description", "unit_label", "category", "active"]
+        read_only_fields = ["id"]
+        extra_kwargs = {"code": {"validators": []}}
+
+
+class PriceAgreementSerializer(serializers.ModelSerializer):
+    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all())
+    service = serializers.SlugRelatedField(slug_field="code", queryset=Service.objects.all())
+    currency = serializers.CharField(source="customer.currency", read_only=True)
+
+    class Meta:
+        model = PriceAgreement
+        fields = [
+            "id",
+            "customer",
+            "service",
+            "currency",
+            "unit_price",
+            "included_quantity",
+            "monthly_fee",
+            "valid_from",
+            "valid_to",
+            "created_at",
+        ]
+        read_only_fields = ["id", "currency", "created_at"]
+        validators = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None:
+            # A customer the caller cannot see is reported as not existing.
+            self.fields["customer"].queryset = customer_list_for(request.user)

@@ -1,0 +1,183 @@
+"""Every write to customers, partners, services and price agreements."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from accounts.models import User
+from accounts.services import user_create
+from catalog.models import Customer, Partner, PortalMembership, PriceAgreement, Service
+
+OVERLAP_CONSTRAINT = "agreement_no_overlap"
+
+
+def _save(instance, *, actor: User | None, update_fields: list[str] | None = None):
+    instance._history_user = actor
+    instance.full_clean()
+    instance.save(update_fields=update_fields)
+    return instance
+
+
+def _apply(instance, changes: dict[str, Any], allowed: set[str]) -> list[str]:
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise ValidationError({field: ["This field cannot be changed here."] for field in unknown})
+    for field, value in changes.items():
+        setattr(instance, field, value)
+    return list(changes)
+
+
+CUSTOMER_FIELDS = {
+    "name",
+    "legal_name",
+    "client_id",
+    "billing_address",
+    "billing_email",
+    "currency",
+    "csm",
+    "sales_owner",
+    "start_date",
+    "end_date",
+    "status",
+    "require_csm_approval",
+}
+
+
+@transaction.atomic
+def customer_create(*, actor: User | None, **fields: Any) -> Customer:
+    customer = Customer()
+    _apply(customer, fields, CUSTOMER_FIELDS)
+    return _save(customer, actor=actor)
+
+
+@transaction.atomic
+def customer_update(*, actor: User | None, customer: Customer, **changes: Any) -> Customer:
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    _apply(customer, changes, CUSTOMER_FIELDS)
+    return _save(customer, actor=actor)
+
+
+PARTNER_FIELDS = {"name", "contact_person", "email", "phone", "default_revenue_share_percent"}
+
+
+@transaction.atomic
+def partner_create(*, actor: User | None, **fields: Any) -> Partner:
+    partner = Partner()
+    _apply(partner, fields, PARTNER_FIELDS)
+    return _save(partner, actor=actor)
+
+
+@transaction.atomic
+def partner_update(*, actor: User | None, partner: Partner, **changes: Any) -> Partner:
+    partner = Partner.objects.select_for_update().get(pk=partner.pk)
+    _apply(partner, changes, PARTNER_FIELDS)
+    return _save(partner, actor=actor)
+
+
+SERVICE_FIELDS = {"code", "name", "description", "unit_label", "category", "active"}
+
+
+@transaction.atomic
+def service_create(*, actor: User | None, **fields: Any) -> Service:
+    service = Service()
+    _apply(service, fields, SERVICE_FIELDS)
+    return _save(service, actor=actor)
+
+
+@transaction.atomic
+def service_update(*, actor: User | None, service: Service, **changes: Any) -> Service:
+    service = Service.objects.select_for_update().get(pk=service.pk)
+    _apply(service, changes, SERVICE_FIELDS)
+    return _save(service, actor=actor)
+
+
+def _save_agreement(agreement: PriceAgreement, *, actor: User | None) -> PriceAgreement:
+    # One writer at a time per customer, so two overlapping agreements cannot both pass the check.
+    Customer.objects.select_for_update().filter(pk=agreement.customer_id).first()
+    try:
+        with transaction.atomic():
+            return _save(agreement, actor=actor)
+    except IntegrityError as error:
+        if OVERLAP_CONSTRAINT in str(error):
+            raise ValidationError(
+                {"valid_from": ["Overlaps another agreement for this customer and service."]}, code="overlap"
+            ) from error
+        raise
+
+
+@transaction.atomic
+def price_agreement_create(
+    *,
+    actor: User | None,
+    customer: Customer,
+    service: Service,
+    unit_price: Decimal,
+    valid_from: date,
+    valid_to: date | None = None,
+    included_quantity: Decimal = Decimal("0"),
+    monthly_fee: Decimal = Decimal("0"),
+) -> PriceAgreement:
+    agreement = PriceAgreement(
+        customer=customer,
+        service=service,
+        unit_price=unit_price,
+        included_quantity=included_quantity,
+        monthly_fee=monthly_fee,
+        valid_from=valid_from,
+        valid_to=valid_to,
+    )
+    return _save_agreement(agreement, actor=actor)
+
+
+AGREEMENT_FIELDS = {"unit_price", "included_quantity", "monthly_fee", "valid_from", "valid_to"}
+
+
+@transaction.atomic
+def price_agreement_update(*, actor: User | None, agreement: PriceAgreement, **changes: Any) -> PriceAgreement:
+    """Correct an agreement's terms. A price change from a date on is `price_agreement_change`."""
+    agreement = PriceAgreement.objects.select_for_update().get(pk=agreement.pk)
+    _apply(agreement, changes, AGREEMENT_FIELDS)
+    return _save_agreement(agreement, actor=actor)
+
+
+@transaction.atomic
+def price_agreement_change(
+    *,
+    actor: User | None,
+    agreement: PriceAgreement,
+    effective_from: date,
+    unit_price: Decimal,
+    included_quantity: Decimal | None = None,
+    monthly_fee: Decimal | None = None,
+) -> PriceAgreement:
+    """End `agreement` the day before `effective_from` and start its successor on that day."""
+    agreement = PriceAgreement.objects.select_for_update().get(pk=agreement.pk)
+    if effective_from <= agreement.valid_from:
+        raise ValidationError({"effective_from": ["The new price must start after the current agreement starts."]})
+    if agreement.valid_to is not None and effective_from > agreement.valid_to:
+        raise ValidationError({"effective_from": ["The current agreement has already ended by then."]})
+    successor_end = agreement.valid_to
+    agreement.valid_to = effective_from - timedelta(days=1)
+    _save_agreement(agreement, actor=actor)
+    return price_agreement_create(
+        actor=actor,
+        customer=agreement.customer,
+        service=agreement.service,
+        unit_price=unit_price,
+        included_quantity=agreement.included_quantity if included_quantity is None else included_quantity,
+        monthly_fee=agreement.monthly_fee if monthly_fee is None else monthly_fee,
+        valid_from=effective_from,
+        valid_to=successor_end,
+    )
+
+
+@transaction.atomic
+def portal_user_create(
+    *, actor: User | None, customer: Customer, email: str, full_name: str, password: str | None = None
+) -> PortalMembership:
+    user = user_create(actor=actor, email=email, full_name=full_name, password=password, roles=[])
+    membership = PortalMembership(user=user, customer=customer)
+    return _save(membership, actor=actor)

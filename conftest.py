@@ -1,0 +1,36 @@
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.roles import Role
+from accounts.tests.factories import UserFactory
+from catalog.tests.factories import PortalMembershipFactory
+
+
+@pytest.fixture
+def make_user(db):
+    """make_user(Role.FINANCE) -> a staff user holding that role."""
+
+    def make(*roles: str, **fields):
+        return UserFactory(roles=[str(role) for role in roles], **fields)
+
+    return make
+
+
+@pytest.fixture
+def admin_user(make_user):
+    return make_user(Role.ADMIN)
+
+
+@pytest.fixture
+def finance_user(make_user):
+    return make_user(Role.FINANCE)
+
+
+@pytest.fixture
+def portal_user(db):
+    return PortalMembershipFactory().user
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()

@@ -1,0 +1,16 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from reports import portal_views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", portal_views.home, name="home"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="reports/portal_login.html", redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+]
