@@ -7,6 +7,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Users and access"
 
     def ready(self) -> None:
+        import accounts.schema  # noqa: F401  (registers the token scheme with drf-spectacular)
         from accounts.roles import sync_roles_after_migrate
 
         # Permissions of every app exist only after migrate; give each role its set then.

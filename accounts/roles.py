@@ -66,7 +66,8 @@ def sync_roles_after_migrate(sender, **kwargs) -> None:
     from django.apps import apps as global_apps
     from django.contrib.auth.models import Group, Permission
 
-    # post_migrate is sent once per app, each after its own permissions are made: act on the last.
-    if sender.label != list(global_apps.get_app_configs())[-1].label:
+    # post_migrate is sent once per app with models, after that app's permissions are made: act on the last.
+    apps_with_models = [config for config in global_apps.get_app_configs() if config.models_module is not None]
+    if sender.label != apps_with_models[-1].label:
         return
     sync_role_permissions(group_model=Group, permission_model=Permission)

@@ -2,6 +2,7 @@
 
 import os
 import sys
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -164,6 +165,9 @@ USE_TZ = True
 BILLING_TIME_ZONE = os.environ.get("BILLING_TIME_ZONE", "UTC")
 
 STATIC_URL = "static/"
+# In development and tests static files come straight from the apps; production serves collectstatic's output.
+WHITENOISE_USE_FINDERS = DEBUG
+warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
