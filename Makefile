@@ -44,8 +44,8 @@ stack: $(VENV)/.base-installed
 	@test -n "$$DATABASE_URL" && test -n "$$REDIS_URL" && test -n "$$SECRET_KEY" || \
 		{ echo "make stack needs DATABASE_URL, REDIS_URL and SECRET_KEY (see README, Production)"; exit 1; }
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py collectstatic --no-input
-	$(BIN)/honcho start -f Procfile
+	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

@@ -8,22 +8,39 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 
 from accounts import services
 from accounts.models import ApiToken, User
+from billing_project.admin_site import ReadOnlyHistoryMixin
 
 
-class StaffUserCreationForm(UserCreationForm):
+class UniqueEmailMixin:
+    """Login looks users up by email case-insensitively, so two emails may not differ only in case."""
+
+    def clean_email(self):
+        email = User.objects.normalize_email(self.cleaned_data["email"]).lower()
+        if User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError("A user with this email already exists.")
+        return email
+
+
+class StaffUserCreationForm(UniqueEmailMixin, UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = User
         fields = ["email", "full_name"]
 
 
-class StaffUserChangeForm(UserChangeForm):
+class StaffUserChangeForm(UniqueEmailMixin, UserChangeForm):
     class Meta(UserChangeForm.Meta):
         model = User
         fields = "__all__"
 
+    def clean(self):
+        cleaned_data = super().clean()
+        if self.instance.is_portal_user and (cleaned_data.get("is_staff") or cleaned_data.get("is_superuser")):
+            self.add_error("is_staff", "A customer portal user cannot be staff; remove the portal membership first.")
+        return cleaned_data
+
 
 @admin.register(User)
-class UserAdmin(SimpleHistoryAdmin, BaseUserAdmin, ModelAdmin):
+class UserAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, BaseUserAdmin, ModelAdmin):
     form = StaffUserChangeForm
     add_form = StaffUserCreationForm
     change_password_form = AdminPasswordChangeForm
@@ -42,6 +59,19 @@ class UserAdmin(SimpleHistoryAdmin, BaseUserAdmin, ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("groups")
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        user = services.user_create(
+            actor=request.user,
+            email=form.cleaned_data["email"],
+            full_name=form.cleaned_data["full_name"],
+            password=form.cleaned_data.get("password1") or None,
+        )
+        obj.pk = user.pk
+        obj.refresh_from_db()
+        obj._state.adding = False
 
     @admin.display(description="Roles")
     def roles(self, user: User) -> str:
@@ -84,9 +114,16 @@ class ApiTokenCreateForm(forms.ModelForm):
         model = ApiToken
         fields = ["user", "name", "expires_at"]
 
+    def clean_user(self):
+        # services.api_token_create refuses it too; here it is a form error rather than a server error.
+        user = self.cleaned_data["user"]
+        if not user.is_active:
+            raise forms.ValidationError("An inactive user cannot get an API token.")
+        return user
+
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(SimpleHistoryAdmin, ModelAdmin):
+class ApiTokenAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
     form = ApiTokenCreateForm
     list_display = ["name", "user", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter), "created_at"]
@@ -116,6 +153,7 @@ class ApiTokenAdmin(SimpleHistoryAdmin, ModelAdmin):
         )
         obj.pk = token.pk
         obj.refresh_from_db()
+        obj._state.adding = False
         messages.warning(request, f"Copy this token now; it will not be shown again: {raw_key}", extra_tags="api-token")
 
     @admin.action(description="Revoke selected tokens", permissions=["delete"])

@@ -3,6 +3,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +19,8 @@ class SessionView(APIView):
     """Sign in with email and password (session cookie), or sign out."""
 
     permission_classes = [AllowAny]
+    # JSON only: a cross-site HTML form cannot send it, so no other site can sign a browser in (login CSRF).
+    parser_classes = [JSONParser]
 
     @extend_schema(request=SessionLoginSerializer, responses={200: UserSerializer})
     def post(self, request):
@@ -29,6 +32,8 @@ class SessionView(APIView):
         )
         if user is None:
             if getattr(django_request, "axes_locked_out", False):
+                # Answer in the API's error format: with the flag set, AxesMiddleware would swap in its HTML page.
+                django_request.axes_locked_out = False
                 raise NotAllowed("Too many failed sign-ins: this account is locked for now.", code="locked_out")
             raise DomainError("The email and password do not match.", code="invalid_credentials")
         login(django_request, user)
@@ -44,11 +49,12 @@ class UserCreateView(generics.CreateAPIView):
     """Create a staff user in one or more roles (Admin only)."""
 
     queryset = User.objects.all()
+    serializer_class = UserCreateSerializer
     permission_classes = [IsAuthenticated, RoleModelPermissions]
 
     @extend_schema(request=UserCreateSerializer, responses={201: UserSerializer})
     def post(self, request):
-        serializer = UserCreateSerializer(data=request.data)
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = services.user_create(actor=request.user, **serializer.validated_data)
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)

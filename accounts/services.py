@@ -4,8 +4,9 @@ import secrets
 from datetime import datetime
 
 from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import ApiToken, User
@@ -36,14 +37,19 @@ def user_create(
     user = User(email=User.objects.normalize_email(email).lower(), full_name=full_name, is_staff=bool(roles))
     user._history_user = actor
     if password:
-        from django.contrib.auth.password_validation import validate_password
-
-        validate_password(password, user)
+        try:
+            validate_password(password, user)
+        except ValidationError as error:
+            raise ValidationError({"password": error.messages}) from error
         user.set_password(password)
     else:
         user.set_unusable_password()
     user.full_clean(exclude=["password"])
-    user.save()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as error:  # the same email, created by a concurrent request
+        raise ValidationError({"email": ["A user with this email already exists."]}) from error
     user.groups.set(Group.objects.filter(name__in=roles))
     return user
 

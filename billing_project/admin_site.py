@@ -1,4 +1,7 @@
 from django.contrib.admin.apps import AdminConfig
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from unfold.sites import UnfoldAdminSite
 
 
@@ -11,6 +14,30 @@ class CountinghouseAdminSite(UnfoldAdminSite):
         # Customer portal users never open the back-office, whatever flags their account has.
         user = request.user
         return super().has_permission(request) and not hasattr(user, "portal_membership")
+
+
+class ReadOnlyHistoryMixin:
+    """For a SimpleHistoryAdmin: history pages show only objects the changelist shows, and never write.
+
+    django-simple-history looks objects up without the admin's queryset, so a CSM could read another
+    customer's history, and its version page saves a POST for anyone who may view the object; a revert
+    would also skip the services. Put this mixin before SimpleHistoryAdmin.
+    """
+
+    def revert_disabled(self, request, obj=None) -> bool:
+        return True
+
+    def history_view(self, request, object_id, extra_context=None):
+        if self.get_object(request, unquote(object_id)) is None:
+            raise Http404
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied
+        if self.get_object(request, unquote(object_id)) is None:
+            raise Http404
+        return super().history_form_view(request, object_id, version_id, extra_context)
 
 
 class CountinghouseAdminConfig(AdminConfig):

@@ -1,17 +1,27 @@
+from datetime import date
+
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.auth import password_validation
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from import_export.admin import ImportExportModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.import_export.forms import ExportForm, ImportForm
 
+from accounts.models import User
+from billing_project.admin_site import ReadOnlyHistoryMixin
 from catalog import services
 from catalog.models import Customer, Partner, PortalMembership, PriceAgreement, Service
 from catalog.resources import CustomerResource, PartnerResource, PriceAgreementResource, ServiceResource
 from catalog.selectors import customer_list_for, price_agreement_list_for
 
+AGREEMENT_TERMS = ["unit_price", "included_quantity", "monthly_fee", "valid_from", "valid_to"]
 
-class ServiceBackedAdmin(SimpleHistoryAdmin, ImportExportModelAdmin, ModelAdmin):
+
+class ServiceBackedAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ImportExportModelAdmin, ModelAdmin):
     """Admin whose saves go through the catalog services, with history and import/export."""
 
     import_form_class = ImportForm
@@ -29,13 +39,54 @@ class ServiceBackedAdmin(SimpleHistoryAdmin, ImportExportModelAdmin, ModelAdmin)
             saved = type(self).create_service(actor=request.user, **data)
         obj.pk = saved.pk
         obj.refresh_from_db()
+        obj._state.adding = False
+
+    def get_import_data_kwargs(self, **kwargs):
+        # A file is imported whole or not at all, also if a row turns invalid between preview and confirm.
+        return super().get_import_data_kwargs(**kwargs) | {"rollback_on_validation_errors": True}
+
+    def process_result(self, result, request):
+        if not (result.has_errors() or result.has_validation_errors()):
+            return super().process_result(result, request)
+        rows = sorted({number for number, _ in result.row_errors()} | {row.number for row in result.invalid_rows})
+        messages.error(
+            request,
+            f"Nothing was imported: row(s) {', '.join(map(str, rows)) or '-'} no longer pass validation. "
+            "Upload the file again to see why.",
+        )
+        return HttpResponseRedirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_import"))
+
+
+class PriceAgreementInlineFormSet(BaseInlineFormSet):
+    """Refuses rows of one submission that overlap each other; the model checks only stored agreements."""
+
+    def clean(self):
+        super().clean()
+        periods = []  # (service, first day, last day) of the changed rows checked so far
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None)
+            if not data or not form.has_changed():
+                continue  # unchanged rows are what the database holds: the model's check covers them
+            if form.instance.pk and "service" in form.changed_data:
+                form.add_error("service", "A saved agreement keeps its service; add a new agreement instead.")
+                continue
+            service, start, end = data.get("service"), data.get("valid_from"), data.get("valid_to") or date.max
+            if service is None or start is None:
+                continue
+            if any(
+                service == other and start <= other_end and other_start <= end
+                for other, other_start, other_end in periods
+            ):
+                form.add_error("valid_from", "Overlaps another row of this form for the same service.")
+            periods.append((service, start, end))
 
 
 class PriceAgreementInline(TabularInline):
     model = PriceAgreement
+    formset = PriceAgreementInlineFormSet
     extra = 0
     can_delete = False
-    fields = ["service", "unit_price", "included_quantity", "monthly_fee", "valid_from", "valid_to"]
+    fields = ["service", *AGREEMENT_TERMS]
     autocomplete_fields = ["service"]
     ordering = ["service__code", "valid_from"]
     show_change_link = True
@@ -64,18 +115,31 @@ class CustomerAdmin(ServiceBackedAdmin):
     def get_queryset(self, request):
         return customer_list_for(request.user).select_related("csm", "sales_owner")
 
+    def get_readonly_fields(self, request, obj=None):
+        # Picking a CSM or sales owner searches users, which needs the permission to view them.
+        if request.user.has_perm("accounts.view_user"):
+            return []
+        return ["csm", "sales_owner"]
+
     def save_formset(self, request, form, formset, change):
         if formset.model is not PriceAgreement:
             return super().save_formset(request, form, formset, change)
+        # The admin's change message reads these lists, which formset.save() would have filled.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         for agreement_form in formset.forms:
-            if not agreement_form.has_changed() or agreement_form in formset.deleted_forms:
+            if not agreement_form.has_changed():
                 continue
-            data = {field: agreement_form.cleaned_data[field] for field in PriceAgreementInline.fields}
+            terms = {field: agreement_form.cleaned_data[field] for field in AGREEMENT_TERMS}
             if agreement_form.instance.pk:
-                data.pop("service")
-                services.price_agreement_update(actor=request.user, agreement=agreement_form.instance, **data)
+                agreement = services.price_agreement_update(
+                    actor=request.user, agreement=agreement_form.instance, **terms
+                )
+                formset.changed_objects.append((agreement, agreement_form.changed_data))
             else:
-                services.price_agreement_create(actor=request.user, customer=form.instance, **data)
+                agreement = services.price_agreement_create(
+                    actor=request.user, customer=form.instance, service=agreement_form.cleaned_data["service"], **terms
+                )
+                formset.new_objects.append(agreement)
 
 
 @admin.register(Partner)
@@ -137,9 +201,23 @@ class PortalUserForm(forms.ModelForm):
         model = PortalMembership
         fields = ["customer"]
 
+    # What services.portal_user_create would refuse, as form errors instead of a server error.
+    def clean_email(self):
+        email = self.cleaned_data["email"].lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("A user with this email already exists.")
+        return email
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        if password:
+            user = User(email=self.cleaned_data.get("email", ""), full_name=self.cleaned_data.get("full_name", ""))
+            password_validation.validate_password(password, user)
+        return password
+
 
 @admin.register(PortalMembership)
-class PortalMembershipAdmin(SimpleHistoryAdmin, ModelAdmin):
+class PortalMembershipAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
     list_display = ["user", "customer", "created_at"]
     list_select_related = ["user", "customer"]
     search_fields = ["user__email", "user__full_name", "customer__name", "customer__client_id"]
@@ -171,3 +249,4 @@ class PortalMembershipAdmin(SimpleHistoryAdmin, ModelAdmin):
         )
         obj.pk = membership.pk
         obj.refresh_from_db()
+        obj._state.adding = False

@@ -2,6 +2,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from accounts.idempotency import idempotent
 from accounts.permissions import RoleModelPermissions
 from catalog import selectors, services
 from catalog.filters import CustomerFilter, PriceAgreementFilter
@@ -13,26 +14,19 @@ class CatalogViewSet(viewsets.GenericViewSet):
 
     permission_classes = [IsAuthenticated, RoleModelPermissions]
 
+    @idempotent
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         instance = self.perform_service_create(serializer.validated_data)
         return Response(self.get_serializer(instance).data, status=status.HTTP_201_CREATED)
 
-    def partial_update(self, request, *args, **kwargs):
-        instance = self.get_object()
-        serializer = self.get_serializer(instance, data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        instance = self.perform_service_update(instance, serializer.validated_data)
-        return Response(self.get_serializer(instance).data)
 
+class CustomerViewSet(CatalogViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """Customers: list, read, create and change (PATCH) those the caller may see."""
 
-class CustomerViewSet(
-    CatalogViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin
-):
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilter
-    http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
         return selectors.customer_list_for(self.request.user).order_by("name")
@@ -40,11 +34,18 @@ class CustomerViewSet(
     def perform_service_create(self, data):
         return services.customer_create(actor=self.request.user, **data)
 
-    def perform_service_update(self, instance, data):
-        return services.customer_update(actor=self.request.user, customer=instance, **data)
+    @idempotent
+    def partial_update(self, request, *args, **kwargs):
+        instance = self.get_object()
+        serializer = self.get_serializer(instance, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        instance = services.customer_update(actor=request.user, customer=instance, **serializer.validated_data)
+        return Response(self.get_serializer(instance).data)
 
 
-class ServiceViewSet(CatalogViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin):
+class ServiceViewSet(CatalogViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """Services of the catalog: list, read and create. A portal user sees those their customer is priced for."""
+
     serializer_class = ServiceSerializer
     filterset_fields = ["category", "active", "code"]
 
@@ -55,7 +56,9 @@ class ServiceViewSet(CatalogViewSet, mixins.ListModelMixin, mixins.RetrieveModel
         return services.service_create(actor=self.request.user, **data)
 
 
-class PriceAgreementViewSet(CatalogViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin):
+class PriceAgreementViewSet(CatalogViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """Price agreements: list, read and create; a price change is a new agreement, never an edit."""
+
     serializer_class = PriceAgreementSerializer
     filterset_class = PriceAgreementFilter
 

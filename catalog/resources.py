@@ -2,19 +2,54 @@
 
 Every row is validated with the model's own rules (`clean_model_instances`); a file with any
 invalid row shows the errors per row and writes nothing.
+
+Exported text that a spreadsheet would run as a formula (=, +, -, @, tab, carriage return first)
+gets a leading apostrophe, which the import takes off again.
 """
 
 from import_export import fields, resources
-from import_export.widgets import ForeignKeyWidget
+from import_export.widgets import ForeignKeyWidget, NumberWidget
 
 from accounts.models import User
 from catalog.models import Customer, Partner, PriceAgreement, Service
 
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
-class CustomerResource(resources.ModelResource):
-    csm = fields.Field(attribute="csm", column_name="csm_email", widget=ForeignKeyWidget(User, "email"))
+
+class NaturalKeyWidget(ForeignKeyWidget):
+    """A foreign key given by a natural key; an unknown key is an error of its field, not a crash of the row."""
+
+    def clean(self, value, row=None, **kwargs):
+        try:
+            return super().clean(value, row, **kwargs)
+        except self.model.DoesNotExist:
+            raise ValueError(f"No {self.model._meta.verbose_name} with {self.field} '{value}'.") from None
+
+
+class CatalogResource(resources.ModelResource):
+    def export_field(self, field, instance, **kwargs):
+        value = super().export_field(field, instance, **kwargs)
+        if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) and not isinstance(field.widget, NumberWidget):
+            return "'" + value
+        return value
+
+    def before_import_row(self, row, **kwargs):
+        for column, value in row.items():
+            if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_PREFIXES):
+                row[column] = value[1:]
+
+    def get_instance(self, instance_loader, row):
+        try:
+            return super().get_instance(instance_loader, row)
+        except ValueError:
+            # An unknown natural key in the row's id: import_instance reports it against its field.
+            return None
+
+
+class CustomerResource(CatalogResource):
+    csm = fields.Field(attribute="csm", column_name="csm_email", widget=NaturalKeyWidget(User, "email"))
     sales_owner = fields.Field(
-        attribute="sales_owner", column_name="sales_owner_email", widget=ForeignKeyWidget(User, "email")
+        attribute="sales_owner", column_name="sales_owner_email", widget=NaturalKeyWidget(User, "email")
     )
 
     class Meta:
@@ -39,7 +74,7 @@ class CustomerResource(resources.ModelResource):
         report_skipped = True
 
 
-class PartnerResource(resources.ModelResource):
+class PartnerResource(CatalogResource):
     class Meta:
         model = Partner
         import_id_fields = ["name"]
@@ -48,7 +83,7 @@ class PartnerResource(resources.ModelResource):
         skip_unchanged = True
 
 
-class ServiceResource(resources.ModelResource):
+class ServiceResource(CatalogResource):
     class Meta:
         model = Service
         import_id_fields = ["code"]
@@ -57,11 +92,11 @@ class ServiceResource(resources.ModelResource):
         skip_unchanged = True
 
 
-class PriceAgreementResource(resources.ModelResource):
+class PriceAgreementResource(CatalogResource):
     customer = fields.Field(
-        attribute="customer", column_name="client_id", widget=ForeignKeyWidget(Customer, "client_id")
+        attribute="customer", column_name="client_id", widget=NaturalKeyWidget(Customer, "client_id")
     )
-    service = fields.Field(attribute="service", column_name="service_code", widget=ForeignKeyWidget(Service, "code"))
+    service = fields.Field(attribute="service", column_name="service_code", widget=NaturalKeyWidget(Service, "code"))
 
     class Meta:
         model = PriceAgreement

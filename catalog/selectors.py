@@ -19,11 +19,12 @@ def customer_list_for(user: User) -> QuerySet[Customer]:
     customers = Customer.objects.all()
     if not user.is_authenticated or not user.is_active:
         return customers.none()
-    if user.is_superuser:
-        return customers
+    # Portal membership first: it binds a user to one customer whatever flags the account carries.
     customer_id = portal_customer_id(user)
     if customer_id is not None:
         return customers.filter(pk=customer_id)
+    if user.is_superuser:
+        return customers
     if not user.is_staff:
         return customers.none()
     roles = set(user.groups.values_list("name", flat=True))

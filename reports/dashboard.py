@@ -1,32 +1,41 @@
 """Figures for the back-office landing page."""
 
-from django.utils import timezone
-
+from billing_project.billing_time import billing_today
 from catalog.models import Customer, PriceAgreement, Service
 from catalog.selectors import customer_list_for
 
 
 def dashboard_callback(request, context: dict) -> dict:
-    today = timezone.localdate()
-    customers = customer_list_for(request.user)
+    """KPIs scoped like the changelists they link to; a KPI shows only to who may open its list."""
+    user = request.user
+    today = billing_today()
+    customers = customer_list_for(user)
+    figures = [
+        (
+            "catalog.view_customer",
+            "Active customers",
+            lambda: customers.filter(status=Customer.Status.ACTIVE).count(),
+            "admin:catalog_customer_changelist",
+            "?status__exact=active",
+        ),
+        (
+            "catalog.view_service",
+            "Active services",
+            lambda: Service.objects.filter(active=True).count(),
+            "admin:catalog_service_changelist",
+            "?active__exact=1",
+        ),
+        (
+            "catalog.view_priceagreement",
+            "Agreements in force today",
+            lambda: PriceAgreement.objects.in_force_on(today).filter(customer__in=customers).count(),
+            "admin:catalog_priceagreement_changelist",
+            "",
+        ),
+    ]
     context["kpis"] = [
-        {
-            "title": "Active customers",
-            "value": customers.filter(status=Customer.Status.ACTIVE).count(),
-            "link": "admin:catalog_customer_changelist",
-            "query": "?status__exact=active",
-        },
-        {
-            "title": "Active services",
-            "value": Service.objects.filter(active=True).count(),
-            "link": "admin:catalog_service_changelist",
-            "query": "?active__exact=1",
-        },
-        {
-            "title": "Agreements in force today",
-            "value": PriceAgreement.objects.in_force_on(today).filter(customer__in=customers).count(),
-            "link": "admin:catalog_priceagreement_changelist",
-            "query": "",
-        },
+        {"title": title, "value": value(), "link": link, "query": query}
+        for permission, title, value, link, query in figures
+        if user.has_perm(permission)
     ]
     return context

@@ -2,8 +2,8 @@
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.utils import timezone
 
+from billing_project.billing_time import billing_today
 from catalog.models import PriceAgreement
 from catalog.selectors import portal_customer_id
 
@@ -16,7 +16,7 @@ def home(request):
             return redirect("admin:index")
         return render(request, "reports/portal_no_account.html", status=403)
     membership = request.user.portal_membership
-    today = timezone.localdate()
+    today = billing_today()
     agreements = PriceAgreement.objects.filter(customer_id=customer_id).select_related("service")
     return render(
         request,

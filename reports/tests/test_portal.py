@@ -1,0 +1,140 @@
+"""The customer portal: a portal user sees their own customer's prices and nobody else's."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.roles import Role
+from accounts.tests.factories import PASSWORD, UserFactory
+from catalog.tests.factories import CustomerFactory, PortalMembershipFactory, PriceAgreementFactory, ServiceFactory
+
+pytestmark = pytest.mark.django_db
+
+HOME = reverse("portal:home")
+LOGIN = reverse("portal:login")
+
+
+@pytest.fixture
+def membership():
+    return PortalMembershipFactory(
+        user__email="jane@acme.example", customer__name="Acme Verification GmbH", customer__currency="CHF"
+    )
+
+
+def test_portal_user_sees_current_earlier_and_upcoming_prices_of_their_customer_only(
+    client, membership, django_assert_max_num_queries
+):
+    customer = membership.customer
+    today = timezone.localdate()
+    identity = ServiceFactory(code="kyc_id", name="Identity check")
+    screening = ServiceFactory(code="aml_screen", name="Sanctions screening")
+    earlier = PriceAgreementFactory(
+        customer=customer,
+        service=identity,
+        unit_price=Decimal("0.300000"),
+        valid_from=today - timedelta(days=400),
+        valid_to=today - timedelta(days=31),
+    )
+    current = PriceAgreementFactory(
+        customer=customer,
+        service=identity,
+        unit_price=Decimal("0.250000"),
+        monthly_fee=Decimal("99.00"),
+        valid_from=today - timedelta(days=30),
+    )
+    upcoming = PriceAgreementFactory(
+        customer=customer, service=screening, unit_price=Decimal("1.750000"), valid_from=today + timedelta(days=10)
+    )
+    other = CustomerFactory(name="Globex Screening Ltd", client_id="GLOBEX")
+    secret = ServiceFactory(code="secret_svc", name="Globex special service")
+    PriceAgreementFactory(customer=other, service=secret, unit_price=Decimal("9.870000"), valid_from=today)
+    PriceAgreementFactory(customer=other, service=identity, unit_price=Decimal("0.110000"), valid_from=today)
+    client.force_login(membership.user)
+
+    with django_assert_max_num_queries(6):
+        response = client.get(HOME)
+
+    assert response.status_code == 200
+    assert response.context["customer"] == customer
+    assert list(response.context["current_agreements"]) == [current]
+    assert list(response.context["past_and_future_agreements"]) == [upcoming, earlier]
+    content = response.content.decode()
+    assert "Acme Verification GmbH" in content
+    assert "Unit price (CHF)" in content
+    for shown in ["0.250000", "99.00", "0.300000", "1.750000", "Sanctions screening"]:
+        assert shown in content
+    for hidden in ["Globex", "GLOBEX", "secret_svc", "9.870000", "0.110000"]:
+        assert hidden not in content
+
+
+def test_portal_user_without_prices_sees_the_empty_states(client, membership):
+    client.force_login(membership.user)
+
+    response = client.get(HOME)
+
+    assert response.status_code == 200
+    assert "No prices are in force today." in response.content.decode()
+    assert "No earlier or upcoming prices." in response.content.decode()
+
+
+def test_staff_user_is_sent_to_the_admin(client, make_user):
+    client.force_login(make_user(Role.FINANCE))
+
+    response = client.get(HOME)
+
+    assert response.status_code == 302
+    assert response.url == reverse("admin:index")
+
+
+def test_signed_in_user_without_a_customer_account_is_refused(client):
+    client.force_login(UserFactory(is_staff=False))
+
+    response = client.get(HOME)
+
+    assert response.status_code == 403
+    assert "reports/portal_no_account.html" in [template.name for template in response.templates]
+    assert "No customer account" in response.content.decode()
+
+
+def test_anonymous_visitor_is_sent_to_the_portal_login(client):
+    response = client.get(HOME)
+
+    assert response.status_code == 302
+    assert response.url == f"{LOGIN}?next={HOME}"
+
+
+def test_portal_login_signs_a_portal_user_in(client, membership):
+    response = client.post(LOGIN, {"username": "jane@acme.example", "password": PASSWORD})
+
+    assert response.status_code == 302
+    assert response.url == HOME
+    assert client.get(HOME).context["customer"] == membership.customer
+
+
+def test_portal_login_locks_out_after_five_failures(client, membership, settings):
+    settings.AXES_FAILURE_LIMIT = 5
+    settings.AXES_COOLOFF_TIME = timedelta(minutes=30)
+    wrong = {"username": "jane@acme.example", "password": "not the password"}
+    for _ in range(4):
+        response = client.post(LOGIN, wrong)
+        assert response.status_code == 200
+        assert "did not match" in response.content.decode()
+        assert 'value="jane@acme.example"' in response.content.decode()
+
+    response = client.post(LOGIN, wrong)
+
+    assert response.status_code == 429
+    assert "accounts/locked_out.html" in [template.name for template in response.templates]
+    content = response.content.decode()
+    assert "Too many failed sign-ins" in content
+    assert "jane@acme.example" in content
+    assert "locked after 5 failed attempts" in content
+    assert "Try again in 30 minutes." in content
+
+    # Locked out, even the right password does not sign in.
+    response = client.post(LOGIN, {"username": "jane@acme.example", "password": PASSWORD})
+    assert response.status_code == 429
+    assert client.get(HOME).status_code == 302
