@@ -16,6 +16,15 @@ external_key_validator = RegexValidator(
 )
 
 
+def refuse_change_once_priced(instance: models.Model, field: str, message: str) -> None:
+    """Some keys stop being editable once price agreements point at the row."""
+    if instance.pk is None:
+        return
+    stored = type(instance).objects.filter(pk=instance.pk).values_list(field, flat=True).first()
+    if stored is not None and stored != getattr(instance, field) and instance.price_agreements.exists():
+        raise ValidationError({field: message})
+
+
 class Customer(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -77,11 +86,9 @@ class Customer(models.Model):
 
     def clean(self) -> None:
         super().clean()
-        if self.pk is None:
-            return
-        stored_currency = Customer.objects.filter(pk=self.pk).values_list("currency", flat=True).first()
-        if stored_currency and stored_currency != self.currency and self.price_agreements.exists():
-            raise ValidationError({"currency": "The currency cannot change once the customer has price agreements."})
+        refuse_change_once_priced(
+            self, "currency", "The currency cannot change once the customer has price agreements."
+        )
 
 
 class Partner(models.Model):
@@ -147,11 +154,7 @@ class Service(models.Model):
 
     def clean(self) -> None:
         super().clean()
-        if self.pk is None:
-            return
-        stored_code = Service.objects.filter(pk=self.pk).values_list("code", flat=True).first()
-        if stored_code and stored_code != self.code and self.price_agreements.exists():
-            raise ValidationError({"code": "The code is the key usage files use; it cannot change once priced."})
+        refuse_change_once_priced(self, "code", "The code is the key usage files use; it cannot change once priced.")
 
 
 class PriceAgreementQuerySet(models.QuerySet):
