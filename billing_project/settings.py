@@ -167,7 +167,7 @@ BILLING_TIME_ZONE = os.environ.get("BILLING_TIME_ZONE", "UTC")
 STATIC_URL = "static/"
 # In development and tests static files come straight from the apps; production serves collectstatic's output.
 WHITENOISE_USE_FINDERS = DEBUG
-warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
+warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
