@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "axes",
     "accounts",
     "catalog",
+    "usage",
     "reports",
     "fixtures",
 ]

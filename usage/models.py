@@ -1,0 +1,128 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from billing_project import money
+from catalog.models import Customer, PriceAgreement, Service
+
+
+class Upload(models.Model):
+    """One batch of usage: a file (upload page, admin import, command) or an API request."""
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", "Upload page"
+        ADMIN_IMPORT = "admin_import", "Admin import"
+        COMMAND = "command", "Command line"
+        API = "api", "API"
+
+    class Status(models.TextChoices):
+        PROCESSING = "processing", "Processing"
+        IMPORTED = "imported", "Imported"
+        FAILED = "failed", "Failed"
+
+    source = models.CharField(max_length=16, choices=Source.choices)
+    original_name = models.CharField(max_length=255, blank=True)
+    file = models.FileField(upload_to="usage/%Y/%m/", blank=True)
+    sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    size = models.PositiveBigIntegerField(default=0)
+    row_count = models.PositiveIntegerField(default=0)
+    imported_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="The first rows in error.")
+    warnings = models.JSONField(default=list, blank=True)
+    forced = models.BooleanField(default=False, help_text="Imported although the same content was imported before.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROCESSING, db_index=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    history = HistoricalRecords(excluded_fields=["errors"])
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.original_name or f"{self.get_source_display()} #{self.pk}"
+
+
+class UsageRecord(models.Model):
+    """One usage line, with the price in force at its service time kept as a snapshot.
+
+    Written only by usage.services in bulk (COPY on PostgreSQL), never one by one, so it keeps no
+    per-row history: the upload it came from is its audit trail.
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="+")
+    price_agreement = models.ForeignKey(PriceAgreement, on_delete=models.PROTECT, related_name="+")
+    quantity = models.DecimalField(max_digits=money.QUANTITY_MAX_DIGITS, decimal_places=money.QUANTITY_DECIMAL_PLACES)
+    service_time = models.DateTimeField()
+    period = models.DateField(help_text="First day of the billing month the usage belongs to.")
+    unit_price = models.DecimalField(
+        max_digits=money.UNIT_PRICE_MAX_DIGITS, decimal_places=money.UNIT_PRICE_DECIMAL_PLACES
+    )
+    currency = models.CharField(max_length=3)
+    upload = models.ForeignKey(Upload, on_delete=models.PROTECT, related_name="records")
+    event_id = models.CharField(max_length=128, null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["customer", "period", "service"], name="usage_customer_period_idx"),
+            models.Index(fields=["service", "period"], name="usage_service_period_idx"),
+            models.Index(fields=["period"], name="usage_period_idx"),
+            models.Index(fields=["upload"], name="usage_upload_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "event_id"], condition=Q(event_id__isnull=False), name="usage_event_unique"
+            ),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="usage_quantity_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.service_id} for {self.customer_id} at {self.service_time:%Y-%m-%d %H:%M}"
+
+
+class MonthlySummary(models.Model):
+    """Usage per customer, service and billing month, kept in step with every import."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="+")
+    period = models.DateField(help_text="First day of the billing month.")
+    quantity = models.DecimalField(max_digits=money.QUANTITY_MAX_DIGITS, decimal_places=money.QUANTITY_DECIMAL_PLACES)
+    record_count = models.PositiveIntegerField()
+    amount = models.DecimalField(
+        max_digits=money.QUANTITY_MAX_DIGITS,
+        decimal_places=money.UNIT_PRICE_DECIMAL_PLACES,
+        help_text="Quantity at the records' snapshot prices, before allowance and rounding.",
+    )
+
+    class Meta:
+        ordering = ["-period", "customer", "service"]
+        verbose_name_plural = "monthly summaries"
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "service", "period"], name="summary_unique_per_month")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}/{self.service_id} {self.period:%Y-%m}"
+
+
+class ClosedPeriod(models.Model):
+    """A customer's billing month that accepts no more usage (closed by the month-end run)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    period = models.DateField(help_text="First day of the billing month.")
+    closed_at = models.DateTimeField(auto_now_add=True)
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-period"]
+        constraints = [models.UniqueConstraint(fields=["customer", "period"], name="closed_period_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.period:%Y-%m}"

@@ -1,0 +1,199 @@
+"""Reading usage files: encoding, delimiter, header and the shape of each row.
+
+Nothing here touches the database; `usage.services` checks rows against the catalog. Rows are
+numbered as a spreadsheet shows them: the header is row 1, the first usage row is row 2.
+"""
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from decimal import Decimal, InvalidOperation
+from typing import BinaryIO
+
+from billing_project import money
+
+REQUIRED_COLUMNS = {
+    "servicename": "serviceName",
+    "clientid": "clientId",
+    "quantity": "quantity",
+    "servicetime": "serviceTime",
+}
+OPTIONAL_COLUMNS = {"eventid": "eventId"}
+MAX_EVENT_ID_LENGTH = 128
+_MAX_QUANTITY = Decimal(10) ** (money.QUANTITY_MAX_DIGITS - money.QUANTITY_DECIMAL_PLACES)
+_SNIFF_BYTES = 64 * 1024
+
+
+class FileError(Exception):
+    """The file as a whole cannot be read (encoding, header); no row is looked at."""
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    row: int
+    column: str
+    value: str
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"row": self.row, "column": self.column, "value": self.value, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRow:
+    row: int
+    service_code: str
+    client_id: str
+    quantity: Decimal
+    service_time: datetime  # aware, UTC
+    event_id: str | None
+
+
+def parse_quantity(text: str) -> Decimal | str:
+    """The quantity, or the reason it is not one."""
+    try:
+        quantity = Decimal(text)
+    except InvalidOperation:
+        return "is not a number"
+    if not quantity.is_finite():
+        return "is not a number"
+    if quantity <= 0:
+        return "must be positive"
+    if quantity.as_tuple().exponent < -money.QUANTITY_DECIMAL_PLACES:
+        return f"has more than {money.QUANTITY_DECIMAL_PLACES} decimal places"
+    if quantity >= _MAX_QUANTITY:
+        return "is too large"
+    return quantity
+
+
+def parse_service_time(text: str, default_zone: tzinfo) -> datetime | str:
+    """The time in UTC, or the reason it is not an ISO 8601 date-time. No offset means `default_zone`."""
+    if len(text) < 16 or text[4] != "-" or text[7] != "-":
+        return "is not an ISO 8601 date-time (e.g. 2026-10-03T10:00:00Z)"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return "is not an ISO 8601 date-time (e.g. 2026-10-03T10:00:00Z)"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=default_zone)
+    return moment.astimezone(UTC)
+
+
+class UsageCsv:
+    """A usage file opened for one pass over its rows, with bounded memory whatever its size."""
+
+    def __init__(self, stream: BinaryIO, *, default_zone: tzinfo):
+        self.default_zone = default_zone
+        head = stream.read(_SNIFF_BYTES)
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            raise FileError("The file is UTF-16; save it as UTF-8 (with or without BOM) and upload it again.")
+        try:
+            head.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            # A multi-byte character may be cut at the end of the sample; anything earlier is not UTF-8.
+            if error.start < len(head) - 4:
+                raise FileError(
+                    f"The file is not UTF-8 (byte {error.start + 1} cannot be read); "
+                    "save it as UTF-8 and upload it again."
+                ) from None
+        rest = io.BufferedReader(_Prefixed(head, stream))
+        self._text = io.TextIOWrapper(rest, encoding="utf-8-sig", newline="")
+        first_line = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
+        self.delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+        self._reader = csv.reader(self._text, delimiter=self.delimiter)
+        try:
+            header = next(self._reader)
+        except StopIteration:
+            raise FileError("The file is empty.") from None
+        except UnicodeDecodeError:
+            raise FileError("The file is not UTF-8; save it as UTF-8 and upload it again.") from None
+        self._positions = self._map_header(header)
+
+    def _map_header(self, header: list[str]) -> dict[str, int]:
+        positions: dict[str, int] = {}
+        extras = []
+        for index, name in enumerate(header):
+            key = name.strip().lower()
+            if key in REQUIRED_COLUMNS or key in OPTIONAL_COLUMNS:
+                if key in positions:
+                    raise FileError(f"The column {name.strip()} appears twice in the header.")
+                positions[key] = index
+            elif name.strip():
+                extras.append(name.strip())
+        missing = [label for key, label in REQUIRED_COLUMNS.items() if key not in positions]
+        if missing:
+            raise FileError(
+                f"The header lacks the column(s) {', '.join(missing)}; it must name "
+                f"{', '.join(REQUIRED_COLUMNS.values())} (any order and case) and may name eventId."
+            )
+        self.warnings = [f"Ignored column(s) not used for usage: {', '.join(extras)}."] if extras else []
+        return positions
+
+    def rows(self) -> Iterator[ParsedRow | list[RowError]]:
+        service_at, client_at = self._positions["servicename"], self._positions["clientid"]
+        quantity_at, time_at = self._positions["quantity"], self._positions["servicetime"]
+        event_at = self._positions.get("eventid")
+        width = max(self._positions.values()) + 1
+        zone = self.default_zone
+        row_number = 1
+        try:
+            for fields in self._reader:
+                row_number += 1
+                if not fields or (len(fields) == 1 and not fields[0].strip()):
+                    continue  # blank line
+                if len(fields) < width:
+                    fields = fields + [""] * (width - len(fields))
+                errors = []
+                service_code = fields[service_at].strip()
+                client_id = fields[client_at].strip()
+                if not service_code:
+                    errors.append(RowError(row_number, "serviceName", "", "is missing"))
+                if not client_id:
+                    errors.append(RowError(row_number, "clientId", "", "is missing"))
+                quantity_text = fields[quantity_at].strip()
+                quantity = parse_quantity(quantity_text) if quantity_text else "is missing"
+                if isinstance(quantity, str):
+                    errors.append(RowError(row_number, "quantity", quantity_text, quantity))
+                time_text = fields[time_at].strip()
+                service_time = parse_service_time(time_text, zone) if time_text else "is missing"
+                if isinstance(service_time, str):
+                    errors.append(RowError(row_number, "serviceTime", time_text, service_time))
+                event_id = fields[event_at].strip() or None if event_at is not None else None
+                if event_id is not None and len(event_id) > MAX_EVENT_ID_LENGTH:
+                    errors.append(
+                        RowError(
+                            row_number, "eventId", event_id[:40], f"is longer than {MAX_EVENT_ID_LENGTH} characters"
+                        )
+                    )
+                if errors:
+                    yield errors
+                else:
+                    yield ParsedRow(row_number, service_code, client_id, quantity, service_time, event_id)
+        except UnicodeDecodeError:
+            raise FileError(f"The file is not UTF-8 (near row {row_number + 1}); save it as UTF-8.") from None
+        except csv.Error as error:
+            raise FileError(f"Row {row_number + 1} cannot be read as CSV: {error}.") from None
+
+
+class _Prefixed(io.RawIOBase):
+    """A raw stream that yields `head` first, then the rest of `stream`."""
+
+    def __init__(self, head: bytes, stream: BinaryIO):
+        self._head = memoryview(head)
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._head:
+            size = min(len(buffer), len(self._head))
+            buffer[:size] = self._head[:size]
+            self._head = self._head[size:]
+            return size
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)

@@ -1,0 +1,57 @@
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from usage.models import MonthlySummary, Upload, UsageRecord
+from usage.services import usage_import_file
+
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
+AFTER_THE_SAMPLES = datetime(2026, 12, 1, tzinfo=UTC)
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"the shared samples are not at {SAMPLES}"),
+]
+
+
+@pytest.fixture
+def demo(settings):
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+
+def import_sample(name: str) -> Upload:
+    with (SAMPLES / name).open("rb") as stream:
+        return usage_import_file(actor=None, stream=stream, name=name, keep_file=False, received_at=AFTER_THE_SAMPLES)
+
+
+def test_the_october_sample_imports_whole(demo):
+    upload = import_sample("usage-2026-10.csv")
+    assert (upload.status, upload.row_count, upload.error_count) == (Upload.Status.IMPORTED, 500, 0)
+    assert UsageRecord.objects.count() == 500
+    assert sum(s.record_count for s in MonthlySummary.objects.all()) == 500
+
+
+def test_the_semicolon_sample_imports_whole_and_its_first_row_is_october(demo):
+    upload = import_sample("usage-2026-11-semicolon.csv")
+    assert upload.status == Upload.Status.IMPORTED, upload.errors
+    first = UsageRecord.objects.get(event_id="evt-00000")
+    assert first.service_time == datetime(2026, 10, 31, 21, 0, tzinfo=UTC)
+    assert first.period.isoformat() == "2026-10-01"
+
+
+def test_the_bad_sample_imports_nothing_and_names_rows_3_to_8(demo):
+    upload = import_sample("usage-bad.csv")
+    assert upload.status == Upload.Status.FAILED
+    assert [(error["row"], error["column"]) for error in upload.errors] == [
+        (3, "serviceName"),
+        (4, "clientId"),
+        (5, "quantity"),
+        (6, "serviceTime"),
+        (7, "quantity"),
+        (8, "serviceTime"),
+    ]
+    assert not UsageRecord.objects.exists()
+    assert not MonthlySummary.objects.exists()
