@@ -24,7 +24,15 @@ from billing_project.billing_time import billing_zone
 from billing_project.errors import Conflict
 from catalog.models import Customer, PriceAgreement, Service
 from usage.models import ClosedPeriod, MonthlySummary, Upload, UsageRecord
-from usage.parsing import FileError, ParsedRow, RowError, UsageCsv
+from usage.parsing import (
+    MAX_EVENT_ID_LENGTH,
+    FileError,
+    ParsedRow,
+    RowError,
+    UsageCsv,
+    parse_quantity,
+    parse_service_time,
+)
 
 ERRORS_KEPT = 1000
 FUTURE_TOLERANCE = timedelta(days=1)
@@ -394,3 +402,42 @@ def rebuild_usage_summaries(*, customer_ids: list[int] | None = None) -> int:
             for total in totals.iterator()
         )
         return MonthlySummary.objects.filter(customer_id__in=locked).count()
+
+
+def _event_rows(events: list[dict], default_zone) -> Iterator[ParsedRow | list[RowError]]:
+    """API events as parsed rows; `row` is the event's position in the batch, from 1."""
+    for position, event in enumerate(events, start=1):
+        errors = []
+        service_code = str(event.get("serviceName") or "").strip()
+        client_id = str(event.get("clientId") or "").strip()
+        if not service_code:
+            errors.append(RowError(position, "serviceName", "", "is missing"))
+        if not client_id:
+            errors.append(RowError(position, "clientId", "", "is missing"))
+        quantity_text = str(event.get("quantity") if event.get("quantity") is not None else "").strip()
+        quantity = parse_quantity(quantity_text) if quantity_text else "is missing"
+        if isinstance(quantity, str):
+            errors.append(RowError(position, "quantity", quantity_text, quantity))
+        time_text = str(event.get("serviceTime") or "").strip()
+        service_time = parse_service_time(time_text, default_zone) if time_text else "is missing"
+        if isinstance(service_time, str):
+            errors.append(RowError(position, "serviceTime", time_text, service_time))
+        event_id = str(event.get("eventId") or "").strip() or None
+        if event_id is not None and len(event_id) > MAX_EVENT_ID_LENGTH:
+            errors.append(
+                RowError(position, "eventId", event_id[:40], f"is longer than {MAX_EVENT_ID_LENGTH} characters")
+            )
+        if errors:
+            yield errors
+        else:
+            yield ParsedRow(position, service_code, client_id, quantity, service_time, event_id)
+
+
+def usage_import_events(*, actor: User | None, events: list[dict], received_at: datetime | None = None) -> Upload:
+    """Import a batch of API events (keys as in the CSV header) whole or not at all, like a file."""
+    started = time.perf_counter()
+    upload = Upload(source=Upload.Source.API, original_name=f"API batch of {len(events)} events", created_by=actor)
+    upload._history_user = actor
+    upload.save()
+    outcome = _import_rows(upload, _event_rows(events, billing_zone()), received_at or timezone.now())
+    return _finish(upload, outcome, started, [])
