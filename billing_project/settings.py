@@ -164,6 +164,8 @@ USE_I18N = True
 USE_TZ = True
 # Billing months are calendar months in this zone (DESIGN.md, "Money, time and numbers").
 BILLING_TIME_ZONE = os.environ.get("BILLING_TIME_ZONE", "UTC")
+# Largest usage file the admin upload page accepts; manage.py import_usage has no limit.
+USAGE_UPLOAD_MAX_BYTES = int(os.environ.get("USAGE_UPLOAD_MAX_BYTES", str(10 * 1024 * 1024)))
 
 STATIC_URL = "static/"
 # In development and tests static files come straight from the apps; production serves collectstatic's output.
@@ -301,6 +303,41 @@ UNFOLD = {
                         "icon": "sell",
                         "link": reverse_lazy("admin:catalog_priceagreement_changelist"),
                         "permission": can_view("catalog.view_priceagreement"),
+                    },
+                ],
+            },
+            {
+                "title": "Usage",
+                "items": [
+                    {
+                        "title": "Upload usage",
+                        "icon": "upload_file",
+                        "link": reverse_lazy("admin:usage_upload_new"),
+                        "permission": can_view("usage.add_upload"),
+                    },
+                    {
+                        "title": "Uploads",
+                        "icon": "history",
+                        "link": reverse_lazy("admin:usage_upload_changelist"),
+                        "permission": can_view("usage.view_upload"),
+                    },
+                    {
+                        "title": "Usage records",
+                        "icon": "receipt_long",
+                        "link": reverse_lazy("admin:usage_usagerecord_changelist"),
+                        "permission": can_view("usage.view_usagerecord"),
+                    },
+                    {
+                        "title": "Monthly summaries",
+                        "icon": "calendar_month",
+                        "link": reverse_lazy("admin:usage_monthlysummary_changelist"),
+                        "permission": can_view("usage.view_monthlysummary"),
+                    },
+                    {
+                        "title": "Closed periods",
+                        "icon": "event_busy",
+                        "link": reverse_lazy("admin:usage_closedperiod_changelist"),
+                        "permission": can_view("usage.view_closedperiod"),
                     },
                 ],
             },

@@ -52,11 +52,22 @@ class UsageRecord(models.Model):
 
     Written only by usage.services in bulk (COPY on PostgreSQL), never one by one, so it keeps no
     per-row history: the upload it came from is its audit trail.
+
+    The table grows by millions of rows a month, so it carries only the indexes its reads use, and its
+    foreign keys are not database constraints: PostgreSQL would check four of them per row at commit,
+    which costs more than the whole COPY. The import pipeline takes every id from the catalog in the
+    same transaction and locks the catalog rows it used; deleting a referenced row is refused by PROTECT.
     """
 
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
-    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="+")
-    price_agreement = models.ForeignKey(PriceAgreement, on_delete=models.PROTECT, related_name="+")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    service = models.ForeignKey(
+        Service, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    price_agreement = models.ForeignKey(
+        PriceAgreement, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     quantity = models.DecimalField(max_digits=money.QUANTITY_MAX_DIGITS, decimal_places=money.QUANTITY_DECIMAL_PLACES)
     service_time = models.DateTimeField()
     period = models.DateField(help_text="First day of the billing month the usage belongs to.")
@@ -64,7 +75,9 @@ class UsageRecord(models.Model):
         max_digits=money.UNIT_PRICE_MAX_DIGITS, decimal_places=money.UNIT_PRICE_DECIMAL_PLACES
     )
     currency = models.CharField(max_length=3)
-    upload = models.ForeignKey(Upload, on_delete=models.PROTECT, related_name="records")
+    upload = models.ForeignKey(
+        Upload, on_delete=models.PROTECT, related_name="records", db_index=False, db_constraint=False
+    )
     event_id = models.CharField(max_length=128, null=True, blank=True)
 
     class Meta:
@@ -72,7 +85,6 @@ class UsageRecord(models.Model):
             models.Index(fields=["customer", "period", "service"], name="usage_customer_period_idx"),
             models.Index(fields=["service", "period"], name="usage_service_period_idx"),
             models.Index(fields=["period"], name="usage_period_idx"),
-            models.Index(fields=["upload"], name="usage_upload_idx"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -93,10 +105,9 @@ class MonthlySummary(models.Model):
     period = models.DateField(help_text="First day of the billing month.")
     quantity = models.DecimalField(max_digits=money.QUANTITY_MAX_DIGITS, decimal_places=money.QUANTITY_DECIMAL_PLACES)
     record_count = models.PositiveIntegerField()
+    # Exact: a quantity (6 places) times a unit price (6 places) has 12 places, so sums never round.
     amount = models.DecimalField(
-        max_digits=money.QUANTITY_MAX_DIGITS,
-        decimal_places=money.UNIT_PRICE_DECIMAL_PLACES,
-        help_text="Quantity at the records' snapshot prices, before allowance and rounding.",
+        max_digits=30, decimal_places=12, help_text="Quantity at the records' snapshot prices, before allowance."
     )
 
     class Meta:

@@ -62,6 +62,7 @@ class _Outcome:
     error_count: int = 0
     # (customer_id, service_id, period) -> [quantity, record count, amount]
     summaries: dict[tuple[int, int, date], list] = field(default_factory=dict)
+    agreement_ids: set[int] = field(default_factory=set)
 
     def reject(self, errors: list[RowError]) -> None:
         self.error_count += len(errors)
@@ -87,6 +88,14 @@ class _Catalog:
             self.agreements.setdefault(agreement[:2], []).append(agreement[2:])
         self.closed = set(ClosedPeriod.objects.values_list("customer_id", "period"))
         self._agreement_on: dict[tuple[int, int, date], tuple[int, Decimal] | None] = {}
+        self._period_of: dict[date, date] = {}
+
+    def period_of(self, day: date) -> date:
+        """The billing period (first of the month) of a local day; a file has few distinct days."""
+        period = self._period_of.get(day)
+        if period is None:
+            period = self._period_of[day] = day.replace(day=1)
+        return period
 
     def agreement_on(self, customer_id: int, service_id: int, day: date) -> tuple[int, Decimal] | None:
         key = (customer_id, service_id, day)
@@ -109,6 +118,7 @@ def _check_rows(
     catalog = _Catalog()
     zone = billing_zone()
     latest_allowed = received_at + FUTURE_TOLERANCE
+    upload_id = upload.pk
     seen_events: set[tuple[int, str]] = set()
     pending: list[tuple] = []
     for parsed in rows:
@@ -129,29 +139,32 @@ def _check_rows(
         elif customer[1] != Customer.Status.ACTIVE:
             errors.append(RowError(row, "clientId", parsed.client_id, f"is a {customer[1]} customer, not active"))
         service_time = parsed.service_time
-        time_text = service_time.isoformat()
         if service_time > latest_allowed:
-            errors.append(RowError(row, "serviceTime", time_text, "is more than a day in the future"))
+            errors.append(RowError(row, "serviceTime", service_time.isoformat(), "is more than a day in the future"))
         if errors:
             outcome.reject(errors)
             continue
 
         customer_id, _, currency = customer
         local_day = service_time.astimezone(zone).date()
-        period = local_day.replace(day=1)
+        period = catalog.period_of(local_day)
         agreement = catalog.agreement_on(customer_id, service_id, local_day)
         if agreement is None:
             errors.append(
                 RowError(
                     row,
                     "serviceTime",
-                    time_text,
+                    service_time.isoformat(),
                     f"has no price agreement in force for {parsed.client_id} "
                     f"and {parsed.service_code} on {local_day.isoformat()}",
                 )
             )
         if (customer_id, period) in catalog.closed:
-            errors.append(RowError(row, "serviceTime", time_text, f"falls in {period:%Y-%m}, a closed billing period"))
+            errors.append(
+                RowError(
+                    row, "serviceTime", service_time.isoformat(), f"falls in {period:%Y-%m}, a closed billing period"
+                )
+            )
         if parsed.event_id is not None:
             event_key = (customer_id, parsed.event_id)
             if event_key in seen_events:
@@ -172,7 +185,7 @@ def _check_rows(
                 period,
                 unit_price,
                 currency,
-                upload.pk,
+                upload_id,
                 parsed.event_id,
                 parsed.row,
             )
@@ -198,6 +211,7 @@ def _without_known_events(records: list[tuple], outcome: _Outcome) -> Iterator[t
         if event_id is not None and (customer_id, event_id) in known:
             outcome.reject([RowError(row, "eventId", event_id, "was already imported for this customer")])
             continue
+        outcome.agreement_ids.add(record[2])
         totals = outcome.summaries.setdefault((customer_id, service_id, period), [Decimal(0), 0, Decimal(0)])
         totals[0] += quantity
         totals[1] += 1
@@ -217,12 +231,40 @@ def _write_records(records: Iterator[tuple], outcome: _Outcome) -> None:
 
 
 def _copy_batch(batch: list[tuple]) -> None:
+    """COPY a batch as one block of text lines: much cheaper than adapting each value with `write_row`."""
+    text = "".join(
+        f"{customer_id}\t{service_id}\t{agreement_id}\t{quantity}\t{service_time}\t{period}\t{unit_price}\t"
+        f"{currency}\t{upload_id}\t{_COPY_NULL if event_id is None else _copy_text(event_id)}\n"
+        for (
+            customer_id,
+            service_id,
+            agreement_id,
+            quantity,
+            service_time,
+            period,
+            unit_price,
+            currency,
+            upload_id,
+            event_id,
+            _,
+        ) in batch
+    )
+    # The raw psycopg cursor: wrap its errors as Django's (a duplicate event id becomes an IntegrityError).
     with (
+        connection.wrap_database_errors,
         connection.cursor() as cursor,
         cursor.cursor.copy(f"COPY {UsageRecord._meta.db_table} ({', '.join(_COLUMNS)}) FROM STDIN") as copy,
     ):
-        for record in batch:
-            copy.write_row(record[:-1])
+        copy.write(text)
+
+
+_COPY_NULL = "\\N"
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str) -> str:
+    """A string as a field of COPY's text format (ids, currency codes and numbers never need it)."""
+    return value.translate(_COPY_ESCAPES)
 
 
 def _insert_batch(batch: list[tuple]) -> None:
@@ -252,6 +294,21 @@ def _sqlite_params(record: tuple) -> tuple:
     )
 
 
+def _hold_referenced_catalog_rows(outcome: _Outcome) -> None:
+    """Stand in for the foreign keys usage records do not carry: the rows they point at stay until commit."""
+    if connection.vendor != "postgresql":
+        return  # SQLite runs one writer at a time
+    service_ids = sorted({service_id for _, service_id, _ in outcome.summaries})
+    with connection.cursor() as cursor:
+        for table, ids in (
+            (Service._meta.db_table, service_ids),
+            (PriceAgreement._meta.db_table, sorted(outcome.agreement_ids)),
+        ):
+            cursor.execute(f"SELECT 1 FROM {table} WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE", [ids])
+            if cursor.rowcount != len(ids):
+                raise Conflict("A service or price agreement of this batch was deleted meanwhile; import it again.")
+
+
 def _apply_summaries(outcome: _Outcome) -> None:
     """Add this batch to the monthly summaries, under a lock on its customers taken in primary-key order."""
     customer_ids = sorted({customer_id for customer_id, _, _ in outcome.summaries})
@@ -260,6 +317,7 @@ def _apply_summaries(outcome: _Outcome) -> None:
     closed_meanwhile = ClosedPeriod.objects.filter(customer_id__in=customer_ids).values_list("customer_id", "period")
     if periods & set(closed_meanwhile):
         raise Conflict("A billing period of this batch was closed while it was imported; import it again.")
+    _hold_referenced_catalog_rows(outcome)
     existing = {
         (summary.customer_id, summary.service_id, summary.period): summary
         for summary in MonthlySummary.objects.select_for_update().filter(customer_id__in=customer_ids)
@@ -363,11 +421,12 @@ def usage_import_file(
     upload.save()
     try:
         usage_file = UsageCsv(stream, default_zone=billing_zone())
-    except FileError as error:
+        outcome = _import_rows(upload, usage_file.rows(), received_at or timezone.now())
+    except (FileError, Conflict) as error:
+        # The batch as a whole failed (unreadable past the first rows, or raced by another batch).
         outcome = _Outcome()
         outcome.reject([RowError(1, "file", "", str(error))])
         return _finish(upload, outcome, started, [])
-    outcome = _import_rows(upload, usage_file.rows(), received_at or timezone.now())
     return _finish(upload, outcome, started, usage_file.warnings)
 
 
@@ -383,7 +442,7 @@ def rebuild_usage_summaries(*, customer_ids: list[int] | None = None) -> int:
             UsageRecord.objects.filter(customer_id__in=locked)
             .values("customer_id", "service_id", "period")
             .annotate(
-                quantity=Sum("quantity"),
+                total_quantity=Sum("quantity"),
                 record_count=Count("pk"),
                 amount=Sum(
                     F("quantity") * F("unit_price"), output_field=DecimalField(max_digits=30, decimal_places=12)
@@ -395,7 +454,7 @@ def rebuild_usage_summaries(*, customer_ids: list[int] | None = None) -> int:
                 customer_id=total["customer_id"],
                 service_id=total["service_id"],
                 period=total["period"],
-                quantity=total["quantity"],
+                quantity=total["total_quantity"],
                 record_count=total["record_count"],
                 amount=total["amount"],
             )

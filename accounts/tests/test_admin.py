@@ -131,6 +131,11 @@ SIDEBAR = {
     reverse("admin:auth_group_changelist"): "auth.view_group",
     reverse("admin:accounts_apitoken_changelist"): "accounts.view_apitoken",
     reverse("admin:axes_accessattempt_changelist"): "axes.view_accessattempt",
+    reverse("admin:usage_upload_new"): "usage.add_upload",
+    reverse("admin:usage_upload_changelist"): "usage.view_upload",
+    reverse("admin:usage_usagerecord_changelist"): "usage.view_usagerecord",
+    reverse("admin:usage_monthlysummary_changelist"): "usage.view_monthlysummary",
+    reverse("admin:usage_closedperiod_changelist"): "usage.view_closedperiod",
 }
 
 

@@ -1,0 +1,165 @@
+"""Usage API: event ingestion through the one import pipeline, and a scoped read of usage."""
+
+from datetime import datetime, time, timedelta
+
+from django.db.models import Count, DecimalField, F, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.idempotency import idempotent
+from accounts.permissions import RoleModelPermissions
+from billing_project.api_errors import error_body
+from billing_project.billing_time import billing_zone
+from catalog.selectors import customer_list_for
+from usage.models import Upload, UsageRecord
+from usage.serializers import (
+    UsageEventBatchResultSerializer,
+    UsageEventBatchSerializer,
+    UsageGroupSerializer,
+    UsageQuerySerializer,
+    UsageRecordSerializer,
+)
+from usage.services import usage_import_events
+
+
+class UsageEventsView(APIView):
+    """POST /api/usage/events: a batch of usage events, imported whole or not at all.
+
+    A failed batch answers 400 with every bad event (`rows`: row = the event's position from 1,
+    column, value, reason; the first 1,000 are listed, `error_count` counts all). The failed upload
+    stays in the upload history, and with an Idempotency-Key its 400 is what a replay gets.
+    """
+
+    permission_classes = [IsAuthenticated, RoleModelPermissions]
+    queryset = UsageRecord.objects.none()  # for RoleModelPermissions: POST needs usage.add_usagerecord
+
+    @extend_schema(request=UsageEventBatchSerializer, responses={201: UsageEventBatchResultSerializer})
+    @idempotent
+    def post(self, request):
+        serializer = UsageEventBatchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = usage_import_events(actor=request.user, events=serializer.validated_data["events"])
+        if upload.status == Upload.Status.IMPORTED:
+            return Response(UsageEventBatchResultSerializer(upload).data, status=status.HTTP_201_CREATED)
+        return Response(_rejected_body(upload), status=status.HTTP_400_BAD_REQUEST)
+
+
+def _rejected_body(upload: Upload) -> dict:
+    fields: dict[str, list[str]] = {}
+    for error in upload.errors:
+        fields.setdefault(f"events[{error['row']}].{error['column']}", []).append(
+            f"{error['value']!r} {error['reason']}" if error["value"] else error["reason"]
+        )
+    body = error_body(
+        "usage_rejected",
+        f"{upload.error_count} error(s) in {upload.row_count} event(s); nothing was imported. "
+        "Rows are the events' positions in the batch, from 1.",
+        fields,
+    )
+    body["error"].update(
+        upload=upload.pk, row_count=upload.row_count, error_count=upload.error_count, rows=upload.errors
+    )
+    return body
+
+
+class UsageRecordPagination(CursorPagination):
+    """Records page by a cursor on service time: no COUNT(*) over millions of rows."""
+
+    ordering = ("-service_time", "-id")
+    page_size = 100
+    max_page_size = 1000
+    page_size_query_param = "page_size"
+
+
+class UsageGroupPagination(PageNumberPagination):
+    page_size = 100
+    max_page_size = 1000
+    page_size_query_param = "page_size"
+
+
+QUERY_PARAMETERS = [
+    OpenApiParameter("customer", int, description="Customer id; one the caller may not see answers 404."),
+    OpenApiParameter("service", str, description="Service code."),
+    OpenApiParameter("from", str, description="First day (YYYY-MM-DD) of service time in BILLING_TIME_ZONE."),
+    OpenApiParameter("to", str, description="Last day (YYYY-MM-DD, inclusive) of service time in BILLING_TIME_ZONE."),
+    OpenApiParameter("group_by", str, enum=["day", "month"], description="Totals per customer, service and day/month."),
+]
+
+
+class UsageListView(generics.GenericAPIView):
+    """GET /api/usage: usage records the caller may see, or their totals with group_by.
+
+    `from` and `to` are days of service time in BILLING_TIME_ZONE, both inclusive. group_by=day
+    totals per customer, service and day of service time in BILLING_TIME_ZONE; group_by=month per
+    billing month (the record's period, the same calendar month in that zone). Totals hold quantity,
+    record count and amount at the snapshot prices (before allowance and fees; see the monthly report
+    for amounts under the rating rule).
+    """
+
+    permission_classes = [IsAuthenticated, RoleModelPermissions]
+    queryset = UsageRecord.objects.none()  # for RoleModelPermissions: GET needs usage.view_usagerecord
+    serializer_class = UsageRecordSerializer
+    filter_backends: list = []
+
+    @extend_schema(parameters=QUERY_PARAMETERS, responses=UsageRecordSerializer(many=True))
+    def get(self, request):
+        query = UsageQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        records = self._records(params)
+        group_by = params.get("group_by")
+        if group_by is None:
+            self.pagination_class = UsageRecordPagination
+            page = self.paginate_queryset(records.select_related("customer", "service"))
+            return self.get_paginated_response(UsageRecordSerializer(page, many=True).data)
+        self.pagination_class = UsageGroupPagination
+        page = self.paginate_queryset(_totals(records, group_by))
+        return self.get_paginated_response(UsageGroupSerializer(page, many=True).data)
+
+    def _records(self, params: dict) -> QuerySet[UsageRecord]:
+        customers = customer_list_for(self.request.user)
+        if "customer" in params:
+            if not customers.filter(pk=params["customer"]).exists():
+                raise NotFound("No such customer.")
+            records = UsageRecord.objects.filter(customer_id=params["customer"])
+        else:
+            records = UsageRecord.objects.filter(customer__in=customers)
+        if "service" in params:
+            records = records.filter(service__code=params["service"])
+        zone = billing_zone()
+        if first := params.get("from"):
+            # The period bound lets the (customer, period, service) and (period) indexes narrow the scan.
+            records = records.filter(
+                service_time__gte=datetime.combine(first, time.min, tzinfo=zone), period__gte=first.replace(day=1)
+            )
+        if last := params.get("to"):
+            records = records.filter(
+                service_time__lt=datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone),
+                period__lte=last.replace(day=1),
+            )
+        return records
+
+
+def _totals(records: QuerySet[UsageRecord], group_by: str) -> QuerySet:
+    if group_by == "day":
+        records, key = records.annotate(day=TruncDate("service_time", tzinfo=billing_zone())), "day"
+    else:
+        key = "period"
+    return (
+        records.values("customer_id", "service__code", key, "currency")
+        .annotate(
+            # Named apart from the model's fields: `quantity` here would be read back as this very Sum.
+            total_quantity=Sum("quantity"),
+            record_count=Count("id"),
+            total_amount=Sum(
+                F("quantity") * F("unit_price"), output_field=DecimalField(max_digits=30, decimal_places=12)
+            ),
+        )
+        .order_by(key, "customer_id", "service__code")
+    )

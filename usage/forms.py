@@ -1,0 +1,34 @@
+from django import forms
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+
+
+class UsageUploadForm(forms.Form):
+    file = forms.FileField(
+        label="Usage file",
+        help_text="CSV with the columns serviceName, clientId, quantity, serviceTime and optionally eventId.",
+    )
+    force = forms.BooleanField(
+        label="Import anyway, although the same content was imported before",
+        required=False,
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        limit = settings.USAGE_UPLOAD_MAX_BYTES
+        if upload.size > limit:
+            raise forms.ValidationError(
+                f"The file is {filesizeformat(upload.size)}; the upload page takes up to {filesizeformat(limit)}. "
+                "Split it, or import it with manage.py import_usage, which has no size limit."
+            )
+        return upload
+
+
+class MonthlyReportForm(forms.Form):
+    year = forms.IntegerField(min_value=2000, max_value=2100)
+    month = forms.IntegerField(min_value=1, max_value=12)
+    customer = forms.ModelChoiceField(queryset=None, required=False, empty_label="All customers")
+
+    def __init__(self, *args, customers, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["customer"].queryset = customers.order_by("name")

@@ -1,0 +1,158 @@
+"""The admin's usage upload page, its result page and the error report download; thin: they call usage.services."""
+
+import csv
+
+import tablib
+from django.conf import settings
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.generic import DetailView, FormView, TemplateView, View
+from unfold.views import UnfoldModelAdminViewMixin
+
+from catalog.selectors import customer_list_for
+from usage.forms import MonthlyReportForm, UsageUploadForm
+from usage.models import MonthlySummary, Upload
+from usage.report_selectors import usage_month_report
+from usage.selectors import upload_list_for
+from usage.services import DuplicateFile, usage_import_file
+
+ERRORS_SHOWN = 50
+ERROR_REPORT_COLUMNS = ["row", "column", "value", "reason"]
+
+
+class UsageUploadView(UnfoldModelAdminViewMixin, FormView):
+    title = "Upload usage"
+    permission_required = "usage.add_upload"
+    raise_exception = True
+    template_name = "usage/upload.html"
+    form_class = UsageUploadForm
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(**kwargs) | {"opts": Upload._meta, "max_bytes": settings.USAGE_UPLOAD_MAX_BYTES}
+
+    def form_valid(self, form):
+        file = form.cleaned_data["file"]
+        try:
+            upload = usage_import_file(
+                actor=self.request.user,
+                stream=file,
+                name=file.name,
+                source=Upload.Source.UPLOAD,
+                force=form.cleaned_data["force"],
+            )
+        except DuplicateFile as error:
+            return self.render_to_response(self.get_context_data(form=form, duplicate=error.message), status=409)
+        return redirect(reverse("admin:usage_upload_result", args=[upload.pk]))
+
+
+class UploadResultView(UnfoldModelAdminViewMixin, DetailView):
+    title = "Upload result"
+    permission_required = "usage.view_upload"
+    raise_exception = True
+    template_name = "usage/upload_result.html"
+    context_object_name = "upload"
+
+    def get_queryset(self):
+        return upload_list_for(self.request.user).select_related("created_by")
+
+    def get_context_data(self, **kwargs):
+        upload = self.object
+        return super().get_context_data(**kwargs) | {
+            "opts": Upload._meta,
+            "errors_shown": upload.errors[:ERRORS_SHOWN],
+            "more_errors": upload.error_count > ERRORS_SHOWN,
+            "can_upload": self.request.user.has_perm("usage.add_upload"),
+        }
+
+
+class ErrorReportView(UnfoldModelAdminViewMixin, View):
+    """The kept rows in error of an upload as CSV: row, column, value, reason."""
+
+    title = "Error report"
+    permission_required = "usage.view_upload"
+    raise_exception = True
+
+    def get(self, request, pk):
+        upload = upload_list_for(request.user).filter(pk=pk).only("pk", "original_name", "errors").first()
+        if upload is None:
+            raise Http404
+        stem = (upload.original_name.rsplit(".", 1)[0] or "upload").replace('"', "")
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{stem}-errors-{upload.pk}.csv"'
+        writer = csv.writer(response)
+        writer.writerow(ERROR_REPORT_COLUMNS)
+        for error in upload.errors:
+            writer.writerow([_spreadsheet_safe(error.get(column, "")) for column in ERROR_REPORT_COLUMNS])
+        return response
+
+
+def _spreadsheet_safe(value) -> str:
+    """A value from an uploaded file may start like a formula; a spreadsheet must show it, not run it."""
+    text = str(value)
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+REPORT_HEADERS = [
+    "client_id", "customer", "service", "month", "currency", "records", "quantity", "allowance",
+    "allowance_used", "overage", "monthly_fee", "amount",
+]  # fmt: skip
+
+
+class MonthlyReportView(UnfoldModelAdminViewMixin, TemplateView):
+    """Usage per customer and service for one billing month, rated under DESIGN.md's rule; CSV or XLSX export."""
+
+    title = "Monthly usage report"
+    permission_required = "usage.view_monthlysummary"
+    raise_exception = True
+    template_name = "usage/month_report.html"
+
+    def get(self, request, *args, **kwargs):
+        form = MonthlyReportForm(request.GET or None, customers=customer_list_for(request.user))
+        rows = []
+        if form.is_valid():
+            visible = set(form.fields["customer"].queryset.values_list("pk", flat=True))
+            customer = form.cleaned_data["customer"]
+            rows = [
+                row
+                for row in usage_month_report(
+                    year=form.cleaned_data["year"],
+                    month=form.cleaned_data["month"],
+                    customer_id=customer.pk if customer else None,
+                )
+                if row.customer_id in visible
+            ]
+            export = request.GET.get("export")
+            if export in {"csv", "xlsx"}:
+                return _report_download(rows, export, form.cleaned_data["year"], form.cleaned_data["month"])
+        return self.render_to_response(self.get_context_data(form=form, rows=rows, opts=MonthlySummary._meta))
+
+
+def _report_download(rows, export: str, year: int, month: int) -> HttpResponse:
+    dataset = tablib.Dataset(headers=REPORT_HEADERS)
+    for row in rows:
+        dataset.append(
+            [
+                _spreadsheet_safe(row.client_id),
+                _spreadsheet_safe(row.customer_name),
+                row.service_code,
+                row.period.strftime("%Y-%m"),
+                row.currency,
+                row.record_count,
+                str(row.quantity),
+                str(row.included_quantity),
+                str(row.allowance_used),
+                str(row.overage_quantity),
+                str(row.monthly_fee),
+                str(row.amount),
+            ]
+        )
+    name = f"usage-report-{year}-{month:02d}.{export}"
+    if export == "csv":
+        response = HttpResponse(dataset.export("csv"), content_type="text/csv; charset=utf-8")
+    else:
+        response = HttpResponse(
+            dataset.export("xlsx"), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        )
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
