@@ -8,6 +8,7 @@ the rest are still checked so that the report lists every bad row, and the trans
 import hashlib
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -15,7 +16,7 @@ from itertools import islice
 from typing import BinaryIO
 
 from django.core.files.base import File
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import Count, DecimalField, F, Sum
 from django.utils import timezone
 
@@ -36,7 +37,7 @@ from usage.parsing import (
 
 ERRORS_KEPT = 1000
 FUTURE_TOLERANCE = timedelta(days=1)
-_BATCH = 5000
+_BATCH = 20000
 _COLUMNS = (
     "customer_id",
     "service_id",
@@ -223,16 +224,30 @@ def _write_records(records: Iterator[tuple], outcome: _Outcome) -> None:
     """Write records batch by batch until the first bad row; after it only keep checking, to report every bad row.
 
     A batch is read whole before it is written: a COPY cannot share its connection with the checks' queries.
+    On PostgreSQL a batch is sent while the next one is checked, so the server and Python work at once.
     """
-    write = _copy_batch if connection.vendor == "postgresql" else _insert_batch
-    while batch := list(islice(records, _BATCH)):
-        if not outcome.error_count:
-            write(batch)
+    if connection.vendor != "postgresql":
+        while batch := list(islice(records, _BATCH)):
+            if not outcome.error_count:
+                _insert_batch(batch)
+        return
+    database = connections[DEFAULT_DB_ALIAS]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-copy") as sender:
+        in_flight = None
+        while batch := list(islice(records, _BATCH)):
+            if outcome.error_count:
+                continue
+            block = _copy_block(batch)
+            if in_flight is not None:
+                in_flight.result()
+            in_flight = sender.submit(_copy_block_send, database, block)
+        if in_flight is not None:
+            in_flight.result()
 
 
-def _copy_batch(batch: list[tuple]) -> None:
-    """COPY a batch as one block of text lines: much cheaper than adapting each value with `write_row`."""
-    text = "".join(
+def _copy_block(batch: list[tuple]) -> str:
+    """A batch as one block of COPY text lines: much cheaper than adapting each value with `write_row`."""
+    return "".join(
         f"{customer_id}\t{service_id}\t{agreement_id}\t{quantity}\t{service_time}\t{period}\t{unit_price}\t"
         f"{currency}\t{upload_id}\t{_COPY_NULL if event_id is None else _copy_text(event_id)}\n"
         for (
@@ -249,13 +264,17 @@ def _copy_batch(batch: list[tuple]) -> None:
             _,
         ) in batch
     )
-    # The raw psycopg cursor: wrap its errors as Django's (a duplicate event id becomes an IntegrityError).
+
+
+def _copy_block_send(database, block: str) -> None:
+    """Runs in the sender thread on the importing transaction's own connection (psycopg serialises its use)."""
+    # Errors are wrapped as Django's: a duplicate event id becomes an IntegrityError.
     with (
-        connection.wrap_database_errors,
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {UsageRecord._meta.db_table} ({', '.join(_COLUMNS)}) FROM STDIN") as copy,
+        database.wrap_database_errors,
+        database.connection.cursor() as cursor,
+        cursor.copy(f"COPY {UsageRecord._meta.db_table} ({', '.join(_COLUMNS)}) FROM STDIN") as copy,
     ):
-        copy.write(text)
+        copy.write(block)
 
 
 _COPY_NULL = "\\N"
