@@ -84,6 +84,47 @@ def parse_service_time(text: str, default_zone: tzinfo) -> datetime | str:
     return moment.astimezone(UTC)
 
 
+def parse_fields(
+    row: int,
+    service_text: str,
+    client_text: str,
+    quantity_text: str,
+    time_text: str,
+    event_text: str,
+    zone: tzinfo,
+    quantities: dict[str, Decimal | str],
+) -> ParsedRow | list[RowError]:
+    """One usage line (a CSV row or an API event) as a ParsedRow, or every reason it is not one.
+
+    `quantities` caches parsed quantities: usage repeats a few values ("1", "2", …) endlessly.
+    """
+    errors = []
+    service_code = service_text.strip()
+    client_id = client_text.strip()
+    if not service_code:
+        errors.append(RowError(row, "serviceName", "", "is missing"))
+    if not client_id:
+        errors.append(RowError(row, "clientId", "", "is missing"))
+    quantity_text = quantity_text.strip()
+    quantity = quantities.get(quantity_text)
+    if quantity is None:
+        if len(quantities) >= _QUANTITY_CACHE_SIZE:
+            quantities.clear()
+        quantity = quantities[quantity_text] = parse_quantity(quantity_text) if quantity_text else "is missing"
+    if isinstance(quantity, str):
+        errors.append(RowError(row, "quantity", quantity_text, quantity))
+    time_text = time_text.strip()
+    service_time = parse_service_time(time_text, zone) if time_text else "is missing"
+    if isinstance(service_time, str):
+        errors.append(RowError(row, "serviceTime", time_text, service_time))
+    event_id = event_text.strip() or None
+    if event_id is not None and len(event_id) > MAX_EVENT_ID_LENGTH:
+        errors.append(RowError(row, "eventId", event_id[:40], f"is longer than {MAX_EVENT_ID_LENGTH} characters"))
+    if errors:
+        return errors
+    return ParsedRow(row, service_code, client_id, quantity, service_time, event_id)
+
+
 class UsageCsv:
     """A usage file opened for one pass over its rows, with bounded memory whatever its size."""
 
@@ -140,7 +181,6 @@ class UsageCsv:
         event_at = self._positions.get("eventid")
         width = max(self._positions.values()) + 1
         zone = self.default_zone
-        # Usage files repeat a few quantities ("1", "2", …) endlessly; Decimals are immutable, so share them.
         quantities: dict[str, Decimal | str] = {}
         row_number = 1
         try:
@@ -150,38 +190,16 @@ class UsageCsv:
                     continue  # blank line
                 if len(fields) < width:
                     fields = fields + [""] * (width - len(fields))
-                errors = []
-                service_code = fields[service_at].strip()
-                client_id = fields[client_at].strip()
-                if not service_code:
-                    errors.append(RowError(row_number, "serviceName", "", "is missing"))
-                if not client_id:
-                    errors.append(RowError(row_number, "clientId", "", "is missing"))
-                quantity_text = fields[quantity_at].strip()
-                quantity = quantities.get(quantity_text)
-                if quantity is None:
-                    if len(quantities) >= _QUANTITY_CACHE_SIZE:
-                        quantities.clear()
-                    quantity = quantities[quantity_text] = (
-                        parse_quantity(quantity_text) if quantity_text else "is missing"
-                    )
-                if isinstance(quantity, str):
-                    errors.append(RowError(row_number, "quantity", quantity_text, quantity))
-                time_text = fields[time_at].strip()
-                service_time = parse_service_time(time_text, zone) if time_text else "is missing"
-                if isinstance(service_time, str):
-                    errors.append(RowError(row_number, "serviceTime", time_text, service_time))
-                event_id = fields[event_at].strip() or None if event_at is not None else None
-                if event_id is not None and len(event_id) > MAX_EVENT_ID_LENGTH:
-                    errors.append(
-                        RowError(
-                            row_number, "eventId", event_id[:40], f"is longer than {MAX_EVENT_ID_LENGTH} characters"
-                        )
-                    )
-                if errors:
-                    yield errors
-                else:
-                    yield ParsedRow(row_number, service_code, client_id, quantity, service_time, event_id)
+                yield parse_fields(
+                    row_number,
+                    fields[service_at],
+                    fields[client_at],
+                    fields[quantity_at],
+                    fields[time_at],
+                    fields[event_at] if event_at is not None else "",
+                    zone,
+                    quantities,
+                )
         except UnicodeDecodeError:
             raise FileError(f"The file is not UTF-8 (near row {row_number + 1}); save it as UTF-8.") from None
         except csv.Error as error:

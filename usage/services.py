@@ -25,15 +25,7 @@ from billing_project.billing_time import billing_zone
 from billing_project.errors import Conflict
 from catalog.models import Customer, PriceAgreement, Service
 from usage.models import ClosedPeriod, MonthlySummary, Upload, UsageRecord
-from usage.parsing import (
-    MAX_EVENT_ID_LENGTH,
-    FileError,
-    ParsedRow,
-    RowError,
-    UsageCsv,
-    parse_quantity,
-    parse_service_time,
-)
+from usage.parsing import FileError, ParsedRow, RowError, UsageCsv, parse_fields
 
 ERRORS_KEPT = 1000
 FUTURE_TOLERANCE = timedelta(days=1)
@@ -482,33 +474,24 @@ def rebuild_usage_summaries(*, customer_ids: list[int] | None = None) -> int:
         return MonthlySummary.objects.filter(customer_id__in=locked).count()
 
 
-def _event_rows(events: list[dict], default_zone) -> Iterator[ParsedRow | list[RowError]]:
+def _event_rows(events: list[dict], zone) -> Iterator[ParsedRow | list[RowError]]:
     """API events as parsed rows; `row` is the event's position in the batch, from 1."""
+    quantities: dict = {}
     for position, event in enumerate(events, start=1):
-        errors = []
-        service_code = str(event.get("serviceName") or "").strip()
-        client_id = str(event.get("clientId") or "").strip()
-        if not service_code:
-            errors.append(RowError(position, "serviceName", "", "is missing"))
-        if not client_id:
-            errors.append(RowError(position, "clientId", "", "is missing"))
-        quantity_text = str(event.get("quantity") if event.get("quantity") is not None else "").strip()
-        quantity = parse_quantity(quantity_text) if quantity_text else "is missing"
-        if isinstance(quantity, str):
-            errors.append(RowError(position, "quantity", quantity_text, quantity))
-        time_text = str(event.get("serviceTime") or "").strip()
-        service_time = parse_service_time(time_text, default_zone) if time_text else "is missing"
-        if isinstance(service_time, str):
-            errors.append(RowError(position, "serviceTime", time_text, service_time))
-        event_id = str(event.get("eventId") or "").strip() or None
-        if event_id is not None and len(event_id) > MAX_EVENT_ID_LENGTH:
-            errors.append(
-                RowError(position, "eventId", event_id[:40], f"is longer than {MAX_EVENT_ID_LENGTH} characters")
-            )
-        if errors:
-            yield errors
-        else:
-            yield ParsedRow(position, service_code, client_id, quantity, service_time, event_id)
+        text = {key: "" if event.get(key) is None else str(event[key]) for key in _EVENT_KEYS}
+        yield parse_fields(
+            position,
+            text["serviceName"],
+            text["clientId"],
+            text["quantity"],
+            text["serviceTime"],
+            text["eventId"],
+            zone,
+            quantities,
+        )
+
+
+_EVENT_KEYS = ("serviceName", "clientId", "quantity", "serviceTime", "eventId")
 
 
 def usage_import_events(*, actor: User | None, events: list[dict], received_at: datetime | None = None) -> Upload:
