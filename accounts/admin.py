@@ -9,6 +9,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 from accounts import services
 from accounts.models import ApiToken, User
 from billing_project.admin_site import ReadOnlyHistoryMixin
+from billing_project.admin_tools import ReadOnlyAdmin
 
 
 class UniqueEmailMixin:
@@ -82,7 +83,7 @@ admin.site.unregister(Group)
 
 
 @admin.register(Group)
-class RoleAdmin(ModelAdmin):
+class RoleAdmin(ReadOnlyAdmin):
     """Roles are kept in code (accounts/roles.py); the admin shows them and who holds them."""
 
     list_display = ["name", "member_count"]
@@ -98,15 +99,6 @@ class RoleAdmin(ModelAdmin):
     @admin.display(description="Members", ordering="members")
     def member_count(self, group) -> int:
         return group.members
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class ApiTokenCreateForm(forms.ModelForm):

@@ -17,13 +17,13 @@ from import_export import resources
 from import_export.admin import ImportMixin
 from import_export.formats.base_formats import CSV
 from simple_history.admin import SimpleHistoryAdmin
-from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import AutocompleteSelectFilter, DropdownFilter, RelatedDropdownFilter
 from unfold.contrib.filters.forms import AutocompleteDropdownForm
 from unfold.contrib.import_export.forms import ImportForm
 from unfold.decorators import action
 
 from billing_project.admin_site import ReadOnlyHistoryMixin
+from billing_project.admin_tools import ReadOnlyAdmin
 from catalog.selectors import customer_list_for
 from usage.models import ClosedPeriod, MonthlySummary, Upload, UsageRecord
 from usage.selectors import (
@@ -48,19 +48,6 @@ class EstimatedCountPaginator(Paginator):
             if estimate is not None and estimate >= EXACT_COUNT_BELOW:
                 return estimate
         return super().count
-
-
-class ReadOnlyAdmin(ModelAdmin):
-    """Rows written only by services: viewed here, never added, changed or deleted."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class ScopedCustomerForm(AutocompleteDropdownForm):
