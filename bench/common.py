@@ -25,6 +25,16 @@ from import_usage import prepare  # noqa: E402
 PG_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 
 
+def _close_django_connections() -> None:
+    if "django.db" in sys.modules:
+        from django.conf import settings
+
+        if settings.configured:
+            from django.db import connections
+
+            connections.close_all()
+
+
 @contextlib.contextmanager
 def fresh_database(kind: str, *, pg_url: str = PG_URL, timeout: float = 600):
     """Yield the URL of a new migrated and seeded database; drop it afterwards, whatever happens."""
@@ -37,11 +47,11 @@ def fresh_database(kind: str, *, pg_url: str = PG_URL, timeout: float = 600):
             prepare(url, timeout)
             yield url
         finally:
-            from django.db import connections
-
-            connections.close_all()
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            admin.close()
+            try:
+                _close_django_connections()
+            finally:
+                admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                admin.close()
     else:
         database = Path(tempfile.gettempdir()) / f"{name}.sqlite3"
         try:

@@ -25,9 +25,10 @@ def main() -> None:
     parser.add_argument("--follow", action="store_true", help="also time the GET of the result page")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="bench_media_") as media, fresh_database(
-        "postgres" if args.postgres else "sqlite"
-    ) as url:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench_media_") as media,
+        fresh_database("postgres" if args.postgres else "sqlite") as url,
+    ):
         setup_django(url, media)
         from django.conf import settings
         from django.contrib.auth.models import Group
