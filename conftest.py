@@ -34,3 +34,15 @@ def portal_user(db):
 @pytest.fixture
 def api_client():
     return APIClient()
+
+
+@pytest.fixture
+def client_for(api_client):
+    """client_for(user) -> the API client signed in as `user` (a session), or anonymous for None."""
+
+    def sign_in(user):
+        if user is not None:
+            api_client.force_login(user)
+        return api_client
+
+    return sign_in

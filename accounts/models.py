@@ -67,9 +67,6 @@ class User(AbstractBaseUser, PermissionsMixin):
     def get_short_name(self) -> str:
         return self.full_name.split(" ")[0] if self.full_name else self.email
 
-    def has_role(self, role: str) -> bool:
-        return self.is_active and any(group.name == role for group in self.groups.all())
-
     @property
     def is_portal_user(self) -> bool:
         return hasattr(self, "portal_membership")

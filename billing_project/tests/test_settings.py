@@ -57,20 +57,12 @@ def test_security_settings():
     assert settings.AXES_FAILURE_LIMIT == 5
 
 
+def celery_mode(redis_url: str) -> list[str]:
+    """CELERY_TASK_ALWAYS_EAGER and the broker URL as a fresh process reads them with this REDIS_URL."""
+    probe = "from django.conf import settings as s; print(s.CELERY_TASK_ALWAYS_EAGER, s.CELERY_BROKER_URL)"
+    return run_manage("shell", "-c", probe, DEBUG="true", REDIS_URL=redis_url).stdout.split()[-2:]
+
+
 def test_celery_runs_eagerly_without_a_broker_and_on_redis_with_one():
-    eager = run_manage(
-        "shell",
-        "-c",
-        "from django.conf import settings as s; print(s.CELERY_TASK_ALWAYS_EAGER, s.CELERY_BROKER_URL)",
-        DEBUG="true",
-        REDIS_URL="",
-    )
-    assert eager.stdout.split()[-2:] == ["True", "memory://"]
-    broker = run_manage(
-        "shell",
-        "-c",
-        "from django.conf import settings as s; print(s.CELERY_TASK_ALWAYS_EAGER, s.CELERY_BROKER_URL)",
-        DEBUG="true",
-        REDIS_URL="redis://127.0.0.1:6379/15",
-    )
-    assert broker.stdout.split()[-2:] == ["False", "redis://127.0.0.1:6379/15"]
+    assert celery_mode("") == ["True", "memory://"]
+    assert celery_mode("redis://127.0.0.1:6379/15") == ["False", "redis://127.0.0.1:6379/15"]

@@ -24,18 +24,6 @@ def ids(response) -> set[int]:
     return {row["id"] for row in results(response)}
 
 
-@pytest.fixture
-def client_for(api_client):
-    """client_for(user) -> the API client signed in as `user` (a session), or anonymous for None."""
-
-    def sign_in(user):
-        if user is not None:
-            api_client.force_login(user)
-        return api_client
-
-    return sign_in
-
-
 # --- The role x operation matrix -------------------------------------------------------------------------------
 
 CALLERS = ["admin", "finance", "customer_success", "sales", "operations", "portal", "no_role", "anonymous"]

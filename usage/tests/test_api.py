@@ -36,16 +36,6 @@ def world(db):
     return SimpleNamespace(customer=customer, other=other, service=service, other_service=other_service)
 
 
-@pytest.fixture
-def client_for(api_client):
-    def sign_in(user):
-        if user is not None:
-            api_client.force_login(user)
-        return api_client
-
-    return sign_in
-
-
 def make_caller(kind: str, make_user, world):
     roles = {
         "admin": Role.ADMIN,
