@@ -8,15 +8,18 @@ On a fresh PostgreSQL database bench_usage_<pid> (migrated, demo catalog; droppe
 2. copies those records into the --months - 1 earlier months of 2026 with INSERT ... SELECT (service
    time and period shifted by whole months; same customers, services, snapshot prices and upload),
    so the table holds months x rows-per-month rows (10,000,000 by default) with all its indexes;
-3. runs ANALYZE, then times usage.report_selectors.usage_month_report(year=, month=, customer_id=)
+3. runs ANALYZE, then times usage.report_selectors.usage_month_report(year=, month=, customer_ids=[...])
    in this process (one warm-up call, then --runs calls; median and p95), for the busiest customer
    (--client-id) and the least busy one, then again after VACUUM (ANALYZE);
-4. prints EXPLAIN (ANALYZE, BUFFERS) of the report's SQL statement.
+4. times, once, the split from the records that the report falls back to for a customer-service pair
+   whose summaries overlap in time (a price corrected in place while usage kept arriving);
+5. prints EXPLAIN (ANALYZE, BUFFERS) of the report's summary query.
 """
 
 import argparse
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 import psycopg
@@ -45,11 +48,11 @@ def fill(url: str, *, months: int, month: str) -> None:
 def time_report(year: int, month: int, customer_id: int, runs: int) -> list[float]:
     from usage.report_selectors import usage_month_report
 
-    usage_month_report(year=year, month=month, customer_id=customer_id)  # warm-up
+    usage_month_report(year=year, month=month, customer_ids=[customer_id])  # warm-up
     timings = []
     for _ in range(runs):
         started = time.perf_counter()
-        rows = usage_month_report(year=year, month=month, customer_id=customer_id)
+        rows = usage_month_report(year=year, month=month, customer_ids=[customer_id])
         timings.append((time.perf_counter() - started) * 1000)
     assert rows, "the report is empty"
     return timings
@@ -116,7 +119,15 @@ def main() -> None:
         usage_month_report(year=year, month=month)
         all_ms = (time.perf_counter() - started) * 1000
 
-        # The report's SQL statement, captured as Django sends it, explained.
+        from usage.report_selectors import _chargeable_from_records
+
+        started = time.perf_counter()
+        _chargeable_from_records(
+            period=date(year, month, 1), last_day=date(year, month, 28), customer_ids=[customers[args.client_id]]
+        )
+        fallback_ms = (time.perf_counter() - started) * 1000
+
+        # The report's summary query, captured as Django sends it, explained.
         captured = []
 
         def capture(execute, sql, params, many, context):
@@ -124,8 +135,8 @@ def main() -> None:
             return execute(sql, params, many, context)
 
         with connection.execute_wrapper(capture):
-            usage_month_report(year=year, month=month, customer_id=customers[args.client_id])
-        sql, params = next((s, p) for s, p in captured if "WITH latest" in s)
+            usage_month_report(year=year, month=month, customer_ids=[customers[args.client_id]])
+        sql, params = next((s, p) for s, p in captured if "usage_monthlysummary" in s)
         with connection.cursor() as cursor:
             cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params)
             plan = "\n".join(row[0] for row in cursor.fetchall())
@@ -135,6 +146,7 @@ def main() -> None:
     for (client_id, when), timings in results.items():
         print(f"report {args.month} {client_id:<13} ({counts[client_id]:>7,} records) {when:<14}: {summary(timings)}")
     print(f"report {args.month} all customers, once, after VACUUM: {all_ms:.0f} ms")
+    print(f"split from the records (the overlap fallback), {args.client_id}, once: {fallback_ms:.0f} ms")
     print(f"\nEXPLAIN (ANALYZE, BUFFERS), {args.client_id}, after VACUUM:\n{plan}")
 
 

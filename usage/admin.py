@@ -208,7 +208,7 @@ class UsageRecordAdmin(ImportMixin, ReadOnlyAdmin):
 
 @admin.register(MonthlySummary)
 class MonthlySummaryAdmin(ReadOnlyAdmin):
-    list_display = [month, "customer", "service", "quantity", "record_count", "amount"]
+    list_display = [month, "customer", "service", "unit_price", "quantity", "record_count", "amount"]
     list_filter = USAGE_FILTERS
     list_filter_submit = True
     list_select_related = ["customer", "service"]

@@ -98,27 +98,41 @@ class UsageRecord(models.Model):
 
 
 class MonthlySummary(models.Model):
-    """Usage per customer, service and billing month, kept in step with every import."""
+    """Usage per customer, service, billing month and snapshot price, kept in step with every import.
+
+    One agreement gives one price, and agreements of a customer and service never overlap, so a month's
+    summaries in order of `first_service_time` are the month's usage in service time order: the
+    allowance can be taken from them earliest first without reading the records (`usage.report_selectors`).
+    """
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
     service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="+")
     period = models.DateField(help_text="First day of the billing month.")
+    price_agreement = models.ForeignKey(PriceAgreement, on_delete=models.PROTECT, related_name="+")
+    unit_price = models.DecimalField(
+        max_digits=money.UNIT_PRICE_MAX_DIGITS, decimal_places=money.UNIT_PRICE_DECIMAL_PLACES
+    )
     quantity = models.DecimalField(max_digits=money.QUANTITY_MAX_DIGITS, decimal_places=money.QUANTITY_DECIMAL_PLACES)
     record_count = models.PositiveIntegerField()
     # Exact: a quantity (6 places) times a unit price (6 places) has 12 places, so sums never round.
     amount = models.DecimalField(
         max_digits=30, decimal_places=12, help_text="Quantity at the records' snapshot prices, before allowance."
     )
+    first_service_time = models.DateTimeField()
+    last_service_time = models.DateTimeField()
 
     class Meta:
-        ordering = ["-period", "customer", "service"]
+        ordering = ["-period", "customer", "service", "first_service_time"]
         verbose_name_plural = "monthly summaries"
         constraints = [
-            models.UniqueConstraint(fields=["customer", "service", "period"], name="summary_unique_per_month")
+            models.UniqueConstraint(
+                fields=["customer", "period", "service", "price_agreement", "unit_price"],
+                name="summary_unique_per_month_and_price",
+            )
         ]
 
     def __str__(self) -> str:
-        return f"{self.customer_id}/{self.service_id} {self.period:%Y-%m}"
+        return f"{self.customer_id}/{self.service_id} {self.period:%Y-%m} at {self.unit_price}"
 
 
 class ClosedPeriod(models.Model):

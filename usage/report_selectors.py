@@ -1,13 +1,18 @@
 """The monthly usage report: per customer and service, usage rated under DESIGN.md's rule.
 
-Two queries whatever the number of records: the agreements overlapping the month, and one SQL
-statement that takes each customer-service pair's allowance from its records in service time order
-(a running sum, a window function on both SQLite and PostgreSQL) and totals the chargeable units per
-snapshot price. Quantities are summed as integer millionths so that SQLite, which keeps decimals as
-floating point, adds them exactly. `usage.rating.rating_lines` then makes the lines and amounts.
+The allowance is used up in service time order. Monthly summaries are kept per agreement and
+snapshot price with the first and last service time they cover; agreements never overlap, so in
+the usual case a customer-service pair's summaries, ordered by time, do not overlap either and the
+allowance is taken from them directly: a few rows per pair, whatever the number of records.
+
+Only when a pair's summaries overlap in time (an agreement's price was corrected in place while its
+usage kept arriving) is the split made from that pair's records: one SQL statement with a running
+sum, on integer millionths so that SQLite, which keeps decimals as floating point, adds exactly.
+`usage.rating` then makes the lines and amounts.
 """
 
 import calendar
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -16,8 +21,8 @@ from django.db import connection
 
 from billing_project import money
 from catalog.models import Customer, PriceAgreement, Service
-from usage.models import UsageRecord
-from usage.rating import Rating, rating_lines
+from usage.models import MonthlySummary, UsageRecord
+from usage.rating import Rating, rating_lines, split_allowance
 
 _SCALE = 10**money.QUANTITY_DECIMAL_PLACES
 
@@ -64,26 +69,19 @@ def _price(value) -> Decimal:
     return Decimal(str(value)).quantize(Decimal(1).scaleb(-money.UNIT_PRICE_DECIMAL_PLACES))
 
 
-def _chargeable_per_price(*, period: date, last_day: date, customer_id: int | None) -> list[tuple]:
-    """(customer_id, service_id, unit_price, record count, micro-units, chargeable micro-units) per price."""
+def _chargeable_from_records(*, period: date, last_day: date, customer_ids: Collection[int]) -> list[tuple]:
+    """(customer_id, service_id, unit_price, chargeable micro-units) per price, split from the records."""
     record_table = connection.ops.quote_name(UsageRecord._meta.db_table)
     agreement_table = connection.ops.quote_name(PriceAgreement._meta.db_table)
-    agreement_filter = record_filter = ""
-    params: list = [last_day, period]
-    if customer_id is not None:
-        agreement_filter = "AND customer_id = %s"
-        params.append(customer_id)
-    params.append(period)
-    if customer_id is not None:
-        record_filter = "AND r.customer_id = %s"
-        params.append(customer_id)
+    ids = ", ".join(str(int(pk)) for pk in customer_ids)
+    params: list = [last_day, period, period]
     micro = f"CAST(ROUND(r.quantity * {_SCALE}) AS BIGINT)"
     sql = f"""
         WITH latest AS (
             SELECT customer_id, service_id, CAST(ROUND(included_quantity * {_SCALE}) AS BIGINT) AS allowance,
                    ROW_NUMBER() OVER (PARTITION BY customer_id, service_id ORDER BY valid_from DESC) AS position
             FROM {agreement_table}
-            WHERE valid_from <= %s AND (valid_to IS NULL OR valid_to >= %s) {agreement_filter}
+            WHERE valid_from <= %s AND (valid_to IS NULL OR valid_to >= %s) AND customer_id IN ({ids})
         ),
         ordered AS (
             SELECT r.customer_id, r.service_id, r.unit_price, {micro} AS micro,
@@ -92,7 +90,7 @@ def _chargeable_per_price(*, period: date, last_day: date, customer_id: int | No
                        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
                    ) AS running
             FROM {record_table} r
-            WHERE r.period = %s {record_filter}
+            WHERE r.period = %s AND r.customer_id IN ({ids})
         ),
         rated AS (
             SELECT o.customer_id, o.service_id, o.unit_price, o.micro,
@@ -105,7 +103,7 @@ def _chargeable_per_price(*, period: date, last_day: date, customer_id: int | No
             LEFT JOIN latest a
                 ON a.customer_id = o.customer_id AND a.service_id = o.service_id AND a.position = 1
         )
-        SELECT customer_id, service_id, unit_price, COUNT(*), SUM(micro), SUM(chargeable)
+        SELECT customer_id, service_id, unit_price, SUM(chargeable)
         FROM rated
         GROUP BY customer_id, service_id, unit_price
     """
@@ -114,7 +112,57 @@ def _chargeable_per_price(*, period: date, last_day: date, customer_id: int | No
         return cursor.fetchall()
 
 
-def usage_month_report(*, year: int, month: int, customer_id: int | None = None) -> list[UsageReportRow]:
+@dataclass(slots=True)
+class _PairUsage:
+    record_count: int
+    quantity: Decimal
+    included_used: Decimal
+    chargeable_by_price: dict[Decimal, Decimal]
+
+
+def _usage_by_pair(
+    *, period: date, last_day: date, customer_ids: Collection[int] | None, allowance: dict[tuple[int, int], Decimal]
+) -> dict[tuple[int, int], _PairUsage]:
+    summaries = MonthlySummary.objects.filter(period=period)
+    if customer_ids is not None:
+        summaries = summaries.filter(customer_id__in=customer_ids)
+    segments: dict[tuple[int, int], list[tuple]] = {}
+    for row in summaries.order_by("customer_id", "service_id", "first_service_time", "last_service_time").values_list(
+        "customer_id", "service_id", "quantity", "unit_price", "record_count", "first_service_time", "last_service_time"
+    ):
+        segments.setdefault(row[:2], []).append(row[2:])
+
+    usage, overlapping = {}, set()
+    for pair, pair_segments in segments.items():
+        in_order = all(later[3] > earlier[4] for earlier, later in zip(pair_segments, pair_segments[1:]))
+        if not in_order:
+            overlapping.add(pair)
+        free, chargeable = split_allowance(
+            ((quantity, unit_price) for quantity, unit_price, *_ in pair_segments),
+            included_quantity=allowance.get(pair, Decimal(0)),
+        )
+        usage[pair] = _PairUsage(
+            record_count=sum(segment[2] for segment in pair_segments),
+            quantity=sum((segment[0] for segment in pair_segments), Decimal(0)),
+            included_used=free,
+            chargeable_by_price=chargeable,
+        )
+    if overlapping:
+        exact: dict[tuple[int, int], dict[Decimal, Decimal]] = {}
+        for cust_id, service_id, unit_price, chargeable in _chargeable_from_records(
+            period=period, last_day=last_day, customer_ids={customer_id for customer_id, _ in overlapping}
+        ):
+            exact.setdefault((cust_id, service_id), {})[_price(unit_price)] = _from_micro(chargeable)
+        for pair in overlapping:
+            chargeable = exact.get(pair, {})
+            usage[pair].chargeable_by_price = chargeable
+            usage[pair].included_used = usage[pair].quantity - sum(chargeable.values(), Decimal(0))
+    return usage
+
+
+def usage_month_report(
+    *, year: int, month: int, customer_ids: Collection[int] | None = None
+) -> list[UsageReportRow]:
     """Every customer-service pair with usage in the billing month, or a monthly fee in force in it.
 
     The allowance and fee are those of the latest agreement whose validity overlaps the month
@@ -123,22 +171,18 @@ def usage_month_report(*, year: int, month: int, customer_id: int | None = None)
     period = date(year, month, 1)
     last_day = date(year, month, calendar.monthrange(year, month)[1])
     agreements = PriceAgreement.objects.filter(valid_from__lte=last_day).exclude(valid_to__lt=period)
-    if customer_id is not None:
-        agreements = agreements.filter(customer_id=customer_id)
+    if customer_ids is not None:
+        agreements = agreements.filter(customer_id__in=customer_ids)
     latest: dict[tuple[int, int], PriceAgreement] = {}
     for agreement in agreements.select_related("customer", "service").order_by("valid_from"):
         latest[(agreement.customer_id, agreement.service_id)] = agreement
 
-    # (customer, service) -> [record count, micro-units, chargeable micro-units per price]
-    usage: dict[tuple[int, int], list] = {}
-    for cust_id, service_id, unit_price, count, micro, chargeable in _chargeable_per_price(
-        period=period, last_day=last_day, customer_id=customer_id
-    ):
-        totals = usage.setdefault((cust_id, service_id), [0, 0, {}])
-        totals[0] += count
-        totals[1] += int(micro)
-        totals[2][_price(unit_price)] = _from_micro(chargeable)
-
+    usage = _usage_by_pair(
+        period=period,
+        last_day=last_day,
+        customer_ids=customer_ids,
+        allowance={pair: agreement.included_quantity for pair, agreement in latest.items()},
+    )
     pairs = set(usage) | {pair for pair, agreement in latest.items() if agreement.monthly_fee > 0}
     # Records always have an agreement overlapping their month; should one not, still name the pair.
     customers = {agreement.customer_id: agreement.customer for agreement in latest.values()}
@@ -153,11 +197,10 @@ def usage_month_report(*, year: int, month: int, customer_id: int | None = None)
         agreement = latest.get((cust_id, service_id))
         included = agreement.included_quantity if agreement else Decimal(0)
         fee = agreement.monthly_fee if agreement else Decimal(0)
-        count, micro, chargeable = usage.get((cust_id, service_id), (0, 0, {}))
-        quantity = _from_micro(micro)
+        pair_usage = usage.get((cust_id, service_id))
         rating = rating_lines(
-            included_used=quantity - sum(chargeable.values(), Decimal(0)),
-            chargeable_by_price=chargeable,
+            included_used=pair_usage.included_used if pair_usage else Decimal(0),
+            chargeable_by_price=pair_usage.chargeable_by_price if pair_usage else {},
             monthly_fee=fee,
         )
         customer, service = customers[cust_id], services[service_id]
@@ -171,7 +214,7 @@ def usage_month_report(*, year: int, month: int, customer_id: int | None = None)
                 service_code=service.code,
                 service_name=service.name,
                 period=period,
-                record_count=count,
+                record_count=pair_usage.record_count if pair_usage else 0,
                 included_quantity=included,
                 monthly_fee=fee,
                 rating=rating,

@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from django.core.files.base import File
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
-from django.db.models import Count, DecimalField, F, Sum
+from django.db.models import Count, DecimalField, F, Max, Min, Sum
 from django.utils import timezone
 
 from accounts.models import User
@@ -53,15 +53,30 @@ class _Outcome:
     row_count: int = 0
     errors: list[RowError] = field(default_factory=list)
     error_count: int = 0
-    # (customer_id, service_id, period) -> [quantity, record count, amount]
-    summaries: dict[tuple[int, int, date], list] = field(default_factory=dict)
-    agreement_ids: set[int] = field(default_factory=set)
+    # (customer_id, service_id, period, price_agreement_id, unit_price) -> _SummaryTotals
+    summaries: dict[tuple[int, int, date, int, Decimal], "_SummaryTotals"] = field(default_factory=dict)
 
     def reject(self, errors: list[RowError]) -> None:
         self.error_count += len(errors)
         room = ERRORS_KEPT - len(self.errors)
         if room > 0:
             self.errors.extend(errors[:room])
+
+
+@dataclass(slots=True)
+class _SummaryTotals:
+    quantity: Decimal
+    record_count: int
+    amount: Decimal
+    first_service_time: datetime
+    last_service_time: datetime
+
+    def add(self, quantity: Decimal, unit_price: Decimal, service_time: datetime) -> None:
+        self.quantity += quantity
+        self.record_count += 1
+        self.amount += quantity * unit_price
+        self.first_service_time = min(self.first_service_time, service_time)
+        self.last_service_time = max(self.last_service_time, service_time)
 
 
 class _Catalog:
@@ -200,15 +215,15 @@ def _without_known_events(records: list[tuple], outcome: _Outcome) -> Iterator[t
             ).values_list("customer_id", "event_id")
         )
     for record in records:
-        customer_id, service_id, _, quantity, _, period, unit_price, _, _, event_id, row = record
+        customer_id, service_id, agreement_id, quantity, service_time, period, unit_price, _, _, event_id, row = record
         if event_id is not None and (customer_id, event_id) in known:
             outcome.reject([RowError(row, "eventId", event_id, "was already imported for this customer")])
             continue
-        outcome.agreement_ids.add(record[2])
-        totals = outcome.summaries.setdefault((customer_id, service_id, period), [Decimal(0), 0, Decimal(0)])
-        totals[0] += quantity
-        totals[1] += 1
-        totals[2] += quantity * unit_price
+        key = (customer_id, service_id, period, agreement_id, unit_price)
+        totals = outcome.summaries.get(key)
+        if totals is None:
+            totals = outcome.summaries[key] = _SummaryTotals(Decimal(0), 0, Decimal(0), service_time, service_time)
+        totals.add(quantity, unit_price, service_time)
         yield record
 
 
@@ -309,11 +324,12 @@ def _hold_referenced_catalog_rows(outcome: _Outcome) -> None:
     """Stand in for the foreign keys usage records do not carry: the rows they point at stay until commit."""
     if connection.vendor != "postgresql":
         return  # SQLite runs one writer at a time
-    service_ids = sorted({service_id for _, service_id, _ in outcome.summaries})
+    service_ids = sorted({key[1] for key in outcome.summaries})
+    agreement_ids = sorted({key[3] for key in outcome.summaries})
     with connection.cursor() as cursor:
         for table, ids in (
             (Service._meta.db_table, service_ids),
-            (PriceAgreement._meta.db_table, sorted(outcome.agreement_ids)),
+            (PriceAgreement._meta.db_table, agreement_ids),
         ):
             cursor.execute(f"SELECT 1 FROM {table} WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE", [ids])
             if cursor.rowcount != len(ids):
@@ -322,39 +338,49 @@ def _hold_referenced_catalog_rows(outcome: _Outcome) -> None:
 
 def _apply_summaries(outcome: _Outcome) -> None:
     """Add this batch to the monthly summaries, under a lock on its customers taken in primary-key order."""
-    customer_ids = sorted({customer_id for customer_id, _, _ in outcome.summaries})
+    customer_ids = sorted({key[0] for key in outcome.summaries})
     list(Customer.objects.select_for_update().filter(pk__in=customer_ids).order_by("pk").values_list("pk"))
-    periods = {(customer_id, period) for customer_id, _, period in outcome.summaries}
+    periods = {(key[0], key[2]) for key in outcome.summaries}
     closed_meanwhile = ClosedPeriod.objects.filter(customer_id__in=customer_ids).values_list("customer_id", "period")
     if periods & set(closed_meanwhile):
         raise Conflict("A billing period of this batch was closed while it was imported; import it again.")
     _hold_referenced_catalog_rows(outcome)
     existing = {
-        (summary.customer_id, summary.service_id, summary.period): summary
-        for summary in MonthlySummary.objects.select_for_update().filter(customer_id__in=customer_ids)
+        (s.customer_id, s.service_id, s.period, s.price_agreement_id, s.unit_price): s
+        for s in MonthlySummary.objects.select_for_update().filter(
+            customer_id__in=customer_ids, period__in={period for _, period in periods}
+        )
     }
     changed, created = [], []
-    for key, (quantity, count, amount) in outcome.summaries.items():
+    for key, totals in outcome.summaries.items():
         summary = existing.get(key)
         if summary is None:
-            customer_id, service_id, period = key
+            customer_id, service_id, period, agreement_id, unit_price = key
             created.append(
                 MonthlySummary(
                     customer_id=customer_id,
                     service_id=service_id,
                     period=period,
-                    quantity=quantity,
-                    record_count=count,
-                    amount=amount,
+                    price_agreement_id=agreement_id,
+                    unit_price=unit_price,
+                    quantity=totals.quantity,
+                    record_count=totals.record_count,
+                    amount=totals.amount,
+                    first_service_time=totals.first_service_time,
+                    last_service_time=totals.last_service_time,
                 )
             )
         else:
-            summary.quantity += quantity
-            summary.record_count += count
-            summary.amount += amount
+            summary.quantity += totals.quantity
+            summary.record_count += totals.record_count
+            summary.amount += totals.amount
+            summary.first_service_time = min(summary.first_service_time, totals.first_service_time)
+            summary.last_service_time = max(summary.last_service_time, totals.last_service_time)
             changed.append(summary)
     MonthlySummary.objects.bulk_create(created)
-    MonthlySummary.objects.bulk_update(changed, ["quantity", "record_count", "amount"])
+    MonthlySummary.objects.bulk_update(
+        changed, ["quantity", "record_count", "amount", "first_service_time", "last_service_time"]
+    )
 
 
 def _import_rows(upload: Upload, rows: Iterable[ParsedRow | list[RowError]], received_at: datetime) -> _Outcome:
@@ -451,23 +477,30 @@ def rebuild_usage_summaries(*, customer_ids: list[int] | None = None) -> int:
         MonthlySummary.objects.filter(customer_id__in=locked).delete()
         totals = (
             UsageRecord.objects.filter(customer_id__in=locked)
-            .values("customer_id", "service_id", "period")
+            .values("customer_id", "service_id", "period", "price_agreement_id", "unit_price")
             .annotate(
                 total_quantity=Sum("quantity"),
                 record_count=Count("pk"),
                 amount=Sum(
                     F("quantity") * F("unit_price"), output_field=DecimalField(max_digits=30, decimal_places=12)
                 ),
+                first_service_time=Min("service_time"),
+                last_service_time=Max("service_time"),
             )
+            .order_by()
         )
         MonthlySummary.objects.bulk_create(
             MonthlySummary(
                 customer_id=total["customer_id"],
                 service_id=total["service_id"],
                 period=total["period"],
+                price_agreement_id=total["price_agreement_id"],
+                unit_price=total["unit_price"],
                 quantity=total["total_quantity"],
                 record_count=total["record_count"],
                 amount=total["amount"],
+                first_service_time=total["first_service_time"],
+                last_service_time=total["last_service_time"],
             )
             for total in totals.iterator()
         )

@@ -118,7 +118,7 @@ class MonthlyReportView(UnfoldModelAdminViewMixin, TemplateView):
                 for row in usage_month_report(
                     year=form.cleaned_data["year"],
                     month=form.cleaned_data["month"],
-                    customer_id=customer.pk if customer else None,
+                    customer_ids=[customer.pk] if customer else None,
                 )
                 if row.customer_id in visible
             ]
