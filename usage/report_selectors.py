@@ -12,6 +12,7 @@ sum, on integer millionths so that SQLite, which keeps decimals as floating poin
 """
 
 import calendar
+import itertools
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
@@ -134,7 +135,7 @@ def _usage_by_pair(
 
     usage, overlapping = {}, set()
     for pair, pair_segments in segments.items():
-        in_order = all(later[3] > earlier[4] for earlier, later in zip(pair_segments, pair_segments[1:]))
+        in_order = all(later[3] > earlier[4] for earlier, later in itertools.pairwise(pair_segments))
         if not in_order:
             overlapping.add(pair)
         free, chargeable = split_allowance(
@@ -160,9 +161,7 @@ def _usage_by_pair(
     return usage
 
 
-def usage_month_report(
-    *, year: int, month: int, customer_ids: Collection[int] | None = None
-) -> list[UsageReportRow]:
+def usage_month_report(*, year: int, month: int, customer_ids: Collection[int] | None = None) -> list[UsageReportRow]:
     """Every customer-service pair with usage in the billing month, or a monthly fee in force in it.
 
     The allowance and fee are those of the latest agreement whose validity overlaps the month

@@ -4,8 +4,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
 from catalog.models import PriceAgreement
+from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
 from usage.models import Upload, UsageRecord
 from usage.rating import RatedLine, rate_usage
 from usage.report_selectors import usage_month_report
@@ -231,7 +231,7 @@ def test_summaries_in_time_order_rate_like_the_records(db, django_assert_num_que
                 valid_from=start,
                 valid_to=end - timedelta(days=1) if end else None,
             )
-            for start, end in zip(starts, [*starts[1:], None])
+            for start, end in zip(starts, [*starts[1:], None], strict=True)
         ]
         days = [rng.randint(1, 31) for _ in range(60)]
         for day in days:
