@@ -19,6 +19,7 @@ from django.core.files.base import File
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import Count, DecimalField, F, Max, Min, Sum
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
 from accounts.models import User
 from billing_project.billing_time import billing_zone
@@ -53,30 +54,15 @@ class _Outcome:
     row_count: int = 0
     errors: list[RowError] = field(default_factory=list)
     error_count: int = 0
-    # (customer_id, service_id, period, price_agreement_id, unit_price) -> _SummaryTotals
-    summaries: dict[tuple[int, int, date, int, Decimal], "_SummaryTotals"] = field(default_factory=dict)
+    # (customer_id, service_id, period, price_agreement_id, unit_price) ->
+    #     [quantity, record count, amount, first service time, last service time]
+    summaries: dict[tuple[int, int, date, int, Decimal], list] = field(default_factory=dict)
 
     def reject(self, errors: list[RowError]) -> None:
         self.error_count += len(errors)
         room = ERRORS_KEPT - len(self.errors)
         if room > 0:
             self.errors.extend(errors[:room])
-
-
-@dataclass(slots=True)
-class _SummaryTotals:
-    quantity: Decimal
-    record_count: int
-    amount: Decimal
-    first_service_time: datetime
-    last_service_time: datetime
-
-    def add(self, quantity: Decimal, unit_price: Decimal, service_time: datetime) -> None:
-        self.quantity += quantity
-        self.record_count += 1
-        self.amount += quantity * unit_price
-        self.first_service_time = min(self.first_service_time, service_time)
-        self.last_service_time = max(self.last_service_time, service_time)
 
 
 class _Catalog:
@@ -222,8 +208,15 @@ def _without_known_events(records: list[tuple], outcome: _Outcome) -> Iterator[t
         key = (customer_id, service_id, period, agreement_id, unit_price)
         totals = outcome.summaries.get(key)
         if totals is None:
-            totals = outcome.summaries[key] = _SummaryTotals(Decimal(0), 0, Decimal(0), service_time, service_time)
-        totals.add(quantity, unit_price, service_time)
+            outcome.summaries[key] = [quantity, 1, quantity * unit_price, service_time, service_time]
+        else:
+            totals[0] += quantity
+            totals[1] += 1
+            totals[2] += quantity * unit_price
+            if service_time < totals[3]:
+                totals[3] = service_time
+            elif service_time > totals[4]:
+                totals[4] = service_time
         yield record
 
 
@@ -352,7 +345,7 @@ def _apply_summaries(outcome: _Outcome) -> None:
         )
     }
     changed, created = [], []
-    for key, totals in outcome.summaries.items():
+    for key, (quantity, count, amount, first_time, last_time) in outcome.summaries.items():
         summary = existing.get(key)
         if summary is None:
             customer_id, service_id, period, agreement_id, unit_price = key
@@ -363,19 +356,19 @@ def _apply_summaries(outcome: _Outcome) -> None:
                     period=period,
                     price_agreement_id=agreement_id,
                     unit_price=unit_price,
-                    quantity=totals.quantity,
-                    record_count=totals.record_count,
-                    amount=totals.amount,
-                    first_service_time=totals.first_service_time,
-                    last_service_time=totals.last_service_time,
+                    quantity=quantity,
+                    record_count=count,
+                    amount=amount,
+                    first_service_time=first_time,
+                    last_service_time=last_time,
                 )
             )
         else:
-            summary.quantity += totals.quantity
-            summary.record_count += totals.record_count
-            summary.amount += totals.amount
-            summary.first_service_time = min(summary.first_service_time, totals.first_service_time)
-            summary.last_service_time = max(summary.last_service_time, totals.last_service_time)
+            summary.quantity += quantity
+            summary.record_count += count
+            summary.amount += amount
+            summary.first_service_time = min(summary.first_service_time, first_time)
+            summary.last_service_time = max(summary.last_service_time, last_time)
             changed.append(summary)
     MonthlySummary.objects.bulk_create(created)
     MonthlySummary.objects.bulk_update(
@@ -535,3 +528,21 @@ def usage_import_events(*, actor: User | None, events: list[dict], received_at: 
     upload.save()
     outcome = _import_rows(upload, _event_rows(events, billing_zone()), received_at or timezone.now())
     return _finish(upload, outcome, started, [])
+
+
+def usage_close_periods(*, actor: User | None, customer_ids: Iterable[int], period: date) -> int:
+    """Close a billing month for these customers: no more usage can land in it. Returns how many were new.
+
+    The caller holds the customers' row locks (as an import does before it writes its summaries), so
+    an import that is still running sees the closed period when it finishes and is rolled back.
+    """
+    customer_ids = set(customer_ids)
+    already = set(
+        ClosedPeriod.objects.filter(customer_id__in=customer_ids, period=period).values_list("customer_id", flat=True)
+    )
+    new = [
+        ClosedPeriod(customer_id=customer_id, period=period, closed_by=actor)
+        for customer_id in sorted(customer_ids - already)
+    ]
+    bulk_create_with_history(new, ClosedPeriod, default_user=actor)
+    return len(new)
