@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.urls import reverse_lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
     "accounts",
     "catalog",
     "usage",
+    "ledger",
     "reports",
     "fixtures",
 ]
@@ -174,8 +176,18 @@ warnings.filterwarnings("ignore", message="No directory at", category=UserWarnin
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
+# Uploaded usage files and invoice PDFs: the file system, or an S3-compatible bucket when one is named
+# (AWS_STORAGE_BUCKET_NAME, with AWS_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).
+AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
+AWS_S3_ENDPOINT_URL = os.environ.get("AWS_S3_ENDPOINT_URL") or None
+AWS_DEFAULT_ACL = None
+AWS_QUERYSTRING_AUTH = True
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {
+        "BACKEND": "storages.backends.s3.S3Storage"
+        if AWS_STORAGE_BUCKET_NAME
+        else "django.core.files.storage.FileSystemStorage"
+    },
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
@@ -194,6 +206,17 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "billing@countinghouse.localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Who hears of ledger reconciliation differences besides the Admin role: "Name <a@b>,..." or plain addresses.
+ADMINS = [("", address.strip()) for address in env_list("ADMINS")]
+
+# The seller's block on invoices and credit notes.
+SELLER = {
+    "name": os.environ.get("SELLER_NAME", "Countinghouse Services Ltd"),
+    "address": os.environ.get("SELLER_ADDRESS", "1 Ledger Lane\nLondon EC1A 1AA\nUnited Kingdom"),
+    "tax_id": os.environ.get("SELLER_TAX_ID", "GB123456789"),
+    "email": os.environ.get("SELLER_EMAIL", DEFAULT_FROM_EMAIL),
+    "bank": os.environ.get("SELLER_BANK", "IBAN GB33 BUKB 2020 1555 5555 55, BIC BUKBGB22"),
+}
 
 # Celery: with no REDIS_URL, tasks run eagerly in the calling process.
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -209,6 +232,16 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = BILLING_TIME_ZONE
 CELERY_ENABLE_UTC = True
+# Times are in BILLING_TIME_ZONE (CELERY_TIMEZONE).
+CELERY_BEAT_SCHEDULE = {
+    "month-end": {"task": "ledger.tasks.month_end_task", "schedule": crontab(minute=0, hour=6, day_of_month=1)},
+    "mark-overdue": {"task": "ledger.tasks.mark_overdue_task", "schedule": crontab(minute=0, hour=9)},
+    "payment-reminders": {"task": "ledger.tasks.send_reminders_task", "schedule": crontab(minute=0, hour=9)},
+    "reconcile-ledger": {
+        "task": "ledger.tasks.reconcile_ledger_task",
+        "schedule": crontab(minute=0, hour=2, day_of_week="sunday"),
+    },
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,0 +1,516 @@
+"""The journal, billing configurations, invoices, payments and month-end runs (DESIGN.md, "The ledger").
+
+Legs and transactions are append-only: the querysets refuse update and delete, `save()` refuses a
+second save, and on PostgreSQL triggers refuse both even from raw SQL (migration 0002).
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
+
+from billing_project import money
+from catalog.models import Customer, Partner, Service
+
+ZERO = Decimal("0.00")
+
+
+def amount_field(**kwargs) -> models.DecimalField:
+    return models.DecimalField(max_digits=money.AMOUNT_MAX_DIGITS, decimal_places=money.AMOUNT_DECIMAL_PLACES, **kwargs)
+
+
+class ImmutableError(Exception):
+    pass
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise ImmutableError(f"{self.model.__name__} rows are never changed; post a reversing transaction.")
+
+    def delete(self):
+        raise ImmutableError(f"{self.model.__name__} rows are never deleted; post a reversing transaction.")
+
+
+class AppendOnlyModel(models.Model):
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ImmutableError(f"{type(self).__name__} rows are never changed; post a reversing transaction.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableError(f"{type(self).__name__} rows are never deleted; post a reversing transaction.")
+
+
+class Account(models.Model):
+    """One account of the chart. `balance` is debits minus credits: a customer's receivable is
+    positive when the customer owes, negative when it holds credit."""
+
+    class Kind(models.TextChoices):
+        RECEIVABLE = "receivable", "Receivable (customer)"
+        PAYABLE = "payable", "Payable (partner)"
+        REVENUE = "revenue", "Revenue"
+        TAX = "tax", "Tax payable"
+        CASH = "cash", "Cash and bank"
+        ADJUSTMENTS = "adjustments", "Adjustments"
+
+    code = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=250)
+    kind = models.CharField(max_length=16, choices=Kind.choices, db_index=True)
+    currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    category = models.CharField(
+        max_length=16, choices=Service.Category.choices, blank=True, help_text="Revenue accounts: the service category."
+    )
+    balance = amount_field(default=ZERO)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "currency"], condition=Q(kind="receivable"), name="account_one_receivable"
+            ),
+            models.UniqueConstraint(
+                fields=["partner", "currency"], condition=Q(kind="payable"), name="account_one_payable"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.currency})"
+
+
+class Transaction(AppendOnlyModel):
+    class Kind(models.TextChoices):
+        CHARGE = "charge", "Charge"
+        PAYMENT = "payment", "Payment"
+        REFUND = "refund", "Refund"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        CREDIT_NOTE = "credit_note", "Credit note"
+        SETTLEMENT = "settlement", "Settlement"
+        PAYOUT = "payout", "Payout"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices, db_index=True)
+    description = models.CharField(max_length=500)
+    reference = models.CharField(max_length=100, blank=True, help_text="The source document's number or reference.")
+    currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    source_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    source_id = models.PositiveBigIntegerField(null=True, blank=True)
+    source = GenericForeignKey("source_type", "source_id")
+    idempotency_key = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["customer", "created_at"], name="transaction_customer_idx"),
+            models.Index(fields=["source_type", "source_id"], name="transaction_source_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.reference or self.pk}"
+
+
+class Leg(AppendOnlyModel):
+    """A positive debit or a positive credit on one account, with the account's balance after it."""
+
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="legs")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="legs")
+    debit = amount_field(default=ZERO)
+    credit = amount_field(default=ZERO)
+    balance_after = amount_field()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["account", "id"], name="leg_account_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(debit__gt=0) & Q(credit=0)) | (Q(credit__gt=0) & Q(debit=0)),
+                name="leg_one_positive_side",
+                violation_error_message="A leg is a positive debit or a positive credit.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account.code} {'Dr' if self.debit else 'Cr'} {self.debit or self.credit}"
+
+    @property
+    def amount(self) -> Decimal:
+        """Signed as the account's balance moves: debit positive."""
+        return self.debit - self.credit
+
+
+class BillingConfig(models.Model):
+    class Cycle(models.TextChoices):
+        MONTHLY = "monthly", "Monthly"
+
+    customer = models.OneToOneField(Customer, on_delete=models.PROTECT, related_name="billing_config")
+    cycle = models.CharField(max_length=16, choices=Cycle.choices, default=Cycle.MONTHLY)
+    payment_terms_days = models.PositiveSmallIntegerField(default=30)
+    tax_rate = models.DecimalField(
+        max_digits=5, decimal_places=4, default=Decimal("0"), help_text="As a fraction: 0.2000 is 20%."
+    )
+    tax_id = models.CharField("tax id", max_length=64, blank=True)
+    tax_exempt = models.BooleanField(default=False)
+    tax_exempt_reason = models.CharField(max_length=250, blank=True)
+    invoice_email = models.EmailField(blank=True, help_text="Where invoices are sent; the billing email if empty.")
+    auto_issue = models.BooleanField(
+        default=False, help_text="Issue and send invoices that need no approval as soon as month-end makes them."
+    )
+    reminder_interval_days = models.PositiveSmallIntegerField(default=7)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(tax_rate__gte=0) & Q(tax_rate__lt=1), name="billing_config_tax_rate_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(tax_exempt=False) | ~Q(tax_exempt_reason=""),
+                name="billing_config_exempt_has_reason",
+                violation_error_message="Give the reason the customer is exempt from tax.",
+            ),
+            models.CheckConstraint(condition=Q(reminder_interval_days__gte=1), name="billing_config_reminder_interval"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Billing of {self.customer}"
+
+    @property
+    def effective_tax_rate(self) -> Decimal:
+        return Decimal(0) if self.tax_exempt else self.tax_rate
+
+
+class DocumentSequence(models.Model):
+    """The last number given in a series and year; locked while a number is taken, so numbers are gapless."""
+
+    series = models.CharField(max_length=8)
+    year = models.PositiveSmallIntegerField()
+    last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["series", "year"], name="document_sequence_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.series}-{self.year}: {self.last_number}"
+
+
+class BillingRun(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Completed with failures"
+
+    period = models.DateField(help_text="First day of the billed month.")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="+", help_text="Empty: all customers."
+    )
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    customer_count = models.PositiveIntegerField(default=0)
+    customers_done = models.PositiveIntegerField(default=0)
+    invoices_created = models.PositiveIntegerField(default=0)
+    invoices_issued = models.PositiveIntegerField(default=0)
+    already_invoiced = models.PositiveIntegerField(default=0)
+    nothing_to_bill = models.PositiveIntegerField(default=0)
+    failures = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"Month-end {self.period:%Y-%m} #{self.pk}"
+
+
+class Invoice(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PENDING_APPROVAL = "pending_approval", "Pending approval"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        ISSUED = "issued", "Issued"
+        PAID = "paid", "Paid"
+        OVERDUE = "overdue", "Overdue"
+        CANCELLED = "cancelled", "Cancelled"
+        VOID = "void", "Void"
+
+    class Kind(models.TextChoices):
+        USAGE = "usage", "Usage (month-end)"
+        MANUAL = "manual", "Manual"
+
+    EDITABLE = {Status.DRAFT, Status.REJECTED}
+    OPEN = {Status.ISSUED, Status.OVERDUE}  # issued and not yet paid in full
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.USAGE)
+    period = models.DateField(help_text="First day of the billed month.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    number = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
+    subtotal = amount_field(default=ZERO)
+    tax = amount_field(default=ZERO)
+    total = amount_field(default=ZERO)
+    amount_paid = amount_field(default=ZERO)
+    amount_credited = amount_field(default=ZERO)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    due_date = models.DateField(null=True, blank=True, db_index=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    pdf = models.FileField(upload_to="invoices/%Y/", blank=True)
+    billing_run = models.ForeignKey(BillingRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-period", "-id"]
+        indexes = [models.Index(fields=["customer", "period"], name="invoice_customer_period_idx")]
+        # Sums (total = subtotal + tax, not overpaid) are checked on PostgreSQL only (migration 0002):
+        # SQLite compares decimals as floating point.
+        constraints = [
+            # At most one usage invoice per customer and month, whatever reruns or races happen.
+            models.UniqueConstraint(
+                fields=["customer", "period"], condition=Q(kind="usage"), name="invoice_one_usage_per_period"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_paid__gte=0) & Q(amount_credited__gte=0), name="invoice_settled_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"Draft {self.pk} ({self.customer_id}, {self.period:%Y-%m})"
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.total - self.amount_credited - self.amount_paid
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in self.EDITABLE
+
+
+class InvoiceItem(models.Model):
+    class Source(models.TextChoices):
+        FEE = "fee", "Monthly fee"
+        INCLUDED = "included", "Included units"
+        USAGE = "usage", "Usage"
+        MANUAL = "manual", "Manual line"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveSmallIntegerField(default=0)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    description = models.CharField(max_length=300)
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    quantity = models.DecimalField(max_digits=money.QUANTITY_MAX_DIGITS, decimal_places=money.QUANTITY_DECIMAL_PLACES)
+    unit_price = models.DecimalField(
+        max_digits=money.UNIT_PRICE_MAX_DIGITS, decimal_places=money.UNIT_PRICE_DECIMAL_PLACES
+    )
+    amount = amount_field()
+    tax_rate = models.DecimalField(max_digits=5, decimal_places=4)
+    tax_amount = amount_field()
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["invoice", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class CreditNote(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    number = models.CharField(max_length=32, unique=True)
+    currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
+    subtotal = amount_field()
+    tax = amount_field()
+    total = amount_field()
+    unallocated = amount_field(
+        default=ZERO, help_text="The part that exceeded what was owed on the invoice: customer credit."
+    )
+    reason = models.CharField(max_length=500)
+    full = models.BooleanField(default=False, help_text="Credits the whole invoice and voids it.")
+    issued_at = models.DateTimeField()
+    pdf = models.FileField(upload_to="credit_notes/%Y/", blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-issued_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(total__gt=0), name="credit_note_positive"),
+            models.CheckConstraint(
+                condition=Q(unallocated__gte=0) & Q(unallocated__lte=F("total")), name="credit_note_unallocated_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class Payment(models.Model):
+    class Method(models.TextChoices):
+        BANK_TRANSFER = "bank_transfer", "Bank transfer"
+        CARD = "card", "Card"
+        DIRECT_DEBIT = "direct_debit", "Direct debit"
+        CASH = "cash", "Cash"
+        OTHER = "other", "Other"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
+    method = models.CharField(max_length=16, choices=Method.choices, default=Method.BANK_TRANSFER)
+    amount = amount_field()
+    currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
+    received_at = models.DateTimeField()
+    bank_reference = models.CharField(max_length=140, help_text="The bank line's reference: one booking per line.")
+    unallocated = amount_field(default=ZERO, help_text="Not yet set against an invoice: customer credit.")
+    note = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "bank_reference"], name="payment_bank_reference_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_positive"),
+            models.CheckConstraint(
+                condition=Q(unallocated__gte=0) & Q(unallocated__lte=F("amount")), name="payment_unallocated_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} {self.bank_reference}"
+
+
+class Allocation(models.Model):
+    """Part of a payment, or of a credit note's excess, set against an invoice."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="allocations")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="allocations")
+    credit_note = models.ForeignKey(
+        CreditNote, on_delete=models.PROTECT, null=True, blank=True, related_name="allocations"
+    )
+    amount = amount_field()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="allocation_positive"),
+            models.CheckConstraint(
+                condition=(Q(payment__isnull=False) & Q(credit_note__isnull=True))
+                | (Q(payment__isnull=True) & Q(credit_note__isnull=False)),
+                name="allocation_one_source",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} to invoice {self.invoice_id}"
+
+
+class Refund(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="refunds")
+    amount = amount_field()
+    currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
+    method = models.CharField(max_length=16, choices=Payment.Method.choices, default=Payment.Method.BANK_TRANSFER)
+    reference = models.CharField(max_length=140, blank=True)
+    reason = models.CharField(max_length=500)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_positive")]
+
+    def __str__(self) -> str:
+        return f"Refund {self.amount} {self.currency} to {self.customer_id}"
+
+
+class Adjustment(models.Model):
+    class Direction(models.TextChoices):
+        DEBIT = "debit", "Debit (the customer owes more)"
+        CREDIT = "credit", "Credit (the customer owes less)"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="adjustments")
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    amount = amount_field()
+    currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
+    reason = models.CharField(max_length=500)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="adjustment_positive"),
+            models.CheckConstraint(condition=~Q(reason=""), name="adjustment_has_reason"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} {self.amount} {self.currency}"
+
+
+class ReminderLog(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="reminders")
+    sent_to = models.CharField(max_length=254)
+    sent_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-sent_at"]
+
+    def __str__(self) -> str:
+        return f"Reminder for invoice {self.invoice_id} at {self.sent_at:%Y-%m-%d}"
+
+
+class ReconciliationReport(models.Model):
+    ran_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    account_count = models.PositiveIntegerField(default=0)
+    transaction_count = models.PositiveIntegerField(default=0)
+    differences = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-ran_at"]
+
+    def __str__(self) -> str:
+        return f"Reconciliation {self.ran_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def balanced(self) -> bool:
+        return not self.differences

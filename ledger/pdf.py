@@ -1,0 +1,189 @@
+"""Invoice and credit-note PDFs, drawn with reportlab: seller and buyer, number, dates, lines, tax, totals."""
+
+import calendar
+from decimal import Decimal
+from io import BytesIO
+
+from django.conf import settings
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_RIGHT
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+_STYLES = getSampleStyleSheet()
+_NORMAL = _STYLES["Normal"]
+_SMALL = ParagraphStyle("small", parent=_NORMAL, fontSize=8, leading=10)
+_RIGHT = ParagraphStyle("right", parent=_NORMAL, alignment=TA_RIGHT)
+_TITLE = ParagraphStyle("title", parent=_STYLES["Title"], alignment=0, fontSize=20, spaceAfter=4)
+
+
+def _text(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br/>")
+
+
+def _money(value: Decimal, currency: str) -> str:
+    return f"{value:,.2f} {currency}"
+
+
+def _quantity(value: Decimal) -> str:
+    text = f"{value:,.6f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _period(period) -> str:
+    last = calendar.monthrange(period.year, period.month)[1]
+    return f"{period:%d %b %Y} – {period.replace(day=last):%d %b %Y}"
+
+
+def _parties(customer, config) -> Table:
+    seller = settings.SELLER
+    seller_block = Paragraph(
+        f"<b>{_text(seller['name'])}</b><br/>{_text(seller['address'])}<br/>Tax id: {_text(seller['tax_id'])}"
+        f"<br/>{_text(seller['email'])}",
+        _NORMAL,
+    )
+    buyer_lines = [f"<b>{_text(customer.legal_name or customer.name)}</b>"]
+    if customer.billing_address:
+        buyer_lines.append(_text(customer.billing_address))
+    buyer_lines.append(f"Customer: {_text(customer.client_id)}")
+    if config is not None and config.tax_id:
+        buyer_lines.append(f"Tax id: {_text(config.tax_id)}")
+    buyer_block = Paragraph("<br/>".join(buyer_lines), _NORMAL)
+    table = Table(
+        [[Paragraph("<b>From</b>", _SMALL), Paragraph("<b>Bill to</b>", _SMALL)], [seller_block, buyer_block]]
+    )
+    table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    return table
+
+
+def _facts(rows: list[tuple[str, str]]) -> Table:
+    table = Table([[Paragraph(f"<b>{label}</b>", _NORMAL), Paragraph(_text(value), _NORMAL)] for label, value in rows])
+    table.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 1)]))
+    return table
+
+
+def _lines_table(items, currency: str) -> Table:
+    header = ["Description", "Quantity", "Unit price", "Amount", "Tax"]
+    body = [
+        [
+            Paragraph(_text(item.description), _NORMAL),
+            _quantity(item.quantity),
+            f"{item.unit_price.normalize():f}",
+            _money(item.amount, currency),
+            f"{item.tax_amount:,.2f} ({item.tax_rate * 100:.2f}%)",
+        ]
+        for item in items
+    ]
+    table = Table([header, *body], colWidths=[70 * mm, 22 * mm, 24 * mm, 30 * mm, 28 * mm], repeatRows=1)
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
+                ("LINEBELOW", (0, 0), (-1, 0), 0.75, colors.black),
+                ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LINEBELOW", (0, -1), (-1, -1), 0.25, colors.grey),
+            ]
+        )
+    )
+    return table
+
+
+def _totals(rows: list[tuple[str, str]]) -> Table:
+    table = Table([[label, value] for label, value in rows], colWidths=[40 * mm, 40 * mm], hAlign="RIGHT")
+    table.setStyle(
+        TableStyle(
+            [
+                ("ALIGN", (1, 0), (1, -1), "RIGHT"),
+                ("FONTNAME", (0, -1), (-1, -1), "Helvetica-Bold"),
+                ("LINEABOVE", (0, -1), (-1, -1), 0.75, colors.black),
+            ]
+        )
+    )
+    return table
+
+
+def _build(title: str, story: list) -> bytes:
+    buffer = BytesIO()
+    document = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=18 * mm,
+        bottomMargin=18 * mm,
+        title=title,
+        author=settings.SELLER["name"],
+    )
+    document.build(story)
+    return buffer.getvalue()
+
+
+def render_invoice_pdf(invoice, items, config) -> bytes:
+    currency = invoice.currency
+    facts = [
+        ("Invoice number", invoice.number or "DRAFT"),
+        ("Issue date", f"{invoice.issued_at:%d %b %Y}" if invoice.issued_at else "—"),
+        ("Due date", f"{invoice.due_date:%d %b %Y}" if invoice.due_date else "—"),
+        ("Period", _period(invoice.period)),
+        ("Customer", invoice.customer.client_id),
+    ]
+    terms = f"Payment terms: {config.payment_terms_days} days. " if config else ""
+    exempt = f"Exempt from tax: {_text(config.tax_exempt_reason)}. " if config and config.tax_exempt else ""
+    story = [
+        Paragraph(f"Invoice {_text(invoice.number or '(draft)')}", _TITLE),
+        _parties(invoice.customer, config),
+        Spacer(1, 6 * mm),
+        _facts(facts),
+        Spacer(1, 6 * mm),
+        _lines_table(items, currency),
+        Spacer(1, 4 * mm),
+        _totals(
+            [
+                ("Subtotal", _money(invoice.subtotal, currency)),
+                ("Tax", _money(invoice.tax, currency)),
+                ("Total due", _money(invoice.total, currency)),
+            ]
+        ),
+        Spacer(1, 8 * mm),
+        Paragraph(
+            f"{terms}{exempt}Please pay to {_text(settings.SELLER['bank'])} quoting reference "
+            f"<b>{_text(invoice.number or '')}</b>.",
+            _SMALL,
+        ),
+    ]
+    return _build(f"Invoice {invoice.number}", story)
+
+
+def render_credit_note_pdf(note, invoice) -> bytes:
+    currency = note.currency
+    story = [
+        Paragraph(f"Credit note {_text(note.number)}", _TITLE),
+        _parties(invoice.customer, getattr(invoice.customer, "billing_config", None)),
+        Spacer(1, 6 * mm),
+        _facts(
+            [
+                ("Credit note number", note.number),
+                ("Date", f"{note.issued_at:%d %b %Y}"),
+                ("Corrects invoice", invoice.number),
+                ("Period", _period(invoice.period)),
+                ("Reason", note.reason),
+            ]
+        ),
+        Spacer(1, 6 * mm),
+        _totals(
+            [
+                ("Credited amount", _money(note.subtotal, currency)),
+                ("Tax", _money(note.tax, currency)),
+                ("Total credited", _money(note.total, currency)),
+            ]
+        ),
+        Spacer(1, 8 * mm),
+        Paragraph(
+            "The credited amount reduces what is owed on the invoice; any excess stays as credit on your account.",
+            _SMALL,
+        ),
+    ]
+    return _build(f"Credit note {note.number}", story)

@@ -1,0 +1,60 @@
+"""Billing configurations and document numbers."""
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from accounts.models import User
+from billing_project.billing_time import billing_today
+from catalog.models import Customer
+from ledger.models import BillingConfig, DocumentSequence
+
+INVOICE_SERIES = "INV"
+CREDIT_NOTE_SERIES = "CN"
+CONFIG_FIELDS = {
+    "cycle",
+    "payment_terms_days",
+    "tax_rate",
+    "tax_id",
+    "tax_exempt",
+    "tax_exempt_reason",
+    "invoice_email",
+    "auto_issue",
+    "reminder_interval_days",
+}
+
+
+def billing_config_for(customer: Customer) -> BillingConfig:
+    """The customer's configuration, made with the defaults the first time it is needed."""
+    config = BillingConfig.objects.filter(customer=customer).first()
+    if config is not None:
+        return config
+    try:
+        with transaction.atomic():
+            return BillingConfig.objects.create(customer=customer, invoice_email=customer.billing_email)
+    except IntegrityError:
+        return BillingConfig.objects.get(customer=customer)
+
+
+@transaction.atomic
+def billing_config_update(*, actor: User | None, customer: Customer, **changes: Any) -> BillingConfig:
+    config = BillingConfig.objects.select_for_update().get(pk=billing_config_for(customer).pk)
+    unknown = set(changes) - CONFIG_FIELDS
+    if unknown:
+        raise TypeError(f"Not a billing configuration field: {', '.join(sorted(unknown))}")
+    for name, value in changes.items():
+        setattr(config, name, value)
+    config.full_clean()
+    config._history_user = actor
+    config.save()
+    return config
+
+
+def next_document_number(series: str) -> str:
+    """Take the next number of a series in this year, under a lock held until commit: numbers are gapless."""
+    year = billing_today().year
+    DocumentSequence.objects.get_or_create(series=series, year=year)
+    sequence = DocumentSequence.objects.select_for_update().get(series=series, year=year)
+    sequence.last_number += 1
+    sequence.save(update_fields=["last_number"])
+    return f"{series}-{year}-{sequence.last_number:06d}"

@@ -1,0 +1,455 @@
+"""Invoices: drafts from rated usage, manual lines, issue, cancel, credit notes (DESIGN.md, "Invoices")."""
+
+import calendar
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.mail import EmailMessage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
+
+from accounts.models import User
+from billing_project.billing_time import billing_today
+from billing_project.errors import Conflict, DomainError
+from billing_project.money import round_amount
+from catalog.models import Customer, Service
+from ledger.models import BillingConfig, CreditNote, Invoice, InvoiceItem, Transaction
+from ledger.pdf import render_credit_note_pdf, render_invoice_pdf
+from ledger.services.billing import CREDIT_NOTE_SERIES, INVOICE_SERIES, billing_config_for, next_document_number
+from ledger.services.credit import apply_customer_credit
+from ledger.services.journal import (
+    Entry,
+    receivable_account,
+    revenue_account,
+    tax_account,
+    transaction_post,
+)
+from usage.rating import RatedLine
+from usage.report_selectors import UsageReportRow, usage_month_report
+
+ZERO = Decimal("0.00")
+
+
+class InvoiceNotEditable(Conflict):
+    code = "invoice_not_editable"
+
+
+def period_start(value: date) -> date:
+    return value.replace(day=1)
+
+
+def period_label(period: date) -> str:
+    last = calendar.monthrange(period.year, period.month)[1]
+    return f"{period:%d %b %Y} – {period.replace(day=last):%d %b %Y}"
+
+
+@dataclass(frozen=True, slots=True)
+class LineDraft:
+    source: str
+    description: str
+    service_id: int | None
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+
+
+_SOURCE_OF_KIND = {
+    RatedLine.FEE: InvoiceItem.Source.FEE,
+    RatedLine.INCLUDED: InvoiceItem.Source.INCLUDED,
+    RatedLine.USAGE: InvoiceItem.Source.USAGE,
+}
+
+
+def usage_lines(rows: Iterable[UsageReportRow]) -> list[LineDraft]:
+    """DESIGN.md's lines, per service: the fee, the included units at zero, one per snapshot price."""
+    lines = []
+    for row in sorted(rows, key=lambda row: row.service_code):
+        for rated in row.rating.lines:
+            if rated.kind == RatedLine.FEE:
+                description = f"{row.service_name} — monthly fee"
+            elif rated.kind == RatedLine.INCLUDED:
+                description = f"{row.service_name} — included units"
+            else:
+                description = f"{row.service_name} — usage at {rated.unit_price.normalize():f}"
+            lines.append(
+                LineDraft(
+                    source=_SOURCE_OF_KIND[rated.kind],
+                    description=description,
+                    service_id=row.service_id,
+                    quantity=rated.quantity,
+                    unit_price=rated.unit_price,
+                    amount=rated.amount,
+                )
+            )
+    return lines
+
+
+def items_for(invoice: Invoice, lines: Iterable[LineDraft], tax_rate: Decimal, start: int = 0) -> list[InvoiceItem]:
+    return [
+        InvoiceItem(
+            invoice=invoice,
+            position=start + position,
+            source=line.source,
+            description=line.description,
+            service_id=line.service_id,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            amount=line.amount,
+            tax_rate=tax_rate,
+            tax_amount=round_amount(line.amount * tax_rate),
+        )
+        for position, line in enumerate(lines)
+    ]
+
+
+def set_totals(invoice: Invoice, items: Iterable[InvoiceItem]) -> None:
+    """Amounts were rounded at the line; the totals only add them up."""
+    items = list(items)
+    invoice.subtotal = sum((item.amount for item in items), ZERO)
+    invoice.tax = sum((item.tax_amount for item in items), ZERO)
+    invoice.total = invoice.subtotal + invoice.tax
+
+
+def _lock_customer(customer: Customer) -> Customer:
+    return Customer.objects.select_for_update().get(pk=customer.pk)
+
+
+def _lock_invoice(invoice: Invoice) -> Invoice:
+    return Invoice.objects.select_for_update().select_related("customer").get(pk=invoice.pk)
+
+
+def _save(instance, actor: User | None) -> None:
+    instance._history_user = actor
+    instance.save()
+
+
+@transaction.atomic
+def invoice_create_draft(*, actor: User | None, customer: Customer, period: date) -> Invoice:
+    """The usage invoice of a customer and month, as a draft rated from its usage so far."""
+    period = period_start(period)
+    _lock_customer(customer)
+    existing = Invoice.objects.filter(customer=customer, period=period, kind=Invoice.Kind.USAGE).first()
+    if existing is not None:
+        raise Conflict(
+            f"{customer.client_id} already has a usage invoice for {period:%Y-%m} ({existing}).",
+            code="invoice_exists",
+            fields={"period": [f"Invoice {existing.pk} already bills this month."]},
+        )
+    config = billing_config_for(customer)
+    invoice = Invoice(
+        customer=customer, kind=Invoice.Kind.USAGE, period=period, currency=customer.currency, created_by=actor
+    )
+    items = items_for(
+        invoice,
+        usage_lines(usage_month_report(year=period.year, month=period.month, customer_ids=[customer.pk])),
+        config.effective_tax_rate,
+    )
+    set_totals(invoice, items)
+    try:
+        with transaction.atomic():
+            _save(invoice, actor)
+    except IntegrityError as error:
+        raise Conflict(f"{customer.client_id} already has a usage invoice for {period:%Y-%m}.") from error
+    bulk_create_with_history(items, InvoiceItem, default_user=actor)
+    return invoice
+
+
+@transaction.atomic
+def invoice_create_manual(
+    *, actor: User | None, customer: Customer, period: date | None = None, lines: Iterable[dict] = ()
+) -> Invoice:
+    """A manual invoice (one-off charges), as a draft; lines are dicts of description, quantity, unit_price."""
+    invoice = Invoice(
+        customer=customer,
+        kind=Invoice.Kind.MANUAL,
+        period=period_start(period or billing_today()),
+        currency=customer.currency,
+        created_by=actor,
+    )
+    _save(invoice, actor)
+    for line in lines:
+        invoice_add_line(actor=actor, invoice=invoice, **line)
+    invoice.refresh_from_db()
+    return invoice
+
+
+@transaction.atomic
+def invoice_add_line(
+    *,
+    actor: User | None,
+    invoice: Invoice,
+    description: str,
+    quantity: Decimal,
+    unit_price: Decimal,
+    service: Service | None = None,
+) -> InvoiceItem:
+    """A one-off line on a draft; its amount is rounded half up once, and tax follows the customer's rate."""
+    invoice = _lock_invoice(invoice)
+    if not invoice.is_editable:
+        raise InvoiceNotEditable(f"Invoice {invoice} is {invoice.get_status_display().lower()}; only drafts change.")
+    if not description.strip():
+        raise DomainError("A line needs a description.", fields={"description": ["This field is required."]})
+    if quantity <= 0:
+        raise DomainError("The quantity must be positive.", fields={"quantity": ["Must be greater than zero."]})
+    config = billing_config_for(invoice.customer)
+    position = invoice.items.count()
+    (item,) = items_for(
+        invoice,
+        [
+            LineDraft(
+                source=InvoiceItem.Source.MANUAL,
+                description=description.strip(),
+                service_id=service.pk if service else None,
+                quantity=quantity,
+                unit_price=unit_price,
+                amount=round_amount(quantity * unit_price),
+            )
+        ],
+        config.effective_tax_rate,
+        start=position,
+    )
+    _save(item, actor)
+    set_totals(invoice, invoice.items.all())
+    _save(invoice, actor)
+    return item
+
+
+@transaction.atomic
+def invoice_regenerate(*, actor: User | None, invoice: Invoice) -> Invoice:
+    """Rate a draft usage invoice again from the usage and prices as they are now; manual lines stay."""
+    invoice = _lock_invoice(invoice)
+    if not invoice.is_editable:
+        raise InvoiceNotEditable(f"Invoice {invoice} is {invoice.get_status_display().lower()}; only drafts change.")
+    config = billing_config_for(invoice.customer)
+    manual = [item for item in invoice.items.all() if item.source == InvoiceItem.Source.MANUAL]
+    invoice.items.exclude(source=InvoiceItem.Source.MANUAL).delete()
+    lines = []
+    if invoice.kind == Invoice.Kind.USAGE:
+        rows = usage_month_report(
+            year=invoice.period.year, month=invoice.period.month, customer_ids=[invoice.customer_id]
+        )
+        lines = usage_lines(rows)
+    items = items_for(invoice, lines, config.effective_tax_rate)
+    for position, item in enumerate(manual, start=len(items)):
+        item.position = position
+        item.tax_rate = config.effective_tax_rate
+        item.tax_amount = round_amount(item.amount * item.tax_rate)
+        _save(item, actor)
+    bulk_create_with_history(items, InvoiceItem, default_user=actor)
+    set_totals(invoice, [*items, *manual])
+    _save(invoice, actor)
+    return invoice
+
+
+@transaction.atomic
+def invoice_cancel(*, actor: User | None, invoice: Invoice) -> Invoice:
+    invoice = _lock_invoice(invoice)
+    if not invoice.is_editable:
+        raise InvoiceNotEditable(
+            f"Invoice {invoice} is {invoice.get_status_display().lower()}; only a draft or rejected invoice is "
+            "cancelled. An issued invoice is voided by a full credit note."
+        )
+    invoice.status = Invoice.Status.CANCELLED
+    _save(invoice, actor)
+    return invoice
+
+
+ISSUABLE = {Invoice.Status.DRAFT, Invoice.Status.APPROVED}
+
+
+def _revenue_entries(invoice: Invoice, items: Iterable[InvoiceItem], *, reverse: bool) -> list[Entry]:
+    """Revenue per service category and the tax, on the side a charge (or, reversed, a credit) puts them."""
+    by_category: dict[str, Decimal] = defaultdict(Decimal)
+    tax = ZERO
+    categories = dict(Service.objects.values_list("pk", "category"))
+    for item in items:
+        by_category[categories.get(item.service_id, Service.Category.OTHER)] += item.amount
+        tax += item.tax_amount
+    entries = []
+    for category, amount in sorted(by_category.items()):
+        if amount == 0:
+            continue
+        credit_revenue = (amount > 0) != reverse
+        account = revenue_account(category, invoice.currency)
+        entries.append(Entry(account, credit=abs(amount)) if credit_revenue else Entry(account, debit=abs(amount)))
+    if tax:
+        account = tax_account(invoice.currency)
+        entries.append(Entry(account, debit=tax) if reverse else Entry(account, credit=tax))
+    return entries
+
+
+@transaction.atomic
+def invoice_issue(*, actor: User | None, invoice: Invoice, send: bool = True) -> Invoice:
+    """Give the next number, post the charge, set any customer credit against it, render the PDF once and
+    email it after commit. Issuing an issued invoice again changes nothing."""
+    _lock_customer(invoice.customer)
+    invoice = _lock_invoice(invoice)
+    if invoice.status not in ISSUABLE:
+        if invoice.number:
+            return invoice
+        raise InvoiceNotEditable(
+            f"Invoice {invoice} is {invoice.get_status_display().lower()}; "
+            "only a draft or an approved invoice is issued."
+        )
+    if invoice.total < 0:
+        raise DomainError("An invoice's total cannot be negative; credit the customer with a credit note instead.")
+    items = list(invoice.items.all())
+    config = billing_config_for(invoice.customer)
+    issued_at = timezone.now()
+    invoice.number = next_document_number(INVOICE_SERIES)
+    invoice.issued_at = issued_at
+    invoice.due_date = billing_today() + timedelta(days=config.payment_terms_days)
+    invoice.status = Invoice.Status.ISSUED
+    if invoice.total > 0:
+        transaction_post(
+            kind=Transaction.Kind.CHARGE,
+            entries=[
+                Entry(receivable_account(invoice.customer), debit=invoice.total),
+                *_revenue_entries(invoice, items, reverse=False),
+            ],
+            description=f"Invoice {invoice.number}, {period_label(invoice.period)}",
+            reference=invoice.number,
+            customer=invoice.customer,
+            source=invoice,
+            actor=actor,
+            idempotency_key=f"invoice-issue:{invoice.pk}",
+        )
+    else:
+        invoice.status = Invoice.Status.PAID
+        invoice.paid_at = issued_at
+    invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(render_invoice_pdf(invoice, items, config)), save=False)
+    _save(invoice, actor)
+    apply_customer_credit(customer=invoice.customer, actor=actor)
+    if send:
+        transaction.on_commit(lambda: send_invoice_email(invoice_id=invoice.pk))
+    invoice.refresh_from_db()
+    return invoice
+
+
+def invoice_recipient(invoice: Invoice, config: BillingConfig | None = None) -> str:
+    config = config or billing_config_for(invoice.customer)
+    return config.invoice_email or invoice.customer.billing_email
+
+
+def send_invoice_email(*, invoice_id: int) -> bool:
+    """Email an issued invoice with its PDF attached; False when the customer has no address to send to."""
+    invoice = Invoice.objects.select_related("customer").get(pk=invoice_id)
+    recipient = invoice_recipient(invoice)
+    if not recipient or not invoice.number:
+        return False
+    message = EmailMessage(
+        subject=f"Invoice {invoice.number} from {settings.SELLER['name']}",
+        body=(
+            f"Dear {invoice.customer.legal_name or invoice.customer.name},\n\n"
+            f"please find attached invoice {invoice.number} for {period_label(invoice.period)}: "
+            f"{invoice.total} {invoice.currency}, due on {invoice.due_date:%d %b %Y}.\n\n{settings.SELLER['name']}"
+        ),
+        to=[recipient],
+    )
+    with invoice.pdf.open("rb") as pdf:
+        message.attach(f"{invoice.number}.pdf", pdf.read(), "application/pdf")
+    message.send()
+    return True
+
+
+def invoice_send_again(*, actor: User | None, invoice: Invoice) -> bool:
+    if not invoice.number:
+        raise InvoiceNotEditable(f"Invoice {invoice} is not issued yet; there is nothing to send.")
+    return send_invoice_email(invoice_id=invoice.pk)
+
+
+def _split_by_category_share(invoice: Invoice, items: list[InvoiceItem], subtotal: Decimal) -> list[InvoiceItem]:
+    """Stand-in lines that spread a partial credit's net amount over the invoice's lines, to the cent."""
+    gross = sum((item.amount for item in items), ZERO)
+    shares, given = [], ZERO
+    for position, item in enumerate(items):
+        share = subtotal - given if position == len(items) - 1 else round_amount(subtotal * item.amount / gross)
+        given += share
+        shares.append(InvoiceItem(service_id=item.service_id, amount=share, tax_amount=ZERO))
+    return shares
+
+
+@transaction.atomic
+def credit_note_issue(
+    *, actor: User | None, invoice: Invoice, reason: str, amount: Decimal | None = None
+) -> CreditNote:
+    """Credit an issued invoice in full (it becomes void) or in part (`amount`, tax included).
+
+    The credit first reduces what is still owed on the invoice; what exceeds it (the invoice was paid)
+    stays with the customer as credit for the next invoice or a refund.
+    """
+    if not reason.strip():
+        raise DomainError("Give the reason for the credit note.", fields={"reason": ["This field is required."]})
+    _lock_customer(invoice.customer)
+    invoice = _lock_invoice(invoice)
+    if invoice.status not in {Invoice.Status.ISSUED, Invoice.Status.OVERDUE, Invoice.Status.PAID}:
+        raise InvoiceNotEditable(
+            f"Invoice {invoice} is {invoice.get_status_display().lower()}; only issued invoices are credited."
+        )
+    items = list(invoice.items.all())
+    credited_before = sum((note.total for note in invoice.credit_notes.all()), ZERO)
+    creditable = invoice.total - credited_before
+    full = amount is None or amount == creditable
+    if full:
+        amount = creditable
+    if amount <= 0 or amount > creditable:
+        raise DomainError(
+            f"A credit note on {invoice.number} can be at most {creditable} {invoice.currency}.",
+            fields={"amount": [f"Between 0.01 and {creditable}."]},
+        )
+    if amount != round_amount(amount):
+        raise DomainError("Amounts have two decimal places.", fields={"amount": ["At most two decimal places."]})
+    if full and credited_before == 0:
+        subtotal, tax, lines = invoice.subtotal, invoice.tax, items
+    else:
+        rate = items[0].tax_rate if items else Decimal(0)
+        subtotal = round_amount(amount / (1 + rate))
+        tax = amount - subtotal
+        lines = _split_by_category_share(invoice, items, subtotal)
+        if lines:
+            lines[-1].tax_amount = tax
+    applied = min(amount, invoice.outstanding)
+    note = CreditNote(
+        invoice=invoice,
+        customer=invoice.customer,
+        number=next_document_number(CREDIT_NOTE_SERIES),
+        currency=invoice.currency,
+        subtotal=subtotal,
+        tax=tax,
+        total=amount,
+        unallocated=amount - applied,
+        reason=reason.strip(),
+        full=full,
+        issued_at=timezone.now(),
+        created_by=actor,
+    )
+    note.pdf.save(f"{note.number}.pdf", ContentFile(render_credit_note_pdf(note, invoice)), save=False)
+    _save(note, actor)
+    transaction_post(
+        kind=Transaction.Kind.CREDIT_NOTE,
+        entries=[
+            Entry(receivable_account(invoice.customer), credit=amount),
+            *_revenue_entries(invoice, lines, reverse=True),
+        ],
+        description=f"Credit note {note.number} on {invoice.number}: {note.reason}",
+        reference=note.number,
+        customer=invoice.customer,
+        source=note,
+        actor=actor,
+        idempotency_key=f"credit-note:{note.pk}",
+    )
+    invoice.amount_credited += applied
+    if full:
+        invoice.status = Invoice.Status.VOID
+    elif invoice.outstanding == 0 and invoice.status != Invoice.Status.PAID:
+        invoice.status = Invoice.Status.PAID
+        invoice.paid_at = timezone.now()
+    _save(invoice, actor)
+    apply_customer_credit(customer=invoice.customer, actor=actor)
+    return note

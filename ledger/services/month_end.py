@@ -1,0 +1,240 @@
+"""Month-end: one usage invoice per customer and period, whatever reruns, races or crashes happen.
+
+Customers are billed in chunks, each in its own database transaction that locks the chunk's
+customers (primary-key order), closes their period in `usage` (an import still running for them
+then fails its own closed-period check), skips those already invoiced, rates the rest from the
+monthly summaries and bulk-inserts invoices and lines: a fixed number of queries per chunk, whatever
+the number of usage records. The unique constraint on (customer, period) for usage invoices holds
+even if all of that were bypassed.
+"""
+
+import calendar
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
+
+from accounts.models import User
+from billing_project.billing_time import billing_today
+from catalog.models import Customer, PriceAgreement
+from ledger.models import BillingConfig, BillingRun, Invoice, InvoiceItem
+from ledger.services.billing import billing_config_for
+from ledger.services.invoices import LineDraft, invoice_issue, items_for, set_totals, usage_lines
+from usage.models import MonthlySummary
+from usage.report_selectors import usage_month_report
+from usage.services import usage_close_periods
+
+CHUNK_SIZE = 500
+
+
+def previous_period(today: date | None = None) -> date:
+    """The month before `today`'s (in the billing zone): what a run on the 1st bills."""
+    today = today or billing_today()
+    return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+def billable_customer_ids(*, period: date, customer_ids: Iterable[int] | None = None) -> list[int]:
+    """Customers with usage in the period or an agreement overlapping it (it may carry a monthly fee)."""
+    last_day = period.replace(day=calendar.monthrange(period.year, period.month)[1])
+    agreements = PriceAgreement.objects.filter(valid_from__lte=last_day).exclude(valid_to__lt=period)
+    summaries = MonthlySummary.objects.filter(period=period)
+    if customer_ids is not None:
+        customer_ids = list(customer_ids)
+        agreements = agreements.filter(customer_id__in=customer_ids)
+        summaries = summaries.filter(customer_id__in=customer_ids)
+    ids = set(agreements.values_list("customer_id", flat=True)) | set(summaries.values_list("customer_id", flat=True))
+    return sorted(ids)
+
+
+@dataclass
+class InvoicePreview:
+    customer: Customer
+    lines: list[LineDraft]
+    tax_rate: Decimal
+    items: list[InvoiceItem] = field(default_factory=list)
+    subtotal: Decimal = Decimal("0.00")
+    tax: Decimal = Decimal("0.00")
+    total: Decimal = Decimal("0.00")
+
+
+def _previews(period: date, customer_ids: list[int]) -> list[InvoicePreview]:
+    """What each customer's usage invoice would hold; customers with no usage and no fee get none."""
+    rows_by_customer = defaultdict(list)
+    for row in usage_month_report(year=period.year, month=period.month, customer_ids=customer_ids):
+        rows_by_customer[row.customer_id].append(row)
+    if not rows_by_customer:
+        return []
+    customers = Customer.objects.in_bulk(list(rows_by_customer))
+    configs = {config.customer_id: config for config in BillingConfig.objects.filter(customer_id__in=rows_by_customer)}
+    previews = []
+    for customer_id in sorted(rows_by_customer):
+        customer = customers[customer_id]
+        config = configs.get(customer_id) or billing_config_for(customer)
+        preview = InvoicePreview(customer, usage_lines(rows_by_customer[customer_id]), config.effective_tax_rate)
+        preview.items = items_for(Invoice(customer=customer), preview.lines, preview.tax_rate)
+        total = Invoice()
+        set_totals(total, preview.items)
+        preview.subtotal, preview.tax, preview.total = total.subtotal, total.tax, total.total
+        previews.append(preview)
+    return previews
+
+
+def month_end_preview(*, period: date, customer_ids: Iterable[int] | None = None) -> list[InvoicePreview]:
+    """A dry run: the invoices month-end would make for customers not yet invoiced. Writes nothing."""
+    ids = billable_customer_ids(period=period, customer_ids=customer_ids)
+    invoiced = set(
+        Invoice.objects.filter(customer_id__in=ids, period=period, kind=Invoice.Kind.USAGE).values_list(
+            "customer_id", flat=True
+        )
+    )
+    return _previews(period, [pk for pk in ids if pk not in invoiced])
+
+
+@dataclass
+class ChunkOutcome:
+    created: list[Invoice] = field(default_factory=list)
+    already_invoiced: int = 0
+    nothing_to_bill: int = 0
+
+
+@transaction.atomic
+def month_end_bill(*, run: BillingRun, customer_ids: Iterable[int], actor: User | None) -> ChunkOutcome:
+    """Bill one chunk of customers for the run's period: draft invoices, period closed. Safe to repeat."""
+    period = run.period
+    locked = list(
+        Customer.objects.select_for_update()
+        .filter(pk__in=set(customer_ids))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    usage_close_periods(actor=actor, customer_ids=locked, period=period)
+    invoiced = set(
+        Invoice.objects.filter(customer_id__in=locked, period=period, kind=Invoice.Kind.USAGE).values_list(
+            "customer_id", flat=True
+        )
+    )
+    todo = [pk for pk in locked if pk not in invoiced]
+    previews = _previews(period, todo)
+    invoices = []
+    for preview in previews:
+        invoice = Invoice(
+            customer=preview.customer,
+            kind=Invoice.Kind.USAGE,
+            period=period,
+            currency=preview.customer.currency,
+            subtotal=preview.subtotal,
+            tax=preview.tax,
+            total=preview.total,
+            billing_run=run,
+            created_by=actor,
+        )
+        invoices.append(invoice)
+    invoices = bulk_create_with_history(invoices, Invoice, default_user=actor)
+    if invoices and invoices[0].pk is None:  # a database that returns no ids on bulk insert
+        by_customer = dict(
+            Invoice.objects.filter(customer_id__in=todo, period=period, kind=Invoice.Kind.USAGE).values_list(
+                "customer_id", "pk"
+            )
+        )
+        for invoice in invoices:
+            invoice.pk = by_customer[invoice.customer_id]
+    items = []
+    for invoice, preview in zip(invoices, previews, strict=True):
+        for item in preview.items:
+            item.invoice = invoice
+            items.append(item)
+    bulk_create_with_history(items, InvoiceItem, default_user=actor, batch_size=5000)
+    outcome = ChunkOutcome(created=invoices, already_invoiced=len(invoiced), nothing_to_bill=len(todo) - len(invoices))
+    BillingRun.objects.filter(pk=run.pk).update(
+        customers_done=F("customers_done") + len(locked),
+        invoices_created=F("invoices_created") + len(invoices),
+        already_invoiced=F("already_invoiced") + outcome.already_invoiced,
+        nothing_to_bill=F("nothing_to_bill") + outcome.nothing_to_bill,
+    )
+    return outcome
+
+
+def _auto_issue(run: BillingRun, invoices: list[Invoice], actor: User | None) -> None:
+    """Issue the new drafts whose customer's configuration says so; a failure is noted, not fatal."""
+    auto = set(
+        BillingConfig.objects.filter(customer_id__in=[i.customer_id for i in invoices], auto_issue=True).values_list(
+            "customer_id", flat=True
+        )
+    )
+    for invoice in invoices:
+        if invoice.customer_id not in auto:
+            continue
+        try:
+            invoice_issue(actor=actor, invoice=invoice)
+        except Exception as error:  # one customer's failure must not stop the others
+            billing_run_record_failure(run=run, customer_ids=[invoice.customer_id], error=error, stage="issue")
+        else:
+            BillingRun.objects.filter(pk=run.pk).update(invoices_issued=F("invoices_issued") + 1)
+
+
+@transaction.atomic
+def billing_run_record_failure(
+    *, run: BillingRun, customer_ids: list[int], error: Exception, stage: str = "bill"
+) -> None:
+    """Note that billing (stage "bill") or issuing ("issue") failed for these customers."""
+    run = BillingRun.objects.select_for_update().get(pk=run.pk)
+    run.failures.append({"stage": stage, "customers": customer_ids, "error": f"{type(error).__name__}: {error}"[:500]})
+    run.save(update_fields=["failures"])
+
+
+def billing_run_start(
+    *, actor: User | None, period: date, customer: Customer | None = None
+) -> tuple[BillingRun, list[int]]:
+    ids = billable_customer_ids(period=period, customer_ids=[customer.pk] if customer else None)
+    run = BillingRun.objects.create(period=period, customer=customer, started_by=actor, customer_count=len(ids))
+    return run, ids
+
+
+def billing_run_finish_if_done(*, run: BillingRun) -> BillingRun:
+    with transaction.atomic():
+        run = BillingRun.objects.select_for_update().get(pk=run.pk)
+        if run.finished_at is None and run.customers_done + len(_failed_customers(run)) >= run.customer_count:
+            run.finished_at = timezone.now()
+            run.status = BillingRun.Status.FAILED if run.failures else BillingRun.Status.COMPLETED
+            run.save(update_fields=["finished_at", "status"])
+    return run
+
+
+def _failed_customers(run: BillingRun) -> set[int]:
+    return {
+        customer_id for failure in run.failures if failure["stage"] == "bill" for customer_id in failure["customers"]
+    }
+
+
+def month_end_bill_and_issue(*, run: BillingRun, customer_ids: list[int], actor: User | None) -> ChunkOutcome | None:
+    """One chunk (or, from Celery, one customer): bill, then issue what is to be issued automatically."""
+    try:
+        outcome = month_end_bill(run=run, customer_ids=customer_ids, actor=actor)
+    except Exception as error:  # the chunk rolled back whole; the run notes it and goes on
+        billing_run_record_failure(run=run, customer_ids=customer_ids, error=error)
+        return None
+    _auto_issue(run, outcome.created, actor)
+    return outcome
+
+
+def month_end_run(
+    *,
+    actor: User | None,
+    period: date,
+    customer: Customer | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> BillingRun:
+    """Bill every billable customer (or one) for `period` in this process, chunk by chunk."""
+    run, ids = billing_run_start(actor=actor, period=period, customer=customer)
+    for start in range(0, len(ids), chunk_size):
+        month_end_bill_and_issue(run=run, customer_ids=ids[start : start + chunk_size], actor=actor)
+        if progress is not None:
+            progress(min(start + chunk_size, len(ids)), len(ids))
+    return billing_run_finish_if_done(run=run)
