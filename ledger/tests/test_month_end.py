@@ -1,0 +1,158 @@
+from datetime import UTC, date, datetime
+from decimal import Decimal as D
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from billing_project.celery import app as celery_app
+from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
+from ledger.models import BillingRun, Invoice
+from ledger.services import month_end
+from ledger.services.billing import billing_config_update
+from ledger.tasks import month_end_task
+from usage.models import ClosedPeriod, Upload
+from usage.services import usage_import_events
+
+pytestmark = pytest.mark.django_db
+OCTOBER = date(2026, 10, 1)
+
+
+@pytest.fixture
+def customers(import_usage):
+    """Three customers priced for one service: one with October usage, one with a fee only, one with neither."""
+    service = ServiceFactory(code="kyc_check", name="KYC check")
+    used, fee_only, idle = CustomerFactory(), CustomerFactory(), CustomerFactory()
+    PriceAgreementFactory(customer=used, service=service, unit_price=D("0.5"), valid_from=date(2026, 1, 1))
+    PriceAgreementFactory(customer=fee_only, service=service, monthly_fee=D(99), valid_from=date(2026, 1, 1))
+    PriceAgreementFactory(customer=idle, service=service, valid_from=date(2026, 1, 1))
+    import_usage(used, service, [(10, "2026-10-05T10:00:00Z"), (4, "2026-11-02T10:00:00Z")])
+    return used, fee_only, idle, service
+
+
+def test_month_end_bills_usage_and_fees_and_skips_customers_with_neither(customers):
+    used, fee_only, idle, _ = customers
+
+    run = month_end.month_end_run(actor=None, period=OCTOBER)
+
+    invoices = {invoice.customer_id: invoice for invoice in Invoice.objects.all()}
+    assert set(invoices) == {used.pk, fee_only.pk}
+    assert (invoices[used.pk].total, invoices[fee_only.pk].total) == (D("5.00"), D("99.00"))
+    assert all(invoice.status == Invoice.Status.DRAFT and invoice.billing_run == run for invoice in invoices.values())
+    assert (run.status, run.customer_count, run.invoices_created, run.nothing_to_bill) == ("completed", 3, 2, 1)
+    assert run.finished_at is not None
+
+
+def test_a_rerun_bills_nobody_twice(customers):
+    month_end.month_end_run(actor=None, period=OCTOBER)
+
+    again = month_end.month_end_run(actor=None, period=OCTOBER)
+
+    assert Invoice.objects.count() == 2
+    assert (again.invoices_created, again.already_invoiced) == (0, 2)
+
+
+def test_month_end_closes_the_period_so_no_more_usage_lands_in_it(customers):
+    used, _, _, service = customers
+    month_end.month_end_run(actor=None, period=OCTOBER)
+
+    late = usage_import_events(
+        actor=None,
+        events=[
+            {
+                "serviceName": service.code,
+                "clientId": used.client_id,
+                "quantity": "1",
+                "serviceTime": "2026-10-30T10:00:00Z",
+            }
+        ],
+        received_at=datetime(2026, 12, 1, tzinfo=UTC),
+    )
+
+    assert ClosedPeriod.objects.filter(period=OCTOBER).count() == 3
+    assert late.status == Upload.Status.FAILED
+    assert "closed billing period" in late.errors[0]["reason"]
+
+
+def test_the_preview_writes_nothing(customers):
+    used, fee_only, _, _ = customers
+
+    previews = month_end.month_end_preview(period=OCTOBER)
+
+    assert [(p.customer.pk, p.total) for p in previews] == [(used.pk, D("5.00")), (fee_only.pk, D("99.00"))]
+    assert not Invoice.objects.exists() and not ClosedPeriod.objects.exists() and not BillingRun.objects.exists()
+
+
+def test_customers_configured_for_it_are_issued_at_once(customers):
+    used, fee_only, _, _ = customers
+    billing_config_update(actor=None, customer=used, auto_issue=True)
+
+    run = month_end.month_end_run(actor=None, period=OCTOBER)
+
+    statuses = dict(Invoice.objects.values_list("customer_id", "status"))
+    assert statuses == {used.pk: Invoice.Status.ISSUED, fee_only.pk: Invoice.Status.DRAFT}
+    assert run.invoices_issued == 1
+
+
+def test_a_failing_chunk_is_recorded_and_the_rest_is_billed(customers, monkeypatch):
+    used, fee_only, _, _ = customers
+    real_bill = month_end.month_end_bill
+
+    def bill(*, run, customer_ids, actor):
+        if used.pk in customer_ids:
+            raise RuntimeError("database went away")
+        return real_bill(run=run, customer_ids=customer_ids, actor=actor)
+
+    monkeypatch.setattr(month_end, "month_end_bill", bill)
+    run = month_end.month_end_run(actor=None, period=OCTOBER, chunk_size=1)
+
+    assert run.status == BillingRun.Status.FAILED
+    assert run.failures == [{"stage": "bill", "customers": [used.pk], "error": "RuntimeError: database went away"}]
+    assert list(Invoice.objects.values_list("customer_id", flat=True)) == [fee_only.pk]
+    monkeypatch.undo()
+    assert month_end.month_end_run(actor=None, period=OCTOBER).invoices_created == 1  # the rerun catches up
+
+
+def test_the_command_bills_one_customer_and_reports(customers, capsys):
+    used, _, _, _ = customers
+
+    call_command("month_end", "--period", "2026-10", "--customer", used.client_id)
+
+    assert list(Invoice.objects.values_list("customer_id", flat=True)) == [used.pk]
+    assert "1 invoice(s) made" in capsys.readouterr().out
+
+
+def test_the_command_dry_run_writes_nothing(customers, capsys):
+    call_command("month_end", "--period", "2026-10", "--dry-run")
+
+    assert "2 invoice(s) would be made" in capsys.readouterr().out
+    assert not Invoice.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"), [(["--period", "2026-13"], "YYYY-MM"), (["--customer", "NOPE"], "no customer")]
+)
+def test_the_command_refuses_bad_arguments(arguments, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("month_end", *arguments)
+
+
+@pytest.fixture
+def eager_celery():
+    """Tasks run in this process, whatever the broker (the real worker is in test_worker.py)."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+def test_the_celery_task_fans_out_per_customer_and_finishes_the_run(customers, eager_celery):
+    run_id = month_end_task.delay(period="2026-10-01").get()
+
+    run = BillingRun.objects.get(pk=run_id)
+    assert (run.status, run.customers_done, run.invoices_created) == ("completed", 3, 2)
+    assert Invoice.objects.count() == 2
+
+
+def test_last_month_is_the_default_period():
+    assert month_end.previous_period(date(2026, 11, 1)) == OCTOBER
+    assert month_end.previous_period(date(2027, 1, 15)) == date(2026, 12, 1)

@@ -1,0 +1,123 @@
+from datetime import UTC, datetime
+from decimal import Decimal as D
+
+import pytest
+
+from billing_project.errors import DomainError
+from ledger.models import Account, Adjustment, Invoice, Transaction
+from ledger.selectors import customer_balance, customer_statement
+from ledger.services.credit import available_credit
+from ledger.services.invoices import credit_note_issue, invoice_create_manual, invoice_issue
+from ledger.services.journal import cash_account
+from ledger.services.payments import DuplicatePayment, adjustment_record, payment_record, refund_record
+
+pytestmark = pytest.mark.django_db
+RECEIVED = datetime(2026, 11, 20, 10, tzinfo=UTC)
+
+
+def issued(customer, amount):
+    invoice = invoice_create_manual(
+        actor=None, customer=customer, lines=[{"description": "Service", "quantity": D(1), "unit_price": D(amount)}]
+    )
+    return invoice_issue(actor=None, invoice=invoice, send=False)
+
+
+def pay(customer, amount, reference):
+    return payment_record(
+        actor=None, customer=customer, amount=D(amount), received_at=RECEIVED, bank_reference=reference
+    )
+
+
+@pytest.fixture
+def customer(priced_customer):
+    customer, _ = priced_customer
+    return customer  # tax 20%: an invoice of x bills 1.2x
+
+
+def test_a_payment_goes_to_the_oldest_open_invoices_first(customer):
+    first, second = issued(customer, 100), issued(customer, 50)  # 120.00 and 60.00
+
+    payment = pay(customer, "150.00", "BANK-1")
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.amount_paid, first.paid_at is not None) == (Invoice.Status.PAID, D("120.00"), True)
+    assert (second.status, second.amount_paid, second.outstanding) == (Invoice.Status.ISSUED, D("30.00"), D("30.00"))
+    assert payment.unallocated == D("0.00")
+    assert customer_balance(customer) == D("30.00")
+    assert cash_account("EUR").balance == D("150.00")
+
+
+def test_an_excess_stays_as_credit_and_pays_the_next_invoice(customer):
+    pay(customer, "100.00", "BANK-1")
+    assert (available_credit(customer), customer_balance(customer)) == (D("100.00"), D("-100.00"))
+
+    invoice = issued(customer, 50)  # 60.00
+
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.amount_paid) == (Invoice.Status.PAID, D("60.00"))
+    assert available_credit(customer) == D("40.00")
+    assert customer_balance(customer) == D("-40.00")
+
+
+def test_the_same_bank_line_cannot_be_booked_twice(customer):
+    pay(customer, "10.00", "BANK-1")
+
+    with pytest.raises(DuplicatePayment, match="already booked"):
+        pay(customer, "10.00", " BANK-1 ")
+    assert Transaction.objects.filter(kind=Transaction.Kind.PAYMENT).count() == 1
+
+
+@pytest.mark.parametrize(("amount", "message"), [("0", "positive"), ("-5", "positive"), ("1.001", "two decimal")])
+def test_a_bad_amount_is_refused(customer, amount, message):
+    with pytest.raises(DomainError, match=message):
+        pay(customer, amount, "BANK-X")
+    assert not Transaction.objects.exists()
+
+
+def test_a_refund_pays_back_credit_and_no_more(customer):
+    pay(customer, "100.00", "BANK-1")
+
+    with pytest.raises(DomainError, match="has 100.00 EUR of credit"):
+        refund_record(actor=None, customer=customer, amount=D("100.01"), reason="Closing the account")
+    refund_record(actor=None, customer=customer, amount=D("60.00"), reason="Closing the account")
+
+    assert (available_credit(customer), customer_balance(customer)) == (D("40.00"), D("-40.00"))
+    assert cash_account("EUR").balance == D("40.00")
+
+
+def test_a_credit_note_on_a_paid_invoice_becomes_credit(customer):
+    invoice = issued(customer, 100)
+    pay(customer, "120.00", "BANK-1")
+
+    note = credit_note_issue(actor=None, invoice=invoice, reason="Discount agreed", amount=D("24.00"))
+
+    invoice.refresh_from_db()
+    assert (invoice.status, note.unallocated) == (Invoice.Status.PAID, D("24.00"))
+    assert (available_credit(customer), customer_balance(customer)) == (D("24.00"), D("-24.00"))
+
+
+def test_adjustments_need_a_reason_and_move_the_balance_both_ways(customer):
+    with pytest.raises(DomainError, match="reason"):
+        adjustment_record(actor=None, customer=customer, direction="debit", amount=D(5), reason=" ")
+
+    adjustment_record(actor=None, customer=customer, direction=Adjustment.Direction.DEBIT, amount=D(5), reason="Fee")
+    adjustment_record(actor=None, customer=customer, direction=Adjustment.Direction.CREDIT, amount=D(2), reason="Oops")
+
+    assert customer_balance(customer) == D("3.00")
+    assert Account.objects.get(code="adjustments:EUR").balance == D("-3.00")
+
+
+def test_the_statement_lists_every_movement_with_the_balance_after(customer):
+    issued(customer, 100)
+    pay(customer, "50.00", "BANK-1")
+    adjustment_record(actor=None, customer=customer, direction="credit", amount=D(10), reason="Goodwill")
+
+    statement = customer_statement(customer)
+
+    assert [(line.kind, line.amount, line.balance_after) for line in statement] == [
+        ("charge", D("120.00"), D("120.00")),
+        ("payment", D("-50.00"), D("70.00")),
+        ("adjustment", D("-10.00"), D("60.00")),
+    ]
+    assert statement[1].reference == "BANK-1"
