@@ -7,6 +7,7 @@ app_name = "portal"
 
 urlpatterns = [
     path("", portal_views.home, name="home"),
+    path("invoices/<int:pk>/pdf/", portal_views.invoice_pdf, name="invoice_pdf"),
     path(
         "login/",
         auth_views.LoginView.as_view(template_name="reports/portal_login.html", redirect_authenticated_user=True),

@@ -54,7 +54,7 @@ def test_portal_user_sees_current_earlier_and_upcoming_prices_of_their_customer_
     PriceAgreementFactory(customer=other, service=identity, unit_price=Decimal("0.110000"), valid_from=today)
     client.force_login(membership.user)
 
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(8):
         response = client.get(HOME)
 
     assert response.status_code == 200
@@ -138,3 +138,30 @@ def test_portal_login_locks_out_after_five_failures(client, membership, settings
     response = client.post(LOGIN, {"username": "jane@acme.example", "password": PASSWORD})
     assert response.status_code == 429
     assert client.get(HOME).status_code == 302
+
+
+def test_portal_user_sees_balance_and_sent_invoices_and_downloads_only_their_own_pdf(client, membership):
+    from ledger.services.invoices import invoice_create_manual, invoice_issue
+
+    line = [{"description": "Onboarding", "quantity": Decimal(1), "unit_price": Decimal("250.00")}]
+    issued = invoice_issue(
+        actor=None,
+        invoice=invoice_create_manual(actor=None, customer=membership.customer, lines=line),
+        send=False,
+    )
+    draft = invoice_create_manual(actor=None, customer=membership.customer, lines=line)
+    other = invoice_issue(
+        actor=None, invoice=invoice_create_manual(actor=None, customer=CustomerFactory(), lines=line), send=False
+    )
+    client.force_login(membership.user)
+
+    page = client.get(HOME)
+
+    assert page.context["balance"] == Decimal("250.00")
+    assert list(page.context["invoices"]) == [issued]
+    assert "You owe" in page.content.decode() and issued.number in page.content.decode()
+    download = client.get(reverse("portal:invoice_pdf", args=[issued.pk]))
+    assert download.status_code == 200 and download["Content-Type"] == "application/pdf"
+    assert b"".join(download.streaming_content).startswith(b"%PDF")
+    assert client.get(reverse("portal:invoice_pdf", args=[other.pk])).status_code == 404
+    assert client.get(reverse("portal:invoice_pdf", args=[draft.pk])).status_code == 404
