@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "accounts",
     "catalog",
     "usage",
+    "approvals",
     "ledger",
     "reports",
     "fixtures",

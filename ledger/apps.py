@@ -15,6 +15,12 @@ class LedgerConfig(AppConfig):
         post_save.connect(_on_customer_saved(open_customer_books), sender=Customer, weak=False)
         post_save.connect(_on_customer_saved(open_partner_books), sender=Partner, weak=False)
 
+        from approvals.registry import register
+        from ledger.approval import InvoiceApprovalHandler
+        from ledger.models import Invoice
+
+        register(Invoice, InvoiceApprovalHandler())
+
 
 def _on_customer_saved(open_books):
     def receiver(sender, instance, created, raw=False, **kwargs):

@@ -157,6 +157,11 @@ class BillingConfig(models.Model):
     class Cycle(models.TextChoices):
         MONTHLY = "monthly", "Monthly"
 
+    class ApprovalRule(models.TextChoices):
+        NONE = "none", "No approval"
+        CSM = "csm", "The customer's CSM"
+        CS_OR_SALES = "cs_or_sales", "Any Customer Success or Sales user"
+
     customer = models.OneToOneField(Customer, on_delete=models.PROTECT, related_name="billing_config")
     cycle = models.CharField(max_length=16, choices=Cycle.choices, default=Cycle.MONTHLY)
     payment_terms_days = models.PositiveSmallIntegerField(default=30)
@@ -171,6 +176,18 @@ class BillingConfig(models.Model):
         default=False, help_text="Issue and send invoices that need no approval as soon as month-end makes them."
     )
     reminder_interval_days = models.PositiveSmallIntegerField(default=7)
+    approval_rule = models.CharField(
+        max_length=16,
+        choices=ApprovalRule.choices,
+        default=ApprovalRule.NONE,
+        help_text="Who approves bills before they are issued. 'Require CSM approval' on the customer means at least "
+        "the CSM.",
+    )
+    sales_approval_above = amount_field(
+        null=True,
+        blank=True,
+        help_text="A bill whose total exceeds this also needs a Sales approval. Empty: never.",
+    )
 
     history = HistoricalRecords()
 
@@ -193,6 +210,12 @@ class BillingConfig(models.Model):
     @property
     def effective_tax_rate(self) -> Decimal:
         return Decimal(0) if self.tax_exempt else self.tax_rate
+
+    @property
+    def effective_approval_rule(self) -> str:
+        if self.approval_rule == self.ApprovalRule.NONE and self.customer.require_csm_approval:
+            return self.ApprovalRule.CSM
+        return self.approval_rule
 
 
 class DocumentSequence(models.Model):
@@ -229,6 +252,7 @@ class BillingRun(models.Model):
     customer_count = models.PositiveIntegerField(default=0)
     customers_done = models.PositiveIntegerField(default=0)
     invoices_created = models.PositiveIntegerField(default=0)
+    invoices_submitted = models.PositiveIntegerField(default=0, help_text="Sent for approval.")
     invoices_issued = models.PositiveIntegerField(default=0)
     already_invoiced = models.PositiveIntegerField(default=0)
     nothing_to_bill = models.PositiveIntegerField(default=0)

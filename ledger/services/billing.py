@@ -21,6 +21,8 @@ CONFIG_FIELDS = {
     "invoice_email",
     "auto_issue",
     "reminder_interval_days",
+    "approval_rule",
+    "sales_approval_above",
 }
 
 

@@ -19,6 +19,7 @@ from billing_project.billing_time import billing_today
 from billing_project.errors import Conflict, DomainError
 from billing_project.money import round_amount
 from catalog.models import Customer, Service
+from ledger.approval import invoice_approval_rule
 from ledger.models import BillingConfig, CreditNote, Invoice, InvoiceItem, Transaction
 from ledger.pdf import render_credit_note_pdf, render_invoice_pdf
 from ledger.services.billing import CREDIT_NOTE_SERIES, INVOICE_SERIES, billing_config_for, next_document_number
@@ -299,6 +300,12 @@ def invoice_issue(*, actor: User | None, invoice: Invoice, send: bool = True) ->
         )
     if invoice.total < 0:
         raise DomainError("An invoice's total cannot be negative; credit the customer with a credit note instead.")
+    if invoice.status == Invoice.Status.DRAFT and invoice_approval_rule(invoice).steps:
+        raise InvoiceNotEditable(
+            f"Invoice {invoice} needs approval ({invoice_approval_rule(invoice).label}) before it is issued; "
+            "submit it for approval.",
+            code="approval_required",
+        )
     items = list(invoice.items.all())
     config = billing_config_for(invoice.customer)
     issued_at = timezone.now()

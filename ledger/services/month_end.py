@@ -21,8 +21,10 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from accounts.models import User
+from approvals.services import approval_submit
 from billing_project.billing_time import billing_today
 from catalog.models import Customer, PriceAgreement
+from ledger.approval import invoice_approval_rule
 from ledger.models import BillingConfig, BillingRun, Invoice, InvoiceItem
 from ledger.services.billing import billing_config_for
 from ledger.services.invoices import LineDraft, invoice_issue, items_for, set_totals, usage_lines
@@ -160,29 +162,34 @@ def month_end_bill(*, run: BillingRun, customer_ids: Iterable[int], actor: User 
     return outcome
 
 
-def _auto_issue(run: BillingRun, invoices: list[Invoice], actor: User | None) -> None:
-    """Issue the new drafts whose customer's configuration says so; a failure is noted, not fatal."""
-    auto = set(
-        BillingConfig.objects.filter(customer_id__in=[i.customer_id for i in invoices], auto_issue=True).values_list(
-            "customer_id", flat=True
+def _route(run: BillingRun, invoices: list[Invoice], actor: User | None) -> None:
+    """Each new draft goes its customer's way: submitted for approval when its rule says so, otherwise
+    issued at once when the billing configuration says so, otherwise left as a draft for Finance.
+    One customer's failure is noted on the run and does not stop the others."""
+    configs = {
+        config.customer_id: config
+        for config in BillingConfig.objects.filter(customer_id__in=[i.customer_id for i in invoices]).select_related(
+            "customer"
         )
-    )
+    }
     for invoice in invoices:
-        if invoice.customer_id not in auto:
-            continue
+        config = configs.get(invoice.customer_id) or billing_config_for(invoice.customer)
         try:
-            invoice_issue(actor=actor, invoice=invoice)
-        except Exception as error:  # one customer's failure must not stop the others
-            billing_run_record_failure(run=run, customer_ids=[invoice.customer_id], error=error, stage="issue")
-        else:
-            BillingRun.objects.filter(pk=run.pk).update(invoices_issued=F("invoices_issued") + 1)
+            if invoice_approval_rule(invoice, config).steps:
+                approval_submit(actor=actor, target=invoice)
+                BillingRun.objects.filter(pk=run.pk).update(invoices_submitted=F("invoices_submitted") + 1)
+            elif config.auto_issue:
+                invoice_issue(actor=actor, invoice=invoice)
+                BillingRun.objects.filter(pk=run.pk).update(invoices_issued=F("invoices_issued") + 1)
+        except Exception as error:  # the invoice stays a draft; Finance sees why on the run
+            billing_run_record_failure(run=run, customer_ids=[invoice.customer_id], error=error, stage="route")
 
 
 @transaction.atomic
 def billing_run_record_failure(
     *, run: BillingRun, customer_ids: list[int], error: Exception, stage: str = "bill"
 ) -> None:
-    """Note that billing (stage "bill") or issuing ("issue") failed for these customers."""
+    """Note that billing (stage "bill") or routing the new draft (stage "route") failed for these customers."""
     run = BillingRun.objects.select_for_update().get(pk=run.pk)
     run.failures.append({"stage": stage, "customers": customer_ids, "error": f"{type(error).__name__}: {error}"[:500]})
     run.save(update_fields=["failures"])
@@ -219,7 +226,7 @@ def month_end_bill_and_issue(*, run: BillingRun, customer_ids: list[int], actor:
     except Exception as error:  # the chunk rolled back whole; the run notes it and goes on
         billing_run_record_failure(run=run, customer_ids=customer_ids, error=error)
         return None
-    _auto_issue(run, outcome.created, actor)
+    _route(run, outcome.created, actor)
     return outcome
 
 

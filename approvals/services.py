@@ -1,0 +1,255 @@
+"""Submit, approve, reject, comment, revert, withdraw: every change of an approval request.
+
+Each function locks the request (and, through its handler, the target) so that two approvers acting
+at the same moment leave one consistent decision. Emails go out only after commit.
+"""
+
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Model, Q
+from django.utils import timezone
+
+from approvals.models import ApprovalAction, ApprovalRequest
+from approvals.registry import Rule, Step, handler_for
+from billing_project.errors import Conflict, DomainError, NotAllowed
+
+
+class ApprovalNotAllowed(NotAllowed):
+    code = "approval_not_allowed"
+
+
+def _comment_required(comment: str, what: str) -> str:
+    comment = (comment or "").strip()
+    if not comment:
+        raise DomainError(
+            f"A comment is required to {what}.", code="comment_required", fields={"comment": ["Required."]}
+        )
+    return comment
+
+
+def _lock(request: ApprovalRequest) -> ApprovalRequest:
+    return ApprovalRequest.objects.select_for_update().get(pk=request.pk)
+
+
+def _steps(request: ApprovalRequest) -> list[dict]:
+    return request.rule.get("steps", [])
+
+
+def _live_approvals(request: ApprovalRequest) -> list[ApprovalAction]:
+    """Approvals not reverted, in order."""
+    return [
+        action
+        for action in request.actions.filter(kind=ApprovalAction.Kind.APPROVED).select_related("reverted_by")
+        if not hasattr(action, "reverted_by")
+    ]
+
+
+def step_is_open_to(step: dict, user) -> bool:
+    if user.pk in step["users"]:
+        return True
+    return bool(step["groups"]) and user.groups.filter(name__in=step["groups"]).exists()
+
+
+def open_steps(request: ApprovalRequest) -> list[dict]:
+    """Steps still waiting for an approval."""
+    done = {action.step for action in _live_approvals(request)}
+    return [step for step in _steps(request) if step["name"] not in done]
+
+
+def approvers_of(step: dict):
+    users = get_user_model().objects.filter(is_active=True)
+    return users.filter(Q(pk__in=step["users"]) | Q(groups__name__in=step["groups"] or ["-"])).distinct()
+
+
+def _notify(subject: str, body: str, recipients: list[str]) -> None:
+    recipients = sorted({address for address in recipients if address})
+    if recipients:
+        transaction.on_commit(lambda: send_mail(subject, body, None, recipients))
+
+
+def _notify_approvers(request: ApprovalRequest, target: Model) -> None:
+    handler = handler_for(target)
+    for step in open_steps(request):
+        addresses = handler.notify_addresses(
+            target, Step(step["name"], step["label"], tuple(step["users"]), tuple(step["groups"]))
+        )
+        _notify(
+            f"Awaiting your approval: {request.summary}",
+            f"{request.summary} waits for approval ({step['label']}), submitted by {request.opened_by or 'month-end'}.",
+            addresses,
+        )
+
+
+def request_for(target: Model) -> ApprovalRequest | None:
+    """The target's current request (pending, approved or rejected), if any."""
+    return (
+        ApprovalRequest.objects.filter(
+            target_type=ContentType.objects.get_for_model(target),
+            target_id=target.pk,
+            status__in=[
+                ApprovalRequest.Status.PENDING,
+                ApprovalRequest.Status.APPROVED,
+                ApprovalRequest.Status.REJECTED,
+            ],
+        )
+        .order_by("-opened_at")
+        .first()
+    )
+
+
+@transaction.atomic
+def approval_submit(*, actor, target: Model, comment: str = "") -> ApprovalRequest | None:
+    """Open a request for `target` under its rule, frozen now; None when its rule needs no approval."""
+    handler = handler_for(target)
+    target = handler.lock(target)
+    handler.check_submittable(target)
+    previous = request_for(target)
+    if previous is not None:
+        if previous.status == ApprovalRequest.Status.PENDING:
+            raise Conflict(f"{previous.summary} is already waiting for approval.", code="already_submitted")
+        # A rejected (or approved but then changed) target starts over: the old request is closed.
+        previous = _lock(previous)
+        previous.status = ApprovalRequest.Status.WITHDRAWN
+        previous.save(update_fields=["status"])
+    rule: Rule = handler.rule(target)
+    if not rule.steps:
+        return None
+    request = ApprovalRequest.objects.create(
+        target_type=ContentType.objects.get_for_model(target),
+        target_id=target.pk,
+        summary=handler.summary(target)[:300],
+        rule=rule.as_json(),
+        opened_by=actor,
+    )
+    ApprovalAction.objects.create(request=request, actor=actor, kind=ApprovalAction.Kind.SUBMITTED, comment=comment)
+    handler.submitted(target, actor)
+    _notify_approvers(request, target)
+    return request
+
+
+def _decidable(request: ApprovalRequest, actor) -> tuple[ApprovalRequest, Model, object]:
+    request = _lock(request)
+    if request.status != ApprovalRequest.Status.PENDING:
+        raise Conflict(f"This request is already {request.get_status_display().lower()}.", code="already_decided")
+    if request.opened_by_id is not None and request.opened_by_id == actor.pk:
+        raise ApprovalNotAllowed(
+            "You submitted this; someone else must decide it (maker-checker).", code="own_submission"
+        )
+    handler = handler_for(request.target_type.model_class())
+    target = handler.lock(request.target)
+    return request, target, handler
+
+
+@transaction.atomic
+def approval_approve(*, actor, request: ApprovalRequest, comment: str = "", attachment=None) -> ApprovalRequest:
+    """Approve the first open step the actor may approve; with every step approved, the target proceeds."""
+    request, target, handler = _decidable(request, actor)
+    steps = [step for step in open_steps(request) if step_is_open_to(step, actor)]
+    if not steps:
+        already = any(action.actor_id == actor.pk for action in _live_approvals(request))
+        raise ApprovalNotAllowed(
+            "You have already approved this." if already else "You are not an approver of this request.",
+            code="already_approved" if already else "not_an_approver",
+        )
+    if any(action.actor_id == actor.pk for action in _live_approvals(request)):
+        raise ApprovalNotAllowed(
+            "You have already approved this; another approver must give the next approval.", code="already_approved"
+        )
+    ApprovalAction.objects.create(
+        request=request,
+        actor=actor,
+        kind=ApprovalAction.Kind.APPROVED,
+        step=steps[0]["name"],
+        comment=comment.strip(),
+        attachment=attachment or "",
+    )
+    if not open_steps(request):
+        request.status = ApprovalRequest.Status.APPROVED
+        request.decided_at = timezone.now()
+        request.save(update_fields=["status", "decided_at"])
+        handler.approved(target, actor)
+        _notify(
+            f"Approved: {request.summary}", f"{request.summary} was approved by {actor}.", [request.opened_by.email]
+        )
+    return request
+
+
+@transaction.atomic
+def approval_reject(*, actor, request: ApprovalRequest, comment: str, attachment=None) -> ApprovalRequest:
+    comment = _comment_required(comment, "reject")
+    request, target, handler = _decidable(request, actor)
+    if not any(step_is_open_to(step, actor) for step in _steps(request)):
+        raise ApprovalNotAllowed("You are not an approver of this request.", code="not_an_approver")
+    ApprovalAction.objects.create(
+        request=request, actor=actor, kind=ApprovalAction.Kind.REJECTED, comment=comment, attachment=attachment or ""
+    )
+    request.status = ApprovalRequest.Status.REJECTED
+    request.decided_at = timezone.now()
+    request.save(update_fields=["status", "decided_at"])
+    handler.rejected(target, actor)
+    _notify(
+        f"Rejected: {request.summary}",
+        f"{request.summary} was rejected by {actor}: {comment}",
+        [request.opened_by.email],
+    )
+    return request
+
+
+@transaction.atomic
+def approval_revert(*, actor, request: ApprovalRequest, comment: str) -> ApprovalRequest:
+    """Take back the latest approval or rejection (the actor's own, or any for a superuser); the request reopens."""
+    comment = _comment_required(comment, "revert")
+    request = _lock(request)
+    handler = handler_for(request.target_type.model_class())
+    target = handler.lock(request.target)
+    if not handler.can_revert(target):
+        raise Conflict("It has already been issued; its approval can no longer be reverted.", code="already_issued")
+    decisions = [
+        action
+        for action in request.actions.filter(kind__in=[ApprovalAction.Kind.APPROVED, ApprovalAction.Kind.REJECTED])
+        .select_related("reverted_by")
+        .order_by("-at", "-id")
+        if not hasattr(action, "reverted_by")
+    ]
+    if not decisions:
+        raise Conflict("There is no approval or rejection to revert.", code="nothing_to_revert")
+    latest = decisions[0]
+    if latest.actor_id != actor.pk and not actor.is_superuser:
+        raise ApprovalNotAllowed("Only who made a decision (or an admin) can revert it.", code="not_your_decision")
+    ApprovalAction.objects.create(
+        request=request, actor=actor, kind=ApprovalAction.Kind.REVERTED, comment=comment, reverts=latest
+    )
+    was = request.status
+    request.status = ApprovalRequest.Status.PENDING
+    request.decided_at = None
+    request.save(update_fields=["status", "decided_at"])
+    if was != ApprovalRequest.Status.PENDING:
+        handler.reopened(target, actor)
+    _notify_approvers(request, target)
+    return request
+
+
+@transaction.atomic
+def approval_comment(*, actor, request: ApprovalRequest, comment: str, attachment=None) -> ApprovalAction:
+    comment = _comment_required(comment, "comment")
+    request = _lock(request)
+    return ApprovalAction.objects.create(
+        request=request, actor=actor, kind=ApprovalAction.Kind.COMMENTED, comment=comment, attachment=attachment or ""
+    )
+
+
+@transaction.atomic
+def approval_withdraw(*, actor, request: ApprovalRequest, comment: str = "") -> ApprovalRequest:
+    request = _lock(request)
+    if request.status not in {ApprovalRequest.Status.PENDING, ApprovalRequest.Status.REJECTED}:
+        raise Conflict(f"This request is {request.get_status_display().lower()}; it cannot be withdrawn.")
+    handler = handler_for(request.target_type.model_class())
+    target = handler.lock(request.target)
+    ApprovalAction.objects.create(request=request, actor=actor, kind=ApprovalAction.Kind.WITHDRAWN, comment=comment)
+    request.status = ApprovalRequest.Status.WITHDRAWN
+    request.decided_at = timezone.now()
+    request.save(update_fields=["status", "decided_at"])
+    handler.withdrawn(target, actor)
+    return request
