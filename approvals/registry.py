@@ -47,6 +47,9 @@ class ApprovalHandler(Protocol):
 
     def summary(self, target: models.Model) -> str: ...
 
+    def may_submit(self, target: models.Model, actor) -> bool:
+        """Whether `actor` (None: a scheduled job) may submit the target."""
+
     def check_submittable(self, target: models.Model) -> None:
         """Raise a DomainError-like exception with a reason if the target cannot be submitted now."""
 

@@ -103,6 +103,8 @@ def request_for(target: Model) -> ApprovalRequest | None:
 def approval_submit(*, actor, target: Model, comment: str = "") -> ApprovalRequest | None:
     """Open a request for `target` under its rule, frozen now; None when its rule needs no approval."""
     handler = handler_for(target)
+    if not handler.may_submit(target, actor):
+        raise ApprovalNotAllowed("Your role may not submit this for approval.", code="wrong_role")
     target = handler.lock(target)
     handler.check_submittable(target)
     previous = request_for(target)

@@ -1,0 +1,280 @@
+"""Invoices through approvals: rules, maker-checker, revert, and month-end routing (issue: approvals)."""
+
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from django.core import mail
+
+from accounts.roles import Role
+from approvals.models import ApprovalAction, ApprovalRequest
+from approvals.services import (
+    ApprovalNotAllowed,
+    approval_approve,
+    approval_reject,
+    approval_revert,
+    approval_submit,
+    request_for,
+)
+from billing_project.errors import Conflict, DomainError
+from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
+from ledger.models import Invoice
+from ledger.services.billing import billing_config_update
+from ledger.services.invoices import InvoiceNotEditable, invoice_create_manual, invoice_issue
+from ledger.services.month_end import month_end_run
+
+pytestmark = pytest.mark.django_db
+LINE = [{"description": "Service", "quantity": D(1), "unit_price": D(100)}]
+
+
+@pytest.fixture
+def people(make_user):
+    return {
+        "finance": make_user(Role.FINANCE, email="fin@x.example"),
+        "finance2": make_user(Role.FINANCE, email="fin2@x.example"),
+        "csm": make_user(Role.CUSTOMER_SUCCESS, email="csm@x.example"),
+        "other_cs": make_user(Role.CUSTOMER_SUCCESS, email="cs2@x.example"),
+        "sales": make_user(Role.SALES, email="sales@x.example"),
+        "ops": make_user(Role.OPERATIONS, email="ops@x.example"),
+    }
+
+
+def draft_for(people, rule="csm", threshold=None, auto_issue=False):
+    customer = CustomerFactory(csm=people["csm"])
+    billing_config_update(
+        actor=None, customer=customer, approval_rule=rule, sales_approval_above=threshold, auto_issue=auto_issue
+    )
+    return invoice_create_manual(actor=people["finance"], customer=customer, lines=LINE)
+
+
+def test_a_draft_that_needs_approval_cannot_be_issued_directly(people):
+    invoice = draft_for(people)
+
+    with pytest.raises(InvoiceNotEditable, match="needs approval"):
+        invoice_issue(actor=people["finance"], invoice=invoice)
+
+
+@pytest.mark.parametrize(("who", "allowed"), [("finance", True), ("csm", False), ("sales", False), ("ops", False)])
+def test_who_may_submit(people, who, allowed):
+    invoice = draft_for(people)
+
+    if allowed:
+        assert approval_submit(actor=people[who], target=invoice).status == ApprovalRequest.Status.PENDING
+        assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.PENDING_APPROVAL
+    else:
+        with pytest.raises(ApprovalNotAllowed, match="role"):
+            approval_submit(actor=people[who], target=invoice)
+
+
+@pytest.mark.parametrize(
+    ("rule", "who", "allowed"),
+    [
+        ("csm", "csm", True),
+        ("csm", "other_cs", False),
+        ("csm", "sales", False),
+        ("csm", "finance2", False),
+        ("cs_or_sales", "csm", True),
+        ("cs_or_sales", "other_cs", True),
+        ("cs_or_sales", "sales", True),
+        ("cs_or_sales", "ops", False),
+    ],
+)
+def test_who_may_approve_and_reject_under_each_rule(people, rule, who, allowed):
+    for decide in (approval_approve, approval_reject):
+        invoice = draft_for(people, rule=rule)
+        request = approval_submit(actor=people["finance"], target=invoice)
+        if allowed:
+            assert decide(actor=people[who], request=request, comment="ok").status != ApprovalRequest.Status.PENDING
+        else:
+            with pytest.raises(ApprovalNotAllowed, match="not an approver"):
+                decide(actor=people[who], request=request, comment="ok")
+
+
+def test_approval_by_the_csm_issues_when_configured(people, django_capture_on_commit_callbacks):
+    invoice = draft_for(people, auto_issue=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        request = approval_submit(actor=people["finance"], target=invoice)
+    assert [m.to for m in mail.outbox] == [["csm@x.example"]]  # the approver hears of it
+
+    with django_capture_on_commit_callbacks(execute=True):
+        approval_approve(actor=people["csm"], request=request, comment="Looks right")
+
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.ISSUED and invoice.number
+    assert any(m.to == ["fin@x.example"] and m.subject.startswith("Approved") for m in mail.outbox)
+
+
+def test_without_auto_issue_an_approved_invoice_waits_for_finance(people):
+    invoice = draft_for(people)
+    approval_approve(actor=people["csm"], request=approval_submit(actor=people["finance"], target=invoice))
+
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.APPROVED
+    assert invoice_issue(actor=people["finance"], invoice=invoice).status == Invoice.Status.ISSUED
+
+
+def test_above_the_threshold_a_sales_approval_is_needed_as_well(people):
+    invoice = draft_for(people, threshold=D("50.00"))  # total 100.00
+    request = approval_submit(actor=people["finance"], target=invoice)
+
+    approval_approve(actor=people["csm"], request=request)
+    assert ApprovalRequest.objects.get(pk=request.pk).status == ApprovalRequest.Status.PENDING
+    with pytest.raises(ApprovalNotAllowed):
+        approval_approve(actor=people["csm"], request=request)  # the CSM cannot give the Sales approval too
+    approval_approve(actor=people["sales"], request=request)
+
+    assert ApprovalRequest.objects.get(pk=request.pk).status == ApprovalRequest.Status.APPROVED
+    assert [step["name"] for step in request.rule["steps"]] == ["csm", "sales"]
+
+
+def test_below_the_threshold_one_approval_is_enough(people):
+    invoice = draft_for(people, threshold=D("500.00"))
+    request = approval_submit(actor=people["finance"], target=invoice)
+
+    assert approval_approve(actor=people["csm"], request=request).status == ApprovalRequest.Status.APPROVED
+
+
+def test_nobody_approves_what_they_submitted(people, make_user):
+    both = make_user(Role.FINANCE, Role.SALES)
+    invoice = draft_for(people, rule="cs_or_sales")
+    request = approval_submit(actor=both, target=invoice)
+
+    with pytest.raises(ApprovalNotAllowed, match="maker-checker"):
+        approval_approve(actor=both, request=request)
+
+
+def test_rejecting_needs_a_comment_and_sends_the_invoice_back(people):
+    invoice = draft_for(people)
+    request = approval_submit(actor=people["finance"], target=invoice)
+
+    with pytest.raises(DomainError, match="comment is required"):
+        approval_reject(actor=people["csm"], request=request, comment="  ")
+    approval_reject(actor=people["csm"], request=request, comment="Wrong period")
+
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.REJECTED and invoice.is_editable
+    again = approval_submit(actor=people["finance"], target=invoice)  # fixed and resubmitted
+    assert again.pk != request.pk and again.status == ApprovalRequest.Status.PENDING
+    assert ApprovalRequest.objects.get(pk=request.pk).status == ApprovalRequest.Status.WITHDRAWN
+
+
+def test_a_decision_is_final_until_reverted_and_reverting_reopens(people):
+    invoice = draft_for(people)
+    request = approval_submit(actor=people["finance"], target=invoice)
+    approval_reject(actor=people["csm"], request=request, comment="Wrong period")
+
+    with pytest.raises(Conflict, match="already rejected"):
+        approval_approve(actor=people["csm"], request=request)
+    with pytest.raises(DomainError, match="comment is required"):
+        approval_revert(actor=people["csm"], request=request, comment="")
+    with pytest.raises(ApprovalNotAllowed, match="who made a decision"):
+        approval_revert(actor=people["other_cs"], request=request, comment="not mine")
+    approval_revert(actor=people["csm"], request=request, comment="Period was right after all")
+
+    invoice.refresh_from_db()
+    assert (request_for(invoice).status, invoice.status) == ("pending", Invoice.Status.PENDING_APPROVAL)
+    approval_approve(actor=people["csm"], request=request, comment="ok")
+    kinds = list(ApprovalAction.objects.filter(request=request).values_list("kind", flat=True))
+    assert kinds == ["submitted", "rejected", "reverted", "approved"]
+
+
+def test_an_issued_invoices_approval_cannot_be_reverted(people):
+    invoice = draft_for(people)
+    request = approval_submit(actor=people["finance"], target=invoice)
+    approval_approve(actor=people["csm"], request=request)
+    invoice_issue(actor=people["finance"], invoice=Invoice.objects.get(pk=invoice.pk))
+
+    with pytest.raises(Conflict, match="already been issued"):
+        approval_revert(actor=people["csm"], request=request, comment="too late")
+
+
+def test_actions_are_append_only(people):
+    request = approval_submit(actor=people["finance"], target=draft_for(people))
+    action = request.actions.get()
+
+    with pytest.raises(PermissionError):
+        action.save()
+    with pytest.raises(PermissionError):
+        ApprovalAction.objects.filter(pk=action.pk).update(comment="x")
+    with pytest.raises(PermissionError):
+        action.delete()
+
+
+def test_emails_are_sent_only_after_commit(people, django_capture_on_commit_callbacks):
+    invoice = draft_for(people)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        approval_submit(actor=people["finance"], target=invoice)
+    assert mail.outbox == [] and len(callbacks) == 1
+
+
+def test_month_end_routes_each_customer_by_its_rule(people, import_usage):
+    service = ServiceFactory()
+    expectations = {}
+    for name, rule, threshold, auto_issue, require_csm, expected in [
+        ("none-draft", "none", None, False, False, Invoice.Status.DRAFT),
+        ("none-issued", "none", None, True, False, Invoice.Status.ISSUED),
+        ("csm", "csm", None, True, False, Invoice.Status.PENDING_APPROVAL),
+        ("flag", "none", None, True, True, Invoice.Status.PENDING_APPROVAL),  # require_csm_approval maps to csm
+        ("cs-or-sales", "cs_or_sales", None, True, False, Invoice.Status.PENDING_APPROVAL),
+        ("threshold-over", "none", D("1.00"), True, False, Invoice.Status.PENDING_APPROVAL),
+        ("threshold-under", "none", D("1000.00"), True, False, Invoice.Status.ISSUED),
+    ]:
+        customer = CustomerFactory(client_id=name.upper(), csm=people["csm"], require_csm_approval=require_csm)
+        PriceAgreementFactory(customer=customer, service=service, unit_price=D(1), valid_from=date(2026, 1, 1))
+        billing_config_update(
+            actor=None, customer=customer, approval_rule=rule, sales_approval_above=threshold, auto_issue=auto_issue
+        )
+        import_usage(customer, service, [(10, "2026-10-05T10:00:00Z")])
+        expectations[customer.pk] = (expected, rule)
+
+    run = month_end_run(actor=people["finance"], period=date(2026, 10, 1))
+
+    statuses = dict(Invoice.objects.values_list("customer_id", "status"))
+    assert statuses == {pk: expected for pk, (expected, _) in expectations.items()}
+    assert (run.invoices_submitted, run.invoices_issued, run.failures) == (4, 2, [])
+    threshold_request = request_for(Invoice.objects.get(customer__client_id="THRESHOLD-OVER"))
+    assert [step["name"] for step in threshold_request.rule["steps"]] == ["sales"]
+    flag_request = request_for(Invoice.objects.get(customer__client_id="FLAG"))
+    assert flag_request.rule["steps"][0]["users"] == [people["csm"].pk]
+
+
+@pytest.mark.skipif(
+    __import__("django.db").db.connection.vendor != "postgresql", reason="row locks between connections: PostgreSQL"
+)
+@pytest.mark.django_db(transaction=True)
+def test_two_approvers_at_the_same_moment_leave_one_consistent_decision(people):
+    import threading
+
+    from django.db import connection
+
+    invoice = draft_for(people, rule="cs_or_sales")
+    request = approval_submit(actor=people["finance"], target=invoice)
+    barrier = threading.Barrier(2)
+    outcomes = {}
+
+    def decide(who, action):
+        try:
+            barrier.wait(timeout=10)
+            action(actor=people[who], request=request, comment="at once")
+            outcomes[who] = "done"
+        except (Conflict, ApprovalNotAllowed) as error:
+            outcomes[who] = error.code
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=decide, args=("csm", approval_approve)),
+        threading.Thread(target=decide, args=("sales", approval_reject)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(outcomes.values()) == ["already_decided", "done"]
+    request.refresh_from_db()
+    decisions = request.actions.exclude(kind="submitted")
+    assert decisions.count() == 1
+    invoice.refresh_from_db()
+    expected = {"approved": Invoice.Status.APPROVED, "rejected": Invoice.Status.REJECTED}
+    assert invoice.status == expected[decisions.get().kind] and request.status == decisions.get().kind
