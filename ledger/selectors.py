@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from accounts.models import User
 from catalog.models import Customer
-from catalog.selectors import customer_list_for
+from catalog.selectors import customer_list_for, portal_customer_id
 from ledger.models import Account, CreditNote, Invoice, Leg, Payment, Transaction
 
 
@@ -20,7 +20,11 @@ def _scoped(queryset: QuerySet, user: User) -> QuerySet:
 
 
 def invoice_list_for(user: User) -> QuerySet[Invoice]:
-    return _scoped(Invoice.objects.select_related("customer"), user)
+    """Staff see their customers' invoices in every state; a portal user only those issued (numbered)."""
+    invoices = _scoped(Invoice.objects.select_related("customer"), user)
+    if portal_customer_id(user) is not None:
+        invoices = invoices.filter(number__isnull=False)
+    return invoices
 
 
 def credit_note_list_for(user: User) -> QuerySet[CreditNote]:

@@ -156,7 +156,11 @@ def invoice_create_draft(*, actor: User | None, customer: Customer, period: date
         with transaction.atomic():
             _save(invoice, actor)
     except IntegrityError as error:
-        raise Conflict(f"{customer.client_id} already has a usage invoice for {period:%Y-%m}.") from error
+        raise Conflict(
+            f"{customer.client_id} already has a usage invoice for {period:%Y-%m}.",
+            code="invoice_exists",
+            fields={"period": ["Another invoice already bills this month."]},
+        ) from error
     bulk_create_with_history(items, InvoiceItem, default_user=actor)
     return invoice
 

@@ -45,6 +45,8 @@ def payment_record(
     The bank reference is unique per customer, so the same bank line cannot be booked twice.
     """
     _check_amount(amount)
+    if method not in Payment.Method.values:
+        raise DomainError(f"Unknown payment method {method!r}.", fields={"method": ["Choose a listed method."]})
     bank_reference = bank_reference.strip()
     if not bank_reference:
         raise DomainError("Give the bank line's reference.", fields={"bank_reference": ["This field is required."]})

@@ -1,0 +1,264 @@
+"""Ledger API: invoices (also as bills), payments, transactions, balances and statements.
+
+Views validate input and call ledger services and selectors. Lists are scoped to what the caller may see (a
+portal user: their own customer), so someone else's object answers 404; writes are for Finance and Admin.
+"""
+
+from django.db.models import Prefetch, QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from accounts.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from accounts.models import User
+from accounts.permissions import RoleModelPermissions
+from catalog.selectors import customer_list_for
+from ledger import selectors
+from ledger.filters import BalanceFilter, InvoiceFilter, PaymentFilter, TransactionFilter
+from ledger.models import Account, Allocation, CreditNote, Invoice, InvoiceItem, Leg, Payment, Transaction
+from ledger.serializers import (
+    BalanceSerializer,
+    CreditNoteCreateSerializer,
+    CreditNoteSerializer,
+    InvoiceDetailSerializer,
+    InvoiceDraftCreateSerializer,
+    InvoiceIssueSerializer,
+    InvoiceSerializer,
+    PaymentCreateSerializer,
+    PaymentSerializer,
+    StatementSerializer,
+    TransactionSerializer,
+)
+from ledger.services.invoices import credit_note_issue, invoice_create_draft, invoice_issue
+from ledger.services.payments import payment_record
+
+# Reads of the journal for customers in the caller's scope: CS and Sales hold it, Operations does not.
+VIEW_CUSTOMER_JOURNAL = ["ledger.view_transaction"]
+
+
+class LedgerPermissions(RoleModelPermissions):
+    """Role permissions of the view's model, or the ones a view or action names in `required_permissions`
+    where the model's would be the wrong ones (issuing changes an invoice; a credit note is added)."""
+
+    def has_permission(self, request, view) -> bool:
+        required = getattr(view, "required_permissions", None)
+        if required is None:
+            return super().has_permission(request, view)
+        user = request.user
+        if not user or not user.is_authenticated:
+            return False
+        if request.method in permissions.SAFE_METHODS and user.is_portal_user:
+            return True
+        return request.method == "OPTIONS" or user.has_perms(required)
+
+
+class LedgerViewSet(viewsets.GenericViewSet):
+    """Role permissions and a queryset scoped to the caller, built by `scoped_queryset`; `model` serves the
+    schema generator, which has no caller."""
+
+    model: type
+    permission_classes = [permissions.IsAuthenticated, LedgerPermissions]
+    # Set per action through @action(required_permissions=...); None: the model's permission for the method.
+    required_permissions: list[str] | None = None
+
+    def get_queryset(self) -> QuerySet:
+        # Built once per request: the permission check, the lookup and the list would each read the caller's
+        # roles again. A clone each time, so nothing evaluated is shared.
+        if getattr(self, "swagger_fake_view", False):
+            return self.model.objects.none()
+        if not hasattr(self, "_scoped_queryset"):
+            self._scoped_queryset = self.scoped_queryset(self.request.user)
+        return self._scoped_queryset.all()
+
+    def scoped_queryset(self, user: User) -> QuerySet:
+        raise NotImplementedError
+
+    # Input serializers per action; outputs are named where they are sent.
+    input_serializers: dict[str, type[serializers.Serializer]] = {}
+
+    def get_serializer_class(self):
+        # OPTIONS describes each method through the action "metadata": find the handler by method instead.
+        handler = self.action_map.get(self.request.method.lower(), self.action) if self.request else self.action
+        return self.input_serializers.get(handler, self.serializer_class)
+
+    def validated_input(self, request) -> dict:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerViewSet):
+    """Invoices the caller may see, with their lines, credit notes and allocations (detail).
+
+    Served as /api/invoices and, for older clients, as /api/bills. A portal user sees their customer's issued
+    invoices only, never drafts or bills awaiting approval.
+    """
+
+    model = Invoice
+    filterset_class = InvoiceFilter
+    serializer_class = InvoiceDetailSerializer
+    input_serializers = {
+        "create": InvoiceDraftCreateSerializer,
+        "issue": InvoiceIssueSerializer,
+        "credit_notes": CreditNoteCreateSerializer,
+    }
+
+    def scoped_queryset(self, user: User) -> QuerySet[Invoice]:
+        invoices = selectors.invoice_list_for(user)
+        if user.is_portal_user:
+            invoices = invoices.filter(number__isnull=False)
+        if self.action != "list":
+            invoices = invoices.prefetch_related(
+                Prefetch("items", queryset=InvoiceItem.objects.select_related("service")),
+                "credit_notes",
+                "allocations",
+            )
+        return invoices
+
+    def get_serializer_class(self):
+        return InvoiceSerializer if self.action == "list" else super().get_serializer_class()
+
+    def _detail(self, invoice: Invoice) -> dict:
+        return InvoiceDetailSerializer(self.get_queryset().get(pk=invoice.pk)).data
+
+    @extend_schema(
+        summary="Create the usage invoice of a customer and month as a draft",
+        description="Rated from the usage so far. 409 `invoice_exists` when the month already has a usage invoice.",
+        request=InvoiceDraftCreateSerializer,
+        responses={201: InvoiceDetailSerializer},
+    )
+    @idempotent
+    def create(self, request):
+        invoice = invoice_create_draft(actor=request.user, **self.validated_input(request))
+        return Response(self._detail(invoice), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Issue a draft or approved invoice",
+        description="Gives the number, posts the charge, sets customer credit against it and emails the PDF. "
+        "Issuing an issued invoice again changes nothing.",
+        request=InvoiceIssueSerializer,
+        responses={200: InvoiceDetailSerializer},
+        # @action replaces the schema that @idempotent attaches, and with it the header: named here again.
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @action(detail=True, methods=["post"], required_permissions=["ledger.change_invoice"])
+    @idempotent
+    def issue(self, request, pk=None):
+        data = self.validated_input(request)
+        invoice = invoice_issue(actor=request.user, invoice=self.get_object(), send=data["send"])
+        return Response(self._detail(invoice))
+
+    @extend_schema(
+        summary="Credit an issued invoice in full or in part",
+        description="Without `amount` the whole invoice is credited and becomes void. What exceeds the amount "
+        "still owed stays with the customer as credit.",
+        request=CreditNoteCreateSerializer,
+        responses={201: CreditNoteSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @action(detail=True, methods=["post"], url_path="credit-notes", required_permissions=["ledger.add_creditnote"])
+    @idempotent
+    def credit_notes(self, request, pk=None):
+        data = self.validated_input(request)
+        note = credit_note_issue(
+            actor=request.user, invoice=self.get_object(), reason=data["reason"], amount=data.get("amount")
+        )
+        note = CreditNote.objects.select_related("invoice").get(pk=note.pk)
+        return Response(CreditNoteSerializer(note).data, status=status.HTTP_201_CREATED)
+
+
+class PaymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerViewSet):
+    """Payments the caller may see, each with the invoices it was set against."""
+
+    model = Payment
+    filterset_class = PaymentFilter
+    serializer_class = PaymentSerializer
+    input_serializers = {"create": PaymentCreateSerializer}
+
+    def scoped_queryset(self, user: User) -> QuerySet[Payment]:
+        return selectors.payment_list_for(user).prefetch_related(
+            Prefetch("allocations", queryset=Allocation.objects.select_related("invoice"))
+        )
+
+    @extend_schema(
+        summary="Record a received payment",
+        description="Posted to the journal and set against the oldest open invoices; any excess stays as "
+        "credit. 409 `duplicate_payment` when the bank reference is already booked for the customer.",
+        request=PaymentCreateSerializer,
+        responses={201: PaymentSerializer},
+    )
+    @idempotent
+    def create(self, request):
+        payment = payment_record(actor=request.user, **self.validated_input(request))
+        return Response(PaymentSerializer(self.get_queryset().get(pk=payment.pk)).data, status=status.HTTP_201_CREATED)
+
+
+class TransactionPagination(CursorPagination):
+    """The journal grows without end: page by a cursor, no COUNT(*)."""
+
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    max_page_size = 500
+    page_size_query_param = "page_size"
+
+
+def _sees_whole_chart(user: User) -> bool:
+    """As selectors.transaction_list_for decides who sees transactions of no customer."""
+    return not customer_list_for(user).query.where and (user.is_superuser or user.has_perm("ledger.view_account"))
+
+
+class TransactionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerViewSet):
+    """Journal transactions the caller may see, with their legs. Read-only: a mistake is corrected by a
+    reversing transaction, never by an edit."""
+
+    filterset_class = TransactionFilter
+    serializer_class = TransactionSerializer
+    pagination_class = TransactionPagination
+    model = Transaction
+
+    def scoped_queryset(self, user: User) -> QuerySet[Transaction]:
+        legs = Leg.objects.select_related("account")
+        if not _sees_whole_chart(user):
+            # Revenue, tax and cash balances are the business's own: show only the customers' side.
+            legs = legs.filter(account__kind=Account.Kind.RECEIVABLE, account__customer__in=customer_list_for(user))
+        return (
+            selectors.transaction_list_for(user)
+            .select_related("customer")
+            .prefetch_related(Prefetch("legs", queryset=legs))
+        )
+
+
+class BalanceViewSet(mixins.ListModelMixin, LedgerViewSet):
+    """Customers' balances, from their receivable accounts: positive, the customer owes; negative, it holds
+    credit. A customer appears once something was posted for it."""
+
+    filterset_class = BalanceFilter
+    serializer_class = BalanceSerializer
+    required_permissions = VIEW_CUSTOMER_JOURNAL
+    model = Account
+
+    def scoped_queryset(self, user: User) -> QuerySet[Account]:
+        return selectors.receivable_accounts_for(user).order_by("customer__client_id", "id")
+
+
+class CustomerStatementView(generics.GenericAPIView):
+    """A customer's statement: date, kind, reference, description, amount and balance after of every movement
+    on its receivable account, oldest first. A customer the caller may not see answers 404."""
+
+    permission_classes = [permissions.IsAuthenticated, LedgerPermissions]
+    required_permissions = VIEW_CUSTOMER_JOURNAL
+    serializer_class = StatementSerializer
+    filter_backends: list = []
+    pagination_class = None
+
+    def get(self, request, pk: int):
+        customer = get_object_or_404(customer_list_for(request.user), pk=pk)
+        statement = {
+            "customer": customer,
+            "balance": selectors.customer_balance(customer),
+            "lines": selectors.customer_statement(customer),
+        }
+        return Response(StatementSerializer(statement).data)

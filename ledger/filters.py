@@ -1,0 +1,93 @@
+"""Query filters of the ledger API. Customers are plain ids: a choice filter would answer 400 for an id that does
+not exist and so reveal which do; a filter on someone else's customer finds nothing."""
+
+from datetime import datetime, time, timedelta
+
+import django_filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+
+from billing_project.billing_time import billing_zone
+from ledger.models import Account, Invoice, Payment, Transaction
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class PeriodFilter(django_filters.DateFilter):
+    """A billing month written YYYY-MM (a full date is read as its month)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("input_formats", ["%Y-%m", "%Y-%m-%d"])
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        return super().filter(qs, value.replace(day=1) if value else value)
+
+
+class BillingDayFilter(django_filters.DateFilter):
+    """A day (YYYY-MM-DD) in BILLING_TIME_ZONE bounding a datetime: from its start, or (`last`) to its end."""
+
+    def __init__(self, *args, last: bool = False, **kwargs):
+        self.last = last
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        day = value + timedelta(days=1) if self.last else value
+        bound = datetime.combine(day, time.min, tzinfo=billing_zone())
+        return qs.filter(**{f"{self.field_name}__{'lt' if self.last else 'gte'}": bound})
+
+
+def day_range(field_name: str, what: str) -> dict[str, BillingDayFilter]:
+    # `from` is a Python keyword, so the pair cannot be declared as attributes (as in usage's query serializer).
+    return {
+        "from": BillingDayFilter(field_name=field_name, label=f"First day (YYYY-MM-DD, BILLING_TIME_ZONE) {what}"),
+        "to": BillingDayFilter(
+            field_name=field_name, last=True, label=f"Last day (YYYY-MM-DD, inclusive, BILLING_TIME_ZONE) {what}"
+        ),
+    }
+
+
+class InvoiceFilter(django_filters.FilterSet):
+    customer = django_filters.NumberFilter(field_name="customer_id", label="Customer id")
+    client_id = django_filters.CharFilter(field_name="customer__client_id", label="Customer client id")
+    period = PeriodFilter(label="Billing month, YYYY-MM")
+
+    class Meta:
+        model = Invoice
+        fields = ["customer", "client_id", "status", "kind", "period", "number"]
+
+
+class PaymentFilter(django_filters.FilterSet):
+    customer = django_filters.NumberFilter(field_name="customer_id", label="Customer id")
+    client_id = django_filters.CharFilter(field_name="customer__client_id", label="Customer client id")
+
+    class Meta:
+        model = Payment
+        fields = ["customer", "client_id", "method", "bank_reference"]
+
+    @classmethod
+    def get_filters(cls):
+        return {**super().get_filters(), **day_range("received_at", "the payment was received")}
+
+
+class TransactionFilter(django_filters.FilterSet):
+    customer = django_filters.NumberFilter(field_name="customer_id", label="Customer id")
+    client_id = django_filters.CharFilter(field_name="customer__client_id", label="Customer client id")
+
+    class Meta:
+        model = Transaction
+        fields = ["customer", "client_id", "kind", "reference"]
+
+    @classmethod
+    def get_filters(cls):
+        return {**super().get_filters(), **day_range("created_at", "the transaction was posted")}
+
+
+class BalanceFilter(django_filters.FilterSet):
+    customer = django_filters.NumberFilter(field_name="customer_id", label="Customer id")
+    client_id = django_filters.CharFilter(field_name="customer__client_id", label="Customer client id")
+
+    class Meta:
+        model = Account
+        fields = ["customer", "client_id", "currency"]

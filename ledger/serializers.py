@@ -1,0 +1,273 @@
+"""Shapes of the ledger API. Inputs are plain serializers that the services check further; outputs are read-only.
+
+Money is a string with two decimals (DRF's DecimalField), unit prices and quantities with six.
+"""
+
+from django.db import models
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from billing_project import money
+from billing_project.billing_time import billing_zone
+from catalog.models import Customer
+from catalog.selectors import customer_list_for
+from ledger.models import Account, Allocation, CreditNote, Invoice, InvoiceItem, Leg, Payment, Transaction
+
+
+def amount_field(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=money.AMOUNT_MAX_DIGITS, decimal_places=money.AMOUNT_DECIMAL_PLACES, **kwargs
+    )
+
+
+def enum_field(choices: type[models.TextChoices], component_name: str) -> type[serializers.ChoiceField]:
+    """A read-only choice field published as its own OpenAPI enum component.
+
+    `status` and `kind` name different choice sets across the API (customers, uploads, invoices, transactions);
+    drf-spectacular would otherwise name them by a hash of their values, with a warning.
+    """
+
+    @extend_schema_field({"type": "string", "enum": list(choices.values)}, component_name=component_name)
+    class EnumField(serializers.ChoiceField):
+        def __init__(self, **kwargs):
+            super().__init__(choices=choices.choices, read_only=True, **kwargs)
+
+    EnumField.__name__ = EnumField.__qualname__ = component_name.removesuffix("Enum") + "Field"
+    return EnumField
+
+
+InvoiceStatusField = enum_field(Invoice.Status, "InvoiceStatusEnum")
+InvoiceKindField = enum_field(Invoice.Kind, "InvoiceKindEnum")
+TransactionKindField = enum_field(Transaction.Kind, "TransactionKindEnum")
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class VisibleCustomerField(serializers.PrimaryKeyRelatedField):
+    """A customer id among those the caller may see; any other id is reported as not existing."""
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        return customer_list_for(request.user) if request is not None else Customer.objects.none()
+
+
+class BillingDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 datetime; one without an offset is read in BILLING_TIME_ZONE, as usage times are."""
+
+    def default_timezone(self):
+        return billing_zone()
+
+
+# --- Inputs ---------------------------------------------------------------------------------------------------
+
+
+class InvoiceDraftCreateSerializer(serializers.Serializer):
+    customer = VisibleCustomerField(help_text="Customer id.")
+    period = serializers.DateField(
+        input_formats=["%Y-%m", "iso-8601"], help_text="Billing month, YYYY-MM (a full date is read as its month)."
+    )
+
+
+class InvoiceIssueSerializer(serializers.Serializer):
+    send = serializers.BooleanField(default=True, help_text="Email the PDF to the customer once issued.")
+
+
+class CreditNoteCreateSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+    amount = amount_field(
+        required=False,
+        allow_null=True,
+        help_text="Tax included. Leave out to credit the whole invoice (it becomes void).",
+    )
+
+
+class PaymentCreateSerializer(serializers.Serializer):
+    customer = VisibleCustomerField(help_text="Customer id; the payment is in the customer's currency.")
+    amount = amount_field()
+    received_at = BillingDateTimeField(help_text="ISO 8601; without an offset, in BILLING_TIME_ZONE.")
+    bank_reference = serializers.CharField(
+        max_length=140, help_text="The bank line's reference; a line is booked once per customer."
+    )
+    method = serializers.ChoiceField(choices=Payment.Method.choices, default=Payment.Method.BANK_TRANSFER)
+    note = serializers.CharField(max_length=500, allow_blank=True, default="")
+
+
+# --- Outputs --------------------------------------------------------------------------------------------------
+
+
+class InvoiceItemSerializer(serializers.ModelSerializer):
+    service = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+
+    class Meta:
+        model = InvoiceItem
+        fields = [
+            "id",
+            "position",
+            "source",
+            "description",
+            "service",
+            "quantity",
+            "unit_price",
+            "amount",
+            "tax_rate",
+            "tax_amount",
+        ]
+        read_only_fields = fields
+
+
+class CreditNoteSerializer(serializers.ModelSerializer):
+    invoice_number = serializers.CharField(source="invoice.number", read_only=True)
+
+    class Meta:
+        model = CreditNote
+        fields = [
+            "id",
+            "number",
+            "invoice",
+            "invoice_number",
+            "customer",
+            "currency",
+            "subtotal",
+            "tax",
+            "total",
+            "unallocated",
+            "reason",
+            "full",
+            "issued_at",
+        ]
+        read_only_fields = fields
+
+
+class AllocationSerializer(serializers.ModelSerializer):
+    """Part of a payment, or of a credit note's excess, set against an invoice."""
+
+    invoice_number = serializers.CharField(source="invoice.number", read_only=True)
+
+    class Meta:
+        model = Allocation
+        fields = ["id", "invoice", "invoice_number", "payment", "credit_note", "amount", "created_at"]
+        read_only_fields = fields
+
+
+class InvoiceSerializer(serializers.ModelSerializer):
+    kind = InvoiceKindField()
+    status = InvoiceStatusField()
+    client_id = serializers.CharField(source="customer.client_id", read_only=True)
+    outstanding = amount_field(read_only=True, help_text="Total less credit notes and payments.")
+
+    class Meta:
+        model = Invoice
+        fields = [
+            "id",
+            "number",
+            "customer",
+            "client_id",
+            "kind",
+            "period",
+            "status",
+            "currency",
+            "subtotal",
+            "tax",
+            "total",
+            "amount_credited",
+            "amount_paid",
+            "outstanding",
+            "issued_at",
+            "due_date",
+            "paid_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class InvoiceDetailSerializer(InvoiceSerializer):
+    items = InvoiceItemSerializer(many=True, read_only=True)
+    credit_notes = CreditNoteSerializer(many=True, read_only=True)
+    allocations = AllocationSerializer(many=True, read_only=True)
+
+    class Meta(InvoiceSerializer.Meta):
+        fields = [*InvoiceSerializer.Meta.fields, "items", "credit_notes", "allocations"]
+        read_only_fields = fields
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    client_id = serializers.CharField(source="customer.client_id", read_only=True)
+    allocations = AllocationSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Payment
+        fields = [
+            "id",
+            "customer",
+            "client_id",
+            "method",
+            "amount",
+            "currency",
+            "received_at",
+            "bank_reference",
+            "unallocated",
+            "note",
+            "allocations",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class LegSerializer(serializers.ModelSerializer):
+    account = serializers.CharField(source="account.code", read_only=True, help_text="The account's code.")
+    account_kind = serializers.ChoiceField(source="account.kind", choices=Account.Kind.choices, read_only=True)
+
+    class Meta:
+        model = Leg
+        fields = ["account", "account_kind", "debit", "credit", "balance_after"]
+        read_only_fields = fields
+
+
+class TransactionSerializer(serializers.ModelSerializer):
+    kind = TransactionKindField()
+    client_id = serializers.CharField(source="customer.client_id", read_only=True, allow_null=True)
+    legs = LegSerializer(
+        many=True,
+        read_only=True,
+        help_text="All legs for those who see the whole chart of accounts; otherwise the legs on the receivable "
+        "accounts of the caller's customers.",
+    )
+
+    class Meta:
+        model = Transaction
+        fields = ["id", "kind", "description", "reference", "currency", "customer", "client_id", "created_at", "legs"]
+        read_only_fields = fields
+
+
+class BalanceSerializer(serializers.ModelSerializer):
+    """A customer's receivable account: positive, the customer owes; negative, the customer holds credit."""
+
+    customer = serializers.IntegerField(source="customer_id", read_only=True, help_text="Customer id.")
+    client_id = serializers.CharField(source="customer.client_id", read_only=True)
+    name = serializers.CharField(source="customer.name", read_only=True)
+
+    class Meta:
+        model = Account
+        fields = ["customer", "client_id", "name", "currency", "balance"]
+        read_only_fields = fields
+
+
+class StatementLineSerializer(serializers.Serializer):
+    date = serializers.DateTimeField(read_only=True)
+    kind = TransactionKindField()
+    kind_label = serializers.CharField(read_only=True)
+    reference = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    amount = amount_field(read_only=True, help_text="Positive: the customer owes more; negative: less.")
+    balance_after = amount_field(read_only=True)
+
+
+class StatementSerializer(serializers.Serializer):
+    """A customer's statement: every movement on its receivable account, oldest first."""
+
+    customer = serializers.IntegerField(source="customer.pk", read_only=True)
+    client_id = serializers.CharField(source="customer.client_id", read_only=True)
+    currency = serializers.CharField(source="customer.currency", read_only=True)
+    balance = amount_field(read_only=True, help_text="Positive: the customer owes; negative: it holds credit.")
+    lines = StatementLineSerializer(many=True, read_only=True)
