@@ -44,7 +44,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_crud("ledger", "adjustment", "view", "add"),
         *_crud("ledger", "billingrun", "view", "add"),
         *_crud("ledger", "reminderlog", "view"),
-        *_crud("ledger", "reconciliationreport", "view"),
+        *_crud("ledger", "reconciliationreport", "view", "add"),
     ],
     Role.CUSTOMER_SUCCESS: [
         *_crud("catalog", "customer", "view", "change"),

@@ -66,7 +66,7 @@ def approvers_of(step: dict):
 def _notify(subject: str, body: str, recipients: list[str]) -> None:
     recipients = sorted({address for address in recipients if address})
     if recipients:
-        transaction.on_commit(lambda: send_mail(subject, body, None, recipients))
+        transaction.on_commit(lambda: send_mail(subject, body, None, recipients), robust=True)
 
 
 def _notify_approvers(request: ApprovalRequest, target: Model) -> None:

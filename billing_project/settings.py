@@ -376,6 +376,71 @@ UNFOLD = {
                 ],
             },
             {
+                "title": "Billing",
+                "items": [
+                    {
+                        "title": "Invoices",
+                        "icon": "receipt",
+                        "link": reverse_lazy("admin:ledger_invoice_changelist"),
+                        "permission": can_view("ledger.view_invoice"),
+                    },
+                    {
+                        "title": "Payments",
+                        "icon": "payments",
+                        "link": reverse_lazy("admin:ledger_payment_changelist"),
+                        "permission": can_view("ledger.view_payment"),
+                    },
+                    {
+                        "title": "Refunds",
+                        "icon": "currency_exchange",
+                        "link": reverse_lazy("admin:ledger_refund_changelist"),
+                        "permission": can_view("ledger.view_refund"),
+                    },
+                    {
+                        "title": "Adjustments",
+                        "icon": "tune",
+                        "link": reverse_lazy("admin:ledger_adjustment_changelist"),
+                        "permission": can_view("ledger.view_adjustment"),
+                    },
+                    {
+                        "title": "Credit notes",
+                        "icon": "undo",
+                        "link": reverse_lazy("admin:ledger_creditnote_changelist"),
+                        "permission": can_view("ledger.view_creditnote"),
+                    },
+                    {
+                        "title": "Month-end runs",
+                        "icon": "event_repeat",
+                        "link": reverse_lazy("admin:ledger_billingrun_changelist"),
+                        "permission": can_view("ledger.view_billingrun"),
+                    },
+                    {
+                        "title": "Billing configurations",
+                        "icon": "settings",
+                        "link": reverse_lazy("admin:ledger_billingconfig_changelist"),
+                        "permission": can_view("ledger.view_billingconfig"),
+                    },
+                    {
+                        "title": "Journal",
+                        "icon": "menu_book",
+                        "link": reverse_lazy("admin:ledger_transaction_changelist"),
+                        "permission": can_view("ledger.view_transaction"),
+                    },
+                    {
+                        "title": "Accounts",
+                        "icon": "account_balance_wallet",
+                        "link": reverse_lazy("admin:ledger_account_changelist"),
+                        "permission": can_view("ledger.view_account"),
+                    },
+                    {
+                        "title": "Reconciliation",
+                        "icon": "fact_check",
+                        "link": reverse_lazy("admin:ledger_reconciliationreport_changelist"),
+                        "permission": can_view("ledger.view_reconciliationreport"),
+                    },
+                ],
+            },
+            {
                 "title": "Users and access",
                 "items": [
                     {

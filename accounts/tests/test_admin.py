@@ -135,6 +135,16 @@ SIDEBAR = {
     reverse("admin:usage_upload_changelist"): "usage.view_upload",
     reverse("admin:usage_usagerecord_changelist"): "usage.view_usagerecord",
     reverse("admin:usage_monthlysummary_changelist"): "usage.view_monthlysummary",
+    reverse("admin:ledger_invoice_changelist"): "ledger.view_invoice",
+    reverse("admin:ledger_payment_changelist"): "ledger.view_payment",
+    reverse("admin:ledger_refund_changelist"): "ledger.view_refund",
+    reverse("admin:ledger_adjustment_changelist"): "ledger.view_adjustment",
+    reverse("admin:ledger_creditnote_changelist"): "ledger.view_creditnote",
+    reverse("admin:ledger_billingrun_changelist"): "ledger.view_billingrun",
+    reverse("admin:ledger_billingconfig_changelist"): "ledger.view_billingconfig",
+    reverse("admin:ledger_transaction_changelist"): "ledger.view_transaction",
+    reverse("admin:ledger_account_changelist"): "ledger.view_account",
+    reverse("admin:ledger_reconciliationreport_changelist"): "ledger.view_reconciliationreport",
     reverse("admin:usage_closedperiod_changelist"): "usage.view_closedperiod",
 }
 

@@ -338,7 +338,8 @@ def invoice_issue(*, actor: User | None, invoice: Invoice, send: bool = True) ->
     _save(invoice, actor)
     apply_customer_credit(customer=invoice.customer, actor=actor)
     if send:
-        transaction.on_commit(lambda: send_invoice_email(invoice_id=invoice.pk))
+        # robust: a mail server failure must not turn an issued invoice into an error page; it can be sent again.
+        transaction.on_commit(lambda: send_invoice_email(invoice_id=invoice.pk), robust=True)
     invoice.refresh_from_db()
     return invoice
 

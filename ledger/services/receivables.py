@@ -50,6 +50,6 @@ def reminders_send() -> int:
                 ),
                 to=[recipient],
             )
-            transaction.on_commit(message.send)
+            transaction.on_commit(message.send, robust=True)
             sent += 1
     return sent

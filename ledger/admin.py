@@ -1,0 +1,809 @@
+"""The ledger in the admin: invoices and their actions, payments, refunds, adjustments, credit notes, month-end,
+billing configurations, the journal, accounts and reconciliation, and the balance and statement on the customer page.
+
+Every write goes through ledger.services: add pages are forms that call a service (ledger.views), actions call
+one service each, and the journal is read-only. Lists are scoped with ledger.selectors to what the user may see.
+"""
+
+from collections.abc import Callable
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Q, Subquery, Sum
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.urls import NoReverseMatch, path, reverse
+from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
+from unfold.admin import ModelAdmin, TabularInline
+from unfold.decorators import action, display
+from unfold.enums import ActionVariant
+
+from approvals.services import approval_submit
+from billing_project.admin_site import ReadOnlyHistoryMixin
+from billing_project.admin_tools import ReadOnlyAdmin
+from billing_project.errors import DomainError
+from catalog import admin as catalog_admin
+from catalog.models import Customer
+from catalog.selectors import customer_list_for
+from ledger.forms import CreditNoteForm, InvoiceLineForm
+from ledger.models import (
+    Account,
+    Adjustment,
+    Allocation,
+    BillingConfig,
+    BillingRun,
+    CreditNote,
+    Invoice,
+    InvoiceItem,
+    Leg,
+    Payment,
+    ReconciliationReport,
+    Refund,
+    Transaction,
+)
+from ledger.selectors import (
+    credit_note_list_for,
+    customer_balance,
+    customer_statement,
+    invoice_list_for,
+    payment_list_for,
+    transaction_list_for,
+)
+from ledger.services.billing import billing_config_update
+from ledger.services.invoices import (
+    ISSUABLE,
+    credit_note_issue,
+    invoice_add_line,
+    invoice_cancel,
+    invoice_issue,
+    invoice_recipient,
+    invoice_send_again,
+)
+from ledger.services.reconciliation import ledger_reconcile
+from ledger.views import (
+    AdjustmentCreateView,
+    CustomerStatementView,
+    InvoiceCreateView,
+    InvoicePreviewView,
+    MonthEndView,
+    PaymentCreateView,
+    RefundCreateView,
+    change_url,
+    pdf_download,
+)
+from usage.admin import CustomerFilter, EstimatedCountPaginator, MonthFilter
+
+STATEMENT_LINES_ON_CUSTOMER_PAGE = 10
+AMOUNT = Leg._meta.get_field("debit")
+CREDITABLE = {Invoice.Status.ISSUED, Invoice.Status.OVERDUE, Invoice.Status.PAID}
+STATUS_COLOURS = {
+    Invoice.Status.DRAFT: "info",
+    Invoice.Status.PENDING_APPROVAL: "warning",
+    Invoice.Status.APPROVED: "info",
+    Invoice.Status.REJECTED: "danger",
+    Invoice.Status.ISSUED: "primary",
+    Invoice.Status.PAID: "success",
+    Invoice.Status.OVERDUE: "danger",
+}
+
+
+def back_to(request, url: str) -> HttpResponse:
+    """After an action: htmx (a dialog) follows HX-Redirect, a plain form post a redirect."""
+    if request.headers.get("HX-Request"):
+        return HttpResponse(headers={"HX-Redirect": url})
+    return redirect(url)
+
+
+def invoice_label(invoice: Invoice) -> str:
+    return invoice.number or f"Draft #{invoice.pk}"
+
+
+@display(description="Amount", ordering="amount")
+def amount_with_currency(row) -> str:
+    return f"{row.amount} {row.currency}"
+
+
+@display(description="Total", ordering="total")
+def total_with_currency(row) -> str:
+    return f"{row.total} {row.currency}"
+
+
+class PeriodFilter(MonthFilter):
+    """Billing month; offers the months of the rows the user may see."""
+
+    def lookups(self, request, model_admin):
+        periods = model_admin.get_queryset(request).order_by("-period").values_list("period", flat=True).distinct()
+        return [(f"{period:%Y-%m}", f"{period:%Y-%m}") for period in periods]
+
+
+class MonthEndButtonMixin:
+    """A button above the list to the month-end page."""
+
+    actions_list = ["open_month_end"]
+
+    def has_month_end_permission(self, request, object_id=None) -> bool:
+        return request.user.has_perm("ledger.add_billingrun")
+
+    @action(description="Month-end", icon="event_repeat", permissions=["month_end"])
+    def open_month_end(self, request):
+        return redirect("admin:ledger_billingrun_month_end")
+
+
+class ServiceWrittenAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
+    """Rows that only ledger services write. The change page shows a row and its history; adding is a form page
+    (`add_view_class`) that calls the service; nothing is changed or deleted here."""
+
+    add_view_class = None
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        return self.add_view_class.as_view(model_admin=self)(request)
+
+    def has_add_permission(self, request) -> bool:
+        return self.add_view_class is not None and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyInline(TabularInline):
+    """Rows shown on their parent's page, written only by services."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class InvoiceItemInline(ReadOnlyInline):
+    model = InvoiceItem
+    fields = [
+        "position",
+        "source",
+        "description",
+        "service",
+        "quantity",
+        "unit_price",
+        "amount",
+        "tax_rate",
+        "tax_amount",
+    ]
+    tab = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("service")
+
+
+class AllocationInline(ReadOnlyInline):
+    """Who may see payments sees what they were set against (no role holds Allocation's own permissions)."""
+
+    model = Allocation
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("ledger.view_payment")
+
+
+class InvoiceAllocationInline(AllocationInline):
+    fk_name = "invoice"
+    fields = ["payment", "credit_note", "amount", "created_at"]
+    verbose_name_plural = "Payments and credit allocated"
+    tab = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("payment", "credit_note")
+
+
+class PaymentAllocationInline(AllocationInline):
+    fk_name = "payment"
+    fields = ["invoice", "amount", "created_at"]
+    verbose_name_plural = "Set against invoices"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("invoice")
+
+
+class CreditNoteInline(ReadOnlyInline):
+    model = CreditNote
+    fields = ["number", "total", "unallocated", "full", "reason", "issued_at"]
+    show_change_link = True
+    tab = True
+
+
+INVOICE_DIALOGS = {
+    "issue": {
+        "title": "Issue this invoice?",
+        "description": "It gets the next invoice number, the charge is posted to the customer's account, and the "
+        "PDF is rendered and emailed. An issued invoice never changes; correct it with a credit note.",
+        "form_submit_text": "Issue",
+    },
+    "cancel": {
+        "title": "Cancel this draft?",
+        "description": "The draft is kept, marked cancelled, and can no longer be issued.",
+        "form_submit_text": "Cancel draft",
+    },
+    "send_again": {
+        "title": "Email this invoice again?",
+        "description": "The issued PDF is emailed again to the customer's invoice address.",
+        "form_submit_text": "Send",
+    },
+    "submit": {
+        "title": "Submit for approval?",
+        "description": "The customer's approval rule decides who approves; they are emailed. An approved invoice "
+        "can then be issued.",
+        "form_submit_text": "Submit",
+    },
+    "add_line": {"title": "Add a line", "form_class": InvoiceLineForm, "form_submit_text": "Add line"},
+    "credit": {
+        "title": "Issue a credit note",
+        "description": "The credit first reduces what is still owed on the invoice; any excess stays with the "
+        "customer as credit.",
+        "form_class": CreditNoteForm,
+        "form_submit_text": "Issue credit note",
+    },
+}
+# Which detail actions an invoice's page offers; the services still refuse anything else, with a message.
+OFFERED_WHEN: dict[str, Callable[[Invoice], bool]] = {
+    "add_line": lambda invoice: invoice.is_editable,
+    "submit": lambda invoice: invoice.is_editable,
+    "issue": lambda invoice: invoice.status in ISSUABLE,
+    "cancel": lambda invoice: invoice.is_editable,
+    "download_pdf": lambda invoice: bool(invoice.pdf),
+    "send_again": lambda invoice: bool(invoice.number),
+    "credit": lambda invoice: invoice.status in CREDITABLE,
+}
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
+    add_view_class = InvoiceCreateView
+    list_display = [
+        "invoice",
+        "customer",
+        "billed_month",
+        "kind",
+        "status_label",
+        total_with_currency,
+        "outstanding",
+        "due_date",
+    ]
+    list_filter = ["status", PeriodFilter, ("customer", CustomerFilter), "kind"]
+    list_filter_submit = True
+    list_select_related = ["customer"]
+    search_fields = ["number", "customer__name", "customer__client_id"]
+    search_help_text = "Invoice number, customer name or client id"
+    inlines = [InvoiceItemInline, InvoiceAllocationInline, CreditNoteInline]
+    actions_row = ["preview", "download_pdf"]
+    actions_detail = ["preview", "add_line", "submit", "issue", "cancel", "download_pdf", "send_again", "credit"]
+    readonly_fields = ["billed_month", "outstanding", "pdf_file"]
+    change_form_after_template = "ledger/invoice_journal.html"
+    fieldsets = [
+        (None, {"fields": ["customer", "kind", "billed_month", "status", "number", "currency"]}),
+        ("Amounts", {"fields": ["subtotal", "tax", "total", "amount_paid", "amount_credited", "outstanding"]}),
+        ("Dates", {"fields": ["issued_at", "due_date", "paid_at"]}),
+        ("Origin", {"fields": ["pdf_file", "billing_run", "created_by", "created_at", "updated_at"]}),
+    ]
+
+    def get_queryset(self, request):
+        return invoice_list_for(request.user)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and request.user.has_perm("ledger.view_leg"):
+            # The legs of the invoice's charge and of its credit notes.
+            sources = Q(source_type=ContentType.objects.get_for_model(Invoice), source_id=obj.pk) | Q(
+                source_type=ContentType.objects.get_for_model(CreditNote), source_id__in=obj.credit_notes.values("pk")
+            )
+            legs = Leg.objects.filter(transaction__in=Transaction.objects.filter(sources))
+            context["journal_legs"] = legs.select_related("transaction", "account")
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_actions_detail(self, request, object_id):
+        invoice = self.get_object(request, unquote(object_id))
+        return [
+            detail_action
+            for detail_action in super().get_actions_detail(request, object_id)
+            if invoice is not None
+            and OFFERED_WHEN.get(detail_action.method.original_function_name, lambda _: True)(invoice)
+        ]
+
+    # Action permissions (unfold calls has_<name>_permission); the change page itself is view-only.
+    def has_change_invoice_permission(self, request, object_id=None) -> bool:
+        return request.user.has_perm("ledger.change_invoice")
+
+    def has_credit_permission(self, request, object_id=None) -> bool:
+        return request.user.has_perm("ledger.add_creditnote")
+
+    def _invoice(self, request, object_id) -> Invoice:
+        invoice = self.get_object(request, unquote(object_id))
+        if invoice is None:
+            raise Http404
+        return invoice
+
+    def _report(self, request, invoice: Invoice, call: Callable, success: Callable[..., str]) -> HttpResponse:
+        """Call one service, tell the user how it went, and go back to the invoice."""
+        try:
+            result = call()
+        except DomainError as error:
+            self.message_user(request, error.message, messages.ERROR)
+        else:
+            self.message_user(request, success(result), messages.SUCCESS)
+        return back_to(request, change_url(invoice))
+
+    @display(description="Invoice", ordering="number")
+    def invoice(self, invoice: Invoice) -> str:
+        return invoice_label(invoice)
+
+    @display(description="Month", ordering="period")
+    def billed_month(self, invoice: Invoice) -> str:
+        return f"{invoice.period:%Y-%m}"
+
+    @display(description="Status", ordering="status", label=STATUS_COLOURS)
+    def status_label(self, invoice: Invoice) -> tuple[str, str]:
+        return invoice.status, invoice.get_status_display()
+
+    @display(description="PDF")
+    def pdf_file(self, invoice: Invoice) -> str:
+        if not invoice.pdf:
+            return "—"
+        return format_html(
+            '<a href="{}" class="text-primary-600">{}.pdf</a>',
+            reverse("admin:ledger_invoice_download_pdf", args=[invoice.pk]),
+            invoice.number,
+        )
+
+    @action(description="Preview", icon="visibility", permissions=["view"])
+    def preview(self, request, object_id):
+        return InvoicePreviewView.as_view(model_admin=self)(request, pk=unquote(object_id))
+
+    @action(description="Download PDF", icon="picture_as_pdf", url_path="pdf", permissions=["view"])
+    def download_pdf(self, request, object_id):
+        invoice = self._invoice(request, object_id)
+        if not invoice.pdf:
+            self.message_user(request, f"{invoice_label(invoice)} is not issued yet: it has no PDF.", messages.WARNING)
+            return redirect(change_url(invoice))
+        return pdf_download(invoice.pdf, f"{invoice.number}.pdf")
+
+    @action(
+        description="Add line",
+        icon="playlist_add",
+        url_path="add-line",
+        permissions=["change_invoice"],
+        dialog=INVOICE_DIALOGS["add_line"],
+    )
+    def add_line(self, request, form, object_id):
+        invoice = self._invoice(request, object_id)
+        data = form.cleaned_data
+        return self._report(
+            request,
+            invoice,
+            lambda: invoice_add_line(
+                actor=request.user,
+                invoice=invoice,
+                description=data["description"],
+                quantity=data["quantity"],
+                unit_price=data["unit_price"],
+            ),
+            lambda item: f"Line “{item.description}” added: {item.amount} {invoice.currency} before tax.",
+        )
+
+    @action(
+        description="Submit for approval",
+        icon="approval",
+        url_path="submit",
+        permissions=["change_invoice"],
+        dialog=INVOICE_DIALOGS["submit"],
+    )
+    def submit(self, request, form, object_id):
+        invoice = self._invoice(request, object_id)
+        return self._report(
+            request,
+            invoice,
+            lambda: approval_submit(actor=request.user, target=invoice),
+            lambda approval: (
+                f"{invoice_label(invoice)} submitted for approval; its approvers were emailed."
+                if approval
+                else f"{invoice_label(invoice)} needs no approval under its customer's rule: issue it."
+            ),
+        )
+
+    @action(
+        description="Issue",
+        icon="send",
+        permissions=["change_invoice"],
+        variant=ActionVariant.PRIMARY,
+        dialog=INVOICE_DIALOGS["issue"],
+    )
+    def issue(self, request, form, object_id):
+        invoice = self._invoice(request, object_id)
+        return self._report(
+            request,
+            invoice,
+            lambda: invoice_issue(actor=request.user, invoice=invoice),
+            lambda issued: (
+                f"Invoice {issued.number} issued: {issued.total} {issued.currency}, due on {issued.due_date:%d %b %Y}."
+            ),
+        )
+
+    @action(
+        description="Cancel draft",
+        icon="cancel",
+        permissions=["change_invoice"],
+        variant=ActionVariant.DANGER,
+        dialog=INVOICE_DIALOGS["cancel"],
+    )
+    def cancel(self, request, form, object_id):
+        invoice = self._invoice(request, object_id)
+        return self._report(
+            request,
+            invoice,
+            lambda: invoice_cancel(actor=request.user, invoice=invoice),
+            lambda cancelled: f"{invoice_label(cancelled)} cancelled.",
+        )
+
+    @action(
+        description="Send again",
+        icon="forward_to_inbox",
+        url_path="send-again",
+        permissions=["change_invoice"],
+        dialog=INVOICE_DIALOGS["send_again"],
+    )
+    def send_again(self, request, form, object_id):
+        invoice = self._invoice(request, object_id)
+        try:
+            sent = invoice_send_again(actor=request.user, invoice=invoice)
+        except DomainError as error:
+            self.message_user(request, error.message, messages.ERROR)
+        else:
+            if sent:
+                self.message_user(request, f"{invoice.number} emailed to {invoice_recipient(invoice)}.")
+            else:
+                self.message_user(
+                    request, f"{invoice.customer} has no invoice email address: nothing was sent.", messages.WARNING
+                )
+        return back_to(request, change_url(invoice))
+
+    @action(
+        description="Credit",
+        icon="undo",
+        permissions=["credit"],
+        dialog=INVOICE_DIALOGS["credit"],
+    )
+    def credit(self, request, form, object_id):
+        invoice = self._invoice(request, object_id)
+        data = form.cleaned_data
+        return self._report(
+            request,
+            invoice,
+            lambda: credit_note_issue(
+                actor=request.user,
+                invoice=invoice,
+                reason=data["reason"],
+                amount=None if data["scope"] == CreditNoteForm.FULL else data["amount"],
+            ),
+            lambda note: f"Credit note {note.number} of {note.total} {note.currency} issued on {invoice.number}.",
+        )
+
+
+@admin.register(CreditNote)
+class CreditNoteAdmin(ServiceWrittenAdmin):
+    list_display = ["number", "invoice", "customer", total_with_currency, "unallocated", "full", "issued_at"]
+    list_filter = ["full", "currency", ("customer", CustomerFilter)]
+    list_select_related = ["invoice", "customer"]
+    search_fields = ["number", "invoice__number", "customer__name", "customer__client_id"]
+    search_help_text = "Credit note or invoice number, customer name or client id"
+    fields = [
+        "number",
+        "invoice",
+        "customer",
+        "currency",
+        "subtotal",
+        "tax",
+        "total",
+        "unallocated",
+        "full",
+        "reason",
+        "issued_at",
+        "pdf_file",
+        "created_by",
+    ]
+    readonly_fields = ["pdf_file"]
+    actions_row = ["download_pdf"]
+    actions_detail = ["download_pdf"]
+
+    def get_queryset(self, request):
+        return credit_note_list_for(request.user)
+
+    @display(description="PDF")
+    def pdf_file(self, note: CreditNote) -> str:
+        if not note.pdf:
+            return "—"
+        url = reverse("admin:ledger_creditnote_download_pdf", args=[note.pk])
+        return format_html('<a href="{}" class="text-primary-600">{}.pdf</a>', url, note.number)
+
+    @action(description="Download PDF", icon="picture_as_pdf", url_path="pdf", permissions=["view"])
+    def download_pdf(self, request, object_id):
+        note = self.get_object(request, unquote(object_id))
+        if note is None or not note.pdf:
+            raise Http404
+        return pdf_download(note.pdf, f"{note.number}.pdf")
+
+
+@admin.register(Payment)
+class PaymentAdmin(ServiceWrittenAdmin):
+    add_view_class = PaymentCreateView
+    list_display = ["received_at", "customer", amount_with_currency, "method", "bank_reference", "unallocated"]
+    list_filter = ["method", "currency", ("customer", CustomerFilter)]
+    list_select_related = ["customer"]
+    search_fields = ["bank_reference", "customer__name", "customer__client_id"]
+    search_help_text = "Bank reference, customer name or client id"
+    fields = [
+        "customer",
+        "amount",
+        "currency",
+        "method",
+        "received_at",
+        "bank_reference",
+        "unallocated",
+        "note",
+        "created_by",
+        "created_at",
+    ]
+    inlines = [PaymentAllocationInline]
+
+    def get_queryset(self, request):
+        return payment_list_for(request.user)
+
+
+class CustomerRowsAdmin(ServiceWrittenAdmin):
+    """Refunds and adjustments: ledger.selectors has no list for them, so they are scoped here."""
+
+    list_select_related = ["customer", "created_by"]
+    search_fields = ["customer__name", "customer__client_id", "reason"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(customer__in=customer_list_for(request.user))
+
+
+@admin.register(Refund)
+class RefundAdmin(CustomerRowsAdmin):
+    add_view_class = RefundCreateView
+    list_display = ["created_at", "customer", amount_with_currency, "method", "reference", "reason", "created_by"]
+    list_filter = ["method", "currency", ("customer", CustomerFilter)]
+    search_fields = [*CustomerRowsAdmin.search_fields, "reference"]
+
+
+@admin.register(Adjustment)
+class AdjustmentAdmin(CustomerRowsAdmin):
+    add_view_class = AdjustmentCreateView
+    list_display = ["created_at", "customer", "direction", amount_with_currency, "reason", "created_by"]
+    list_filter = ["direction", "currency", ("customer", CustomerFilter)]
+
+
+@admin.register(BillingConfig)
+class BillingConfigAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
+    """Opened with each customer; edited here through billing_config_update."""
+
+    list_display = ["customer", "cycle", "payment_terms_days", "tax_rate", "tax_exempt", "invoice_email", "auto_issue"]
+    list_filter = ["cycle", "tax_exempt", "auto_issue"]
+    list_select_related = ["customer"]
+    search_fields = ["customer__name", "customer__client_id", "invoice_email"]
+    readonly_fields = ["customer"]
+
+    def get_queryset(self, request):
+        return BillingConfig.objects.filter(customer__in=customer_list_for(request.user)).select_related("customer")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        changes = {name: form.cleaned_data[name] for name in form.changed_data}
+        billing_config_update(actor=request.user, customer=obj.customer, **changes)
+
+
+class RunInvoiceInline(ReadOnlyInline):
+    model = Invoice
+    fk_name = "billing_run"
+    fields = ["invoice", "customer", "status", "total_amount"]
+    verbose_name_plural = "Invoices created"
+    per_page = 50
+
+    def get_queryset(self, request):
+        return invoice_list_for(request.user)
+
+    @display(description="Invoice")
+    def invoice(self, invoice: Invoice) -> str:
+        return format_html('<a href="{}" class="text-primary-600">{}</a>', change_url(invoice), invoice_label(invoice))
+
+    @display(description="Total")
+    def total_amount(self, invoice: Invoice) -> str:
+        return total_with_currency(invoice)
+
+
+@admin.register(BillingRun)
+class BillingRunAdmin(MonthEndButtonMixin, ReadOnlyAdmin):
+    list_display = [
+        "__str__",
+        "scope",
+        "status",
+        "started_at",
+        "finished_at",
+        "started_by",
+        "customer_count",
+        "invoices_created",
+        "invoices_submitted",
+        "invoices_issued",
+        "failure_count",
+    ]
+    fields = [
+        "billed_month",
+        "customer",
+        "dry_run",
+        "status",
+        "started_by",
+        "started_at",
+        "finished_at",
+        "customer_count",
+        "customers_done",
+        "invoices_created",
+        "invoices_submitted",
+        "invoices_issued",
+        "already_invoiced",
+        "nothing_to_bill",
+        "failures",
+    ]
+    readonly_fields = ["billed_month"]
+    list_filter = ["status", PeriodFilter, "dry_run"]
+    list_select_related = ["customer", "started_by"]
+    inlines = [RunInvoiceInline]
+
+    def get_urls(self):
+        month_end = self.admin_site.admin_view(MonthEndView.as_view(model_admin=self))
+        return [path("month-end/", month_end, name="ledger_billingrun_month_end"), *super().get_urls()]
+
+    @display(description="Month", ordering="period")
+    def billed_month(self, run: BillingRun) -> str:
+        return f"{run.period:%Y-%m}"
+
+    @display(description="Customers")
+    def scope(self, run: BillingRun) -> str:
+        return str(run.customer) if run.customer else "All"
+
+    @display(description="Failures")
+    def failure_count(self, run: BillingRun) -> int:
+        return len(run.failures)
+
+
+@admin.register(Account)
+class AccountAdmin(ReadOnlyAdmin):
+    list_display = ["code", "name", "kind", "currency", "customer", "balance"]
+    list_filter = ["kind", "currency", ("customer", CustomerFilter)]
+    list_select_related = ["customer"]
+    search_fields = ["code", "name", "customer__name", "customer__client_id"]
+
+
+class LegInline(ReadOnlyInline):
+    model = Leg
+    fields = ["account", "debit", "credit", "balance_after"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("account")
+
+
+@admin.register(Transaction)
+class TransactionAdmin(ReadOnlyAdmin):
+    """The journal: append-only; a mistake is corrected by a reversing transaction, never here."""
+
+    list_display = ["created_at", "kind", "reference", "description", "customer", "amount"]
+    list_filter = ["kind", "currency", ("customer", CustomerFilter)]
+    list_filter_submit = True
+    search_fields = ["reference"]
+    search_help_text = "Reference (invoice, credit note or bank reference)"
+    sortable_by = ["created_at", "kind"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    fields = ["kind", "description", "reference", "currency", "customer", "source_link", "created_by", "created_at"]
+    readonly_fields = ["source_link"]
+    inlines = [LegInline]
+
+    def get_queryset(self, request):
+        # A correlated subquery, computed for the rows of the page only (a join and GROUP BY would sum the table).
+        debits = Leg.objects.filter(transaction=OuterRef("pk")).order_by().values("transaction")
+        return (
+            transaction_list_for(request.user)
+            .select_related("customer", "created_by")
+            .annotate(debits=Subquery(debits.annotate(total=Sum("debit")).values("total"), output_field=AMOUNT))
+        )
+
+    @display(description="Amount")
+    def amount(self, entry: Transaction) -> str:
+        return f"{entry.debits} {entry.currency}"
+
+    @display(description="Source")
+    def source_link(self, entry: Transaction) -> str:
+        source = entry.source
+        if source is None:
+            return "—"
+        try:
+            return format_html('<a href="{}">{}</a>', change_url(source), source)
+        except NoReverseMatch:
+            return str(source)
+
+
+@admin.register(ReconciliationReport)
+class ReconciliationReportAdmin(ReadOnlyAdmin):
+    list_display = ["__str__", "ran_at", "account_count", "transaction_count", "outcome"]
+    actions_list = ["reconcile_now"]
+
+    def has_reconcile_permission(self, request) -> bool:
+        return request.user.has_perm("ledger.add_reconciliationreport")
+
+    @display(description="Outcome", label={True: "success", False: "danger"})
+    def outcome(self, report: ReconciliationReport) -> tuple[bool, str]:
+        return report.balanced, "Balanced" if report.balanced else f"{len(report.differences)} difference(s)"
+
+    @action(
+        description="Run reconciliation now",
+        icon="fact_check",
+        permissions=["reconcile"],
+        dialog={
+            "title": "Reconcile the ledger now?",
+            "description": "Every account's balance is checked against its legs, and every transaction against "
+            "itself. Differences are reported, never fixed.",
+            "form_submit_text": "Reconcile",
+        },
+    )
+    def reconcile_now(self, request, form):
+        report = ledger_reconcile()
+        if report.balanced:
+            self.message_user(request, f"The ledger reconciles: {report.account_count} accounts checked.")
+        else:
+            self.message_user(
+                request, f"{len(report.differences)} difference(s) found; the admins were emailed.", messages.ERROR
+            )
+        return back_to(request, change_url(report))
+
+
+admin.site.unregister(Customer)
+
+
+@admin.register(Customer)
+class CustomerWithLedgerAdmin(catalog_admin.CustomerAdmin):
+    """catalog's customer page plus an account section (balance, billing configuration, latest statement
+    lines) and the statement page: catalog may not import the ledger, so the ledger extends the page."""
+
+    change_form_after_template = "ledger/customer_account.html"
+
+    def get_urls(self):
+        statement = self.admin_site.admin_view(CustomerStatementView.as_view(model_admin=self))
+        return [path("<int:pk>/statement/", statement, name="catalog_customer_statement"), *super().get_urls()]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # Read once here: readonly fields are evaluated several times per page.
+        if obj is not None and request.user.has_perm("ledger.view_transaction"):
+            lines = customer_statement(obj)
+            context["account"] = {
+                "balance": customer_balance(obj),
+                "config": BillingConfig.objects.filter(customer=obj).first(),
+                "lines": lines[-STATEMENT_LINES_ON_CUSTOMER_PAGE:],
+                "earlier": len(lines) > STATEMENT_LINES_ON_CUSTOMER_PAGE,
+            }
+        return super().render_change_form(request, context, add, change, form_url, obj)

@@ -1,0 +1,156 @@
+"""Forms of the ledger admin: each parses the input of one service (types, required fields); the business rules
+stay in the services, whose errors the views show on the form."""
+
+from datetime import date
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.db.models import QuerySet
+from django.utils import timezone
+from unfold.forms import BaseDialogForm
+from unfold.widgets import (
+    UnfoldAdminDecimalFieldWidget,
+    UnfoldAdminRadioSelectWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminSplitDateTimeWidget,
+    UnfoldAdminTextareaWidget,
+    UnfoldAdminTextInputWidget,
+)
+
+from billing_project import money
+from catalog.models import Customer
+from ledger.models import Adjustment, BillingRun, Invoice, Payment, Refund
+
+CENT = Decimal("0.01")
+
+
+class MonthField(forms.DateField):
+    """A billing month typed as YYYY-MM; cleans to the month's first day."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            input_formats=["%Y-%m"],
+            widget=UnfoldAdminTextInputWidget(attrs={"placeholder": "YYYY-MM"}),
+            error_messages={"invalid": "Enter a month as YYYY-MM, e.g. 2026-10."},
+            **kwargs,
+        )
+
+    def prepare_value(self, value):
+        return f"{value:%Y-%m}" if isinstance(value, date) else value
+
+
+def amount_field(**kwargs) -> forms.DecimalField:
+    return forms.DecimalField(
+        max_digits=money.AMOUNT_MAX_DIGITS,
+        decimal_places=money.AMOUNT_DECIMAL_PLACES,
+        min_value=CENT,
+        widget=UnfoldAdminDecimalFieldWidget(),
+        **kwargs,
+    )
+
+
+def text_field(**kwargs) -> forms.CharField:
+    return forms.CharField(widget=UnfoldAdminTextInputWidget(), **kwargs)
+
+
+def customer_field(source: type, **kwargs) -> forms.ModelChoiceField:
+    """A customer picked by search (CustomerAdmin's search, scoped like its list); the queryset is set per user."""
+    return forms.ModelChoiceField(
+        queryset=Customer.objects.none(),
+        widget=AutocompleteSelect(source._meta.get_field("customer"), admin.site),
+        **kwargs,
+    )
+
+
+class CustomerScopedForm(forms.Form):
+    """Offers and accepts only the customers the signed-in user may see."""
+
+    def __init__(self, *args, customers: QuerySet[Customer], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["customer"].queryset = customers.order_by("name")
+
+
+class InvoiceCreateForm(CustomerScopedForm):
+    customer = customer_field(Invoice)
+    period = MonthField(label="Month", help_text="The billed month, as YYYY-MM.")
+    kind = forms.ChoiceField(
+        choices=Invoice.Kind.choices,
+        initial=Invoice.Kind.USAGE,
+        widget=UnfoldAdminRadioSelectWidget(),
+        help_text="Usage: a draft rated from the month's usage (one per customer and month). "
+        "Manual: an empty draft for one-off charges; add its lines on the invoice page.",
+    )
+
+
+class PaymentForm(CustomerScopedForm):
+    customer = customer_field(Payment)
+    amount = amount_field(help_text="In the customer's currency.")
+    method = forms.ChoiceField(
+        choices=Payment.Method.choices, initial=Payment.Method.BANK_TRANSFER, widget=UnfoldAdminSelectWidget()
+    )
+    received_at = forms.SplitDateTimeField(
+        label="Received at", initial=timezone.now, widget=UnfoldAdminSplitDateTimeWidget()
+    )
+    bank_reference = text_field(max_length=140, help_text="The bank line's reference: one booking per line.")
+    note = text_field(max_length=500, required=False)
+
+
+class RefundForm(CustomerScopedForm):
+    customer = customer_field(Refund)
+    amount = amount_field(help_text="At most the customer's credit (unallocated payments and credit notes).")
+    method = forms.ChoiceField(
+        choices=Payment.Method.choices, initial=Payment.Method.BANK_TRANSFER, widget=UnfoldAdminSelectWidget()
+    )
+    reference = text_field(max_length=140, required=False, help_text="The outgoing bank transfer's reference.")
+    reason = forms.CharField(max_length=500, widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}))
+
+
+class AdjustmentForm(CustomerScopedForm):
+    customer = customer_field(Adjustment)
+    direction = forms.ChoiceField(choices=Adjustment.Direction.choices, widget=UnfoldAdminRadioSelectWidget())
+    amount = amount_field()
+    reason = forms.CharField(max_length=500, widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}))
+
+
+class MonthEndForm(CustomerScopedForm):
+    period = MonthField(label="Month", help_text="The billed month, as YYYY-MM.")
+    customer = customer_field(
+        BillingRun, required=False, help_text="Empty: every customer with usage or an agreement in the month."
+    )
+
+
+class InvoiceLineForm(BaseDialogForm):
+    description = text_field(max_length=300)
+    quantity = forms.DecimalField(
+        max_digits=money.QUANTITY_MAX_DIGITS,
+        decimal_places=money.QUANTITY_DECIMAL_PLACES,
+        widget=UnfoldAdminDecimalFieldWidget(),
+    )
+    unit_price = forms.DecimalField(
+        label="Unit price",
+        max_digits=money.UNIT_PRICE_MAX_DIGITS,
+        decimal_places=money.UNIT_PRICE_DECIMAL_PLACES,
+        widget=UnfoldAdminDecimalFieldWidget(),
+        help_text="Before tax; the customer's tax rate is applied to the line.",
+    )
+
+
+class CreditNoteForm(BaseDialogForm):
+    FULL, PARTIAL = "full", "partial"
+
+    scope = forms.ChoiceField(
+        label="Credit",
+        choices=[(FULL, "The whole invoice (it becomes void)"), (PARTIAL, "Part of it")],
+        initial=FULL,
+        widget=UnfoldAdminRadioSelectWidget(),
+    )
+    amount = amount_field(required=False, help_text="For a partial credit: the amount, tax included.")
+    reason = forms.CharField(max_length=500, widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}))
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("scope") == self.PARTIAL and cleaned.get("amount") is None:
+            self.add_error("amount", "Give the amount to credit.")
+        return cleaned

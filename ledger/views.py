@@ -1,0 +1,267 @@
+"""Admin pages of the ledger that are more than a model form: thin, they parse input and call services or selectors."""
+
+import tablib
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db.models.fields.files import FieldFile
+from django.forms import Form
+from django.http import FileResponse, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views.generic import DetailView, FormView
+from unfold.views import UnfoldModelAdminViewMixin
+
+from billing_project.billing_time import billing_today, billing_zone
+from billing_project.errors import DomainError
+from catalog.models import Customer
+from catalog.resources import FORMULA_PREFIXES
+from catalog.selectors import customer_list_for
+from ledger.forms import AdjustmentForm, InvoiceCreateForm, MonthEndForm, PaymentForm, RefundForm
+from ledger.models import Invoice
+from ledger.selectors import StatementLine, customer_balance, customer_statement, invoice_list_for
+from ledger.services.invoices import invoice_create_draft, invoice_create_manual, invoice_regenerate
+from ledger.services.month_end import month_end_preview, month_end_run, previous_period
+from ledger.services.payments import adjustment_record, payment_record, refund_record
+from ledger.tasks import month_end_task
+
+STATEMENT_HEADERS = ["date", "kind", "reference", "description", "amount", "balance_after", "currency"]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def change_url(obj) -> str:
+    return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+
+
+def show_domain_error(form: Form, error: DomainError) -> None:
+    """The service's message above the form, and its per-field messages next to the fields the form has."""
+    form.add_error(None, error.message)
+    for name, field_messages in error.fields.items():
+        if name in form.fields:
+            form.add_error(name, field_messages)
+
+
+def pdf_download(file: FieldFile, name: str) -> FileResponse:
+    """A stored PDF through the application, which has checked access; never a link into MEDIA."""
+    return FileResponse(file.open("rb"), as_attachment=True, filename=name, content_type="application/pdf")
+
+
+class ServiceFormView(UnfoldModelAdminViewMixin, FormView):
+    """A form page whose valid input goes to one service; a DomainError shows on the form and nothing is written."""
+
+    template_name = "ledger/service_form.html"
+    raise_exception = True
+    submit_label = "Save"
+    intro = ""
+
+    def get_form_kwargs(self):
+        return super().get_form_kwargs() | {"customers": customer_list_for(self.request.user)}
+
+    def perform(self, data: dict) -> tuple[object, str]:
+        """Call the service; return the object written and the message for the user."""
+        raise NotImplementedError
+
+    def form_valid(self, form):
+        try:
+            obj, message = self.perform(form.cleaned_data)
+        except DomainError as error:
+            show_domain_error(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, message)
+        return redirect(change_url(obj))
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        return context | {
+            "opts": self.model_admin.opts,
+            "media": self.model_admin.media + context["form"].media,
+            "submit_label": self.submit_label,
+            "intro": self.intro,
+        }
+
+
+class InvoiceCreateView(ServiceFormView):
+    title = "New invoice"
+    permission_required = "ledger.add_invoice"
+    form_class = InvoiceCreateForm
+    submit_label = "Create draft"
+
+    def perform(self, data):
+        actor, customer, period = self.request.user, data["customer"], data["period"]
+        if data["kind"] == Invoice.Kind.USAGE:
+            invoice = invoice_create_draft(actor=actor, customer=customer, period=period)
+        else:
+            invoice = invoice_create_manual(actor=actor, customer=customer, period=period)
+        return (
+            invoice,
+            f"Draft {invoice} created: {invoice.total} {invoice.currency}. Preview it, add lines, then issue it.",
+        )
+
+
+class PaymentCreateView(ServiceFormView):
+    title = "Record a payment"
+    permission_required = "ledger.add_payment"
+    form_class = PaymentForm
+    submit_label = "Book payment"
+    intro = "The payment is set against the customer's oldest open invoices; what is left stays as credit."
+
+    def perform(self, data):
+        payment = payment_record(actor=self.request.user, **data)
+        allocated = payment.amount - payment.unallocated
+        return payment, (
+            f"Payment of {payment.amount} {payment.currency} from {payment.customer} booked: "
+            f"{allocated} set against invoices, {payment.unallocated} left as credit."
+        )
+
+
+class RefundCreateView(ServiceFormView):
+    title = "Record a refund"
+    permission_required = "ledger.add_refund"
+    form_class = RefundForm
+    submit_label = "Book refund"
+    intro = "Pays back part of the customer's credit: unallocated payments and credit notes, oldest first."
+
+    def perform(self, data):
+        refund = refund_record(actor=self.request.user, **data)
+        return refund, f"Refund of {refund.amount} {refund.currency} to {refund.customer} booked."
+
+
+class AdjustmentCreateView(ServiceFormView):
+    title = "Record an adjustment"
+    permission_required = "ledger.add_adjustment"
+    form_class = AdjustmentForm
+    submit_label = "Book adjustment"
+    intro = "A manual correction of what the customer owes, booked against the adjustments account."
+
+    def perform(self, data):
+        adjustment = adjustment_record(actor=self.request.user, **data)
+        return adjustment, f"{adjustment} booked for {adjustment.customer}."
+
+
+class InvoicePreviewView(UnfoldModelAdminViewMixin, DetailView):
+    """The invoice's lines and totals as they would be issued; a draft can be rated again from its usage."""
+
+    title = "Invoice preview"
+    permission_required = "ledger.view_invoice"
+    raise_exception = True
+    template_name = "ledger/invoice_preview.html"
+    context_object_name = "invoice"
+
+    def get_queryset(self):
+        return invoice_list_for(self.request.user)
+
+    def get_context_data(self, **kwargs):
+        invoice = self.object
+        return super().get_context_data(**kwargs) | {
+            "opts": Invoice._meta,
+            "items": invoice.items.select_related("service"),
+            "can_regenerate": invoice.is_editable and self.request.user.has_perm("ledger.change_invoice"),
+        }
+
+    def post(self, request, *args, **kwargs):
+        if not request.user.has_perm("ledger.change_invoice"):
+            raise PermissionDenied
+        invoice = self.get_object()
+        try:
+            invoice = invoice_regenerate(actor=request.user, invoice=invoice)
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"{invoice} rated again: {invoice.total} {invoice.currency}.")
+        return redirect(request.path)
+
+
+class MonthEndView(UnfoldModelAdminViewMixin, FormView):
+    """Preview month-end (writes nothing), or run it: one customer here and now, everyone through Celery."""
+
+    title = "Month-end"
+    permission_required = "ledger.add_billingrun"
+    raise_exception = True
+    template_name = "ledger/month_end.html"
+    form_class = MonthEndForm
+
+    def get_initial(self):
+        return {"period": previous_period()}
+
+    def get_form_kwargs(self):
+        return super().get_form_kwargs() | {"customers": customer_list_for(self.request.user)}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        return context | {"opts": self.model_admin.opts, "media": self.model_admin.media + context["form"].media}
+
+    def form_valid(self, form):
+        period, customer = form.cleaned_data["period"], form.cleaned_data["customer"]
+        if "run" not in self.request.POST:
+            previews = month_end_preview(period=period, customer_ids=[customer.pk] if customer else None)
+            return self.render_to_response(self.get_context_data(form=form, previews=previews, previewed=True))
+        if customer is None:
+            month_end_task.delay(period=period.isoformat(), actor_id=self.request.user.pk)
+            messages.success(
+                self.request,
+                f"Month-end for {period:%Y-%m} started for every customer; its run below shows how far it got.",
+            )
+            return redirect("admin:ledger_billingrun_changelist")
+        run = month_end_run(actor=self.request.user, period=period, customer=customer)
+        if run.failures:
+            failures = "; ".join(failure["error"] for failure in run.failures)
+            messages.error(self.request, f"Month-end {period:%Y-%m} for {customer} failed: {failures}")
+        elif run.invoices_created:
+            issued = " and issued it" if run.invoices_issued else ""
+            messages.success(self.request, f"Month-end {period:%Y-%m} for {customer} created its invoice{issued}.")
+        elif run.already_invoiced:
+            messages.warning(self.request, f"{customer} already has its usage invoice for {period:%Y-%m}.")
+        else:
+            messages.warning(self.request, f"{customer} has no usage and no fee in {period:%Y-%m}: nothing to bill.")
+        return redirect(change_url(run))
+
+
+class CustomerStatementView(UnfoldModelAdminViewMixin, DetailView):
+    """Every movement on the customer's account with the balance after it; CSV or XLSX with ?export=."""
+
+    title = "Customer statement"
+    permission_required = "ledger.view_transaction"
+    raise_exception = True
+    template_name = "ledger/statement.html"
+    context_object_name = "customer"
+
+    def get_queryset(self):
+        return customer_list_for(self.request.user)
+
+    def get(self, request, *args, **kwargs):
+        self.object = customer = self.get_object()
+        lines = customer_statement(customer)
+        export = request.GET.get("export")
+        if export in {"csv", "xlsx"}:
+            return statement_download(customer, lines, export)
+        context = self.get_context_data(lines=lines, balance=customer_balance(customer), opts=Customer._meta)
+        return self.render_to_response(context)
+
+
+def _spreadsheet_safe(text: str) -> str:
+    """Text a spreadsheet would run as a formula gets a leading apostrophe (as catalog's exports do)."""
+    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
+
+
+def statement_download(customer: Customer, lines: list[StatementLine], export: str) -> HttpResponse:
+    dataset = tablib.Dataset(headers=STATEMENT_HEADERS)
+    for line in lines:
+        dataset.append(
+            [
+                timezone.localtime(line.date, billing_zone()).date(),
+                line.kind_label,
+                _spreadsheet_safe(line.reference),
+                _spreadsheet_safe(line.description),
+                line.amount,
+                line.balance_after,
+                customer.currency,
+            ]
+        )
+    name = f"statement-{slugify(customer.client_id) or customer.pk}-{billing_today():%Y-%m-%d}.{export}"
+    if export == "csv":
+        response = HttpResponse(dataset.export("csv"), content_type="text/csv; charset=utf-8")
+    else:
+        response = HttpResponse(dataset.export("xlsx"), content_type=XLSX)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
