@@ -45,6 +45,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_crud("ledger", "billingrun", "view", "add"),
         *_crud("ledger", "reminderlog", "view"),
         *_crud("ledger", "reconciliationreport", "view", "add"),
+        # Finance submits bills (ledger.change_invoice) and follows them; it never approves them.
+        *_crud("approvals", "approvalrequest", "view"),
+        # The audit log page and its export (reports.audit_views); Admin holds it like every permission.
+        "reports.view_audit_log",
     ],
     Role.CUSTOMER_SUCCESS: [
         *_crud("catalog", "customer", "view", "change"),
@@ -59,6 +63,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_crud("ledger", "creditnote", "view"),
         *_crud("ledger", "payment", "view"),
         *_crud("ledger", "transaction", "view"),
+        # Approving and rejecting are checked by approvals.services (the rule's steps, maker-checker).
+        *_crud("approvals", "approvalrequest", "view"),
+        *_crud("approvals", "awaitingapproval", "view"),
     ],
     Role.SALES: [
         *_crud("catalog", "customer", "view", "change"),
@@ -73,6 +80,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_crud("ledger", "creditnote", "view"),
         *_crud("ledger", "payment", "view"),
         *_crud("ledger", "transaction", "view"),
+        # Approving and rejecting are checked by approvals.services (the rule's steps, maker-checker).
+        *_crud("approvals", "approvalrequest", "view"),
+        *_crud("approvals", "awaitingapproval", "view"),
     ],
     Role.OPERATIONS: [
         *_crud("catalog", "customer", "view"),

@@ -26,6 +26,14 @@ class ApprovalRequest(models.Model):
     summary = models.CharField(max_length=300, help_text="What is to be approved, as it read when submitted.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     rule = models.JSONField(help_text="The rule that applied, frozen when the request was opened.")
+    scope = models.CharField(
+        "customer",
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text="Whom the target concerns (an invoice: its customer's client id), as its handler named it when "
+        "the request was opened; lists filter on it.",
+    )
     opened_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -53,6 +61,15 @@ class ApprovalRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.summary} ({self.get_status_display()})"
+
+
+class AwaitingApproval(ApprovalRequest):
+    """The admin's "Awaiting my approval" queue: the same rows, under their own admin page and permission."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "request awaiting my approval"
+        verbose_name_plural = "awaiting my approval"
 
 
 class ApprovalActionQuerySet(models.QuerySet):
@@ -98,3 +115,7 @@ class ApprovalAction(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("Approval actions are never deleted; record a new action instead.")
+
+    @property
+    def attachment_filename(self) -> str:
+        return self.attachment.name.rsplit("/", 1)[-1] if self.attachment else ""

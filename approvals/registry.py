@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from django.db import models
+from django.db.models import QuerySet
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,30 @@ class ApprovalHandler(Protocol):
     def notify_addresses(self, target: models.Model, step: Step) -> list[str]:
         """Email addresses of who may approve `step` (e.g. only the customer's CSM)."""
 
+    def scope_label(self, target: models.Model) -> str:
+        """Whom the target concerns, in at most 64 characters (an invoice: its customer's client id); stored on
+        the request when it is submitted, so that lists filter on it without reaching the target."""
+
+    def visible_to(self, user) -> QuerySet:
+        """Ids of the targets `user` may see, as a queryset of ids (one subquery, never a list): requests on any
+        other target are hidden from that user, and opening one answers 404."""
+
+    def admin_url(self, target_id: int) -> str:
+        """The target's page in the admin, from its id alone (lists link to it without loading the targets)."""
+
 
 _handlers: dict[str, ApprovalHandler] = {}
+_models: dict[str, type[models.Model]] = {}
 
 
 def register(model: type[models.Model], handler: ApprovalHandler) -> None:
     _handlers[model._meta.label_lower] = handler
+    _models[model._meta.label_lower] = model
+
+
+def registered() -> list[tuple[type[models.Model], ApprovalHandler]]:
+    """Every target model with its handler."""
+    return [(_models[label], handler) for label, handler in _handlers.items()]
 
 
 def handler_for(model: type[models.Model] | models.Model) -> ApprovalHandler:

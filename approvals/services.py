@@ -82,6 +82,10 @@ def _notify_approvers(request: ApprovalRequest, target: Model) -> None:
         )
 
 
+def _submitter_address(request: ApprovalRequest) -> list[str]:
+    return [request.opened_by.email] if request.opened_by else []  # None: month-end submitted it
+
+
 def request_for(target: Model) -> ApprovalRequest | None:
     """The target's current request (pending, approved or rejected), if any."""
     return (
@@ -106,22 +110,29 @@ def approval_submit(*, actor, target: Model, comment: str = "") -> ApprovalReque
     if not handler.may_submit(target, actor):
         raise ApprovalNotAllowed("Your role may not submit this for approval.", code="wrong_role")
     target = handler.lock(target)
-    handler.check_submittable(target)
     previous = request_for(target)
+    if previous is not None and previous.status == ApprovalRequest.Status.PENDING:
+        raise Conflict(f"{previous.summary} is already waiting for approval.", code="already_submitted")
+    handler.check_submittable(target)
     if previous is not None:
-        if previous.status == ApprovalRequest.Status.PENDING:
-            raise Conflict(f"{previous.summary} is already waiting for approval.", code="already_submitted")
-        # A rejected (or approved but then changed) target starts over: the old request is closed.
+        # A rejected target, fixed, starts over: the old request is closed, and the log says by whom.
         previous = _lock(previous)
+        ApprovalAction.objects.create(
+            request=previous, actor=actor, kind=ApprovalAction.Kind.WITHDRAWN, comment="Resubmitted."
+        )
         previous.status = ApprovalRequest.Status.WITHDRAWN
-        previous.save(update_fields=["status"])
+        previous.decided_at = timezone.now()
+        previous.save(update_fields=["status", "decided_at"])
     rule: Rule = handler.rule(target)
     if not rule.steps:
+        if previous is not None:
+            handler.withdrawn(target, actor)  # back to a plain draft: its rule no longer asks for approval
         return None
     request = ApprovalRequest.objects.create(
         target_type=ContentType.objects.get_for_model(target),
         target_id=target.pk,
         summary=handler.summary(target)[:300],
+        scope=handler.scope_label(target)[:64],
         rule=rule.as_json(),
         opened_by=actor,
     )
@@ -173,7 +184,7 @@ def approval_approve(*, actor, request: ApprovalRequest, comment: str = "", atta
         request.save(update_fields=["status", "decided_at"])
         handler.approved(target, actor)
         _notify(
-            f"Approved: {request.summary}", f"{request.summary} was approved by {actor}.", [request.opened_by.email]
+            f"Approved: {request.summary}", f"{request.summary} was approved by {actor}.", _submitter_address(request)
         )
     return request
 
@@ -194,7 +205,7 @@ def approval_reject(*, actor, request: ApprovalRequest, comment: str, attachment
     _notify(
         f"Rejected: {request.summary}",
         f"{request.summary} was rejected by {actor}: {comment}",
-        [request.opened_by.email],
+        _submitter_address(request),
     )
     return request
 
@@ -218,7 +229,7 @@ def approval_revert(*, actor, request: ApprovalRequest, comment: str) -> Approva
     if not decisions:
         raise Conflict("There is no approval or rejection to revert.", code="nothing_to_revert")
     latest = decisions[0]
-    if latest.actor_id != actor.pk and not actor.is_superuser:
+    if latest.actor_id != actor.pk and not actor.has_perm("approvals.change_approvalrequest"):
         raise ApprovalNotAllowed("Only who made a decision (or an admin) can revert it.", code="not_your_decision")
     ApprovalAction.objects.create(
         request=request, actor=actor, kind=ApprovalAction.Kind.REVERTED, comment=comment, reverts=latest

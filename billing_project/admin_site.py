@@ -2,6 +2,7 @@ from django.contrib.admin.apps import AdminConfig
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.urls import path
 from unfold.sites import UnfoldAdminSite
 
 
@@ -14,6 +15,13 @@ class CountinghouseAdminSite(UnfoldAdminSite):
         # Customer portal users never open the back-office, whatever flags their account has.
         user = request.user
         return super().has_permission(request) and not hasattr(user, "portal_membership")
+
+    def extra_urls(self) -> list:
+        """Site-wide pages that belong to no one model (unfold adds them before the models' URLs)."""
+        from reports.audit_views import AuditLogView  # this module loads before the apps' models
+
+        audit_log = self.admin_view(AuditLogView.as_view(admin_site=self))
+        return [path("audit-log/", audit_log, name="audit_log")]
 
 
 class ReadOnlyHistoryMixin:

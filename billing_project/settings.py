@@ -297,6 +297,12 @@ UNFOLD = {
                 "title": "Overview",
                 "items": [
                     {"title": "Dashboard", "icon": "dashboard", "link": reverse_lazy("admin:index")},
+                    {
+                        "title": "Audit log",
+                        "icon": "manage_search",
+                        "link": reverse_lazy("admin:audit_log"),
+                        "permission": can_view("reports.view_audit_log"),
+                    },
                 ],
             },
             {
@@ -372,6 +378,23 @@ UNFOLD = {
                         "icon": "event_busy",
                         "link": reverse_lazy("admin:usage_closedperiod_changelist"),
                         "permission": can_view("usage.view_closedperiod"),
+                    },
+                ],
+            },
+            {
+                "title": "Approvals",
+                "items": [
+                    {
+                        "title": "Awaiting my approval",
+                        "icon": "approval",
+                        "link": reverse_lazy("admin:approvals_awaitingapproval_changelist"),
+                        "permission": can_view("approvals.view_awaitingapproval"),
+                    },
+                    {
+                        "title": "Approval requests",
+                        "icon": "checklist",
+                        "link": reverse_lazy("admin:approvals_approvalrequest_changelist"),
+                        "permission": can_view("approvals.view_approvalrequest"),
                     },
                 ],
             },

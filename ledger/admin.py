@@ -21,10 +21,20 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action, display
 from unfold.enums import ActionVariant
 
-from approvals.services import approval_submit
+from approvals.forms import CommentRequiredForm, DecisionForm
+from approvals.models import ApprovalRequest
+from approvals.selectors import ApprovalState, approval_state_for
+from approvals.services import (
+    approval_approve,
+    approval_reject,
+    approval_revert,
+    approval_submit,
+    open_steps,
+    request_for,
+)
 from billing_project.admin_site import ReadOnlyHistoryMixin
 from billing_project.admin_tools import ReadOnlyAdmin
-from billing_project.errors import DomainError
+from billing_project.errors import Conflict, DomainError
 from catalog import admin as catalog_admin
 from catalog.models import Customer
 from catalog.selectors import customer_list_for
@@ -249,6 +259,26 @@ INVOICE_DIALOGS = {
         "can then be issued.",
         "form_submit_text": "Submit",
     },
+    "approve": {
+        "title": "Approve this invoice?",
+        "description": "Your approval counts for the step of the customer's rule that is yours; once every step is "
+        "approved, Finance may issue it (or it is issued at once, if the customer's configuration says so).",
+        "form_class": DecisionForm,
+        "form_submit_text": "Approve",
+    },
+    "reject": {
+        "title": "Reject this invoice?",
+        "description": "It goes back to Finance, who is emailed your comment; they may correct it and submit it again.",
+        "form_class": CommentRequiredForm,
+        "form_submit_text": "Reject",
+    },
+    "revert": {
+        "title": "Revert the latest decision?",
+        "description": "Your latest approval or rejection is taken back and the invoice waits for approval again; "
+        "its approvers are emailed.",
+        "form_class": CommentRequiredForm,
+        "form_submit_text": "Revert",
+    },
     "add_line": {"title": "Add a line", "form_class": InvoiceLineForm, "form_submit_text": "Add line"},
     "credit": {
         "title": "Issue a credit note",
@@ -259,6 +289,7 @@ INVOICE_DIALOGS = {
     },
 }
 # Which detail actions an invoice's page offers; the services still refuse anything else, with a message.
+# Approve, reject and revert depend on the user as well (approvals.selectors.approval_state_for).
 OFFERED_WHEN: dict[str, Callable[[Invoice], bool]] = {
     "add_line": lambda invoice: invoice.is_editable,
     "submit": lambda invoice: invoice.is_editable,
@@ -290,9 +321,21 @@ class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
     search_help_text = "Invoice number, customer name or client id"
     inlines = [InvoiceItemInline, InvoiceAllocationInline, CreditNoteInline]
     actions_row = ["preview", "download_pdf"]
-    actions_detail = ["preview", "add_line", "submit", "issue", "cancel", "download_pdf", "send_again", "credit"]
+    actions_detail = [
+        "preview",
+        "add_line",
+        "submit",
+        "approve",
+        "reject",
+        "revert",
+        "issue",
+        "cancel",
+        "download_pdf",
+        "send_again",
+        "credit",
+    ]
     readonly_fields = ["billed_month", "outstanding", "pdf_file"]
-    change_form_after_template = "ledger/invoice_journal.html"
+    change_form_after_template = "ledger/invoice_after_form.html"
     fieldsets = [
         (None, {"fields": ["customer", "kind", "billed_month", "status", "number", "currency"]}),
         ("Amounts", {"fields": ["subtotal", "tax", "total", "amount_paid", "amount_credited", "outstanding"]}),
@@ -311,15 +354,35 @@ class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
             )
             legs = Leg.objects.filter(transaction__in=Transaction.objects.filter(sources))
             context["journal_legs"] = legs.select_related("transaction", "account")
+        if obj is not None and request.user.has_perm("approvals.view_approvalrequest"):
+            context["approval"] = self._approval_state(request, obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _approval_state(self, request, invoice: Invoice) -> ApprovalState:
+        """The invoice's approval timeline and what the user may decide, read once per page."""
+        cache = request.__dict__.setdefault("_invoice_approval_states", {})
+        if invoice.pk not in cache:
+            cache[invoice.pk] = approval_state_for(invoice, request.user)
+        return cache[invoice.pk]
 
     def get_actions_detail(self, request, object_id):
         invoice = self.get_object(request, unquote(object_id))
+        if invoice is None:
+            return []
+        state = (
+            self._approval_state(request, invoice)
+            if request.user.has_perm("approvals.view_approvalrequest")
+            else ApprovalState()
+        )
+        offered = OFFERED_WHEN | {
+            "approve": lambda _: state.may_approve,
+            "reject": lambda _: state.may_reject,
+            "revert": lambda _: state.may_revert,
+        }
         return [
             detail_action
             for detail_action in super().get_actions_detail(request, object_id)
-            if invoice is not None
-            and OFFERED_WHEN.get(detail_action.method.original_function_name, lambda _: True)(invoice)
+            if offered.get(detail_action.method.original_function_name, lambda _: True)(invoice)
         ]
 
     # Action permissions (unfold calls has_<name>_permission); the change page itself is view-only.
@@ -329,11 +392,30 @@ class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
     def has_credit_permission(self, request, object_id=None) -> bool:
         return request.user.has_perm("ledger.add_creditnote")
 
+    def has_decide_permission(self, request, object_id=None) -> bool:
+        # Approve, reject, revert: who may follow approvals; approvals.services decides each decision itself.
+        return request.user.has_perm("approvals.view_approvalrequest")
+
     def _invoice(self, request, object_id) -> Invoice:
         invoice = self.get_object(request, unquote(object_id))
         if invoice is None:
             raise Http404
         return invoice
+
+    def _approval_request(self, invoice: Invoice) -> ApprovalRequest:
+        approval = request_for(invoice)
+        if approval is None:
+            raise Conflict(f"{invoice_label(invoice)} has no approval request open.", code="no_request")
+        return approval
+
+    def _approved_message(self, invoice: Invoice, approval: ApprovalRequest) -> str:
+        if approval.status == ApprovalRequest.Status.PENDING:
+            waiting = "; ".join(step["label"] for step in open_steps(approval))
+            return f"Your approval of {invoice_label(invoice)} is recorded; it still needs: {waiting}."
+        invoice.refresh_from_db()
+        if invoice.number:
+            return f"{invoice.number} approved and issued: {invoice.total} {invoice.currency}."
+        return f"{invoice_label(invoice)} approved; Finance may issue it now."
 
     def _report(self, request, invoice: Invoice, call: Callable, success: Callable[..., str]) -> HttpResponse:
         """Call one service, tell the user how it went, and go back to the invoice."""
@@ -420,6 +502,60 @@ class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
                 if approval
                 else f"{invoice_label(invoice)} needs no approval under its customer's rule: issue it."
             ),
+        )
+
+    @action(
+        description="Approve",
+        icon="check_circle",
+        permissions=["decide"],
+        variant=ActionVariant.SUCCESS,
+        dialog=INVOICE_DIALOGS["approve"],
+    )
+    def approve(self, request, form, object_id):
+        invoice = self._invoice(request, object_id)
+        return self._report(
+            request,
+            invoice,
+            lambda: approval_approve(
+                actor=request.user, request=self._approval_request(invoice), comment=form.cleaned_data["comment"]
+            ),
+            lambda approval: self._approved_message(invoice, approval),
+        )
+
+    @action(
+        description="Reject",
+        icon="block",
+        permissions=["decide"],
+        variant=ActionVariant.DANGER,
+        dialog=INVOICE_DIALOGS["reject"],
+    )
+    def reject(self, request, form, object_id):
+        invoice = self._invoice(request, object_id)
+        return self._report(
+            request,
+            invoice,
+            lambda: approval_reject(
+                actor=request.user, request=self._approval_request(invoice), comment=form.cleaned_data["comment"]
+            ),
+            lambda _: f"{invoice_label(invoice)} rejected; whoever submitted it was emailed your comment.",
+        )
+
+    @action(
+        description="Revert decision",
+        icon="undo",
+        url_path="revert",
+        permissions=["decide"],
+        dialog=INVOICE_DIALOGS["revert"],
+    )
+    def revert(self, request, form, object_id):
+        invoice = self._invoice(request, object_id)
+        return self._report(
+            request,
+            invoice,
+            lambda: approval_revert(
+                actor=request.user, request=self._approval_request(invoice), comment=form.cleaned_data["comment"]
+            ),
+            lambda _: f"Your decision on {invoice_label(invoice)} was reverted; it waits for approval again.",
         )
 
     @action(

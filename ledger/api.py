@@ -1,12 +1,18 @@
-"""Ledger API: invoices (also as bills), payments, transactions, balances and statements.
+"""Ledger API: invoices (also as bills) and their approval, payments, transactions, balances and statements.
 
 Views validate input and call ledger services and selectors. Lists are scoped to what the caller may see (a
-portal user: their own customer), so someone else's object answers 404; writes are for Finance and Admin.
+portal user: their own customer), so someone else's object answers 404; writes are for Finance and Admin, except
+approvals, where the approvals service decides who may act under the customer's rule.
 """
 
+import posixpath
+
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import Prefetch, QuerySet
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
@@ -15,11 +21,17 @@ from rest_framework.response import Response
 from accounts.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from accounts.models import User
 from accounts.permissions import RoleModelPermissions
+from approvals.models import ApprovalAction, ApprovalRequest
+from approvals.selectors import ApprovalState, approval_state_for
+from approvals.services import approval_approve, approval_reject, approval_revert, approval_submit, request_for
+from billing_project.errors import Conflict
 from catalog.selectors import customer_list_for
 from ledger import selectors
 from ledger.filters import BalanceFilter, InvoiceFilter, PaymentFilter, TransactionFilter
 from ledger.models import Account, Allocation, CreditNote, Invoice, InvoiceItem, Leg, Payment, Transaction
 from ledger.serializers import (
+    ApprovalNoteSerializer,
+    ApprovalReasonSerializer,
     BalanceSerializer,
     CreditNoteCreateSerializer,
     CreditNoteSerializer,
@@ -27,6 +39,7 @@ from ledger.serializers import (
     InvoiceDraftCreateSerializer,
     InvoiceIssueSerializer,
     InvoiceSerializer,
+    InvoiceSubmitResultSerializer,
     PaymentCreateSerializer,
     PaymentSerializer,
     StatementSerializer,
@@ -53,6 +66,32 @@ class LedgerPermissions(RoleModelPermissions):
         if request.method in permissions.SAFE_METHODS and user.is_portal_user:
             return True
         return request.method == "OPTIONS" or user.has_perms(required)
+
+
+class ApprovalPermissions(LedgerPermissions):
+    """Approval actions need the permission to read invoices; the approvals service decides the rest (who submits,
+    who approves under the customer's rule, maker-checker). A refusal here says so with `wrong_role`."""
+
+    message = "Your role may not act on the approval of invoices."
+    code = "wrong_role"
+
+
+APPROVAL_ACTION = {
+    "detail": True,
+    "permission_classes": [permissions.IsAuthenticated, ApprovalPermissions],
+    "required_permissions": ["ledger.view_invoice"],
+}
+
+
+def _refusals(**codes_by_status: str) -> dict[int, OpenApiResponse]:
+    """Documented refusals of an approval action, in the one error format: {"error": {"code", ...}}."""
+    statuses = {"bad_request": 400, "forbidden": 403, "not_found": 404, "conflict": 409}
+    return {
+        statuses[name]: OpenApiResponse(description=f"`error.code`: {codes}") for name, codes in codes_by_status.items()
+    }
+
+
+NOT_YOURS = "`not_found` (not an invoice the caller may see: a CSM sees their own customers' invoices only)"
 
 
 class LedgerViewSet(viewsets.GenericViewSet):
@@ -91,10 +130,10 @@ class LedgerViewSet(viewsets.GenericViewSet):
 
 
 class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerViewSet):
-    """Invoices the caller may see, with their lines, credit notes and allocations (detail).
+    """Invoices the caller may see, with their lines, credit notes, allocations and approval (detail).
 
     Served as /api/invoices and, for older clients, as /api/bills. A portal user sees their customer's issued
-    invoices only, never drafts or bills awaiting approval.
+    invoices only, never drafts or bills awaiting approval, and never their approval history.
     """
 
     model = Invoice
@@ -104,6 +143,10 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
         "create": InvoiceDraftCreateSerializer,
         "issue": InvoiceIssueSerializer,
         "credit_notes": CreditNoteCreateSerializer,
+        "submit": ApprovalNoteSerializer,
+        "approve": ApprovalNoteSerializer,
+        "reject": ApprovalReasonSerializer,
+        "revert": ApprovalReasonSerializer,
     }
 
     def scoped_queryset(self, user: User) -> QuerySet[Invoice]:
@@ -121,8 +164,58 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
     def get_serializer_class(self):
         return InvoiceSerializer if self.action == "list" else super().get_serializer_class()
 
+    def _represent(self, invoice: Invoice) -> dict:
+        user = self.request.user
+        # Approvals are internal: a portal user sees none of them (nor of an issued invoice).
+        invoice.approval_state = ApprovalState() if user.is_portal_user else approval_state_for(invoice, user)
+        return InvoiceDetailSerializer(invoice, context=self.get_serializer_context()).data
+
     def _detail(self, invoice: Invoice) -> dict:
-        return InvoiceDetailSerializer(self.get_queryset().get(pk=invoice.pk)).data
+        """The invoice as GET shows it, read again after a write."""
+        return self._represent(self.get_queryset().get(pk=invoice.pk))
+
+    @staticmethod
+    def _approval_request(invoice: Invoice) -> ApprovalRequest:
+        approval = request_for(invoice)
+        if approval is None:
+            raise Conflict(f"Invoice {invoice} has not been submitted for approval.", code="not_submitted")
+        return approval
+
+    def retrieve(self, request, pk=None):
+        return Response(self._represent(self.get_object()))
+
+    @extend_schema(
+        summary="Download a file attached to an action of the invoice's approval",
+        parameters=[OpenApiParameter("action_id", OpenApiTypes.INT, OpenApiParameter.PATH)],
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            404: OpenApiResponse(
+                description="`error.code`: `not_found` (not an invoice the caller may see, or no "
+                "such attachment on it; portal users never see approvals)"
+            ),
+        },
+    )
+    @action(detail=True, methods=["get"], url_path=r"approval-attachments/(?P<action_id>[0-9]+)")
+    def approval_attachment(self, request, pk=None, action_id=None):
+        if request.user.is_portal_user:  # approvals are internal
+            raise Http404("No such attachment.")
+        invoice = self.get_object()
+        action = (
+            ApprovalAction.objects.filter(
+                request__target_type=ContentType.objects.get_for_model(Invoice),
+                request__target_id=invoice.pk,
+                pk=action_id,
+            )
+            .exclude(attachment="")
+            .first()
+        )
+        if action is None:
+            raise Http404("No such attachment.")
+        try:
+            file = action.attachment.open("rb")
+        except FileNotFoundError as error:
+            raise Http404("The attachment is missing from storage.") from error
+        return FileResponse(file, as_attachment=True, filename=posixpath.basename(action.attachment.name))
 
     @extend_schema(
         summary="Create the usage invoice of a customer and month as a draft",
@@ -168,6 +261,104 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
         )
         note = CreditNote.objects.select_related("invoice").get(pk=note.pk)
         return Response(CreditNoteSerializer(note).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Submit a draft or rejected invoice for approval (Finance)",
+        description="The customer's rule, frozen now, decides who approves; they are emailed. "
+        "`approval_required` false: the rule needs no approval and the draft can be issued as it is.",
+        request=ApprovalNoteSerializer,
+        responses={
+            200: InvoiceSubmitResultSerializer,
+            **_refusals(
+                forbidden="`wrong_role` (only Finance submits)",
+                not_found=NOT_YOURS,
+                conflict="`already_submitted`, `not_submittable` (not a draft or rejected invoice)",
+            ),
+        },
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @action(methods=["post"], **APPROVAL_ACTION)
+    @idempotent
+    def submit(self, request, pk=None):
+        data = self.validated_input(request)
+        invoice = self.get_object()
+        approval = approval_submit(actor=request.user, target=invoice, comment=data["comment"])
+        message = (
+            "Submitted for approval; its approvers were emailed."
+            if approval
+            else "No approval is needed under the customer's rule."
+        )
+        result = {"approval_required": approval is not None, "message": message, "invoice": self._detail(invoice)}
+        return Response(result)
+
+    @extend_schema(
+        summary="Approve the invoice's pending request (Customer Success, Sales)",
+        description="Gives the first open step of the rule that the caller may approve; once every step is approved "
+        "the invoice is approved (and issued, when the customer's billing is set to issue automatically).",
+        request=ApprovalNoteSerializer,
+        responses={
+            200: InvoiceDetailSerializer,
+            **_refusals(
+                forbidden="`wrong_role`, `own_submission`, `not_an_approver`, `already_approved`",
+                not_found=NOT_YOURS,
+                conflict="`already_decided`, `not_submitted`",
+            ),
+        },
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @action(methods=["patch"], **APPROVAL_ACTION)
+    @idempotent
+    def approve(self, request, pk=None):
+        data = self.validated_input(request)
+        invoice = self.get_object()
+        approval_approve(actor=request.user, request=self._approval_request(invoice), comment=data["comment"])
+        return Response(self._detail(invoice))
+
+    @extend_schema(
+        summary="Reject the invoice's pending request, saying why (Customer Success, Sales)",
+        description="The invoice goes back to Finance as rejected; once corrected it is submitted again.",
+        request=ApprovalReasonSerializer,
+        responses={
+            200: InvoiceDetailSerializer,
+            **_refusals(
+                bad_request="`comment_required`",
+                forbidden="`wrong_role`, `own_submission`, `not_an_approver`",
+                not_found=NOT_YOURS,
+                conflict="`already_decided`, `not_submitted`",
+            ),
+        },
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @action(methods=["patch"], **APPROVAL_ACTION)
+    @idempotent
+    def reject(self, request, pk=None):
+        data = self.validated_input(request)
+        invoice = self.get_object()
+        approval_reject(actor=request.user, request=self._approval_request(invoice), comment=data["comment"])
+        return Response(self._detail(invoice))
+
+    @extend_schema(
+        summary="Take back the latest approval or rejection, saying why; the request reopens",
+        description="Only who made the decision (or a superuser) reverts it, and only before the invoice is issued.",
+        request=ApprovalReasonSerializer,
+        responses={
+            200: InvoiceDetailSerializer,
+            **_refusals(
+                bad_request="`comment_required`",
+                forbidden="`wrong_role`, `not_your_decision`",
+                not_found=NOT_YOURS,
+                conflict="`already_issued`, `nothing_to_revert`, `not_submitted`",
+            ),
+        },
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @action(methods=["patch"], **APPROVAL_ACTION)
+    @idempotent
+    def revert(self, request, pk=None):
+        data = self.validated_input(request)
+        invoice = self.get_object()
+        approval_revert(actor=request.user, request=self._approval_request(invoice), comment=data["comment"])
+        return Response(self._detail(invoice))
 
 
 class PaymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerViewSet):

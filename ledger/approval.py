@@ -1,11 +1,14 @@
 """Invoices as targets of `approvals` (DESIGN.md, "Approvals"): the rule per customer and the callbacks."""
 
 from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from django.urls import reverse
 
 from accounts.roles import Role
 from approvals.registry import Rule, Step
 from billing_project.errors import Conflict
 from ledger.models import BillingConfig, Invoice
+from ledger.selectors import invoice_list_for
 from ledger.services.billing import billing_config_for
 
 
@@ -93,4 +96,21 @@ class InvoiceApprovalHandler:
         users = get_user_model().objects.filter(is_active=True)
         if step.users:
             return list(users.filter(pk__in=step.users).values_list("email", flat=True))
-        return list(users.filter(groups__name__in=step.groups).values_list("email", flat=True).distinct())
+        cs = Role.CUSTOMER_SUCCESS.value
+        others = [group for group in step.groups if group != cs]
+        addresses = set(users.filter(groups__name__in=others).values_list("email", flat=True))
+        if cs in step.groups:
+            # Customer Success users see only their own customers: when there is a CSM, only the CSM is told.
+            csm_users = users.filter(pk=invoice.customer.csm_id) if invoice.customer.csm_id else users
+            addresses |= set(csm_users.filter(groups__name=cs).values_list("email", flat=True))
+        return sorted(addresses)
+
+    def scope_label(self, invoice: Invoice) -> str:
+        return invoice.customer.client_id
+
+    def visible_to(self, user) -> QuerySet:
+        # The invoices' own scoping: a CSM sees their customers' (whatever the rule), Finance and Sales all.
+        return invoice_list_for(user).order_by().values("pk")
+
+    def admin_url(self, invoice_id: int) -> str:
+        return reverse("admin:ledger_invoice_change", args=[invoice_id])

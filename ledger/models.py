@@ -258,11 +258,33 @@ class BillingRun(models.Model):
     nothing_to_bill = models.PositiveIntegerField(default=0)
     failures = models.JSONField(default=list, blank=True)
 
+    # Who started it, each failure noted and how it ended; the progress counters move with update() between
+    # versions (ledger.services.month_end), and the finishing version carries the final counts.
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["-started_at"]
 
     def __str__(self) -> str:
         return f"Month-end {self.period:%Y-%m} #{self.pk}"
+
+
+class BillingRunCustomer(models.Model):
+    """A customer a run has billed: so a task delivered twice bills and counts the customer once.
+
+    `routed` turns true once the customer's new draft went its way (issued, submitted or left as a
+    draft); only then is the customer counted done, so the run never finishes while one is in flight.
+    """
+
+    run = models.ForeignKey(BillingRun, on_delete=models.CASCADE, related_name="customers")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    routed = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "customer"], name="billing_run_customer_once")]
+
+    def __str__(self) -> str:
+        return f"{self.run} / {self.customer_id}"
 
 
 class Invoice(models.Model):
@@ -445,6 +467,9 @@ class Allocation(models.Model):
     )
     amount = amount_field()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    # The row has no author column: its history names who set the money against the invoice.
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["id"]

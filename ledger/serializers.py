@@ -7,7 +7,9 @@ from django.db import models
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.reverse import reverse
 
+from approvals.models import ApprovalAction, ApprovalRequest
 from billing_project import money
 from billing_project.billing_time import billing_zone
 from catalog.models import Customer
@@ -40,6 +42,8 @@ def enum_field(choices: type[models.TextChoices], component_name: str) -> type[s
 InvoiceStatusField = enum_field(Invoice.Status, "InvoiceStatusEnum")
 InvoiceKindField = enum_field(Invoice.Kind, "InvoiceKindEnum")
 TransactionKindField = enum_field(Transaction.Kind, "TransactionKindEnum")
+ApprovalStatusField = enum_field(ApprovalRequest.Status, "ApprovalStatusEnum")
+ApprovalActionKindField = enum_field(ApprovalAction.Kind, "ApprovalActionKindEnum")
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -78,6 +82,27 @@ class CreditNoteCreateSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         help_text="Tax included. Leave out to credit the whole invoice (it becomes void).",
+    )
+
+
+class ApprovalNoteSerializer(serializers.Serializer):
+    """Submitting or approving: a comment is optional."""
+
+    comment = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Optional; kept in the approval's history."
+    )
+
+
+class ApprovalReasonSerializer(serializers.Serializer):
+    """Rejecting or reverting: the comment says why."""
+
+    # Not required here on purpose: the approvals service refuses a missing or blank comment with the one code
+    # `comment_required`; this serializer would refuse a missing one with another.
+    comment = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Required: why. Missing or blank answers 400 `comment_required`.",
     )
 
 
@@ -181,14 +206,127 @@ class InvoiceSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ApprovalStepSerializer(serializers.Serializer):
+    """One approval a request needs: from one of `users`, or from anyone holding one of the roles in `groups`."""
+
+    name = serializers.CharField(read_only=True)
+    label = serializers.CharField(read_only=True)
+    users = serializers.ListField(child=serializers.IntegerField(), read_only=True, help_text="User ids.")
+    groups = serializers.ListField(child=serializers.CharField(), read_only=True, help_text="Role names.")
+
+
+class ApprovalRuleSerializer(serializers.Serializer):
+    """The customer's approval rule as it was when the request was opened; later changes do not alter it."""
+
+    name = serializers.CharField(read_only=True)
+    label = serializers.CharField(read_only=True)
+    amount = amount_field(read_only=True, allow_null=True, help_text="The invoice's total when submitted.")
+    sales_approval_above = amount_field(
+        read_only=True, allow_null=True, help_text="Above this total a Sales approval was needed as well."
+    )
+    steps = ApprovalStepSerializer(many=True, read_only=True)
+
+
+class InvoiceApprovalSerializer(serializers.ModelSerializer):
+    """The invoice's current approval request (pending, approved or rejected)."""
+
+    status = ApprovalStatusField()
+    rule = ApprovalRuleSerializer(read_only=True)
+    opened_by = serializers.EmailField(
+        source="opened_by.email", read_only=True, allow_null=True, help_text="Null when month-end submitted it."
+    )
+
+    class Meta:
+        model = ApprovalRequest
+        fields = ["id", "status", "summary", "rule", "opened_by", "opened_at", "decided_at"]
+        read_only_fields = fields
+
+
+@extend_schema_field({"type": "string", "format": "uri", "nullable": True})
+class ApprovalAttachmentField(serializers.Field):
+    """The API address that serves an action's attachment to those who may see the invoice; never a MEDIA link."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, action: ApprovalAction) -> str | None:
+        if not action.attachment:
+            return None
+        kwargs = {"pk": action.request.target_id, "action_id": action.pk}
+        return reverse("invoice-approval-attachment", kwargs=kwargs, request=self.context.get("request"))
+
+
+class ApprovalActionSerializer(serializers.ModelSerializer):
+    """One entry of the approval history: submitted, approved, rejected, commented, reverted or withdrawn."""
+
+    action = ApprovalActionKindField(source="kind")
+    actor = serializers.EmailField(
+        source="actor.email", read_only=True, allow_null=True, help_text="Null for a scheduled job (month-end)."
+    )
+    attachment = ApprovalAttachmentField(help_text="Where to download the attached file; null without one.")
+
+    class Meta:
+        model = ApprovalAction
+        fields = ["id", "request", "action", "step", "actor", "comment", "attachment", "reverts", "at"]
+        read_only_fields = fields
+        extra_kwargs = {
+            "request": {"help_text": "The approval request it belongs to; a resubmitted invoice has several."},
+            "reverts": {"help_text": "For a revert: the approval or rejection it took back."},
+        }
+
+
+class ApprovalAllowedSerializer(serializers.Serializer):
+    """What the caller may do now on the current request: hints for a client's buttons; each call is checked again."""
+
+    approve = serializers.BooleanField(source="may_approve", read_only=True)
+    reject = serializers.BooleanField(source="may_reject", read_only=True)
+    revert = serializers.BooleanField(source="may_revert", read_only=True)
+
+
 class InvoiceDetailSerializer(InvoiceSerializer):
+    """An invoice with its lines, credit notes, allocations, and (for staff) its approval.
+
+    The approval fields read `approval_state` (an approvals.selectors.ApprovalState) that the view sets on the
+    invoice. Approvals are internal: a portal user gets them empty.
+    """
+
     items = InvoiceItemSerializer(many=True, read_only=True)
     credit_notes = CreditNoteSerializer(many=True, read_only=True)
     allocations = AllocationSerializer(many=True, read_only=True)
+    approval = InvoiceApprovalSerializer(
+        source="approval_state.current",
+        read_only=True,
+        allow_null=True,
+        help_text="The current approval request; null when none is open (never submitted, no approval needed, "
+        "withdrawn) and for portal users.",
+    )
+    approval_allowed = ApprovalAllowedSerializer(source="approval_state", read_only=True)
+    approval_history = ApprovalActionSerializer(
+        source="approval_state.actions",
+        many=True,
+        read_only=True,
+        help_text="Every action of every approval request of the invoice, oldest first; empty for portal users.",
+    )
 
     class Meta(InvoiceSerializer.Meta):
-        fields = [*InvoiceSerializer.Meta.fields, "items", "credit_notes", "allocations"]
+        fields = [
+            *InvoiceSerializer.Meta.fields,
+            "items",
+            "credit_notes",
+            "allocations",
+            "approval",
+            "approval_allowed",
+            "approval_history",
+        ]
         read_only_fields = fields
+
+
+class InvoiceSubmitResultSerializer(serializers.Serializer):
+    approval_required = serializers.BooleanField(
+        read_only=True, help_text="False: the customer's rule needs no approval; the draft can be issued as it is."
+    )
+    message = serializers.CharField(read_only=True)
+    invoice = InvoiceDetailSerializer(read_only=True)
 
 
 class PaymentSerializer(serializers.ModelSerializer):

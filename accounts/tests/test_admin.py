@@ -146,6 +146,9 @@ SIDEBAR = {
     reverse("admin:ledger_account_changelist"): "ledger.view_account",
     reverse("admin:ledger_reconciliationreport_changelist"): "ledger.view_reconciliationreport",
     reverse("admin:usage_closedperiod_changelist"): "usage.view_closedperiod",
+    reverse("admin:audit_log"): "reports.view_audit_log",
+    reverse("admin:approvals_awaitingapproval_changelist"): "approvals.view_awaitingapproval",
+    reverse("admin:approvals_approvalrequest_changelist"): "approvals.view_approvalrequest",
 }
 
 

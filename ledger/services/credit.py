@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
 from accounts.models import User
 from catalog.models import Customer
@@ -77,5 +78,5 @@ def apply_customer_credit(*, customer: Customer, actor: User | None) -> list[All
             invoice.save(update_fields=["amount_paid", "status", "paid_at", "updated_at"])
         if not sources:
             break
-    Allocation.objects.bulk_create(allocations)
+    bulk_create_with_history(allocations, Allocation, default_user=actor)
     return allocations

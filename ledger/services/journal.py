@@ -177,6 +177,8 @@ def transaction_post(
                 balance_after=account.balance,
             )
         )
+    # No history here, on purpose: legs are the journal itself (append-only), and an account's balance moves
+    # only with its legs, each of which keeps the balance after it.
     Leg.objects.bulk_create(legs)
     Account.objects.bulk_update(accounts.values(), ["balance"])
     return posted

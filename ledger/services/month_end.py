@@ -25,7 +25,7 @@ from approvals.services import approval_submit
 from billing_project.billing_time import billing_today
 from catalog.models import Customer, PriceAgreement
 from ledger.approval import invoice_approval_rule
-from ledger.models import BillingConfig, BillingRun, Invoice, InvoiceItem
+from ledger.models import BillingConfig, BillingRun, BillingRunCustomer, Invoice, InvoiceItem
 from ledger.services.billing import billing_config_for
 from ledger.services.invoices import LineDraft, invoice_issue, items_for, set_totals, usage_lines
 from usage.models import MonthlySummary
@@ -100,7 +100,8 @@ def month_end_preview(*, period: date, customer_ids: Iterable[int] | None = None
 
 @dataclass
 class ChunkOutcome:
-    created: list[Invoice] = field(default_factory=list)
+    created: list[Invoice] = field(default_factory=list)  # drafts to route: new, or left unrouted by a crash
+    customer_ids: list[int] = field(default_factory=list)  # the customers this call is to count done
     already_invoiced: int = 0
     nothing_to_bill: int = 0
 
@@ -116,12 +117,17 @@ def month_end_bill(*, run: BillingRun, customer_ids: Iterable[int], actor: User 
         .values_list("pk", flat=True)
     )
     usage_close_periods(actor=actor, customer_ids=locked, period=period)
+    # A customer this run already billed (a task delivered twice) is not billed or counted again; if the
+    # earlier delivery died before routing its draft, this one routes it.
+    seen = dict(BillingRunCustomer.objects.filter(run=run, customer_id__in=locked).values_list("customer_id", "routed"))
+    fresh = [pk for pk in locked if pk not in seen]
+    unrouted = [pk for pk, routed in seen.items() if not routed]
     invoiced = set(
-        Invoice.objects.filter(customer_id__in=locked, period=period, kind=Invoice.Kind.USAGE).values_list(
+        Invoice.objects.filter(customer_id__in=fresh, period=period, kind=Invoice.Kind.USAGE).values_list(
             "customer_id", flat=True
         )
     )
-    todo = [pk for pk in locked if pk not in invoiced]
+    todo = [pk for pk in fresh if pk not in invoiced]
     previews = _previews(period, todo)
     invoices = []
     for preview in previews:
@@ -152,9 +158,21 @@ def month_end_bill(*, run: BillingRun, customer_ids: Iterable[int], actor: User 
             item.invoice = invoice
             items.append(item)
     bulk_create_with_history(items, InvoiceItem, default_user=actor, batch_size=5000)
-    outcome = ChunkOutcome(created=invoices, already_invoiced=len(invoiced), nothing_to_bill=len(todo) - len(invoices))
+    BillingRunCustomer.objects.bulk_create([BillingRunCustomer(run=run, customer_id=pk) for pk in fresh])
+    leftover = list(
+        Invoice.objects.filter(
+            billing_run=run, customer_id__in=unrouted, kind=Invoice.Kind.USAGE, status=Invoice.Status.DRAFT
+        ).select_related("customer")
+    )
+    outcome = ChunkOutcome(
+        created=[*invoices, *leftover],
+        customer_ids=[*fresh, *unrouted],
+        already_invoiced=len(invoiced),
+        nothing_to_bill=len(todo) - len(invoices),
+    )
+    # Progress counters, bumped in place by concurrent tasks: no history version per bump; the run's history
+    # keeps its start and its finish, which carries the final counts.
     BillingRun.objects.filter(pk=run.pk).update(
-        customers_done=F("customers_done") + len(locked),
         invoices_created=F("invoices_created") + len(invoices),
         already_invoiced=F("already_invoiced") + outcome.already_invoiced,
         nothing_to_bill=F("nothing_to_bill") + outcome.nothing_to_bill,
@@ -174,6 +192,8 @@ def _route(run: BillingRun, invoices: list[Invoice], actor: User | None) -> None
     }
     for invoice in invoices:
         config = configs.get(invoice.customer_id) or billing_config_for(invoice.customer)
+        if Invoice.objects.filter(pk=invoice.pk, status=Invoice.Status.DRAFT).count() == 0:
+            continue  # routed meanwhile by another delivery of the same task
         try:
             if invoice_approval_rule(invoice, config).steps:
                 approval_submit(actor=actor, target=invoice)
@@ -199,14 +219,18 @@ def billing_run_start(
     *, actor: User | None, period: date, customer: Customer | None = None
 ) -> tuple[BillingRun, list[int]]:
     ids = billable_customer_ids(period=period, customer_ids=[customer.pk] if customer else None)
-    run = BillingRun.objects.create(period=period, customer=customer, started_by=actor, customer_count=len(ids))
+    run = BillingRun(period=period, customer=customer, started_by=actor, customer_count=len(ids))
+    run._history_user = actor  # a worker has no request: the history names who started it, like started_by
+    run.save()
     return run, ids
 
 
 def billing_run_finish_if_done(*, run: BillingRun) -> BillingRun:
     with transaction.atomic():
         run = BillingRun.objects.select_for_update().get(pk=run.pk)
-        if run.finished_at is None and run.customers_done + len(_failed_customers(run)) >= run.customer_count:
+        routed = set(run.customers.filter(routed=True).values_list("customer_id", flat=True))
+        failed = _failed_customers(run) - routed  # a failure a later delivery made good counts once, as done
+        if run.finished_at is None and run.customers_done + len(failed) >= run.customer_count:
             run.finished_at = timezone.now()
             run.status = BillingRun.Status.FAILED if run.failures else BillingRun.Status.COMPLETED
             run.save(update_fields=["finished_at", "status"])
@@ -227,6 +251,11 @@ def month_end_bill_and_issue(*, run: BillingRun, customer_ids: list[int], actor:
         billing_run_record_failure(run=run, customer_ids=customer_ids, error=error)
         return None
     _route(run, outcome.created, actor)
+    with transaction.atomic():
+        done = BillingRunCustomer.objects.filter(run=run, customer_id__in=outcome.customer_ids, routed=False).update(
+            routed=True
+        )
+        BillingRun.objects.filter(pk=run.pk).update(customers_done=F("customers_done") + done)
     return outcome
 
 

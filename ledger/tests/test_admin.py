@@ -94,7 +94,7 @@ def book_payment(finance, customer, **overrides):
 PAGES = {
     "invoice list": ("/admin/ledger/invoice/", 12),
     "invoice list, filtered": ("/admin/ledger/invoice/?status__exact=issued&month=2026-10&q=ACME", 12),
-    "invoice page": ("/admin/ledger/invoice/{invoice}/change/", 14),
+    "invoice page": ("/admin/ledger/invoice/{invoice}/change/", 15),  # + the approval timeline
     "invoice preview": ("/admin/ledger/invoice/{invoice}/preview/", 8),
     "new invoice": ("/admin/ledger/invoice/add/", 6),
     "payment list": ("/admin/ledger/payment/", 10),

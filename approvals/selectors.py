@@ -1,0 +1,152 @@
+"""Reads of approval requests: who may see which, what waits for whom, and a target's timeline.
+
+Visibility is the targets' own: each handler says which targets a user may see (`visible_to`), so a CSM sees the
+requests of their customers' invoices only, whatever the rule. What a user may do is read here to offer buttons
+and build the queue; approvals.services still checks every decision when it is made.
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Model, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from approvals.models import ApprovalAction, ApprovalRequest
+from approvals.registry import handler_for, registered
+
+DECISIONS = [ApprovalAction.Kind.APPROVED, ApprovalAction.Kind.REJECTED]
+OPEN_STATUSES = [ApprovalRequest.Status.PENDING, ApprovalRequest.Status.APPROVED, ApprovalRequest.Status.REJECTED]
+
+
+def approval_list_for(user) -> QuerySet[ApprovalRequest]:
+    """Requests whose target `user` may see: one subquery per registered target model."""
+    if not user.is_authenticated or not user.is_active:
+        return ApprovalRequest.objects.none()
+    visible = Q(pk__in=[])
+    for model, handler in registered():
+        visible |= Q(target_type=ContentType.objects.get_for_model(model), target_id__in=handler.visible_to(user))
+    return ApprovalRequest.objects.filter(visible)
+
+
+def with_decisions(requests: QuerySet[ApprovalRequest]) -> QuerySet[ApprovalRequest]:
+    """Each request's approvals and rejections, with what reverted them, in `request.decisions` (one query)."""
+    decisions = ApprovalAction.objects.filter(kind__in=DECISIONS).select_related("reverted_by").order_by("at", "id")
+    return requests.prefetch_related(Prefetch("actions", queryset=decisions, to_attr="decisions"))
+
+
+def _live(decisions: list[ApprovalAction]) -> list[ApprovalAction]:
+    """Decisions not reverted, oldest first."""
+    return [action for action in decisions if not hasattr(action, "reverted_by")]
+
+
+def open_steps_of(request: ApprovalRequest) -> list[dict]:
+    """The request's steps still waiting for an approval, from its prefetched `decisions` (see with_decisions)."""
+    done = {action.step for action in _live(request.decisions) if action.kind == ApprovalAction.Kind.APPROVED}
+    return [step for step in request.rule.get("steps", []) if step["name"] not in done]
+
+
+def _open_to(step: dict, user_id: int, groups: set[str]) -> bool:
+    return user_id in step["users"] or bool(groups & set(step["groups"]))
+
+
+def _approved_by(request: ApprovalRequest, user_id: int) -> bool:
+    live = _live(request.decisions)
+    return any(action.actor_id == user_id and action.kind == ApprovalAction.Kind.APPROVED for action in live)
+
+
+def _may_approve(request: ApprovalRequest, user, groups: set[str]) -> bool:
+    """As approval_approve decides: pending, not their own submission, an open step is theirs, not approved yet."""
+    return (
+        request.status == ApprovalRequest.Status.PENDING
+        and request.opened_by_id != user.pk
+        and any(_open_to(step, user.pk, groups) for step in open_steps_of(request))
+        and not _approved_by(request, user.pk)
+    )
+
+
+def _may_reject(request: ApprovalRequest, user, groups: set[str]) -> bool:
+    """As approval_reject decides: pending, not their own submission, any step of the rule is theirs."""
+    return (
+        request.status == ApprovalRequest.Status.PENDING
+        and request.opened_by_id != user.pk
+        and any(_open_to(step, user.pk, groups) for step in request.rule.get("steps", []))
+    )
+
+
+def _may_revert(request: ApprovalRequest, user) -> bool:
+    """As approval_revert decides (but for the target's state, which its handler tells): the latest live decision
+    is the user's own, or the user is a superuser."""
+    live = _live(request.decisions)
+    return bool(live) and (live[-1].actor_id == user.pk or user.is_superuser)
+
+
+def group_names(user) -> set[str]:
+    return set(user.groups.values_list("name", flat=True))
+
+
+def approval_queue_ids(user) -> list[int]:
+    """Ids of the pending requests the user may see and may approve now: the "Awaiting my approval" queue.
+
+    Whether a step is the user's is read from each request's frozen rule, so the pending requests they may see
+    are read once (two queries: the requests, their decisions) and those that wait for them are kept; a CSM
+    reads only their customers'. Pending requests are few (a month's bills at most), never the whole table.
+    """
+    groups = group_names(user)
+    candidates = with_decisions(
+        approval_list_for(user).filter(status=ApprovalRequest.Status.PENDING).exclude(opened_by=user)
+    ).only("pk", "status", "rule", "opened_by")
+    return [request.pk for request in candidates if _may_approve(request, user, groups)]
+
+
+def waiting_longer_than(requests: QuerySet[ApprovalRequest], days: int) -> QuerySet[ApprovalRequest]:
+    """Pending requests opened more than `days` days ago."""
+    cutoff = timezone.now() - timedelta(days=days)
+    return requests.filter(status=ApprovalRequest.Status.PENDING, opened_at__lt=cutoff)
+
+
+def deciders_of(requests: QuerySet[ApprovalRequest]) -> QuerySet:
+    """Users who approved or rejected any of `requests` (the approver filter offers them)."""
+    decided = ApprovalAction.objects.filter(request__in=requests.order_by().values("pk"), kind__in=DECISIONS)
+    return get_user_model().objects.filter(pk__in=decided.values("actor_id")).order_by("email")
+
+
+def decided_by(requests: QuerySet[ApprovalRequest], user_id) -> QuerySet[ApprovalRequest]:
+    decided = ApprovalAction.objects.filter(kind__in=DECISIONS, actor_id=user_id)
+    return requests.filter(pk__in=decided.values("request_id"))
+
+
+@dataclass
+class ApprovalState:
+    """A target's approvals as its page shows them: every action of every request (oldest first), the current
+    request, and which decisions the signed-in user may make (the services still check them)."""
+
+    actions: list[ApprovalAction] = field(default_factory=list)
+    current: ApprovalRequest | None = None
+    may_approve: bool = False
+    may_reject: bool = False
+    may_revert: bool = False
+
+
+def approval_state_for(target: Model, user) -> ApprovalState:
+    """One query for the timeline (with actors, requests and reverts); one more for the user's roles when a
+    request is open."""
+    actions = list(
+        ApprovalAction.objects.filter(
+            request__target_type=ContentType.objects.get_for_model(target), request__target_id=target.pk
+        )
+        .select_related("actor", "request", "reverts", "reverted_by")
+        .order_by("at", "id")
+    )
+    state = ApprovalState(actions=actions)
+    current = [action.request for action in actions if action.request.status in OPEN_STATUSES]
+    if not current:
+        return state
+    request = state.current = current[-1]
+    request.decisions = [action for action in actions if action.request_id == request.pk and action.kind in DECISIONS]
+    groups = group_names(user)
+    state.may_approve = _may_approve(request, user, groups)
+    state.may_reject = _may_reject(request, user, groups)
+    state.may_revert = _may_revert(request, user) and handler_for(target).can_revert(target)
+    return state

@@ -1,0 +1,191 @@
+"""The admin's audit log page (/admin/audit-log/) and its CSV and XLSX exports; the reads are reports.audit's.
+
+Open to whoever holds `reports.view_audit_log`: Admin (every permission) and Finance (accounts/roles.py).
+The admin site adds the URL (billing_project.admin_site), so only staff who pass the site's check get here.
+"""
+
+import csv
+from datetime import datetime, time, timedelta
+from io import BytesIO
+
+from django import forms
+from django.apps import apps
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpResponse, StreamingHttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.views.generic import TemplateView
+from openpyxl import Workbook
+from simple_history.admin import SimpleHistoryAdmin
+
+from accounts.models import User
+from billing_project.billing_time import billing_today, billing_zone
+from catalog.resources import FORMULA_PREFIXES
+from reports.audit import SYSTEM, AuditEntry, AuditLog, AuditQuery, audited_model_choices
+
+PERMISSION = "reports.view_audit_log"
+PAGE_SIZE = 50
+DEFAULT_DAYS = 30
+# One sheet holds 1,048,576 rows, and a workbook is built in memory: past this, narrow the filters or take CSV.
+XLSX_MAX_ROWS = 100_000
+EXPORT_HEADERS = ["when", "user", "model", "object_id", "object", "change", "fields"]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class AuditLogForm(forms.Form):
+    date_from = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}), help_text="Inclusive.")
+    user = forms.ChoiceField(label="User", required=False)
+    model = forms.ChoiceField(label="Model", required=False)
+    object_id = forms.IntegerField(label="Object id", required=False, min_value=1)
+
+    def __init__(self, data=None, **kwargs):
+        if data is not None:
+            # The page opens on the last DEFAULT_DAYS days; a link may name only some of the filters.
+            data = data.copy()
+            today = billing_today()
+            data.setdefault("date_to", today.isoformat())
+            data.setdefault("date_from", (today - timedelta(days=DEFAULT_DAYS)).isoformat())
+        super().__init__(data, **kwargs)
+        staff = User.objects.filter(portal_membership__isnull=True).order_by("email").only("email", "full_name")
+        self.fields["user"].choices = [
+            ("", "Anyone"),
+            (SYSTEM, "System (commands and scheduled jobs)"),
+            *((str(user.pk), str(user)) for user in staff),
+        ]
+        self.fields["model"].choices = [("", "Every model"), *audited_model_choices()]
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The period ends before it starts.")
+        return cleaned
+
+    def query(self) -> AuditQuery:
+        """The period's days are whole days in the billing time zone."""
+        data = self.cleaned_data
+        zone = billing_zone()
+        user = data["user"] or None
+        return AuditQuery(
+            start=datetime.combine(data["date_from"], time.min, tzinfo=zone),
+            end=datetime.combine(data["date_to"] + timedelta(days=1), time.min, tzinfo=zone),
+            user=user if user in (None, SYSTEM) else int(user),
+            model=data["model"] or None,
+            object_id=data["object_id"],
+        )
+
+
+class AuditLogView(TemplateView):
+    title = "Audit log"
+    template_name = "reports/audit_log.html"
+    admin_site: admin.AdminSite = None
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.has_perm(PERMISSION):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request, *args, **kwargs):
+        form = AuditLogForm(request.GET)
+        context = {"form": form}
+        if form.is_valid():
+            log = AuditLog(form.query())
+            export = request.GET.get("export")
+            if export == "csv":
+                return csv_download(log, form)
+            if export == "xlsx":
+                if log.count() <= XLSX_MAX_ROWS:
+                    return xlsx_download(log, form)
+                context["export_error"] = (
+                    f"{log.count():,} changes are more than one XLSX export holds ({XLSX_MAX_ROWS:,}): "
+                    "narrow the filters or export CSV."
+                )
+            page = Paginator(log, PAGE_SIZE).get_page(request.GET.get("page"))
+            rows = [(entry, history_url(self.admin_site, entry)) for entry in page.object_list]
+            context |= {"page": page, "rows": rows}
+        return self.render_to_response(self.get_context_data(**context))
+
+    def get_context_data(self, **kwargs):
+        self.request.current_app = self.admin_site.name
+        return (
+            super().get_context_data(**kwargs)
+            | self.admin_site.each_context(self.request)
+            | {"title": self.title, "billing_time_zone": billing_zone()}
+        )
+
+
+def history_url(admin_site: admin.AdminSite, entry: AuditEntry) -> str | None:
+    """The object's history page in the admin (simple-history's, with its diffs), where its admin has one."""
+    model = apps.get_model(entry.model_label)
+    if entry.change_type == "-" or not admin_site.is_registered(model):
+        return None
+    if not isinstance(admin_site.get_model_admin(model), SimpleHistoryAdmin):
+        return None
+    opts = model._meta
+    return reverse(f"{admin_site.name}:{opts.app_label}_{opts.model_name}_history", args=[entry.object_id])
+
+
+def spreadsheet_safe(text: str) -> str:
+    """Text a spreadsheet would run as a formula gets a leading apostrophe (as catalog's exports do)."""
+    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
+
+
+def changes_text(entry: AuditEntry) -> str:
+    if entry.change_type == "+":
+        return "; ".join(f"{change.label}: {change.new}" for change in entry.changes)
+    return "; ".join(f"{change.label}: {change.old or '—'} → {change.new or '—'}" for change in entry.changes)
+
+
+def export_row(entry: AuditEntry, when) -> list:
+    return [
+        when,
+        spreadsheet_safe(entry.user_email),
+        entry.model_label,
+        entry.object_id,
+        spreadsheet_safe(entry.object_repr),
+        entry.change_label,
+        spreadsheet_safe(changes_text(entry)),
+    ]
+
+
+def export_name(form: AuditLogForm, extension: str) -> str:
+    data = form.cleaned_data
+    return f"audit-log-{data['date_from']:%Y-%m-%d}-to-{data['date_to']:%Y-%m-%d}.{extension}"
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_download(log: AuditLog, form: AuditLogForm) -> StreamingHttpResponse:
+    """Every change of the query, streamed: the file is written while the entries are read, a chunk at a time."""
+    writer = csv.writer(_Echo())
+    zone = billing_zone()
+
+    def lines():
+        yield writer.writerow(EXPORT_HEADERS)
+        for entry in log:
+            yield writer.writerow(export_row(entry, timezone.localtime(entry.when, zone).isoformat()))
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{export_name(form, "csv")}"'
+    return response
+
+
+def xlsx_download(log: AuditLog, form: AuditLogForm) -> HttpResponse:
+    """Every change of the query in one sheet; times are in the billing time zone (a sheet keeps no zone)."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Audit log")
+    sheet.append(EXPORT_HEADERS)
+    zone = billing_zone()
+    for entry in log:
+        sheet.append(export_row(entry, timezone.localtime(entry.when, zone).replace(tzinfo=None)))
+    buffer = BytesIO()
+    workbook.save(buffer)
+    response = HttpResponse(buffer.getvalue(), content_type=XLSX)
+    response["Content-Disposition"] = f'attachment; filename="{export_name(form, "xlsx")}"'
+    return response

@@ -1,0 +1,21 @@
+"""reports reads the other apps and keeps no data of its own; this module only names its permissions."""
+
+from django.db import models
+
+
+class AuditLog(models.Model):
+    """No table (unmanaged, never queried): holds the permission to open and export the audit log.
+
+    Admin holds it like every permission; Finance gets it from accounts/roles.py. The log itself is read
+    from the history tables of the other apps (reports.audit).
+    """
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [("view_audit_log", "Can view and export the audit log")]
+        verbose_name = "audit log"
+        verbose_name_plural = "audit log"
+
+    def __str__(self) -> str:
+        return "Audit log"
