@@ -100,7 +100,8 @@ def month_end_preview(*, period: date, customer_ids: Iterable[int] | None = None
 
 @dataclass
 class ChunkOutcome:
-    created: list[Invoice] = field(default_factory=list)  # drafts to route: new, or left unrouted by a crash
+    created: list[Invoice] = field(default_factory=list)  # new drafts, to route
+    leftover: list[Invoice] = field(default_factory=list)  # drafts an earlier delivery died before routing
     customer_ids: list[int] = field(default_factory=list)  # the customers this call is to count done
     already_invoiced: int = 0
     nothing_to_bill: int = 0
@@ -165,7 +166,8 @@ def month_end_bill(*, run: BillingRun, customer_ids: Iterable[int], actor: User 
         ).select_related("customer")
     )
     outcome = ChunkOutcome(
-        created=[*invoices, *leftover],
+        created=invoices,
+        leftover=leftover,
         customer_ids=[*fresh, *unrouted],
         already_invoiced=len(invoiced),
         nothing_to_bill=len(todo) - len(invoices),
@@ -180,7 +182,7 @@ def month_end_bill(*, run: BillingRun, customer_ids: Iterable[int], actor: User 
     return outcome
 
 
-def _route(run: BillingRun, invoices: list[Invoice], actor: User | None) -> None:
+def _route(run: BillingRun, invoices: list[Invoice], actor: User | None, *, recheck: bool = False) -> None:
     """Each new draft goes its customer's way: submitted for approval when its rule says so, otherwise
     issued at once when the billing configuration says so, otherwise left as a draft for Finance.
     One customer's failure is noted on the run and does not stop the others."""
@@ -192,7 +194,7 @@ def _route(run: BillingRun, invoices: list[Invoice], actor: User | None) -> None
     }
     for invoice in invoices:
         config = configs.get(invoice.customer_id) or billing_config_for(invoice.customer)
-        if Invoice.objects.filter(pk=invoice.pk, status=Invoice.Status.DRAFT).count() == 0:
+        if recheck and not Invoice.objects.filter(pk=invoice.pk, status=Invoice.Status.DRAFT).exists():
             continue  # routed meanwhile by another delivery of the same task
         try:
             if invoice_approval_rule(invoice, config).steps:
@@ -251,6 +253,7 @@ def month_end_bill_and_issue(*, run: BillingRun, customer_ids: list[int], actor:
         billing_run_record_failure(run=run, customer_ids=customer_ids, error=error)
         return None
     _route(run, outcome.created, actor)
+    _route(run, outcome.leftover, actor, recheck=True)
     with transaction.atomic():
         done = BillingRunCustomer.objects.filter(run=run, customer_id__in=outcome.customer_ids, routed=False).update(
             routed=True
