@@ -209,10 +209,11 @@ def check(invoice_ids: list[int], media_root: Path) -> dict:
     }
 
 
-def line(what: str, timings: list[float], extra: str = "") -> str:
+def line(what: str, timings: list[float], extra: str = "", *, rate: bool = True) -> str:
     total = sum(timings) / 1000
+    per_second = f"{len(timings) / total:8.1f}" if rate else " " * 8
     return (
-        f"{what:<44}| {len(timings):>5} | {total:7.2f} | {len(timings) / total:8.1f} | "
+        f"{what:<44}| {len(timings):>5} | {total:7.2f} | {per_second} | "
         f"{statistics.median(timings):7.1f} | {percentile(timings, 0.95):7.1f} | {max(timings):7.1f} | {extra}"
     )
 
@@ -278,8 +279,8 @@ def main() -> None:
             f"(min {min(issues['queries'])}, max {max(issues['queries'])})",
         )
     )
-    print(line("  of which the render inside invoice_issue", issues["rendering"]))
-    print(line("  of which inside execute() (the statements)", issues["in_sql"]))
+    print(line("  of which the render inside invoice_issue", issues["rendering"], rate=False))
+    print(line("  of which inside execute() (the statements)", issues["in_sql"], rate=False))
     print(f"(warm-up render, not counted: {warm_up:.1f} ms)")
     print(
         f"checks: {checked['issued']} issued, numbers gapless: {checked['gapless']}, {checked['stored']} PDFs stored, "
