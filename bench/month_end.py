@@ -21,7 +21,8 @@ On a fresh PostgreSQL database bench_usage_<pid> (migrated only, no demo data; d
 5. runs ledger.services.month_end.month_end_run(period=2026-09), then (period=2026-10) in this process,
    DEBUG off, counting and timing every statement it sends (an execute_wrapper) and the time spent in
    its phases (the month_end module's calls to usage_close_periods, _previews, usage_month_report,
-   bulk_create_with_history and _route are wrapped with timers); with --profile the 2026-10 run is under
+   _insert_with_lines (with insert_rows and history_record_created inside it) and _route are
+   wrapped with timers); with --profile the 2026-10 run is under
    cProfile (slower) and the top functions are printed;
 6. checks the result: one invoice per customer with something to bill, and the included and charged
    quantities on the invoices add up to the quantities of the records;
@@ -277,8 +278,16 @@ def write_floor(url: str, period: date) -> list[tuple[str, int, float]]:
 class PhaseTimers:
     """Wrap some of ledger.services.month_end's module-level callees with timers (instrumentation only)."""
 
-    NAMES = ("usage_close_periods", "_previews", "usage_month_report", "bulk_create_with_history", "_route")
-    NESTED = {"usage_month_report"}  # called from _previews
+    NAMES = (
+        "usage_close_periods",
+        "_previews",
+        "usage_month_report",
+        "_insert_with_lines",
+        "insert_rows",
+        "history_record_created",
+        "_route",
+    )
+    NESTED = {"usage_month_report", "insert_rows", "history_record_created"}  # called from the phases above
 
     def __init__(self) -> None:
         self.seconds: Counter = Counter()
@@ -288,8 +297,8 @@ class PhaseTimers:
     def _wrap(self, name, function):
         def timed(*args, **kwargs):
             key = name
-            if name == "bulk_create_with_history":
-                key = f"bulk_create_with_history({args[1].__name__})"
+            if name in {"insert_rows", "history_record_created"}:
+                key = f"{name}({args[0].__name__})"
             started = time.perf_counter()
             try:
                 return function(*args, **kwargs)
@@ -477,7 +486,9 @@ def main() -> None:
         print("  phases (wall time, including the SQL they send):")
         for key, seconds in phases.seconds.most_common():
             print(f"    {seconds:7.2f} s  {phases.calls[key]:>4} calls  {key}")
-        rest = result["seconds"] - sum(v for k, v in phases.seconds.items() if k not in PhaseTimers.NESTED)
+        rest = result["seconds"] - sum(
+            v for k, v in phases.seconds.items() if k.split("(")[0] not in PhaseTimers.NESTED
+        )
         print(f"    {rest:7.2f} s             the rest (locks, invoiced check, Invoice objects, run counters, commits)")
         if period == BIG_PERIOD:
             print("  write floor: the rows this run wrote, COPY'd back into their tables (rolled back):")

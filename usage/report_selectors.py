@@ -172,46 +172,62 @@ def usage_month_report(*, year: int, month: int, customer_ids: Collection[int] |
     agreements = PriceAgreement.objects.filter(valid_from__lte=last_day).exclude(valid_to__lt=period)
     if customer_ids is not None:
         agreements = agreements.filter(customer_id__in=customer_ids)
-    latest: dict[tuple[int, int], PriceAgreement] = {}
-    for agreement in agreements.select_related("customer", "service").order_by("valid_from"):
-        latest[(agreement.customer_id, agreement.service_id)] = agreement
+    # Plain values, not model instances: month-end reads tens of thousands of agreements at once.
+    latest: dict[tuple[int, int], tuple[Decimal, Decimal]] = {}  # (allowance, monthly fee)
+    customers: dict[int, tuple[str, str, str]] = {}  # name, client id, currency
+    services: dict[int, tuple[str, str]] = {}  # code, name
+    for cust_id, service_id, included, fee, *customer, service_code, service_name in agreements.order_by(
+        "valid_from"
+    ).values_list(
+        "customer_id",
+        "service_id",
+        "included_quantity",
+        "monthly_fee",
+        "customer__name",
+        "customer__client_id",
+        "customer__currency",
+        "service__code",
+        "service__name",
+    ):
+        latest[(cust_id, service_id)] = (included, fee)
+        customers[cust_id] = tuple(customer)
+        services[service_id] = (service_code, service_name)
 
     usage = _usage_by_pair(
         period=period,
         last_day=last_day,
         customer_ids=customer_ids,
-        allowance={pair: agreement.included_quantity for pair, agreement in latest.items()},
+        allowance={pair: included for pair, (included, _) in latest.items()},
     )
-    pairs = set(usage) | {pair for pair, agreement in latest.items() if agreement.monthly_fee > 0}
+    pairs = set(usage) | {pair for pair, (_, fee) in latest.items() if fee > 0}
     # Records always have an agreement overlapping their month; should one not, still name the pair.
-    customers = {agreement.customer_id: agreement.customer for agreement in latest.values()}
-    services = {agreement.service_id: agreement.service for agreement in latest.values()}
     if missing := {c for c, _ in pairs} - set(customers):
-        customers.update(Customer.objects.in_bulk(missing))
+        for customer in Customer.objects.filter(pk__in=missing):
+            customers[customer.pk] = (customer.name, customer.client_id, customer.currency)
     if missing := {s for _, s in pairs} - set(services):
-        services.update(Service.objects.in_bulk(missing))
+        for service in Service.objects.filter(pk__in=missing):
+            services[service.pk] = (service.code, service.name)
 
     rows = []
     for cust_id, service_id in pairs:
-        agreement = latest.get((cust_id, service_id))
-        included = agreement.included_quantity if agreement else Decimal(0)
-        fee = agreement.monthly_fee if agreement else Decimal(0)
+        included, fee = latest.get((cust_id, service_id), (Decimal(0), Decimal(0)))
         pair_usage = usage.get((cust_id, service_id))
         rating = rating_lines(
             included_used=pair_usage.included_used if pair_usage else Decimal(0),
             chargeable_by_price=pair_usage.chargeable_by_price if pair_usage else {},
             monthly_fee=fee,
         )
-        customer, service = customers[cust_id], services[service_id]
+        customer_name, client_id, currency = customers[cust_id]
+        service_code, service_name = services[service_id]
         rows.append(
             UsageReportRow(
                 customer_id=cust_id,
-                customer_name=customer.name,
-                client_id=customer.client_id,
-                currency=customer.currency,
+                customer_name=customer_name,
+                client_id=client_id,
+                currency=currency,
                 service_id=service_id,
-                service_code=service.code,
-                service_name=service.name,
+                service_code=service_code,
+                service_name=service_name,
                 period=period,
                 record_count=pair_usage.record_count if pair_usage else 0,
                 included_quantity=included,

@@ -19,10 +19,10 @@ from django.core.files.base import File
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import Count, DecimalField, F, Max, Min, Sum
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history
 
 from accounts.models import User
 from billing_project.billing_time import billing_zone
+from billing_project.bulk import history_record_created
 from billing_project.errors import Conflict
 from catalog.models import Customer, PriceAgreement, Service
 from usage.models import ClosedPeriod, MonthlySummary, Upload, UsageRecord
@@ -540,9 +540,15 @@ def usage_close_periods(*, actor: User | None, customer_ids: Iterable[int], peri
     already = set(
         ClosedPeriod.objects.filter(customer_id__in=customer_ids, period=period).values_list("customer_id", flat=True)
     )
-    new = [
-        ClosedPeriod(customer_id=customer_id, period=period, closed_by=actor)
-        for customer_id in sorted(customer_ids - already)
-    ]
-    bulk_create_with_history(new, ClosedPeriod, default_user=actor)
+    new = sorted(customer_ids - already)
+    if new:
+        ClosedPeriod.objects.bulk_create(
+            [ClosedPeriod(customer_id=customer_id, period=period, closed_by=actor) for customer_id in new]
+        )
+        history_record_created(
+            ClosedPeriod,
+            where=f"period = %s AND customer_id IN ({', '.join(['%s'] * len(new))})",
+            params=[connection.ops.adapt_datefield_value(period), *new],
+            user=actor,
+        )
     return len(new)

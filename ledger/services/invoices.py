@@ -103,10 +103,15 @@ def items_for(invoice: Invoice, lines: Iterable[LineDraft], tax_rate: Decimal, s
             unit_price=line.unit_price,
             amount=line.amount,
             tax_rate=tax_rate,
-            tax_amount=round_amount(line.amount * tax_rate),
+            tax_amount=line_tax(line.amount, tax_rate),
         )
         for position, line in enumerate(lines)
     ]
+
+
+def line_tax(amount: Decimal, tax_rate: Decimal) -> Decimal:
+    """Tax is computed and rounded per line (DESIGN.md); an invoice's tax is the sum of its lines'."""
+    return round_amount(amount * tax_rate)
 
 
 def set_totals(invoice: Invoice, items: Iterable[InvoiceItem]) -> None:

@@ -18,16 +18,16 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history
 
 from accounts.models import User
 from approvals.services import approval_submit
 from billing_project.billing_time import billing_today
+from billing_project.bulk import history_record_created, insert_rows
 from catalog.models import Customer, PriceAgreement
 from ledger.approval import invoice_approval_rule
 from ledger.models import BillingConfig, BillingRun, BillingRunCustomer, Invoice, InvoiceItem
 from ledger.services.billing import billing_config_for
-from ledger.services.invoices import LineDraft, invoice_issue, items_for, set_totals, usage_lines
+from ledger.services.invoices import LineDraft, invoice_issue, items_for, line_tax, usage_lines
 from usage.models import MonthlySummary
 from usage.report_selectors import usage_month_report
 from usage.services import usage_close_periods
@@ -59,10 +59,22 @@ class InvoicePreview:
     customer: Customer
     lines: list[LineDraft]
     tax_rate: Decimal
-    items: list[InvoiceItem] = field(default_factory=list)
-    subtotal: Decimal = Decimal("0.00")
-    tax: Decimal = Decimal("0.00")
-    total: Decimal = Decimal("0.00")
+    taxes: list[Decimal]  # per line
+    subtotal: Decimal
+    tax: Decimal
+    total: Decimal
+
+    @property
+    def items(self) -> list[InvoiceItem]:
+        """The lines as unsaved invoice items, for showing a preview."""
+        return items_for(Invoice(customer=self.customer), self.lines, self.tax_rate)
+
+
+def _preview(customer: Customer, lines: list[LineDraft], tax_rate: Decimal) -> InvoicePreview:
+    taxes = [line_tax(line.amount, tax_rate) for line in lines]
+    subtotal = sum((line.amount for line in lines), Decimal("0.00"))
+    tax = sum(taxes, Decimal("0.00"))
+    return InvoicePreview(customer, lines, tax_rate, taxes, subtotal, tax, subtotal + tax)
 
 
 def _previews(period: date, customer_ids: list[int]) -> list[InvoicePreview]:
@@ -78,12 +90,7 @@ def _previews(period: date, customer_ids: list[int]) -> list[InvoicePreview]:
     for customer_id in sorted(rows_by_customer):
         customer = customers[customer_id]
         config = configs.get(customer_id) or BillingConfig(customer=customer)  # defaults; a preview writes nothing
-        preview = InvoicePreview(customer, usage_lines(rows_by_customer[customer_id]), config.effective_tax_rate)
-        preview.items = items_for(Invoice(customer=customer), preview.lines, preview.tax_rate)
-        total = Invoice()
-        set_totals(total, preview.items)
-        preview.subtotal, preview.tax, preview.total = total.subtotal, total.tax, total.total
-        previews.append(preview)
+        previews.append(_preview(customer, usage_lines(rows_by_customer[customer_id]), config.effective_tax_rate))
     return previews
 
 
@@ -144,21 +151,7 @@ def month_end_bill(*, run: BillingRun, customer_ids: Iterable[int], actor: User 
             created_by=actor,
         )
         invoices.append(invoice)
-    invoices = bulk_create_with_history(invoices, Invoice, default_user=actor)
-    if invoices and invoices[0].pk is None:  # a database that returns no ids on bulk insert
-        by_customer = dict(
-            Invoice.objects.filter(customer_id__in=todo, period=period, kind=Invoice.Kind.USAGE).values_list(
-                "customer_id", "pk"
-            )
-        )
-        for invoice in invoices:
-            invoice.pk = by_customer[invoice.customer_id]
-    items = []
-    for invoice, preview in zip(invoices, previews, strict=True):
-        for item in preview.items:
-            item.invoice = invoice
-            items.append(item)
-    bulk_create_with_history(items, InvoiceItem, default_user=actor, batch_size=5000)
+    _insert_with_lines(invoices, previews, actor)
     BillingRunCustomer.objects.bulk_create([BillingRunCustomer(run=run, customer_id=pk) for pk in fresh])
     leftover = list(
         Invoice.objects.filter(
@@ -180,6 +173,63 @@ def month_end_bill(*, run: BillingRun, customer_ids: Iterable[int], actor: User 
         nothing_to_bill=F("nothing_to_bill") + outcome.nothing_to_bill,
     )
     return outcome
+
+
+_ITEM_COLUMNS = [
+    "invoice_id",
+    "position",
+    "source",
+    "description",
+    "service_id",
+    "quantity",
+    "unit_price",
+    "amount",
+    "tax_rate",
+    "tax_amount",
+]
+
+
+def _insert_with_lines(invoices: list[Invoice], previews: list[InvoicePreview], actor: User | None) -> None:
+    """Insert the chunk's invoices and their lines, each with its "created" history row.
+
+    Month-end writes tens of thousands of lines: they go in as plain rows (COPY on PostgreSQL), and
+    their history with one statement per table, not as a model instance per row."""
+    if not invoices:
+        return
+    Invoice.objects.bulk_create(invoices)
+    if invoices[0].pk is None:  # a database that returns no ids on bulk insert
+        by_customer = dict(
+            Invoice.objects.filter(
+                billing_run=invoices[0].billing_run_id, customer_id__in=[invoice.customer_id for invoice in invoices]
+            ).values_list("customer_id", "pk")
+        )
+        for invoice in invoices:
+            invoice.pk = by_customer[invoice.customer_id]
+    insert_rows(
+        InvoiceItem,
+        _ITEM_COLUMNS,
+        (
+            (
+                invoice.pk,
+                position,
+                line.source,
+                line.description,
+                line.service_id,
+                line.quantity,
+                line.unit_price,
+                line.amount,
+                preview.tax_rate,
+                tax,
+            )
+            for invoice, preview in zip(invoices, previews, strict=True)
+            for position, (line, tax) in enumerate(zip(preview.lines, preview.taxes, strict=True))
+        ),
+    )
+    ids = [invoice.pk for invoice in invoices]
+    in_ids = f"({', '.join(['%s'] * len(ids))})"
+    now = timezone.now()
+    history_record_created(Invoice, where=f"id IN {in_ids}", params=ids, user=actor, when=now)
+    history_record_created(InvoiceItem, where=f"invoice_id IN {in_ids}", params=ids, user=actor, when=now)
 
 
 def _route(run: BillingRun, invoices: list[Invoice], actor: User | None, *, recheck: bool = False) -> None:

@@ -6,7 +6,7 @@ from django.core.management import CommandError, call_command
 
 from billing_project.celery import app as celery_app
 from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
-from ledger.models import BillingRun, Invoice
+from ledger.models import BillingRun, Invoice, InvoiceItem
 from ledger.services import month_end
 from ledger.services.billing import billing_config_update
 from ledger.tasks import month_end_task
@@ -40,6 +40,31 @@ def test_month_end_bills_usage_and_fees_and_skips_customers_with_neither(custome
     assert all(invoice.status == Invoice.Status.DRAFT and invoice.billing_run == run for invoice in invoices.values())
     assert (run.status, run.customer_count, run.invoices_created, run.nothing_to_bill) == ("completed", 3, 2, 1)
     assert run.finished_at is not None
+
+
+def test_month_end_writes_each_line_and_its_history_naming_who_ran_it(customers, finance_user):
+    used, fee_only, _, service = customers
+    billing_config_update(actor=None, customer=used, tax_rate=D("0.19"))
+
+    month_end.month_end_run(actor=finance_user, period=OCTOBER)
+
+    invoice = Invoice.objects.get(customer=used)
+    (line,) = invoice.items.all()
+    assert (line.position, line.source, line.service_id, line.quantity, line.unit_price) == (
+        0,
+        "usage",
+        service.pk,
+        D("10"),
+        D("0.5"),
+    )
+    assert (line.amount, line.tax_rate, line.tax_amount) == (D("5.00"), D("0.19"), D("0.95"))
+    assert (invoice.subtotal, invoice.tax, invoice.total) == (D("5.00"), D("0.95"), D("5.95"))
+    for record in (invoice, line, ClosedPeriod.objects.get(customer=used, period=OCTOBER)):
+        (created,) = record.history.all()
+        assert (created.history_type, created.history_user) == ("+", finance_user)
+        fields = [field.attname for field in type(record)._meta.concrete_fields]
+        assert [getattr(created, name) for name in fields] == [getattr(record, name) for name in fields]
+    assert InvoiceItem.history.filter(invoice_id__in=Invoice.objects.values("pk")).count() == 2
 
 
 def test_a_rerun_bills_nobody_twice(customers):

@@ -34,7 +34,7 @@ class Command(BaseCommand):
             previews = month_end_preview(period=billed, customer_ids=[only.pk] if only else None)
             for preview in previews:
                 self.stdout.write(
-                    f"{preview.customer.client_id}: {len(preview.items)} line(s), subtotal {preview.subtotal}, "
+                    f"{preview.customer.client_id}: {len(preview.lines)} line(s), subtotal {preview.subtotal}, "
                     f"tax {preview.tax}, total {preview.total} {preview.customer.currency}"
                 )
             self.stdout.write(f"Dry run for {billed:%Y-%m}: {len(previews)} invoice(s) would be made; nothing written.")
