@@ -42,7 +42,11 @@ class Rule:
 
 
 class ApprovalHandler(Protocol):
-    """Implemented by the app that owns a target; every method runs inside the deciding transaction."""
+    """Implemented by the app that owns a target; every method runs inside the deciding transaction.
+
+    The `*_many` methods are optional bulk forms used by `approval_submit_many`, each the same as its
+    one-target method applied to every target, in a number of queries that does not grow with the batch;
+    a handler without one gets the one-target method called per target (see `bulk`)."""
 
     def rule(self, target: models.Model) -> Rule: ...
 
@@ -84,6 +88,20 @@ class ApprovalHandler(Protocol):
     def admin_url(self, target_id: int) -> str:
         """The target's page in the admin, from its id alone (lists link to it without loading the targets)."""
 
+    # Optional bulk forms (see the class docstring).
+
+    def lock_many(self, targets: list[models.Model]) -> list[models.Model]:
+        """`lock` for every target: the targets re-read under row locks, in primary-key order."""
+
+    def rules_many(self, targets: list[models.Model]) -> list[Rule]:
+        """`rule` for every target, in the order given."""
+
+    def submitted_many(self, targets: list[models.Model], actor) -> None:
+        """`submitted` for every target."""
+
+    def notify_addresses_many(self, pairs: list[tuple[models.Model, Step]]) -> list[list[str]]:
+        """`notify_addresses` for every (target, step) pair, in the order given."""
+
 
 _handlers: dict[str, ApprovalHandler] = {}
 _models: dict[str, type[models.Model]] = {}
@@ -97,6 +115,34 @@ def register(model: type[models.Model], handler: ApprovalHandler) -> None:
 def registered() -> list[tuple[type[models.Model], ApprovalHandler]]:
     """Every target model with its handler."""
     return [(_models[label], handler) for label, handler in _handlers.items()]
+
+
+class _PerTarget:
+    """The bulk forms of a handler that has none: its one-target methods, called per target."""
+
+    def __init__(self, handler: ApprovalHandler) -> None:
+        self.handler = handler
+
+    def lock_many(self, targets: list[models.Model]) -> list[models.Model]:
+        return [self.handler.lock(target) for target in sorted(targets, key=lambda target: target.pk)]
+
+    def rules_many(self, targets: list[models.Model]) -> list[Rule]:
+        return [self.handler.rule(target) for target in targets]
+
+    def submitted_many(self, targets: list[models.Model], actor) -> None:
+        for target in targets:
+            self.handler.submitted(target, actor)
+
+    def notify_addresses_many(self, pairs: list[tuple[models.Model, Step]]) -> list[list[str]]:
+        return [self.handler.notify_addresses(target, step) for target, step in pairs]
+
+
+def bulk(handler: ApprovalHandler, method: str):
+    """The handler's bulk form `method` (e.g. "submitted_many"), or its one-target method called per target."""
+    own = getattr(type(handler), method, None)
+    if own is None or own is getattr(ApprovalHandler, method):  # none, or the protocol's stub inherited
+        return getattr(_PerTarget(handler), method)
+    return getattr(handler, method)
 
 
 def handler_for(model: type[models.Model] | models.Model) -> ApprovalHandler:

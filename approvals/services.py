@@ -4,16 +4,21 @@ Each function locks the request (and, through its handler, the target) so that t
 at the same moment leave one consistent decision. Emails go out only after commit.
 """
 
+from collections import defaultdict
+
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Model, Q
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
 from approvals.models import ApprovalAction, ApprovalRequest
-from approvals.registry import Rule, Step, handler_for
+from approvals.registry import Rule, Step, bulk, handler_for
 from billing_project.errors import Conflict, DomainError, NotAllowed
+
+_CURRENT = [ApprovalRequest.Status.PENDING, ApprovalRequest.Status.APPROVED, ApprovalRequest.Status.REJECTED]
 
 
 class ApprovalNotAllowed(NotAllowed):
@@ -82,6 +87,34 @@ def _notify_approvers(request: ApprovalRequest, target: Model) -> None:
         )
 
 
+def _step(step: dict) -> Step:
+    return Step(step["name"], step["label"], tuple(step["users"]), tuple(step["groups"]))
+
+
+def _notify_approvers_of_new(handler, pairs: list[tuple[ApprovalRequest, Model]], actor) -> None:
+    """One email per approver for a batch of new requests, listing each request whose steps include them."""
+    steps = [(request, target, _step(step)) for request, target in pairs for step in _steps(request)]
+    found = bulk(handler, "notify_addresses_many")([(target, step) for _, target, step in steps])
+    waiting = defaultdict(dict)  # address -> {request id: (request, labels of the steps that are theirs)}
+    for (request, _, step), addresses in zip(steps, found, strict=True):
+        for address in addresses:
+            if address:
+                waiting[address].setdefault(request.pk, (request, []))[1].append(step.label)
+    by = actor or "month-end"
+    for address in sorted(waiting):
+        entries = list(waiting[address].values())
+        if len(entries) == 1:
+            ((request, labels),) = entries
+            subject = f"Awaiting your approval: {request.summary}"
+            body = f"{request.summary} waits for approval ({', '.join(labels)}), submitted by {by}."
+        else:
+            subject = f"Awaiting your approval: {len(entries)} requests"
+            body = f"{len(entries)} requests wait for your approval, submitted by {by}:\n\n" + "\n".join(
+                f"- {request.summary} ({', '.join(labels)})" for request, labels in entries
+            )
+        _notify(subject, body, [address])
+
+
 def _submitter_address(request: ApprovalRequest) -> list[str]:
     return [request.opened_by.email] if request.opened_by else []  # None: month-end submitted it
 
@@ -90,13 +123,7 @@ def request_for(target: Model) -> ApprovalRequest | None:
     """The target's current request (pending, approved or rejected), if any."""
     return (
         ApprovalRequest.objects.filter(
-            target_type=ContentType.objects.get_for_model(target),
-            target_id=target.pk,
-            status__in=[
-                ApprovalRequest.Status.PENDING,
-                ApprovalRequest.Status.APPROVED,
-                ApprovalRequest.Status.REJECTED,
-            ],
+            target_type=ContentType.objects.get_for_model(target), target_id=target.pk, status__in=_CURRENT
         )
         .order_by("-opened_at")
         .first()
@@ -140,6 +167,78 @@ def approval_submit(*, actor, target: Model, comment: str = "") -> ApprovalReque
     handler.submitted(target, actor)
     _notify_approvers(request, target)
     return request
+
+
+@transaction.atomic
+def approval_submit_many(*, actor, targets: list[Model], comment: str = "") -> list[ApprovalRequest]:
+    """`approval_submit` for a batch of fresh targets of one model (month-end's new drafts), in a number of
+    queries that does not grow with the batch. Each target's rule is frozen now, as `approval_submit` does;
+    a target whose rule needs no approval gets no request and stays as it is. Returns the requests opened, in
+    the order of `targets`. After commit each approver gets one email listing the batch's requests that wait
+    for them.
+
+    All or nothing: when `actor` may not submit a target, a target cannot be submitted now, or a target
+    already has a current request (pending, approved or rejected: resubmitting a rejected target, which
+    closes its old request, is `approval_submit`'s job), it raises and submits none. A caller that wants the
+    others submitted regardless falls back to `approval_submit` per target."""
+    if not targets:
+        return []
+    model = type(targets[0])
+    if any(type(target) is not model for target in targets):
+        raise ValueError("approval_submit_many takes targets of one model.")
+    ids = [target.pk for target in targets]
+    if len(set(ids)) != len(ids):
+        raise ValueError("approval_submit_many takes each target once.")
+    handler = handler_for(model)
+    if not all(handler.may_submit(target, actor) for target in targets):
+        raise ApprovalNotAllowed("Your role may not submit this for approval.", code="wrong_role")
+    locked = {target.pk: target for target in bulk(handler, "lock_many")(targets)}
+    if len(locked) != len(ids):
+        raise Conflict("Something submitted for approval no longer exists.", code="not_submittable")
+    targets = [locked[pk] for pk in ids]
+    target_type = ContentType.objects.get_for_model(model)
+    previous = (
+        ApprovalRequest.objects.filter(target_type=target_type, target_id__in=ids, status__in=_CURRENT)
+        .order_by("target_id")
+        .first()
+    )
+    if previous is not None:
+        if previous.status == ApprovalRequest.Status.PENDING:
+            raise Conflict(f"{previous.summary} is already waiting for approval.", code="already_submitted")
+        raise Conflict(
+            f"{previous.summary} is already {previous.get_status_display().lower()}; submit it on its own.",
+            code="already_decided",
+        )
+    for target in targets:
+        handler.check_submittable(target)
+    rules: list[Rule] = bulk(handler, "rules_many")(targets)
+    chosen = [(target, rule) for target, rule in zip(targets, rules, strict=True) if rule.steps]
+    requests = bulk_create_with_history(
+        [
+            ApprovalRequest(
+                target_type=target_type,
+                target_id=target.pk,
+                summary=handler.summary(target)[:300],
+                scope=handler.scope_label(target)[:64],
+                rule=rule.as_json(),
+                opened_by=actor,
+            )
+            for target, rule in chosen
+        ],
+        ApprovalRequest,
+        default_user=actor,
+    )
+    ApprovalAction.objects.bulk_create(
+        [
+            ApprovalAction(request=request, actor=actor, kind=ApprovalAction.Kind.SUBMITTED, comment=comment)
+            for request in requests
+        ]
+    )
+    if chosen:
+        targets = [target for target, _ in chosen]
+        bulk(handler, "submitted_many")(targets, actor)
+        _notify_approvers_of_new(handler, list(zip(requests, targets, strict=True)), actor)
+    return requests
 
 
 def _decidable(request: ApprovalRequest, actor) -> tuple[ApprovalRequest, Model, object]:

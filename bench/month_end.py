@@ -29,7 +29,7 @@ On a fresh PostgreSQL database bench_usage_<pid> (migrated only, no demo data; d
 7. the write floor: the rows the 2026-10 run wrote (closed periods, invoices, lines and their history
    rows) COPY'd back into their tables inside a transaction that is rolled back.
 With --approval-share S, a share S of the customers need approval (rule "cs_or_sales"): month-end then
-submits their bills (approvals.services.approval_submit, one by one). By default none do, and no customer
+submits their bills (approvals.services.approval_submit_many, one batch per chunk). By default none do, and no customer
 has auto_issue: the run makes drafts only, PDFs apart.
 Children and in-process steps run under --timeout seconds each.
 """

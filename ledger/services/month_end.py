@@ -20,7 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
-from approvals.services import approval_submit
+from approvals.services import approval_submit, approval_submit_many
 from billing_project.billing_time import billing_today
 from billing_project.bulk import history_record_created, insert_rows
 from catalog.models import Customer, PriceAgreement
@@ -235,26 +235,79 @@ def _insert_with_lines(invoices: list[Invoice], previews: list[InvoicePreview], 
 def _route(run: BillingRun, invoices: list[Invoice], actor: User | None, *, recheck: bool = False) -> None:
     """Each new draft goes its customer's way: submitted for approval when its rule says so, otherwise
     issued at once when the billing configuration says so, otherwise left as a draft for Finance.
-    One customer's failure is noted on the run and does not stop the others."""
+    One customer's failure is noted on the run and does not stop the others.
+
+    The drafts to submit go in one batch (`approval_submit_many`, in one transaction with the run's count);
+    if the batch fails, they are submitted one by one, so that only the invoices at fault stay drafts with
+    their failure noted. The run's counters take one UPDATE each per call. With `recheck` (drafts an
+    earlier delivery left unrouted) only those still drafts are routed, read in one query."""
+    if recheck and invoices:
+        drafts = set(
+            Invoice.objects.filter(pk__in=[i.pk for i in invoices], status=Invoice.Status.DRAFT).values_list(
+                "pk", flat=True
+            )
+        )
+        invoices = [i for i in invoices if i.pk in drafts]  # the others were routed meanwhile by another delivery
+    if not invoices:
+        return
     configs = {
         config.customer_id: config
         for config in BillingConfig.objects.filter(customer_id__in=[i.customer_id for i in invoices]).select_related(
             "customer"
         )
     }
+    to_submit, to_issue = [], []
     for invoice in invoices:
         config = configs.get(invoice.customer_id) or billing_config_for(invoice.customer)
-        if recheck and not Invoice.objects.filter(pk=invoice.pk, status=Invoice.Status.DRAFT).exists():
-            continue  # routed meanwhile by another delivery of the same task
         try:
-            if invoice_approval_rule(invoice, config).steps:
-                approval_submit(actor=actor, target=invoice)
-                BillingRun.objects.filter(pk=run.pk).update(invoices_submitted=F("invoices_submitted") + 1)
-            elif config.auto_issue:
-                invoice_issue(actor=actor, invoice=invoice)
-                BillingRun.objects.filter(pk=run.pk).update(invoices_issued=F("invoices_issued") + 1)
+            needs_approval = bool(invoice_approval_rule(invoice, config).steps)
         except Exception as error:  # the invoice stays a draft; Finance sees why on the run
             billing_run_record_failure(run=run, customer_ids=[invoice.customer_id], error=error, stage="route")
+            continue
+        if needs_approval:
+            to_submit.append(invoice)
+        elif config.auto_issue:
+            to_issue.append(invoice)
+    _submit(run, to_submit, actor)
+    _issue(run, to_issue, actor)
+
+
+def _submit(run: BillingRun, invoices: list[Invoice], actor: User | None) -> None:
+    if not invoices:
+        return
+    try:
+        with transaction.atomic():
+            submitted = len(approval_submit_many(actor=actor, targets=invoices))
+            BillingRun.objects.filter(pk=run.pk).update(invoices_submitted=F("invoices_submitted") + submitted)
+        return
+    except Exception:  # the batch rolled back whole: one by one, so that one bad invoice stops no other
+        pass
+    submitted = 0
+    try:
+        for invoice in invoices:
+            try:
+                if approval_submit(actor=actor, target=invoice) is not None:
+                    submitted += 1
+            except Exception as error:
+                billing_run_record_failure(run=run, customer_ids=[invoice.customer_id], error=error, stage="route")
+    finally:
+        if submitted:
+            BillingRun.objects.filter(pk=run.pk).update(invoices_submitted=F("invoices_submitted") + submitted)
+
+
+def _issue(run: BillingRun, invoices: list[Invoice], actor: User | None) -> None:
+    """Issuing renders a PDF: one invoice at a time, each failure noted on its own."""
+    issued = 0
+    try:
+        for invoice in invoices:
+            try:
+                invoice_issue(actor=actor, invoice=invoice)
+                issued += 1
+            except Exception as error:
+                billing_run_record_failure(run=run, customer_ids=[invoice.customer_id], error=error, stage="route")
+    finally:
+        if issued:
+            BillingRun.objects.filter(pk=run.pk).update(invoices_issued=F("invoices_issued") + issued)
 
 
 @transaction.atomic

@@ -8,6 +8,7 @@ from django.core import mail
 
 from accounts.roles import Role
 from approvals.models import ApprovalAction, ApprovalRequest
+from approvals.registry import handler_for
 from approvals.services import (
     ApprovalNotAllowed,
     approval_approve,
@@ -18,6 +19,7 @@ from approvals.services import (
 )
 from billing_project.errors import Conflict, DomainError
 from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
+from ledger.approval import invoice_approval_rule
 from ledger.models import Invoice
 from ledger.services.billing import billing_config_update
 from ledger.services.invoices import InvoiceNotEditable, invoice_create_manual, invoice_issue
@@ -205,6 +207,27 @@ def test_emails_are_sent_only_after_commit(people, django_capture_on_commit_call
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         approval_submit(actor=people["finance"], target=invoice)
     assert mail.outbox == [] and len(callbacks) == 1
+
+
+@pytest.mark.parametrize(
+    ("rule", "csm", "expected"),
+    [
+        ("csm", "csm", [["csm@x.example"]]),
+        ("csm", "gone", [[]]),  # an inactive CSM: nobody is told
+        ("csm", None, [["cs2@x.example", "csm@x.example"]]),  # no CSM: every active CS user
+        ("cs_or_sales", "csm", [["csm@x.example", "sales@x.example"]]),  # the CSM alone among CS users
+        ("cs_or_sales", None, [["cs2@x.example", "csm@x.example", "sales@x.example"]]),
+    ],
+)
+def test_who_hears_of_a_submission_one_by_one_or_in_bulk(people, make_user, rule, csm, expected):
+    people = people | {"gone": make_user(Role.CUSTOMER_SUCCESS, Role.SALES, email="gone@x.example", is_active=False)}
+    customer = CustomerFactory(csm=people.get(csm))
+    billing_config_update(actor=None, customer=customer, approval_rule=rule)
+    invoice = invoice_create_manual(actor=people["finance"], customer=customer, lines=LINE)
+    handler, steps = handler_for(Invoice), invoice_approval_rule(invoice).steps
+
+    assert [handler.notify_addresses(invoice, step) for step in steps] == expected
+    assert handler.notify_addresses_many([(invoice, step) for step in steps]) == expected
 
 
 def test_month_end_routes_each_customer_by_its_rule(people, import_usage):
