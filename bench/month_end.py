@@ -28,6 +28,8 @@ On a fresh PostgreSQL database bench_usage_<pid> (migrated only, no demo data; d
    quantities on the invoices add up to the quantities of the records;
 7. the write floor: the rows the 2026-10 run wrote (closed periods, invoices, lines and their history
    rows) COPY'd back into their tables inside a transaction that is rolled back.
+With --worker N, 2026-10 is billed the way the schedule bills it: month_end_task sent to Redis and fanned
+out one task per customer to a real Celery worker of N processes, timed until the run is marked finished.
 With --approval-share S, a share S of the customers need approval (rule "cs_or_sales"): month-end then
 submits their bills (approvals.services.approval_submit_many, one batch per chunk). By default none do, and no customer
 has auto_issue: the run makes drafts only, PDFs apart.
@@ -44,6 +46,8 @@ import os
 import pstats
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -353,6 +357,41 @@ def run_month_end(period: date, *, timeout: float, profile: bool) -> dict:
     return {"run": run, "seconds": elapsed, "queries": queries, "phases": phases, "profile": profile_text}
 
 
+def run_month_end_on_worker(url: str, period: date, *, timeout: float, concurrency: int) -> dict:
+    """The scheduled path: month_end_task on Redis, fanned out one task per customer to a real worker
+    (prefork, `concurrency` processes, as the Procfile runs it); timed from sending the task until the run
+    is marked finished."""
+    from billing_project.celery import app as celery_app
+    from ledger.models import BillingRun
+    from ledger.tasks import month_end_task
+
+    celery_app.control.purge()
+    hostname = f"bench-month-end-{os.getpid()}@localhost"
+    env = {**django_env(url), "REDIS_URL": os.environ["REDIS_URL"], "DATABASE_CONN_MAX_AGE": "60"}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "billing_project", "worker", f"--concurrency={concurrency}",
+         "-n", hostname, "--without-gossip", "--without-mingle", "--loglevel=WARNING"],
+        cwd=Path(__file__).resolve().parent.parent, env=env,
+    )  # fmt: skip
+    try:
+        with time_limit(timeout, f"month-end {period:%Y-%m} on the worker"):
+            while not celery_app.control.ping(destination=[hostname], timeout=0.5):
+                if worker.poll() is not None:
+                    raise RuntimeError(f"the worker exited with {worker.returncode}")
+            started = time.perf_counter()
+            month_end_task.delay(period.isoformat())
+            while True:
+                run = BillingRun.objects.filter(period=period).order_by("-pk").first()
+                if run is not None and run.finished_at is not None:
+                    break
+                time.sleep(0.1)
+            elapsed = time.perf_counter() - started
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    return {"run": run, "seconds": elapsed, "queries": None, "phases": None, "profile": "", "worker": concurrency}
+
+
 def check(period: date) -> dict:
     from django.db import connection
 
@@ -390,8 +429,17 @@ def main() -> None:
         default=0.0,
         help="share of customers whose bills need approval (month-end then submits them); default none",
     )
+    parser.add_argument(
+        "--worker",
+        type=int,
+        metavar="N",
+        help="bill 2026-10 through month_end_task on a real Celery worker with N processes (REDIS_URL, default "
+        "redis://127.0.0.1:6379/9) instead of in this process",
+    )
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed to each step")
     args = parser.parse_args()
+    if args.worker:
+        os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
 
     whole, load_before = time.perf_counter(), load_average()
     results = {}
@@ -433,9 +481,11 @@ def main() -> None:
 
         for period in (SMALL_PERIOD, BIG_PERIOD):
             print(f"month-end {period:%Y-%m} …", flush=True)
-            results[period].update(
-                run_month_end(period, timeout=args.timeout, profile=args.profile and period == BIG_PERIOD)
-            )
+            if args.worker and period == BIG_PERIOD:
+                result = run_month_end_on_worker(url, period, timeout=args.timeout, concurrency=args.worker)
+            else:
+                result = run_month_end(period, timeout=args.timeout, profile=args.profile and period == BIG_PERIOD)
+            results[period].update(result)
             results[period]["check"] = check(period)
             print(f"  {results[period]['seconds']:.1f} s", flush=True)
         with time_limit(args.timeout, "the write floor"):
@@ -458,7 +508,12 @@ def main() -> None:
         print(
             f"{period:%Y-%m}  | {checked['records']:>9,} | {checked['billable']:>9,} | {checked['invoices']:>8,} | "
             f"{checked['items']:>7,} | {aggregate:>20.3f} | {result['seconds']:>11.2f} | "
-            f"{result['seconds'] / aggregate:>5.1f} | {result['queries'].total:>7,} | {result['queries'].seconds:>8.2f}"
+            f"{result['seconds'] / aggregate:>5.1f} | "
+            + (
+                f"{result['queries'].total:>7,} | {result['queries'].seconds:>8.2f}"
+                if result["queries"]
+                else f"on a worker of {result['worker']} processes"
+            )
         )
     for period in (SMALL_PERIOD, BIG_PERIOD):
         result, checked = results[period], results[period]["check"]
@@ -479,17 +534,18 @@ def main() -> None:
             f"invoice or nothing to bill: {checked['invoices'] + run.nothing_to_bill == checked['billable']}"
         )
         queries, phases = result["queries"], result["phases"]
-        print(f"  statements by kind: {dict(queries.by_kind.most_common())}")
-        print("  statements by kind and table (count, seconds inside execute):")
-        for key, count in queries.by_table.most_common():
-            print(f"    {count:>6,}  {queries.seconds_by_table[key]:7.2f} s  {key}")
-        print("  phases (wall time, including the SQL they send):")
-        for key, seconds in phases.seconds.most_common():
-            print(f"    {seconds:7.2f} s  {phases.calls[key]:>4} calls  {key}")
-        rest = result["seconds"] - sum(
-            v for k, v in phases.seconds.items() if k.split("(")[0] not in PhaseTimers.NESTED
-        )
-        print(f"    {rest:7.2f} s             the rest (locks, invoiced check, Invoice objects, run counters, commits)")
+        if queries is not None:  # on a worker, statements and phases are another process's
+            print(f"  statements by kind: {dict(queries.by_kind.most_common())}")
+            print("  statements by kind and table (count, seconds inside execute):")
+            for key, count in queries.by_table.most_common():
+                print(f"    {count:>6,}  {queries.seconds_by_table[key]:7.2f} s  {key}")
+            print("  phases (wall time, including the SQL they send):")
+            for key, seconds in phases.seconds.most_common():
+                print(f"    {seconds:7.2f} s  {phases.calls[key]:>4} calls  {key}")
+            rest = result["seconds"] - sum(
+                v for k, v in phases.seconds.items() if k.split("(")[0] not in PhaseTimers.NESTED
+            )
+            print(f"    {rest:7.2f} s             the rest (locks, checks, Invoice objects, run counters, commits)")
         if period == BIG_PERIOD:
             print("  write floor: the rows this run wrote, COPY'd back into their tables (rolled back):")
             for table, rows, seconds in floor:

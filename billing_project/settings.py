@@ -233,6 +233,8 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = BILLING_TIME_ZONE
 CELERY_ENABLE_UTC = True
+# The month-end task fans out one task per batch of this many customers.
+MONTH_END_CUSTOMERS_PER_TASK = int(os.environ.get("MONTH_END_CUSTOMERS_PER_TASK", "100"))
 # Times are in BILLING_TIME_ZONE (CELERY_TIMEZONE).
 CELERY_BEAT_SCHEDULE = {
     "month-end": {"task": "ledger.tasks.month_end_task", "schedule": crontab(minute=0, hour=6, day_of_month=1)},

@@ -331,11 +331,16 @@ def billing_run_start(
 
 
 def billing_run_finish_if_done(*, run: BillingRun) -> BillingRun:
+    """Mark the run finished once every customer is done or failed; each per-customer task asks."""
     with transaction.atomic():
         run = BillingRun.objects.select_for_update().get(pk=run.pk)
-        routed = set(run.customers.filter(routed=True).values_list("customer_id", flat=True))
-        failed = _failed_customers(run) - routed  # a failure a later delivery made good counts once, as done
-        if run.finished_at is None and run.customers_done + len(failed) >= run.customer_count:
+        if run.finished_at is not None:
+            return run
+        failed = _failed_customers(run)
+        if failed:  # a failure a later delivery made good counts once, as done
+            made_good = run.customers.filter(routed=True, customer_id__in=failed).values_list("customer_id", flat=True)
+            failed -= set(made_good)
+        if run.customers_done + len(failed) >= run.customer_count:
             run.finished_at = timezone.now()
             run.status = BillingRun.Status.FAILED if run.failures else BillingRun.Status.COMPLETED
             run.save(update_fields=["finished_at", "status"])
@@ -348,13 +353,19 @@ def _failed_customers(run: BillingRun) -> set[int]:
     }
 
 
-def month_end_bill_and_issue(*, run: BillingRun, customer_ids: list[int], actor: User | None) -> ChunkOutcome | None:
-    """One chunk (or, from Celery, one customer): bill, then issue what is to be issued automatically."""
+def month_end_bill_and_issue(*, run: BillingRun, customer_ids: list[int], actor: User | None) -> None:
+    """One chunk of customers: bill, then route the new drafts. A chunk that fails rolled back whole and is
+    billed again customer by customer, so that the failure is noted on the run for the customer at fault
+    only and the others are billed."""
     try:
         outcome = month_end_bill(run=run, customer_ids=customer_ids, actor=actor)
-    except Exception as error:  # the chunk rolled back whole; the run notes it and goes on
-        billing_run_record_failure(run=run, customer_ids=customer_ids, error=error)
-        return None
+    except Exception as error:
+        if len(customer_ids) > 1:
+            for customer_id in customer_ids:
+                month_end_bill_and_issue(run=run, customer_ids=[customer_id], actor=actor)
+        else:
+            billing_run_record_failure(run=run, customer_ids=customer_ids, error=error)
+        return
     _route(run, outcome.created, actor)
     _route(run, outcome.leftover, actor, recheck=True)
     with transaction.atomic():
@@ -362,7 +373,6 @@ def month_end_bill_and_issue(*, run: BillingRun, customer_ids: list[int], actor:
             routed=True
         )
         BillingRun.objects.filter(pk=run.pk).update(customers_done=F("customers_done") + done)
-    return outcome
 
 
 def month_end_run(

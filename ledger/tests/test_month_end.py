@@ -118,17 +118,25 @@ def test_customers_configured_for_it_are_issued_at_once(customers):
     assert run.invoices_issued == 1
 
 
-def test_a_failing_chunk_is_recorded_and_the_rest_is_billed(customers, monkeypatch):
+@pytest.mark.parametrize("chunk_size", [1, 500])
+def test_a_customer_whose_billing_fails_is_recorded_and_the_rest_of_the_chunk_is_billed(
+    customers, monkeypatch, chunk_size
+):
     used, fee_only, _, _ = customers
     real_bill = month_end.month_end_bill
+    calls = []
 
     def bill(*, run, customer_ids, actor):
+        calls.append(list(customer_ids))
         if used.pk in customer_ids:
             raise RuntimeError("database went away")
         return real_bill(run=run, customer_ids=customer_ids, actor=actor)
 
     monkeypatch.setattr(month_end, "month_end_bill", bill)
-    run = month_end.month_end_run(actor=None, period=OCTOBER, chunk_size=1)
+    run = month_end.month_end_run(actor=None, period=OCTOBER, chunk_size=chunk_size)
+
+    if chunk_size > 1:  # the whole chunk first, then each of its customers on their own
+        assert calls == [sorted(calls[0]), *([pk] for pk in sorted(calls[0]))]
 
     assert run.status == BillingRun.Status.FAILED
     assert run.failures == [{"stage": "bill", "customers": [used.pk], "error": "RuntimeError: database went away"}]

@@ -26,7 +26,7 @@ from ledger.models import BillingRun, Invoice, Transaction
 from ledger.services import month_end
 from ledger.services.billing import billing_config_update
 from ledger.services.reconciliation import ledger_differences
-from ledger.tasks import month_end_customer_task, month_end_task
+from ledger.tasks import month_end_customers_task, month_end_task
 
 OCTOBER = date(2026, 10, 1)
 
@@ -72,6 +72,7 @@ def real_worker(transactional_db, tmp_path):
         "DATABASE_URL": database_url_for_worker(),
         "DATABASE_CONN_MAX_AGE": "0",
         "REDIS_URL": os.environ["REDIS_URL"],
+        "MONTH_END_CUSTOMERS_PER_TASK": "2",  # five customers: three batches, run side by side
     }
     log = (tmp_path / "worker.log").open("w+b")
     worker = subprocess.Popen(
@@ -157,6 +158,13 @@ def test_month_end_on_a_real_worker_bills_each_customer_once_and_a_second_run_bi
 
     assert (run.status, run.failures) == (BillingRun.Status.COMPLETED, [])
     assert (run.customer_count, run.customers_done, run.invoices_created, run.nothing_to_bill) == (5, 5, 4, 1)
+    log.seek(0)
+    received = [
+        line
+        for line in log.read().decode(errors="replace").splitlines()
+        if "ledger.tasks.month_end_customers_task[" in line and "received" in line
+    ]
+    assert len(received) == 3  # five customers in batches of two
     # The run can be marked finished a moment before the first customer's invoice is issued (another task
     # finished it: see the next-but-one test), so the issue is waited for rather than read at once.
     run = wait_for(
@@ -195,17 +203,17 @@ def test_a_customer_task_delivered_twice_neither_bills_twice_nor_finishes_the_ru
     run, customer_ids = month_end.billing_run_start(actor=None, period=OCTOBER)
     assert customer_ids == [*(c.pk for c in billable), idle.pk]
 
-    month_end_customer_task(run.pk, billable[1].pk)
-    month_end_customer_task(run.pk, billable[1].pk)  # the redelivery
+    month_end_customers_task(run.pk, [billable[1].pk])
+    month_end_customers_task(run.pk, [billable[1].pk])  # the redelivery
     for customer in (billable[0], billable[2], billable[3]):
-        month_end_customer_task(run.pk, customer.pk)
+        month_end_customers_task(run.pk, [customer.pk])
 
     run.refresh_from_db()
     assert Invoice.objects.filter(kind=Invoice.Kind.USAGE).count() == 4
     # Four customers of five are done: the run is still running, and says so.
     assert (run.customers_done, run.status, run.finished_at) == (4, BillingRun.Status.RUNNING, None)
 
-    month_end_customer_task(run.pk, idle.pk)
+    month_end_customers_task(run.pk, [idle.pk])
 
     run.refresh_from_db()
     assert (run.customers_done, run.invoices_created, run.nothing_to_bill) == (5, 4, 1)
@@ -222,16 +230,16 @@ def test_a_run_is_not_finished_by_another_task_while_a_new_invoice_is_still_bein
     billable, idle = october_customers  # billable[0] is issued automatically
     run, customer_ids = month_end.billing_run_start(actor=None, period=OCTOBER)
     for customer in billable[1:]:
-        month_end_customer_task(run.pk, customer.pk)
+        month_end_customers_task(run.pk, [customer.pk])
     seen = {}
 
     def issue_while_the_last_customer_is_billed(*, actor, invoice, **kwargs):
-        month_end_customer_task(run.pk, idle.pk)  # another worker thread, at this very moment
+        month_end_customers_task(run.pk, [idle.pk])  # another worker thread, at this very moment
         seen["finished while issuing"] = BillingRun.objects.get(pk=run.pk).finished_at is not None
         raise RuntimeError("mail server down")
 
     monkeypatch.setattr(month_end, "invoice_issue", issue_while_the_last_customer_is_billed)
-    month_end_customer_task(run.pk, billable[0].pk)
+    month_end_customers_task(run.pk, [billable[0].pk])
 
     run.refresh_from_db()
     assert [(f["customers"], f["error"]) for f in run.failures] == [
