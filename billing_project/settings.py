@@ -235,6 +235,8 @@ CELERY_TIMEZONE = BILLING_TIME_ZONE
 CELERY_ENABLE_UTC = True
 # The month-end task fans out one task per batch of this many customers.
 MONTH_END_CUSTOMERS_PER_TASK = int(os.environ.get("MONTH_END_CUSTOMERS_PER_TASK", "100"))
+# A running billing run with no progress for this long shows as stalled and may be marked as failed.
+BILLING_RUN_STALLED_AFTER_MINUTES = int(os.environ.get("BILLING_RUN_STALLED_AFTER_MINUTES", "30"))
 # Times are in BILLING_TIME_ZONE (CELERY_TIMEZONE).
 CELERY_BEAT_SCHEDULE = {
     "month-end": {"task": "ledger.tasks.month_end_task", "schedule": crontab(minute=0, hour=6, day_of_month=1)},

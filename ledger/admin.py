@@ -7,6 +7,7 @@ one service each, and the journal is read-only. Lists are scoped with ledger.sel
 
 from collections.abc import Callable
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.contenttypes.models import ContentType
@@ -20,6 +21,8 @@ from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action, display
 from unfold.enums import ActionVariant
+from unfold.forms import BaseDialogForm
+from unfold.widgets import UnfoldAdminTextareaWidget
 
 from approvals.forms import CommentRequiredForm, DecisionForm
 from approvals.models import ApprovalRequest
@@ -55,8 +58,11 @@ from ledger.models import (
     Transaction,
 )
 from ledger.selectors import (
+    billing_run_is_stalled,
+    billing_run_list,
+    billing_run_stalled_after,
+    billing_run_stalled_list,
     credit_note_list_for,
-    customer_balance,
     customer_statement,
     invoice_list_for,
     payment_list_for,
@@ -72,6 +78,7 @@ from ledger.services.invoices import (
     invoice_recipient,
     invoice_send_again,
 )
+from ledger.services.month_end import billing_run_mark_failed
 from ledger.services.reconciliation import ledger_reconcile
 from ledger.views import (
     AdjustmentCreateView,
@@ -774,12 +781,46 @@ class RunInvoiceInline(ReadOnlyInline):
         return total_with_currency(invoice)
 
 
+RUN_STATUS_COLOURS = {
+    BillingRun.Status.RUNNING: "info",
+    "stalled": "warning",
+    BillingRun.Status.COMPLETED: "success",
+    BillingRun.Status.FAILED: "danger",
+}
+
+
+class StalledRunFilter(admin.SimpleListFilter):
+    title = "progress"
+    parameter_name = "stalled"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Stalled")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(pk__in=billing_run_stalled_list().values("pk"))
+        return queryset
+
+
+class MarkFailedForm(BaseDialogForm):
+    """Why a stalled run is closed as failed; kept among its failures and in its history.
+    (A form of the admin dialog only; its place is ledger.forms.)"""
+
+    reason = forms.CharField(
+        max_length=500,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
+        help_text="Required; kept among the run's failures and in its history.",
+    )
+
+
 @admin.register(BillingRun)
-class BillingRunAdmin(MonthEndButtonMixin, ReadOnlyAdmin):
+class BillingRunAdmin(MonthEndButtonMixin, ReadOnlyHistoryMixin, SimpleHistoryAdmin, ReadOnlyAdmin):
+    """Month-end runs; one whose worker died shows as stalled and can be closed as failed."""
+
     list_display = [
         "__str__",
         "scope",
-        "status",
+        "status_label",
         "started_at",
         "finished_at",
         "started_by",
@@ -793,9 +834,10 @@ class BillingRunAdmin(MonthEndButtonMixin, ReadOnlyAdmin):
         "billed_month",
         "customer",
         "dry_run",
-        "status",
+        "status_label",
         "started_by",
         "started_at",
+        "last_progress_at",
         "finished_at",
         "customer_count",
         "customers_done",
@@ -806,10 +848,14 @@ class BillingRunAdmin(MonthEndButtonMixin, ReadOnlyAdmin):
         "nothing_to_bill",
         "failures",
     ]
-    readonly_fields = ["billed_month"]
-    list_filter = ["status", PeriodFilter, "dry_run"]
+    readonly_fields = ["billed_month", "status_label", "last_progress_at"]
+    list_filter = ["status", StalledRunFilter, PeriodFilter, "dry_run"]
     list_select_related = ["customer", "started_by"]
     inlines = [RunInvoiceInline]
+    actions_detail = ["mark_failed"]
+
+    def get_queryset(self, request):
+        return billing_run_list()
 
     def get_urls(self):
         month_end = self.admin_site.admin_view(MonthEndView.as_view(model_admin=self))
@@ -823,9 +869,58 @@ class BillingRunAdmin(MonthEndButtonMixin, ReadOnlyAdmin):
     def scope(self, run: BillingRun) -> str:
         return str(run.customer) if run.customer else "All"
 
+    @display(description="Status", ordering="status", label=RUN_STATUS_COLOURS)
+    def status_label(self, run: BillingRun) -> tuple[str, str]:
+        if billing_run_is_stalled(run):
+            minutes = int(billing_run_stalled_after().total_seconds() // 60)
+            return "stalled", f"Stalled (no progress for {minutes} min)"
+        return run.status, run.get_status_display()
+
+    @display(description="Last progress")
+    def last_progress_at(self, run: BillingRun):
+        return run.last_progress_at
+
     @display(description="Failures")
     def failure_count(self, run: BillingRun) -> int:
         return len(run.failures)
+
+    def get_actions_detail(self, request, object_id):
+        run = self.get_object(request, unquote(object_id))
+        actions = super().get_actions_detail(request, object_id)
+        if run is None or not billing_run_is_stalled(run):
+            return [detail for detail in actions if detail.method.original_function_name != "mark_failed"]
+        return actions
+
+    # Who may start month-end may close a run whose worker died (Finance, Admin).
+    def has_mark_failed_permission(self, request, object_id=None) -> bool:
+        return request.user.has_perm("ledger.add_billingrun")
+
+    @action(
+        description="Mark as failed",
+        icon="block",
+        url_path="mark-failed",
+        permissions=["mark_failed"],
+        variant=ActionVariant.DANGER,
+        dialog={
+            "title": "Mark this stalled run as failed?",
+            "description": "Use it when the run's worker died: the run ends as failed, with your name and reason "
+            "among its failures. What it billed stays; running month-end again bills the customers it did not "
+            "reach and skips those already invoiced.",
+            "form_class": MarkFailedForm,
+            "form_submit_text": "Mark as failed",
+        },
+    )
+    def mark_failed(self, request, form, object_id):
+        run = self.get_object(request, unquote(object_id))
+        if run is None:
+            raise Http404
+        try:
+            run = billing_run_mark_failed(actor=request.user, run=run, reason=form.cleaned_data["reason"])
+        except DomainError as error:
+            self.message_user(request, error.message, messages.ERROR)
+        else:
+            self.message_user(request, f"{run} marked as failed.", messages.SUCCESS)
+        return back_to(request, change_url(run))
 
 
 @admin.register(Account)
@@ -935,11 +1030,14 @@ class CustomerWithLedgerAdmin(catalog_admin.CustomerAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         # Read once here: readonly fields are evaluated several times per page.
         if obj is not None and request.user.has_perm("ledger.view_transaction"):
-            lines = customer_statement(obj)
+            statement = customer_statement(obj)  # the balance and the number of lines; the latest read here
+            lines = statement[-STATEMENT_LINES_ON_CUSTOMER_PAGE:]
+            earlier = len(statement) > STATEMENT_LINES_ON_CUSTOMER_PAGE
             context["account"] = {
-                "balance": customer_balance(obj),
+                "balance": statement.balance,
                 "config": BillingConfig.objects.filter(customer=obj).first(),
-                "lines": lines[-STATEMENT_LINES_ON_CUSTOMER_PAGE:],
-                "earlier": len(lines) > STATEMENT_LINES_ON_CUSTOMER_PAGE,
+                "lines": lines,
+                "earlier": earlier,
+                "opening_balance": lines[0].balance_before if earlier else None,
             }
         return super().render_change_form(request, context, add, change, form_url, obj)

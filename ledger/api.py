@@ -42,7 +42,7 @@ from ledger.serializers import (
     InvoiceSubmitResultSerializer,
     PaymentCreateSerializer,
     PaymentSerializer,
-    StatementSerializer,
+    StatementPageSerializer,
     TransactionSerializer,
 )
 from ledger.services.invoices import credit_note_issue, invoice_create_draft, invoice_issue
@@ -437,19 +437,25 @@ class BalanceViewSet(mixins.ListModelMixin, LedgerViewSet):
 
 class CustomerStatementView(generics.GenericAPIView):
     """A customer's statement: date, kind, reference, description, amount and balance after of every movement
-    on its receivable account, oldest first. A customer the caller may not see answers 404."""
+    on its receivable account, oldest first, a page at a time (?page=, as the other lists). A customer the
+    caller may not see answers 404."""
 
     permission_classes = [permissions.IsAuthenticated, LedgerPermissions]
     required_permissions = VIEW_CUSTOMER_JOURNAL
-    serializer_class = StatementSerializer
+    serializer_class = StatementPageSerializer
     filter_backends: list = []
-    pagination_class = None
 
     def get(self, request, pk: int):
         customer = get_object_or_404(customer_list_for(request.user), pk=pk)
-        statement = {
+        statement = selectors.customer_statement(customer)  # the balance and the count in one query
+        lines = self.paginate_queryset(statement)  # then the page's lines, in one more
+        page = {
+            "count": self.paginator.page.paginator.count,
+            "next": self.paginator.get_next_link(),
+            "previous": self.paginator.get_previous_link(),
             "customer": customer,
-            "balance": selectors.customer_balance(customer),
-            "lines": selectors.customer_statement(customer),
+            "balance": statement.balance,
+            "opening_balance": lines[0].balance_before if lines else None,
+            "lines": lines,
         }
-        return Response(StatementSerializer(statement).data)
+        return Response(StatementPageSerializer(page).data)

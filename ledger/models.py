@@ -11,6 +11,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Now
 from simple_history.models import HistoricalRecords
 
 from billing_project import money
@@ -274,14 +275,19 @@ class BillingRunCustomer(models.Model):
 
     `routed` turns true once the customer's new draft went its way (issued, submitted or left as a
     draft); only then is the customer counted done, so the run never finishes while one is in flight.
+    `created_at` is when the run reached the customer: the newest tells whether a run still moves
+    (ledger.selectors.billing_run_list). The database sets it, so set-based inserts that name only the
+    other columns keep it too; empty on rows made before it was kept.
     """
 
     run = models.ForeignKey(BillingRun, on_delete=models.CASCADE, related_name="customers")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
     routed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(db_default=Now(), null=True, editable=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "customer"], name="billing_run_customer_once")]
+        indexes = [models.Index(fields=["run", "created_at"], name="billing_run_progress_idx")]
 
     def __str__(self) -> str:
         return f"{self.run} / {self.customer_id}"
@@ -332,7 +338,15 @@ class Invoice(models.Model):
 
     class Meta:
         ordering = ["-period", "-id"]
-        indexes = [models.Index(fields=["customer", "period"], name="invoice_customer_period_idx")]
+        indexes = [
+            models.Index(fields=["customer", "period"], name="invoice_customer_period_idx"),
+            # The open invoices credit is set against (ledger.services.credit), oldest due first: only open rows.
+            models.Index(
+                fields=["customer", "due_date", "issued_at", "id"],
+                condition=Q(status__in=["issued", "overdue"]),
+                name="invoice_open_idx",
+            ),
+        ]
         # Sums (total = subtotal + tax, not overpaid) are checked on PostgreSQL only (migration 0002):
         # SQLite compares decimals as floating point.
         constraints = [
@@ -445,6 +459,13 @@ class Payment(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        # The customer's credit, oldest first (ledger.services.credit): only payments with some left, so the
+        # look-up does not grow with the payments already spent.
+        indexes = [
+            models.Index(
+                fields=["customer", "received_at", "id"], condition=Q(unallocated__gt=0), name="payment_credit_idx"
+            )
+        ]
         constraints = [
             models.UniqueConstraint(fields=["customer", "bank_reference"], name="payment_bank_reference_unique"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_positive"),

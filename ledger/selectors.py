@@ -1,15 +1,22 @@
 """Reads of the ledger that the admin, the API and the portal share, scoped to what a user may see."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
 
 from accounts.models import User
 from catalog.models import Customer
 from catalog.selectors import customer_list_for, portal_customer_id
-from ledger.models import Account, CreditNote, Invoice, Leg, Payment, Transaction
+from ledger.models import Account, BillingRun, BillingRunCustomer, CreditNote, Invoice, Leg, Payment, Transaction
+
+ZERO = Decimal("0.00")
+STATEMENT_CHUNK = 2000  # legs read at a time when a whole statement is streamed
 
 
 def _scoped(queryset: QuerySet, user: User) -> QuerySet:
@@ -58,29 +65,119 @@ class StatementLine:
     amount: Decimal  # positive: the customer owes more
     balance_after: Decimal
 
+    @property
+    def balance_before(self) -> Decimal:
+        """The balance the line started from: what a page opening with it carries over."""
+        return self.balance_after - self.amount
 
-def customer_statement(customer: Customer) -> list[StatementLine]:
-    """The legs on the customer's receivable account, oldest first (DESIGN.md, "The ledger")."""
-    legs = (
-        Leg.objects.filter(account__customer=customer, account__kind=Account.Kind.RECEIVABLE)
-        .select_related("transaction")
-        .order_by("id")
+
+KIND_LABELS = dict(Transaction.Kind.choices)
+
+
+def _line(leg: Leg) -> StatementLine:
+    return StatementLine(
+        date=leg.transaction.created_at,
+        kind=leg.transaction.kind,
+        kind_label=KIND_LABELS[leg.transaction.kind],
+        reference=leg.transaction.reference,
+        description=leg.transaction.description,
+        amount=leg.debit - leg.credit,
+        balance_after=leg.balance_after,
     )
-    kinds = dict(Transaction.Kind.choices)
-    return [
-        StatementLine(
-            date=leg.transaction.created_at,
-            kind=leg.transaction.kind,
-            kind_label=kinds[leg.transaction.kind],
-            reference=leg.transaction.reference,
-            description=leg.transaction.description,
-            amount=leg.debit - leg.credit,
-            balance_after=leg.balance_after,
+
+
+class CustomerStatement:
+    """The legs on the customer's receivable account, oldest first (DESIGN.md, "The ledger"), as a sequence
+    of StatementLine read only when asked for: a slice is one query (so Django's and DRF's paginators read
+    one page), iterating streams every line in chunks. The balance and the number of lines come with the
+    account, in one query.
+    """
+
+    def __init__(self, customer: Customer):
+        self.customer = customer
+        count = Leg.objects.filter(account=OuterRef("pk")).order_by().values("account").annotate(n=Count("pk"))
+        account = (
+            Account.objects.filter(customer=customer, kind=Account.Kind.RECEIVABLE)
+            .annotate(line_count=Subquery(count.values("n")))
+            .values("pk", "balance", "line_count")
+            .first()
         )
-        for leg in legs
-    ]
+        self.balance: Decimal = account["balance"] if account else ZERO
+        self._count: int = (account["line_count"] or 0) if account else 0
+        # By the account's id: the legs come off the (account, id) index in order, a page at a time.
+        self.legs: QuerySet[Leg] = (
+            Leg.objects.filter(account_id=account["pk"]).select_related("transaction").order_by("id")
+            if account
+            else Leg.objects.none()
+        )
+
+    def count(self) -> int:
+        return self._count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, key: int | slice) -> StatementLine | list[StatementLine]:
+        if isinstance(key, int):
+            index = key + self._count if key < 0 else key
+            if not 0 <= index < self._count:
+                raise IndexError("statement line out of range")
+            return self[index : index + 1][0]
+        start, stop, step = key.indices(self._count)
+        if step != 1:
+            raise ValueError("A statement is read in steps of one line.")
+        return [_line(leg) for leg in self.legs[start:stop]] if start < stop else []
+
+    def __iter__(self) -> Iterator[StatementLine]:
+        return (_line(leg) for leg in self.legs.iterator(chunk_size=STATEMENT_CHUNK))
+
+
+def customer_statement(customer: Customer) -> CustomerStatement:
+    """The customer's statement, read lazily: slice it for a page, iterate it for an export."""
+    return CustomerStatement(customer)
 
 
 def customer_balance(customer: Customer) -> Decimal:
     account = Account.objects.filter(customer=customer, kind=Account.Kind.RECEIVABLE).first()
     return account.balance if account else Decimal("0.00")
+
+
+# --- Month-end runs ---------------------------------------------------------------------------------------------
+
+
+def billing_run_stalled_after() -> timedelta:
+    """How long a running run may go without progress before it counts as stalled (its worker likely died)."""
+    return timedelta(minutes=settings.BILLING_RUN_STALLED_AFTER_MINUTES)
+
+
+def billing_run_list() -> QuerySet[BillingRun]:
+    """Runs with `last_progress_at`: the latest of their start, the newest customer they reached and their last
+    recorded change (a failure noted, the finish). The counters move with update() and leave no time behind,
+    so they are not read here; ledger.services.month_end makes a customer row for every customer it bills."""
+    reached = (
+        BillingRunCustomer.objects.filter(run=OuterRef("pk"), created_at__isnull=False)
+        .order_by("-created_at")
+        .values("created_at")[:1]
+    )
+    changed = BillingRun.history.filter(id=OuterRef("pk")).order_by("-history_date").values("history_date")[:1]
+    return BillingRun.objects.annotate(
+        last_progress_at=Greatest(
+            "started_at",
+            Coalesce(Subquery(reached), "started_at"),
+            Coalesce(Subquery(changed), "started_at"),
+        )
+    )
+
+
+def billing_run_is_stalled(run: BillingRun, *, now: datetime | None = None) -> bool:
+    """Running, and no progress for longer than BILLING_RUN_STALLED_AFTER_MINUTES. `run` comes from
+    billing_run_list (it carries last_progress_at)."""
+    if run.status != BillingRun.Status.RUNNING:
+        return False
+    return run.last_progress_at < (now or timezone.now()) - billing_run_stalled_after()
+
+
+def billing_run_stalled_list(*, now: datetime | None = None) -> QuerySet[BillingRun]:
+    return billing_run_list().filter(
+        status=BillingRun.Status.RUNNING, last_progress_at__lt=(now or timezone.now()) - billing_run_stalled_after()
+    )

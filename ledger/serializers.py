@@ -409,3 +409,15 @@ class StatementSerializer(serializers.Serializer):
     currency = serializers.CharField(source="customer.currency", read_only=True)
     balance = amount_field(read_only=True, help_text="Positive: the customer owes; negative: it holds credit.")
     lines = StatementLineSerializer(many=True, read_only=True)
+
+
+class StatementPageSerializer(StatementSerializer):
+    """A page of the statement: `count`, `next` and `previous` as on every list, and the balance the page's
+    lines start from."""
+
+    count = serializers.IntegerField(read_only=True, help_text="Lines in the whole statement.")
+    next = serializers.URLField(read_only=True, allow_null=True)
+    previous = serializers.URLField(read_only=True, allow_null=True)
+    opening_balance = amount_field(
+        read_only=True, allow_null=True, help_text="The balance before the page's first line; null on an empty page."
+    )

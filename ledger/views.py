@@ -1,16 +1,21 @@
 """Admin pages of the ledger that are more than a model form: thin, they parse input and call services or selectors."""
 
-import tablib
+import csv
+import tempfile
+from itertools import chain
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models.fields.files import FieldFile
 from django.forms import Form
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.generic import DetailView, FormView
+from openpyxl import Workbook
 from unfold.views import UnfoldModelAdminViewMixin
 
 from billing_project.billing_time import billing_today, billing_zone
@@ -20,13 +25,14 @@ from catalog.resources import FORMULA_PREFIXES
 from catalog.selectors import customer_list_for
 from ledger.forms import AdjustmentForm, InvoiceCreateForm, MonthEndForm, PaymentForm, RefundForm
 from ledger.models import Invoice
-from ledger.selectors import StatementLine, customer_balance, customer_statement, invoice_list_for
+from ledger.selectors import CustomerStatement, customer_statement, invoice_list_for
 from ledger.services.invoices import invoice_create_draft, invoice_create_manual, invoice_regenerate
 from ledger.services.month_end import month_end_preview, month_end_run, previous_period
 from ledger.services.payments import adjustment_record, payment_record, refund_record
 from ledger.tasks import month_end_task
 
 STATEMENT_HEADERS = ["date", "kind", "reference", "description", "amount", "balance_after", "currency"]
+STATEMENT_PAGE_SIZE = 100
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -218,7 +224,8 @@ class MonthEndView(UnfoldModelAdminViewMixin, FormView):
 
 
 class CustomerStatementView(UnfoldModelAdminViewMixin, DetailView):
-    """Every movement on the customer's account with the balance after it; CSV or XLSX with ?export=."""
+    """The movements on the customer's account with the balance after each, 100 a page (?page=, or "last"),
+    each page opening with the balance it carries over; ?export=csv or xlsx streams every line."""
 
     title = "Customer statement"
     permission_required = "ledger.view_transaction"
@@ -231,11 +238,24 @@ class CustomerStatementView(UnfoldModelAdminViewMixin, DetailView):
 
     def get(self, request, *args, **kwargs):
         self.object = customer = self.get_object()
-        lines = customer_statement(customer)
+        statement = customer_statement(customer)
         export = request.GET.get("export")
-        if export in {"csv", "xlsx"}:
-            return statement_download(customer, lines, export)
-        context = self.get_context_data(lines=lines, balance=customer_balance(customer), opts=Customer._meta)
+        if export == "csv":
+            return statement_csv(customer, statement)
+        if export == "xlsx":
+            return statement_xlsx(customer, statement)
+        paginator = Paginator(statement, STATEMENT_PAGE_SIZE)
+        number = request.GET.get("page")
+        page = paginator.get_page(paginator.num_pages if number == "last" else number)
+        lines = page.object_list
+        context = self.get_context_data(
+            page=page,
+            lines=lines,
+            opening_balance=lines[0].balance_before if lines else None,
+            closing_balance=lines[-1].balance_after if lines else None,
+            balance=statement.balance,
+            opts=Customer._meta,
+        )
         return self.render_to_response(context)
 
 
@@ -244,24 +264,49 @@ def _spreadsheet_safe(text: str) -> str:
     return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
 
 
-def statement_download(customer: Customer, lines: list[StatementLine], export: str) -> HttpResponse:
-    dataset = tablib.Dataset(headers=STATEMENT_HEADERS)
-    for line in lines:
-        dataset.append(
-            [
-                timezone.localtime(line.date, billing_zone()).date(),
-                line.kind_label,
-                _spreadsheet_safe(line.reference),
-                _spreadsheet_safe(line.description),
-                line.amount,
-                line.balance_after,
-                customer.currency,
-            ]
-        )
-    name = f"statement-{slugify(customer.client_id) or customer.pk}-{billing_today():%Y-%m-%d}.{export}"
-    if export == "csv":
-        response = HttpResponse(dataset.export("csv"), content_type="text/csv; charset=utf-8")
-    else:
-        response = HttpResponse(dataset.export("xlsx"), content_type=XLSX)
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
+def _statement_rows(customer: Customer, statement: CustomerStatement):
+    zone = billing_zone()
+    for line in statement:
+        yield [
+            timezone.localtime(line.date, zone).date(),
+            line.kind_label,
+            _spreadsheet_safe(line.reference),
+            _spreadsheet_safe(line.description),
+            line.amount,
+            line.balance_after,
+            customer.currency,
+        ]
+
+
+def _statement_file_name(customer: Customer, export: str) -> str:
+    return f"statement-{slugify(customer.client_id) or customer.pk}-{billing_today():%Y-%m-%d}.{export}"
+
+
+class _Echo:
+    """A file for csv.writer that hands each written row back, to be streamed."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def statement_csv(customer: Customer, statement: CustomerStatement) -> StreamingHttpResponse:
+    """Every line, streamed as it is read from the database (in chunks), never held whole in memory."""
+    writer = csv.writer(_Echo())
+    rows = chain([STATEMENT_HEADERS], _statement_rows(customer, statement))
+    response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{_statement_file_name(customer, "csv")}"'
     return response
+
+
+def statement_xlsx(customer: Customer, statement: CustomerStatement) -> FileResponse:
+    """Every line, written row by row by openpyxl's write-only workbook into a temporary file, which is then
+    streamed: an XLSX is a zip, so it is whole before its first byte can go."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Statement")
+    sheet.append(STATEMENT_HEADERS)
+    for row in _statement_rows(customer, statement):
+        sheet.append(row)
+    file = tempfile.TemporaryFile()  # noqa: SIM115 (the response closes it once sent)
+    workbook.save(file)
+    file.seek(0)
+    return FileResponse(file, as_attachment=True, filename=_statement_file_name(customer, "xlsx"), content_type=XLSX)

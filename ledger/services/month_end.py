@@ -23,9 +23,11 @@ from accounts.models import User
 from approvals.services import approval_submit, approval_submit_many
 from billing_project.billing_time import billing_today
 from billing_project.bulk import history_record_created, insert_rows
+from billing_project.errors import Conflict, DomainError
 from catalog.models import Customer, PriceAgreement
 from ledger.approval import invoice_approval_rule
 from ledger.models import BillingConfig, BillingRun, BillingRunCustomer, Invoice, InvoiceItem
+from ledger.selectors import billing_run_is_stalled, billing_run_list, billing_run_stalled_after
 from ledger.services.billing import billing_config_for
 from ledger.services.invoices import LineDraft, invoice_issue, items_for, line_tax, usage_lines
 from usage.models import MonthlySummary
@@ -33,6 +35,7 @@ from usage.report_selectors import usage_month_report
 from usage.services import usage_close_periods
 
 CHUNK_SIZE = 500
+CHANGE_REASON_MAX_LENGTH = 100  # django-simple-history's history_change_reason column
 
 
 def previous_period(today: date | None = None) -> date:
@@ -390,3 +393,47 @@ def month_end_run(
         if progress is not None:
             progress(min(start + chunk_size, len(ids)), len(ids))
     return billing_run_finish_if_done(run=run)
+
+
+class RunNotStalled(Conflict):
+    code = "run_not_stalled"
+
+
+@transaction.atomic
+def billing_run_mark_failed(*, actor: User, run: BillingRun, reason: str) -> BillingRun:
+    """Close a stalled run (running, no progress for BILLING_RUN_STALLED_AFTER_MINUTES) as failed, noting who
+    and why among its failures and in its history. A run still moving is refused: it finishes by itself.
+
+    What the run billed stays; month-end run again bills the customers it did not reach and skips those
+    already invoiced. A worker that was only slow finds the run finished and leaves it so.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise DomainError("Say why the run is marked as failed.", fields={"reason": ["This field is required."]})
+    run = billing_run_list().select_for_update().get(pk=run.pk)
+    if run.status != BillingRun.Status.RUNNING:
+        raise RunNotStalled(f"{run} is not running: it ended as {run.get_status_display().lower()}.")
+    now = timezone.now()
+    if not billing_run_is_stalled(run, now=now):
+        minutes = int(billing_run_stalled_after().total_seconds() // 60)
+        raise RunNotStalled(
+            f"{run} moved at {timezone.localtime(run.last_progress_at):%Y-%m-%d %H:%M}: it counts as stalled only "
+            f"after {minutes} minutes without progress."
+        )
+    by = actor.get_username()
+    run.failures.append(
+        {
+            "stage": "stalled",
+            "customers": [],
+            "error": f"Marked as failed by {by}: {reason}"[:500],
+            "by": by,
+            "by_id": actor.pk,
+            "at": now.isoformat(),
+        }
+    )
+    run.status = BillingRun.Status.FAILED
+    run.finished_at = now
+    run._history_user = actor
+    run._change_reason = reason[:CHANGE_REASON_MAX_LENGTH]
+    run.save(update_fields=["failures", "status", "finished_at"])
+    return run

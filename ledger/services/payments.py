@@ -87,8 +87,8 @@ def payment_record(
         source=payment,
         actor=actor,
     )
-    apply_customer_credit(customer=customer, actor=actor)
-    payment.refresh_from_db()
+    if apply_customer_credit(customer=customer, actor=actor):
+        payment.refresh_from_db()  # its credit went to invoices
     return payment
 
 

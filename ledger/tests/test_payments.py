@@ -1,12 +1,16 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
+from django.db import connection
+from django.db.models import Model
+from django.test.utils import CaptureQueriesContext
 
 from billing_project.errors import DomainError
-from ledger.models import Account, Adjustment, Invoice, Transaction
+from ledger.models import Account, Adjustment, Allocation, Invoice, Payment, Transaction
 from ledger.selectors import customer_balance, customer_statement
-from ledger.services.credit import available_credit
+from ledger.services import credit
+from ledger.services.credit import FIRST_BATCH, apply_customer_credit, available_credit
 from ledger.services.invoices import credit_note_issue, invoice_create_manual, invoice_issue
 from ledger.services.journal import cash_account
 from ledger.services.payments import DuplicatePayment, adjustment_record, payment_record, refund_record
@@ -121,3 +125,92 @@ def test_the_statement_lists_every_movement_with_the_balance_after(customer):
         ("adjustment", D("-10.00"), D("60.00")),
     ]
     assert statement[1].reference == "BANK-1"
+
+
+# --- Credit applied without reading the customer's history ------------------------------------------------------
+
+
+def test_with_no_open_invoice_credit_is_neither_read_nor_locked(customer):
+    for number in range(5):
+        pay(customer, "10.00", f"BANK-{number}")  # all of it stays as credit
+
+    with CaptureQueriesContext(connection) as queries:
+        assert apply_customer_credit(customer=customer, actor=None) == []
+
+    assert len(queries) == 1, [query["sql"] for query in queries]
+    assert '"ledger_invoice"' in queries[0]["sql"] and '"ledger_payment"' not in queries[0]["sql"]
+
+
+def cost_of_one_payment(customer, reference: str, monkeypatch) -> tuple[int, int]:
+    """The queries one payment_record makes, and the rows it loads into models."""
+    loaded = []
+    from_db = Model.from_db.__func__
+
+    def counted(cls, db, field_names, values):
+        loaded.append(cls)
+        return from_db(cls, db, field_names, values)
+
+    with monkeypatch.context() as patch, CaptureQueriesContext(connection) as queries:
+        patch.setattr(Model, "from_db", classmethod(counted))
+        pay(customer, "10.00", reference)
+    return len(queries), len(loaded)
+
+
+@pytest.mark.parametrize("open_invoices", [0, 3], ids=["all credit", "set against open invoices"])
+def test_a_payment_costs_the_same_however_many_came_before(customer, open_invoices, monkeypatch):
+    for _ in range(open_invoices):
+        issued(customer, 1000)  # 1,200.00 each: more than all the payments below
+    for number in range(2):
+        pay(customer, "10.00", f"EARLY-{number}")
+    few = cost_of_one_payment(customer, "AFTER-FEW", monkeypatch)
+    for number in range(3 * FIRST_BATCH):  # more than a batch of credit (or of spent payments) before it
+        pay(customer, "10.00", f"MORE-{number}")
+
+    assert cost_of_one_payment(customer, "AFTER-MANY", monkeypatch) == few  # (queries, rows loaded)
+    expected_credit = D("0.00") if open_invoices else D("10.00") * (4 + 3 * FIRST_BATCH)
+    assert available_credit(customer) == expected_credit
+    assert Allocation.objects.filter(invoice__customer=customer).count() == (
+        4 + 3 * FIRST_BATCH if open_invoices else 0
+    )
+
+
+def test_credit_read_in_batches_pays_the_oldest_payments_and_credit_notes_first(customer, monkeypatch):
+    monkeypatch.setattr(credit, "FIRST_BATCH", 2)
+    monkeypatch.setattr(credit, "LAST_BATCH", 3)
+    paid = issued(customer, 100)  # 120.00
+    pay(customer, "120.00", "PAYS-IT")
+    note = credit_note_issue(actor=None, invoice=paid, reason="Discount", amount=D("24.00"))  # 24.00 of credit
+    day = timedelta(days=1)
+    # Booked out of date order, two on the same day: the oldest (then the lowest id) pays first.
+    for reference, received_at in [
+        ("LATE", note.issued_at + 2 * day),
+        ("OLDEST", note.issued_at - 3 * day),
+        ("SAME-DAY-1", note.issued_at - day),
+        ("SAME-DAY-2", note.issued_at - day),
+        ("OLD", note.issued_at - 2 * day),
+        ("LATER", note.issued_at + 3 * day),
+        ("LATEST", note.issued_at + 4 * day),
+    ]:
+        payment_record(
+            actor=None, customer=customer, amount=D("10.00"), received_at=received_at, bank_reference=reference
+        )
+
+    invoice = issued(customer, 60)  # 72.00: 40.00 of payments, the note's 24.00, then 8.00 of LATE
+
+    allocations = Allocation.objects.filter(invoice=invoice).select_related("payment", "credit_note").order_by("id")
+    assert [(a.payment.bank_reference if a.payment else a.credit_note.number, a.amount) for a in allocations] == [
+        ("OLDEST", D("10.00")),
+        ("OLD", D("10.00")),
+        ("SAME-DAY-1", D("10.00")),
+        ("SAME-DAY-2", D("10.00")),
+        (note.number, D("24.00")),
+        ("LATE", D("8.00")),
+    ]
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.outstanding) == (Invoice.Status.PAID, D("0.00"))
+    assert available_credit(customer) == D("22.00") == -customer_balance(customer)
+
+    refund_record(actor=None, customer=customer, amount=D("12.00"), reason="Closing")  # LATE's 2.00, then LATER
+
+    left = dict(Payment.objects.filter(bank_reference__startswith="LATE").values_list("bank_reference", "unallocated"))
+    assert left == {"LATE": D("0.00"), "LATER": D("0.00"), "LATEST": D("10.00")}
