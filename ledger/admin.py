@@ -905,7 +905,7 @@ class BillingRunAdmin(MonthEndButtonMixin, ReadOnlyHistoryMixin, SimpleHistoryAd
             "title": "Mark this stalled run as failed?",
             "description": "Use it when the run's worker died: the run ends as failed, with your name and reason "
             "among its failures. What it billed stays; running month-end again bills the customers it did not "
-            "reach and skips those already invoiced.",
+            "reach and sends on the drafts it made but did not route (approval or issue).",
             "form_class": MarkFailedForm,
             "form_submit_text": "Mark as failed",
         },

@@ -112,7 +112,9 @@ class InvoiceApprovalHandler:
             raise Conflict("An invoice of the batch is no longer a draft.", code="not_submittable")
         for invoice in invoices:
             invoice.status, invoice.updated_at, invoice._history_user = Invoice.Status.PENDING_APPROVAL, now, actor
-        get_history_manager_for_model(Invoice).bulk_history_create(invoices, update=True, default_date=now)
+        get_history_manager_for_model(Invoice).bulk_history_create(
+            invoices, update=True, default_date=now, default_change_reason=None
+        )
 
     def approved(self, invoice: Invoice, actor) -> None:
         from ledger.services.invoices import invoice_issue

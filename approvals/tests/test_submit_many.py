@@ -77,10 +77,11 @@ def test_the_targets_become_pending_approval_with_a_history_row_naming_the_actor
         invoice.refresh_from_db()
         assert invoice.status == Invoice.Status.PENDING_APPROVAL
         latest = invoice.history.order_by("-history_id").first()
-        assert (latest.status, latest.history_type, latest.history_user) == (
+        assert (latest.status, latest.history_type, latest.history_user, latest.history_change_reason) == (
             Invoice.Status.PENDING_APPROVAL,
             "~",
             people["finance"],
+            None,  # as a save() writes it
         )
         assert latest.updated_at == invoice.updated_at
 

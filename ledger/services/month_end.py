@@ -111,7 +111,8 @@ def month_end_preview(*, period: date, customer_ids: Iterable[int] | None = None
 @dataclass
 class ChunkOutcome:
     created: list[Invoice] = field(default_factory=list)  # new drafts, to route
-    leftover: list[Invoice] = field(default_factory=list)  # drafts an earlier delivery died before routing
+    leftover: list[Invoice] = field(default_factory=list)  # drafts an earlier delivery or run died before routing
+    adopted: list[int] = field(default_factory=list)  # earlier, finished runs' unrouted BillingRunCustomer rows
     customer_ids: list[int] = field(default_factory=list)  # the customers this call is to count done
     already_invoiced: int = 0
     nothing_to_bill: int = 0
@@ -156,14 +157,27 @@ def month_end_bill(*, run: BillingRun, customer_ids: Iterable[int], actor: User 
         invoices.append(invoice)
     _insert_with_lines(invoices, previews, actor)
     BillingRunCustomer.objects.bulk_create([BillingRunCustomer(run=run, customer_id=pk) for pk in fresh])
+    # A draft an earlier run made and never routed (its worker died and the run was closed as failed) is
+    # routed by this one; a run still going routes its own.
+    adopted = dict(
+        BillingRunCustomer.objects.filter(
+            customer_id__in=invoiced, routed=False, run__period=period, run__finished_at__isnull=False
+        )
+        .exclude(run=run)
+        .values_list("pk", "customer_id")
+    )
     leftover = list(
         Invoice.objects.filter(
-            billing_run=run, customer_id__in=unrouted, kind=Invoice.Kind.USAGE, status=Invoice.Status.DRAFT
+            customer_id__in=[*unrouted, *adopted.values()],
+            period=period,
+            kind=Invoice.Kind.USAGE,
+            status=Invoice.Status.DRAFT,
         ).select_related("customer")
     )
     outcome = ChunkOutcome(
         created=invoices,
         leftover=leftover,
+        adopted=list(adopted),
         customer_ids=[*fresh, *unrouted],
         already_invoiced=len(invoiced),
         nothing_to_bill=len(todo) - len(invoices),
@@ -375,6 +389,7 @@ def month_end_bill_and_issue(*, run: BillingRun, customer_ids: list[int], actor:
         done = BillingRunCustomer.objects.filter(run=run, customer_id__in=outcome.customer_ids, routed=False).update(
             routed=True
         )
+        BillingRunCustomer.objects.filter(pk__in=outcome.adopted).update(routed=True)
         BillingRun.objects.filter(pk=run.pk).update(customers_done=F("customers_done") + done)
 
 
@@ -404,8 +419,8 @@ def billing_run_mark_failed(*, actor: User, run: BillingRun, reason: str) -> Bil
     """Close a stalled run (running, no progress for BILLING_RUN_STALLED_AFTER_MINUTES) as failed, noting who
     and why among its failures and in its history. A run still moving is refused: it finishes by itself.
 
-    What the run billed stays; month-end run again bills the customers it did not reach and skips those
-    already invoiced. A worker that was only slow finds the run finished and leaves it so.
+    What the run billed stays; month-end run again bills the customers it did not reach and routes the drafts
+    this run made but did not route. A worker that was only slow finds the run finished and leaves it so.
     """
     reason = reason.strip()
     if not reason:

@@ -1,6 +1,7 @@
 """A month-end run whose worker died: shown as stalled, and closed as failed by Finance with a reason."""
 
 from datetime import date, timedelta
+from decimal import Decimal as D
 from unittest import mock
 
 import pytest
@@ -10,10 +11,11 @@ from django.utils import timezone
 
 from accounts.roles import Role
 from billing_project.errors import Conflict, DomainError
-from catalog.tests.factories import CustomerFactory
-from ledger.models import BillingRun, BillingRunCustomer
+from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
+from ledger.models import BillingRun, BillingRunCustomer, Invoice
 from ledger.selectors import billing_run_is_stalled, billing_run_list, billing_run_stalled_list
 from ledger.services import month_end
+from ledger.services.billing import billing_config_update
 from ledger.services.month_end import billing_run_mark_failed
 
 pytestmark = pytest.mark.django_db
@@ -217,3 +219,33 @@ def test_the_admin_marks_a_run_failed_too(client, admin_user):
 
     run.refresh_from_db()
     assert run.status == BillingRun.Status.FAILED
+
+
+def test_a_rerun_routes_the_drafts_a_run_marked_as_failed_made_but_never_routed(make_user, import_usage):
+    finance, csm = make_user(Role.FINANCE), make_user(Role.CUSTOMER_SUCCESS)
+    service = ServiceFactory()
+    needs_approval, issued_at_once = CustomerFactory(csm=csm), CustomerFactory()
+    for customer, rule, auto_issue in ((needs_approval, "csm", False), (issued_at_once, "none", True)):
+        PriceAgreementFactory(customer=customer, service=service, unit_price=D(1), valid_from=date(2026, 1, 1))
+        billing_config_update(actor=None, customer=customer, approval_rule=rule, auto_issue=auto_issue)
+        import_usage(customer, service, [(10, "2026-10-05T10:00:00Z")])
+    stalled_since = timezone.now() - timedelta(hours=2)
+    with mock.patch("django.utils.timezone.now", return_value=stalled_since):
+        run, ids = month_end.billing_run_start(actor=None, period=OCTOBER)
+        month_end.month_end_bill(run=run, customer_ids=ids, actor=None)  # then the worker dies before routing
+    BillingRunCustomer.objects.filter(run=run).update(created_at=stalled_since)  # the database's clock set it
+    billing_run_mark_failed(actor=finance, run=run, reason="Worker died")
+
+    rerun = month_end.month_end_run(actor=finance, period=OCTOBER)
+
+    assert Invoice.objects.get(customer=needs_approval).status == Invoice.Status.PENDING_APPROVAL
+    assert Invoice.objects.get(customer=issued_at_once).status == Invoice.Status.ISSUED
+    assert (rerun.status, rerun.already_invoiced, rerun.invoices_submitted, rerun.invoices_issued) == (
+        BillingRun.Status.COMPLETED,
+        2,
+        1,
+        1,
+    )
+    assert not BillingRunCustomer.objects.filter(run=run, routed=False).exists()
+    again = month_end.month_end_run(actor=finance, period=OCTOBER)
+    assert (again.invoices_submitted, again.invoices_issued, again.failures) == (0, 0, [])
