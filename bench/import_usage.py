@@ -1,13 +1,19 @@
 """Benchmark the usage import (issue 3, "Speed") against a bare COPY, on PostgreSQL and SQLite.
 
 Usage: .venv/bin/python bench/import_usage.py [--rows 1000000] [--sqlite-rows N] [--seed 42] [--event-ids]
+                                             [--customers N] [--profile OUT.prof]
                                              [--pg-url postgres://postgres@127.0.0.1:5432/postgres]
-                                             [--skip-postgres] [--skip-sqlite] [--timeout 900]
+                                             [--skip-postgres] [--skip-sqlite] [--skip-floor] [--timeout 900]
 
 In one run it:
 1. writes a usage file with bench/generate_usage.py (demo catalog, one month, fixed seed);
+   with --customers N, the catalog is instead the large one of bench/month_end.py (its build_catalog:
+   8 services, N customers with 2 to 6 services each, about 20 % of the pairs changing price on the
+   16th of the month, so 56,001 agreements for 10,000 customers), built in a child process right after
+   `migrate` in each database, and the file is that benchmark's (its write_usage: long-tail customer
+   weights over all N customers, each record one of its customer's services, times in order);
 2. PostgreSQL: creates a fresh database bench_usage_<pid>, migrates it and seeds the demo catalog
-   (`manage.py seed_demo`), then times
+   (`manage.py seed_demo`; or the large catalog), then times
    (a) a bare `COPY ... FROM STDIN (FORMAT csv, HEADER)` of the same file, streamed from this process,
        into an unindexed plain table (serviceName text, clientId text, quantity numeric,
        serviceTime timestamptz);
@@ -19,7 +25,9 @@ In one run it:
        alone needs, whatever Python does;
 3. SQLite: the same migrate, seed and import into a file under /tmp.
 Every child runs under --timeout seconds; the databases and files it made are removed at the end,
-whatever happens.
+whatever happens. The 1-minute load average is printed at the start and at the end (2 cores: other
+work on the machine shows in the figures). With --profile OUT.prof the PostgreSQL import child runs under
+cProfile (slower: its figures are not the benchmark's) and writes its statistics to OUT.prof.
 """
 
 import argparse
@@ -87,8 +95,35 @@ def prepare(database_url: str, timeout: float) -> dict:
     return env
 
 
-def timed_import(path: Path, env: dict, timeout: float) -> dict:
-    wall, peak_kib, output = run_child([PYTHON, "manage.py", "import_usage", str(path)], env=env, timeout=timeout)
+def prepare_large(database_url: str, timeout: float, *, customers: int, seed: int) -> dict:
+    """Migrate, then build bench/month_end.py's catalog of `customers` customers in a child process."""
+    env = django_env(database_url)
+    run_child([PYTHON, "manage.py", "migrate", "-v0"], env=env, timeout=timeout)
+    child = [PYTHON, str(Path(__file__).resolve()), "--build-catalog", "--customers", str(customers)]
+    run_child([*child, "--seed", str(seed)], env=env, timeout=timeout)
+    return env
+
+
+def build_large_catalog(*, customers: int, seed: int, usage_path: Path | None, rows: int, month: str) -> None:
+    """In a child process (DATABASE_URL set): bench/month_end.py's catalog, and its usage file when asked."""
+    from datetime import date
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from common import setup_django
+    from month_end import build_catalog, write_usage
+
+    setup_django(os.environ["DATABASE_URL"])
+    priced = build_catalog(customers=customers, seed=seed)
+    if usage_path is not None:
+        year, number = (int(part) for part in month.split("-"))
+        write_usage(usage_path, priced=priced, rows=rows, period=date(year, number, 1), seed=seed)
+
+
+def timed_import(path: Path, env: dict, timeout: float, *, profile: Path | None = None) -> dict:
+    command = [PYTHON, "manage.py", "import_usage", str(path)]
+    if profile is not None:
+        command[1:1] = ["-m", "cProfile", "-o", str(profile)]
+    wall, peak_kib, output = run_child(command, env=env, timeout=timeout)
     match = IMPORTED.search(output)
     if not match:
         raise ChildFailed(f"import_usage did not import the file: {output[-2000:]}")
@@ -141,16 +176,44 @@ def store_floor(url: str) -> float:
     return elapsed
 
 
+def prepare_database(args, url: str) -> dict:
+    if args.customers:
+        return prepare_large(url, args.timeout, customers=args.customers, seed=args.seed)
+    return prepare(url, args.timeout)
+
+
+def write_file(args, path: Path, rows: int) -> None:
+    """The usage file: for the demo catalog (bench/generate_usage.py), or for the large one."""
+    if not args.customers:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from generate_usage import main as generate
+
+        extra = ["--event-ids"] if args.event_ids else []
+        generate([str(path), "--rows", str(rows), "--seed", str(args.seed), *extra])
+        return
+    # The file names the large catalog's customers and services: write it from a throw-away SQLite catalog.
+    database = Path(tempfile.gettempdir()) / f"bench_usage_{os.getpid()}_catalog.sqlite3"
+    try:
+        env = django_env(f"sqlite:///{database}")
+        run_child([PYTHON, "manage.py", "migrate", "-v0"], env=env, timeout=args.timeout)
+        child = [PYTHON, str(Path(__file__).resolve()), "--build-catalog", "--customers", str(args.customers)]
+        child += ["--seed", str(args.seed), "--write", str(path), "--rows", str(rows)]
+        run_child(child, env=env, timeout=args.timeout)
+    finally:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+
+
 def bench_postgres(args, path: Path, results: list) -> None:
     name = f"bench_usage_{os.getpid()}"
     admin = psycopg.connect(args.pg_url, autocommit=True)
     admin.execute(f"CREATE DATABASE {name}")
     url = args.pg_url.rsplit("/", 1)[0] + f"/{name}"
     try:
-        env = prepare(url, args.timeout)
+        env = prepare_database(args, url)
         copy_s = bare_copy(url, path)
         results.append(("PostgreSQL", "(a) bare COPY into an unindexed table", args.rows, copy_s, None, ""))
-        figures = timed_import(path, env, args.timeout)
+        figures = timed_import(path, env, args.timeout, profile=args.profile)
         note = f"{figures['import_s'] / copy_s:.1f}x the bare COPY; whole command {figures['wall_s']:.1f} s"
         results.append(
             (
@@ -182,7 +245,7 @@ def bench_postgres(args, path: Path, results: list) -> None:
 def bench_sqlite(args, path: Path, results: list) -> None:
     database = Path(tempfile.gettempdir()) / f"bench_usage_{os.getpid()}.sqlite3"
     try:
-        env = prepare(f"sqlite:///{database}", args.timeout)
+        env = prepare_database(args, f"sqlite:///{database}")
         figures = timed_import(path, env, args.timeout)
         note = f"whole command {figures['wall_s']:.1f} s"
         results.append(
@@ -208,11 +271,26 @@ def main() -> None:
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--skip-floor", action="store_true", help="do not measure the store floor (e)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed to each child process")
+    parser.add_argument(
+        "--customers",
+        type=int,
+        default=0,
+        help="build bench/month_end.py's catalog with this many customers instead of the demo one (12)",
+    )
+    parser.add_argument("--profile", type=Path, help="run the PostgreSQL import under cProfile, statistics to a file")
+    parser.add_argument("--build-catalog", action="store_true", help=argparse.SUPPRESS)  # the child's work
+    parser.add_argument("--write", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.event_ids and args.customers:
+        parser.error("--event-ids is for the demo catalog's files only")
+    if args.build_catalog:
+        build_large_catalog(
+            customers=args.customers, seed=args.seed, usage_path=args.write, rows=args.rows, month="2026-10"
+        )
+        return
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    from generate_usage import main as generate
-
+    load_before = f"{os.getloadavg()[0]:.2f}"
+    print(f"load average (1 min) at the start: {load_before}", flush=True)
     results: list[tuple] = []
     files = []
     try:
@@ -220,8 +298,7 @@ def main() -> None:
             started = time.perf_counter()
             for rows in sorted({args.rows, args.sqlite_rows or args.rows}):
                 path = Path(workdir) / f"usage-{rows}.csv"
-                extra = ["--event-ids"] if args.event_ids else []
-                generate([str(path), "--rows", str(rows), "--seed", str(args.seed), *extra])
+                write_file(args, path, rows)
                 files.append(path)
             sizes = ", ".join(f"{p.name} ({p.stat().st_size / 1e6:.1f} MB)" for p in files)
             print(f"generated {sizes} in {time.perf_counter() - started:.1f} s")
@@ -239,9 +316,11 @@ def main() -> None:
                 f"{database:<11}| {what:<42}| {rows:>9,} | {seconds:7.2f} | {rows / seconds:>9,.0f} | "
                 f"{peak_text} | {note}"
             )
+        catalog = f"{args.customers:,} customers (bench/month_end.py's catalog)" if args.customers else "demo (12)"
         print(
-            f"(this process: peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; "
-            f"cores: {os.cpu_count()})"
+            f"(catalog: {catalog}; this process: peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"
+            f" MiB; cores: {os.cpu_count()}; load average (1 min) {load_before} at the start, "
+            f"{os.getloadavg()[0]:.2f} at the end)"
         )
 
 

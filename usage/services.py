@@ -5,14 +5,17 @@ written in the same database transaction (COPY on PostgreSQL); the first bad row
 the rest are still checked so that the report lists every bad row, and the transaction is rolled back.
 """
 
+import calendar
 import hashlib
+import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from itertools import islice
+from operator import itemgetter
 from typing import BinaryIO
 
 from django.core.files.base import File
@@ -49,14 +52,53 @@ class DuplicateFile(Conflict):
     code = "duplicate_file"
 
 
+@dataclass(eq=False, slots=True)
+class _Tally:
+    """The records of a batch for one agreement and billing period: a monthly summary in the making.
+
+    The catalog hands out one per agreement and period: each record is added to it as it is written, and
+    the COPY text its records share is formatted once. A record refers to its tally by its position in
+    `_Outcome.tallies`, so that it holds only numbers, strings and times: the garbage collector soon stops
+    looking at such tuples, whereas a million records holding an object cost it seconds.
+    """
+
+    customer_id: int
+    service_id: int
+    period: date
+    agreement_id: int
+    unit_price: Decimal
+    currency: str
+    upload_id: int
+    copy_head: str  # the record's COPY text before its quantity
+    copy_tail: str  # after its service time, up to its event id
+    copy_tail_no_event: str  # the same, to the end of the line, for a record without event id
+    quantity: Decimal = Decimal(0)
+    record_count: int = 0
+    first_service_time: datetime | None = None
+    last_service_time: datetime | None = None
+
+    def add(self, quantity: Decimal, service_time: datetime) -> None:
+        self.quantity += quantity
+        self.record_count += 1
+        if self.last_service_time is None:
+            self.first_service_time = self.last_service_time = service_time
+        elif service_time > self.last_service_time:  # files are mostly in time order: the usual case first
+            self.last_service_time = service_time
+        elif service_time < self.first_service_time:
+            self.first_service_time = service_time
+
+    @property
+    def amount(self) -> Decimal:
+        # The sum of each record's quantity times this one unit price: exact, like the sum of the products.
+        return self.quantity * self.unit_price
+
+
 @dataclass
 class _Outcome:
     row_count: int = 0
     errors: list[RowError] = field(default_factory=list)
     error_count: int = 0
-    # (customer_id, service_id, period, price_agreement_id, unit_price) ->
-    #     [quantity, record count, amount, first service time, last service time]
-    summaries: dict[tuple[int, int, date, int, Decimal], list] = field(default_factory=dict)
+    tallies: list[_Tally] = field(default_factory=list)  # every tally the catalog handed out
 
     def reject(self, errors: list[RowError]) -> None:
         self.error_count += len(errors)
@@ -68,7 +110,7 @@ class _Outcome:
 class _Catalog:
     """What a row is checked against, loaded once per batch."""
 
-    def __init__(self) -> None:
+    def __init__(self, upload_id: int, tallies: list[_Tally]) -> None:
         self.services = dict(Service.objects.values_list("code", "id"))
         self.active_services = set(Service.objects.filter(active=True).values_list("id", flat=True))
         self.customers = {
@@ -81,163 +123,218 @@ class _Catalog:
         ).order_by("valid_from"):
             self.agreements.setdefault(agreement[:2], []).append(agreement[2:])
         self.closed = set(ClosedPeriod.objects.values_list("customer_id", "period"))
-        self._agreement_on: dict[tuple[int, int, date], tuple[int, Decimal] | None] = {}
-        self._period_of: dict[date, date] = {}
+        self.upload_id = upload_id
+        self.tallies = tallies
+        # (customer, service, period) -> the tally (its position) of the one agreement in force all month, or
+        # else the agreements overlapping the month as (valid_from, valid_to, tally), in order of valid_from.
+        self._in_month: dict[tuple[int, int, date], int | list[tuple[date, date | None, int]]] = {}
+        # (service code, client id, period) -> (customer, agreements in the month as in `in_month`) once a row
+        # of theirs passed the checks that do not depend on its day or time: service and customer known and
+        # active, the month open. Rows with made-up ids or in closed months do not make it grow.
+        self.settled: dict[tuple[str, str, date], tuple[int, int | list[tuple[date, date | None, int]]]] = {}
 
-    def period_of(self, day: date) -> date:
-        """The billing period (first of the month) of a local day; a file has few distinct days."""
-        period = self._period_of.get(day)
-        if period is None:
-            period = self._period_of[day] = day.replace(day=1)
-        return period
+    def in_month(
+        self, customer_id: int, service_id: int, currency: str, period: date
+    ) -> int | list[tuple[date, date | None, int]]:
+        """The pair's agreements in a month, looked up once: most pairs have one all month long."""
+        key = (customer_id, service_id, period)
+        in_month = self._in_month.get(key)
+        if in_month is None:
+            in_month = self._in_month[key] = self._agreements_in_month(customer_id, service_id, currency, period)
+        return in_month
 
-    def agreement_on(self, customer_id: int, service_id: int, day: date) -> tuple[int, Decimal] | None:
-        key = (customer_id, service_id, day)
-        if key not in self._agreement_on:
-            self._agreement_on[key] = next(
-                (
-                    (pk, unit_price)
-                    for valid_from, valid_to, pk, unit_price in self.agreements.get((customer_id, service_id), ())
-                    if valid_from <= day and (valid_to is None or day <= valid_to)
-                ),
-                None,
-            )
-        return self._agreement_on[key]
+    def _agreements_in_month(
+        self, customer_id: int, service_id: int, currency: str, period: date
+    ) -> int | list[tuple[date, date | None, int]]:
+        last_day = period.replace(day=calendar.monthrange(period.year, period.month)[1])
+        overlapping = [
+            (valid_from, valid_to, self._tally(customer_id, service_id, currency, period, pk, unit_price))
+            for valid_from, valid_to, pk, unit_price in self.agreements.get((customer_id, service_id), ())
+            if valid_from <= last_day and (valid_to is None or period <= valid_to)
+        ]
+        if len(overlapping) == 1:
+            valid_from, valid_to, tally = overlapping[0]
+            if valid_from <= period and (valid_to is None or last_day <= valid_to):
+                return tally
+        return overlapping
+
+    def _tally(
+        self, customer_id: int, service_id: int, currency: str, period: date, agreement_id: int, unit_price: Decimal
+    ) -> int:
+        tally = _Tally(
+            customer_id,
+            service_id,
+            period,
+            agreement_id,
+            unit_price,
+            currency,
+            self.upload_id,
+            copy_head=f"{customer_id}\t{service_id}\t{agreement_id}\t",
+            copy_tail=f"\t{period}\t{unit_price}\t{currency}\t{self.upload_id}\t",
+            copy_tail_no_event=f"\t{period}\t{unit_price}\t{currency}\t{self.upload_id}\t{_COPY_NULL}\n",
+        )
+        self.tallies.append(tally)
+        return len(self.tallies) - 1
+
+
+def _tally_on(in_month: int | list[tuple[date, date | None, int]], day: date) -> int | None:
+    """The tally (its position) of the agreement in force on a local day, or None if there is none."""
+    if in_month.__class__ is int:
+        return in_month
+    for valid_from, valid_to, tally in in_month:
+        if valid_from <= day and (valid_to is None or day <= valid_to):
+            return tally
+    return None
 
 
 def _check_rows(
     rows: Iterable[ParsedRow | list[RowError]], upload: Upload, outcome: _Outcome, received_at: datetime
-) -> Iterator[tuple]:
-    """Yield the database row of each good usage row; record every bad one in `outcome`."""
-    catalog = _Catalog()
+) -> Iterator[list[tuple]]:
+    """Yield the good rows in batches of records; record every bad one in `outcome`.
+
+    A record is (customer id, tally, quantity, service time, its UTC text or None, event id, row), its tally
+    a position in `outcome.tallies`: a plain tuple of numbers, strings and times, which the garbage collector
+    soon stops looking at (a ParsedRow, a tuple subclass, it never does). A record is counted in its tally
+    when it is written (`_copy_block_counted`, `_insert_batch`).
+    """
+    tallies = outcome.tallies
+    catalog = _Catalog(upload.pk, tallies)
+    settled_rows = catalog.settled
     zone = billing_zone()
     latest_allowed = received_at + FUTURE_TOLERANCE
-    upload_id = upload.pk
+    periods: dict[date, date] = {}  # local day -> its billing period (first of the month)
     seen_events: set[tuple[int, str]] = set()
     pending: list[tuple] = []
+    pending_events = False
     for parsed in rows:
         outcome.row_count += 1
         if isinstance(parsed, list):
             outcome.reject(parsed)
             continue
-        errors = []
-        row = parsed.row
-        service_id = catalog.services.get(parsed.service_code)
-        if service_id is None:
-            errors.append(RowError(row, "serviceName", parsed.service_code, "is not a known service code"))
-        elif service_id not in catalog.active_services:
-            errors.append(RowError(row, "serviceName", parsed.service_code, "is not an active service"))
-        customer = catalog.customers.get(parsed.client_id)
-        if customer is None:
-            errors.append(RowError(row, "clientId", parsed.client_id, "is not a known client id"))
-        elif customer[1] != Customer.Status.ACTIVE:
-            errors.append(RowError(row, "clientId", parsed.client_id, f"is a {customer[1]} customer, not active"))
-        service_time = parsed.service_time
-        if service_time > latest_allowed:
-            errors.append(RowError(row, "serviceTime", service_time.isoformat(), "is more than a day in the future"))
-        if errors:
-            outcome.reject(errors)
-            continue
-
-        customer_id, _, currency = customer
+        row, service_code, client_id, quantity, service_time, event_id, utc_text = parsed
         local_day = service_time.astimezone(zone).date()
-        period = catalog.period_of(local_day)
-        agreement = catalog.agreement_on(customer_id, service_id, local_day)
-        if agreement is None:
-            errors.append(
-                RowError(
-                    row,
-                    "serviceTime",
-                    service_time.isoformat(),
-                    f"has no price agreement in force for {parsed.client_id} "
-                    f"and {parsed.service_code} on {local_day.isoformat()}",
-                )
-            )
-        if (customer_id, period) in catalog.closed:
-            errors.append(
-                RowError(
-                    row, "serviceTime", service_time.isoformat(), f"falls in {period:%Y-%m}, a closed billing period"
-                )
-            )
-        if parsed.event_id is not None:
-            event_key = (customer_id, parsed.event_id)
+        period = periods.get(local_day)
+        if period is None:
+            period = periods[local_day] = local_day.replace(day=1)
+        # A row like one seen before needs only its time checked and its agreement picked by day.
+        settled = settled_rows.get((service_code, client_id, period))
+        tally = None
+        if settled is not None and service_time <= latest_allowed:
+            customer_id, in_month = settled
+            tally = in_month if in_month.__class__ is int else _tally_on(in_month, local_day)
+        errors = None
+        if tally is None:  # not seen before, or an error: the full checks say which
+            errors, checked = _check_in_catalog(parsed, catalog, latest_allowed, local_day, period)
+            if checked is None:  # the service, the customer or the time is wrong: the event id is not looked at
+                outcome.reject(errors)
+                continue
+            customer_id, tally = checked
+        if event_id is not None:
+            event_key = (customer_id, event_id)
             if event_key in seen_events:
-                errors.append(RowError(row, "eventId", parsed.event_id, "appears earlier in the same batch"))
+                errors = errors or []
+                errors.append(RowError(row, "eventId", event_id, "appears earlier in the same batch"))
             seen_events.add(event_key)
         if errors:
             outcome.reject(errors)
             continue
 
-        agreement_id, unit_price = agreement
-        pending.append(
-            (
-                customer_id,
-                service_id,
-                agreement_id,
-                parsed.quantity,
-                service_time,
-                period,
-                unit_price,
-                currency,
-                upload_id,
-                parsed.event_id,
-                parsed.row,
+        pending_events = pending_events or event_id is not None
+        pending.append((customer_id, tally, quantity, service_time, utc_text, event_id, row))
+        if len(pending) >= _BATCH:
+            yield _without_known_events(pending, outcome) if pending_events else pending
+            pending, pending_events = [], False
+    if pending:
+        yield _without_known_events(pending, outcome) if pending_events else pending
+
+
+def _check_in_catalog(
+    parsed: ParsedRow, catalog: _Catalog, latest_allowed: datetime, local_day: date, period: date
+) -> tuple[list[RowError], tuple[int, int | None] | None]:
+    """A row's errors against the catalog, and its (customer, tally) unless the service, customer or time is wrong."""
+    errors = []
+    row = parsed.row
+    service_id = catalog.services.get(parsed.service_code)
+    if service_id is None:
+        errors.append(RowError(row, "serviceName", parsed.service_code, "is not a known service code"))
+    elif service_id not in catalog.active_services:
+        errors.append(RowError(row, "serviceName", parsed.service_code, "is not an active service"))
+    customer = catalog.customers.get(parsed.client_id)
+    if customer is None:
+        errors.append(RowError(row, "clientId", parsed.client_id, "is not a known client id"))
+    elif customer[1] != Customer.Status.ACTIVE:
+        errors.append(RowError(row, "clientId", parsed.client_id, f"is a {customer[1]} customer, not active"))
+    service_time = parsed.service_time
+    if service_time > latest_allowed:
+        errors.append(RowError(row, "serviceTime", service_time.isoformat(), "is more than a day in the future"))
+    if errors:
+        return errors, None
+
+    customer_id, _, currency = customer
+    in_month = catalog.in_month(customer_id, service_id, currency, period)
+    tally = _tally_on(in_month, local_day)
+    if tally is None:
+        errors.append(
+            RowError(
+                row,
+                "serviceTime",
+                service_time.isoformat(),
+                f"has no price agreement in force for {parsed.client_id} "
+                f"and {parsed.service_code} on {local_day.isoformat()}",
             )
         )
-        if len(pending) >= _BATCH:
-            yield from _without_known_events(pending, outcome)
-            pending.clear()
-    yield from _without_known_events(pending, outcome)
-
-
-def _without_known_events(records: list[tuple], outcome: _Outcome) -> Iterator[tuple]:
-    """Drop records whose event id was imported before for the customer; add the rest to the summaries."""
-    events = {record[9] for record in records if record[9] is not None}
-    known = set()
-    if events:
-        known = set(
-            UsageRecord.objects.filter(
-                customer_id__in={record[0] for record in records}, event_id__in=events
-            ).values_list("customer_id", "event_id")
+    if (customer_id, period) in catalog.closed:
+        errors.append(
+            RowError(row, "serviceTime", service_time.isoformat(), f"falls in {period:%Y-%m}, a closed billing period")
         )
+    else:
+        catalog.settled[(parsed.service_code, parsed.client_id, period)] = (customer_id, in_month)
+    return errors, (customer_id, tally)
+
+
+def _without_known_events(records: list[tuple], outcome: _Outcome) -> list[tuple]:
+    """Drop the records whose event id was imported before for the customer."""
+    with_events = [record for record in records if record[5] is not None]
+    known = set(
+        UsageRecord.objects.filter(
+            customer_id__in={record[0] for record in with_events}, event_id__in={record[5] for record in with_events}
+        ).values_list("customer_id", "event_id")
+    )
+    kept = []
     for record in records:
-        customer_id, service_id, agreement_id, quantity, service_time, period, unit_price, _, _, event_id, row = record
+        customer_id, _, _, _, _, event_id, row = record
         if event_id is not None and (customer_id, event_id) in known:
             outcome.reject([RowError(row, "eventId", event_id, "was already imported for this customer")])
             continue
-        key = (customer_id, service_id, period, agreement_id, unit_price)
-        totals = outcome.summaries.get(key)
-        if totals is None:
-            outcome.summaries[key] = [quantity, 1, quantity * unit_price, service_time, service_time]
-        else:
-            totals[0] += quantity
-            totals[1] += 1
-            totals[2] += quantity * unit_price
-            if service_time < totals[3]:
-                totals[3] = service_time
-            elif service_time > totals[4]:
-                totals[4] = service_time
-        yield record
+        kept.append(record)
+    return kept
 
 
-def _write_records(records: Iterator[tuple], outcome: _Outcome) -> None:
+_CUSTOMER = itemgetter(0)
+
+
+def _write_records(batches: Iterator[list[tuple]], outcome: _Outcome) -> None:
     """Write records batch by batch until the first bad row; after it only keep checking, to report every bad row.
 
     A batch is read whole before it is written: a COPY cannot share its connection with the checks' queries.
+    It is written in customer order, file order within each customer: the index on (customer, period, service)
+    takes a batch that walks it from start to end for less than one that jumps about it.
     On PostgreSQL a batch is sent while the next one is checked, so the server and Python work at once.
     """
     if connection.vendor != "postgresql":
-        while batch := list(islice(records, _BATCH)):
+        for batch in batches:
             if not outcome.error_count:
-                _insert_batch(batch)
+                batch.sort(key=_CUSTOMER)
+                _insert_batch(batch, outcome.tallies)
         return
     database = connections[DEFAULT_DB_ALIAS]
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-copy") as sender:
+    with _quick_gil_handover, ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-copy") as sender:
         in_flight = None
-        while batch := list(islice(records, _BATCH)):
+        for batch in batches:
             if outcome.error_count:
                 continue
-            block = _copy_block(batch)
+            batch.sort(key=_CUSTOMER)
+            block = _copy_block_counted(batch, outcome.tallies)
             if in_flight is not None:
                 in_flight.result()
             in_flight = sender.submit(_copy_block_send, database, block)
@@ -245,25 +342,57 @@ def _write_records(records: Iterator[tuple], outcome: _Outcome) -> None:
             in_flight.result()
 
 
-def _copy_block(batch: list[tuple]) -> str:
-    """A batch as one block of COPY text lines: much cheaper than adapting each value with `write_row`."""
-    return "".join(
-        f"{customer_id}\t{service_id}\t{agreement_id}\t{quantity}\t{service_time}\t{period}\t{unit_price}\t"
-        f"{currency}\t{upload_id}\t{_COPY_NULL if event_id is None else _copy_text(event_id)}\n"
-        for (
-            customer_id,
-            service_id,
-            agreement_id,
-            quantity,
-            service_time,
-            period,
-            unit_price,
-            currency,
-            upload_id,
-            event_id,
-            _,
-        ) in batch
-    )
+class _QuickGilHandover:
+    """While a PostgreSQL import runs, threads hand the GIL over within 1 ms instead of Python's 5 ms.
+
+    The checking thread holds the GIL all the time; the sender thread needs it for a moment each time the
+    server has taken in some data or finished a batch, and at 5 ms a wait it left the server idle for a
+    third of a million-row import (1,000,000 rows, 10,000 customers: 14.9 s, 10.5 s at 1 ms).
+    `sys.setswitchinterval` is for the whole process: the first import to start sets it, the last to end
+    puts back what it was.
+    """
+
+    INTERVAL = 0.001
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._saved = 0.0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if not self._running:
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._saved, self.INTERVAL))
+            self._running += 1
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self._running -= 1
+            if not self._running:
+                sys.setswitchinterval(self._saved)
+
+
+_quick_gil_handover = _QuickGilHandover()
+
+
+def _copy_block_counted(batch: list[tuple], tallies: list[_Tally]) -> str:
+    """A batch as one block of COPY text lines, each record added to its tally on the way.
+
+    Much cheaper than adapting each value with `write_row`. The tally is counted here rather than when the
+    row is checked because it is at hand: at 10,000 customers reaching it twice cost half a second more.
+    """
+    lines = []
+    for _, tally, quantity, service_time, utc_text, event_id, _ in batch:
+        shared = tallies[tally]
+        shared.add(quantity, service_time)
+        if event_id is None:
+            lines.append(f"{shared.copy_head}{quantity}\t{utc_text or service_time}{shared.copy_tail_no_event}")
+        else:
+            lines.append(
+                f"{shared.copy_head}{quantity}\t{utc_text or service_time}{shared.copy_tail}{_copy_text(event_id)}\n"
+            )
+    return "".join(lines)
 
 
 def _copy_block_send(database, block: str) -> None:
@@ -286,39 +415,41 @@ def _copy_text(value: str) -> str:
     return value.translate(_COPY_ESCAPES)
 
 
-def _insert_batch(batch: list[tuple]) -> None:
+def _insert_batch(batch: list[tuple], tallies: list[_Tally]) -> None:
+    """SQLite: insert a batch of records, each added to its tally."""
+    for _, tally, quantity, service_time, *_ in batch:
+        tallies[tally].add(quantity, service_time)
     placeholders = ", ".join(["%s"] * len(_COLUMNS))
     with connection.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {UsageRecord._meta.db_table} ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
-            [_sqlite_params(record) for record in batch],
+            [_sqlite_params(record, tallies) for record in batch],
         )
 
 
-def _sqlite_params(record: tuple) -> tuple:
-    customer_id, service_id, agreement_id, quantity, service_time, period, unit_price, currency, upload_id, event = (
-        record[:-1]
-    )
+def _sqlite_params(record: tuple, tallies: list[_Tally]) -> tuple:
+    _, tally_at, quantity, service_time, _, event_id, _ = record
+    tally = tallies[tally_at]
     return (
-        customer_id,
-        service_id,
-        agreement_id,
+        tally.customer_id,
+        tally.service_id,
+        tally.agreement_id,
         str(quantity),
         service_time.strftime("%Y-%m-%d %H:%M:%S.%f"),
-        period.isoformat(),
-        str(unit_price),
-        currency,
-        upload_id,
-        event,
+        tally.period.isoformat(),
+        str(tally.unit_price),
+        tally.currency,
+        tally.upload_id,
+        event_id,
     )
 
 
-def _hold_referenced_catalog_rows(outcome: _Outcome) -> None:
+def _hold_referenced_catalog_rows(summaries: list[_Tally]) -> None:
     """Stand in for the foreign keys usage records do not carry: the rows they point at stay until commit."""
     if connection.vendor != "postgresql":
         return  # SQLite runs one writer at a time
-    service_ids = sorted({key[1] for key in outcome.summaries})
-    agreement_ids = sorted({key[3] for key in outcome.summaries})
+    service_ids = sorted({tally.service_id for tally in summaries})
+    agreement_ids = sorted({tally.agreement_id for tally in summaries})
     with connection.cursor() as cursor:
         for table, ids in (
             (Service._meta.db_table, service_ids),
@@ -331,49 +462,109 @@ def _hold_referenced_catalog_rows(outcome: _Outcome) -> None:
 
 def _apply_summaries(outcome: _Outcome) -> None:
     """Add this batch to the monthly summaries, under a lock on its customers taken in primary-key order."""
-    customer_ids = sorted({key[0] for key in outcome.summaries})
+    summaries = [tally for tally in outcome.tallies if tally.record_count]
+    customer_ids = sorted({tally.customer_id for tally in summaries})
     list(Customer.objects.select_for_update().filter(pk__in=customer_ids).order_by("pk").values_list("pk"))
-    periods = {(key[0], key[2]) for key in outcome.summaries}
+    periods = {(tally.customer_id, tally.period) for tally in summaries}
     closed_meanwhile = ClosedPeriod.objects.filter(customer_id__in=customer_ids).values_list("customer_id", "period")
     if periods & set(closed_meanwhile):
         raise Conflict("A billing period of this batch was closed while it was imported; import it again.")
-    _hold_referenced_catalog_rows(outcome)
+    _hold_referenced_catalog_rows(summaries)
+    if connection.vendor == "postgresql":
+        _add_to_summaries_by_copy(summaries)
+    else:
+        _add_to_summaries(summaries)
+
+
+def _add_to_summaries(summaries: list[_Tally]) -> None:
+    """Read the summaries the batch adds to, add to them, write them back (SQLite: one writer at a time)."""
     existing = {
         (s.customer_id, s.service_id, s.period, s.price_agreement_id, s.unit_price): s
         for s in MonthlySummary.objects.select_for_update().filter(
-            customer_id__in=customer_ids, period__in={period for _, period in periods}
+            customer_id__in={tally.customer_id for tally in summaries},
+            period__in={tally.period for tally in summaries},
         )
     }
     changed, created = [], []
-    for key, (quantity, count, amount, first_time, last_time) in outcome.summaries.items():
+    for tally in summaries:
+        key = (tally.customer_id, tally.service_id, tally.period, tally.agreement_id, tally.unit_price)
         summary = existing.get(key)
         if summary is None:
-            customer_id, service_id, period, agreement_id, unit_price = key
             created.append(
                 MonthlySummary(
-                    customer_id=customer_id,
-                    service_id=service_id,
-                    period=period,
-                    price_agreement_id=agreement_id,
-                    unit_price=unit_price,
-                    quantity=quantity,
-                    record_count=count,
-                    amount=amount,
-                    first_service_time=first_time,
-                    last_service_time=last_time,
+                    customer_id=tally.customer_id,
+                    service_id=tally.service_id,
+                    period=tally.period,
+                    price_agreement_id=tally.agreement_id,
+                    unit_price=tally.unit_price,
+                    quantity=tally.quantity,
+                    record_count=tally.record_count,
+                    amount=tally.amount,
+                    first_service_time=tally.first_service_time,
+                    last_service_time=tally.last_service_time,
                 )
             )
         else:
-            summary.quantity += quantity
-            summary.record_count += count
-            summary.amount += amount
-            summary.first_service_time = min(summary.first_service_time, first_time)
-            summary.last_service_time = max(summary.last_service_time, last_time)
+            summary.quantity += tally.quantity
+            summary.record_count += tally.record_count
+            summary.amount += tally.amount
+            summary.first_service_time = min(summary.first_service_time, tally.first_service_time)
+            summary.last_service_time = max(summary.last_service_time, tally.last_service_time)
             changed.append(summary)
     MonthlySummary.objects.bulk_create(created)
     MonthlySummary.objects.bulk_update(
         changed, ["quantity", "record_count", "amount", "first_service_time", "last_service_time"]
     )
+
+
+_SUMMARY_COLUMNS = (
+    "customer_id",
+    "service_id",
+    "period",
+    "price_agreement_id",
+    "unit_price",
+    "quantity",
+    "record_count",
+    "amount",
+    "first_service_time",
+    "last_service_time",
+)
+
+
+def _add_to_summaries_by_copy(summaries: list[_Tally]) -> None:
+    """PostgreSQL: COPY the batch's totals into a temporary table, then add them in one INSERT … ON CONFLICT.
+
+    At 10,000 customers a million rows make some 45,000 summaries: `_add_to_summaries` builds a model
+    instance and a list of query parameters for each (3.2 to 4.0 s); this takes 0.75 to 1 s. A summary
+    that exists is updated in place, which locks it as `select_for_update` did.
+    """
+    table = MonthlySummary._meta.db_table
+    columns = ", ".join(_SUMMARY_COLUMNS)
+    block = "".join(
+        [
+            f"{t.customer_id}\t{t.service_id}\t{t.period}\t{t.agreement_id}\t{t.unit_price}\t{t.quantity}\t"
+            f"{t.record_count}\t{t.amount}\t{t.first_service_time}\t{t.last_service_time}\n"
+            for t in summaries
+        ]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE usage_summary_batch (customer_id bigint, service_id bigint, period date,"
+            " price_agreement_id bigint, unit_price numeric, quantity numeric, record_count integer, amount numeric,"
+            " first_service_time timestamptz, last_service_time timestamptz) ON COMMIT DROP"
+        )
+        with cursor.copy(f"COPY usage_summary_batch ({columns}) FROM STDIN") as copy:
+            copy.write(block)
+        cursor.execute(
+            f"INSERT INTO {table} AS summary ({columns}) SELECT {columns} FROM usage_summary_batch"
+            " ON CONFLICT ON CONSTRAINT summary_unique_per_month_and_price DO UPDATE SET"
+            " quantity = summary.quantity + excluded.quantity,"
+            " record_count = summary.record_count + excluded.record_count,"
+            " amount = summary.amount + excluded.amount,"
+            " first_service_time = least(summary.first_service_time, excluded.first_service_time),"
+            " last_service_time = greatest(summary.last_service_time, excluded.last_service_time)"
+        )
+        cursor.execute("DROP TABLE usage_summary_batch")
 
 
 def _import_rows(upload: Upload, rows: Iterable[ParsedRow | list[RowError]], received_at: datetime) -> _Outcome:

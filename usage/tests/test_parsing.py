@@ -7,7 +7,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from usage.parsing import FileError, ParsedRow, RowError, UsageCsv, parse_quantity, parse_service_time
+from usage.parsing import (
+    FileError,
+    ParsedRow,
+    RowError,
+    UsageCsv,
+    parse_fields,
+    parse_quantity,
+    parse_service_time,
+)
 from usage.tests.test_services import DATA
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -52,6 +60,34 @@ def test_parse_service_time_refuses_what_is_not_an_iso_8601_date_time(text):
     assert "is not an ISO 8601 date-time" in parse_service_time(text, UTC)
 
 
+@pytest.mark.parametrize(
+    ("text", "utc_text"),
+    [
+        ("2026-03-31T23:30:00Z", "2026-03-31T23:30:00Z"),
+        ("2026-03-31T23:30:00+00:00", None),
+        ("2026-03-31T23:30:00-02:00", None),
+        ("2026-03-31T23:30:00", None),
+        ("2026-03-31T23:30:00.5Z", None),
+        ("2026-03-31T23:30Z", None),
+        (" 2026-03-31T23:30:00Z", None),
+    ],
+)
+def test_a_time_written_in_utc_to_the_second_is_kept_as_written_too(text, utc_text):
+    row = parse_fields(2, "kyc_check", "ACME-1", "1", text, "", BERLIN, {})
+    assert isinstance(row, ParsedRow), row
+    assert row.utc_text == utc_text
+    assert row.service_time == parse_service_time(text.strip(), BERLIN)
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-02-30T10:00:00Z", "2026-03-10T24:00:00Z", "2026-03-10T10:00:6xZ", " 202-03-10T10:00:00Z"]
+)
+def test_a_time_shaped_like_utc_that_is_no_date_time_is_refused(text):
+    assert parse_fields(2, "kyc_check", "ACME-1", "1", text, "", UTC, {}) == [
+        RowError(2, "serviceTime", text.strip(), "is not an ISO 8601 date-time (e.g. 2026-10-03T10:00:00Z)")
+    ]
+
+
 def read(name: str, zone=UTC) -> tuple[UsageCsv, list]:
     usage_csv = UsageCsv((DATA / name).open("rb"), default_zone=zone)
     return usage_csv, list(usage_csv.rows())
@@ -70,9 +106,10 @@ def read(name: str, zone=UTC) -> tuple[UsageCsv, list]:
 def test_accepted_shapes_give_the_same_rows(name, delimiter):
     usage_csv, rows = read(name)
     assert usage_csv.delimiter == delimiter
+    march_10, march_11 = datetime(2026, 3, 10, 10, tzinfo=UTC), datetime(2026, 3, 11, 10, tzinfo=UTC)
     assert rows == [
-        ParsedRow(2, "kyc_check", "ACME-1", Decimal(1), datetime(2026, 3, 10, 10, tzinfo=UTC), None),
-        ParsedRow(3, "kyc_check", "ACME-1", Decimal("2.5"), datetime(2026, 3, 11, 10, tzinfo=UTC), None),
+        ParsedRow(2, "kyc_check", "ACME-1", Decimal(1), march_10, None, "2026-03-10T10:00:00Z"),
+        ParsedRow(3, "kyc_check", "ACME-1", Decimal("2.5"), march_11, None, "2026-03-11T10:00:00Z"),
     ]
 
 

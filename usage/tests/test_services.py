@@ -1,6 +1,7 @@
 """The usage import pipeline: every validation rule, atomicity, snapshots, billing months, duplicates, summaries."""
 
 import io
+import sys
 import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -241,6 +242,12 @@ def test_a_time_without_offset_is_read_in_the_billing_zone(catalog, settings, zo
     assert (record.service_time, record.period) == (expected_utc, period)
 
 
+def test_an_import_leaves_the_interpreter_switch_interval_as_it_was(catalog):
+    before = sys.getswitchinterval()  # PostgreSQL: lowered while the sender thread runs
+    assert import_file("good_march.csv").status == Upload.Status.IMPORTED
+    assert sys.getswitchinterval() == before
+
+
 # --- 2. atomicity ---------------------------------------------------------------------------------------------------
 
 
@@ -302,6 +309,61 @@ def test_a_later_price_change_leaves_snapshots_and_past_summaries_unchanged(cata
     april = MonthlySummary.objects.get(period=date(2026, 4, 1))
     assert april.amount == Decimal("0.8")
     assert summary_rows()[: len(summaries_before)] == summaries_before
+
+
+def test_a_price_change_in_the_month_prices_each_row_by_its_day(catalog):
+    successor = price_agreement_change(
+        actor=None, agreement=catalog.kyc_agreement, effective_from=date(2026, 3, 16), unit_price=Decimal("0.080000")
+    )
+    rows = ["2026-03-10T10:00:00Z", "2026-03-16T10:00:00Z", "2026-03-15T23:59:59Z", "2026-03-20T10:00:00Z"]
+    upload = import_bytes((HEADER + "\n" + "".join(f"kyc_check,ACME-1,1,{row}\n" for row in rows)).encode())
+
+    assert upload.status == Upload.Status.IMPORTED, upload.errors
+    assert sorted(UsageRecord.objects.values_list("service_time", "unit_price", "price_agreement_id")) == [
+        (datetime(2026, 3, 10, 10, tzinfo=UTC), Decimal("0.05"), catalog.kyc_agreement.pk),
+        (datetime(2026, 3, 15, 23, 59, 59, tzinfo=UTC), Decimal("0.05"), catalog.kyc_agreement.pk),
+        (datetime(2026, 3, 16, 10, tzinfo=UTC), Decimal("0.08"), successor.pk),
+        (datetime(2026, 3, 20, 10, tzinfo=UTC), Decimal("0.08"), successor.pk),
+    ]
+    assert sorted(MonthlySummary.objects.values_list("price_agreement_id", "quantity", "record_count")) == sorted(
+        [(catalog.kyc_agreement.pk, Decimal(2), 2), (successor.pk, Decimal(2), 2)]
+    )
+
+
+def test_rows_like_good_ones_before_them_are_still_checked_for_their_day_and_time(catalog):
+    """An agreement ending mid-month, a time in the future: the rows before them in the month were good."""
+    PriceAgreement.objects.filter(pk=catalog.kyc_agreement.pk).update(valid_to=date(2026, 6, 15))
+    rows = [
+        "2026-06-10T10:00:00Z",
+        "2026-06-15T10:00:00Z",
+        "2026-06-16T10:00:00Z",  # the agreement ended the day before
+        "2026-06-11T10:00:00Z",
+    ]
+    upload = import_bytes((HEADER + "\n" + "".join(f"kyc_check,ACME-1,1,{row}\n" for row in rows)).encode())
+
+    assert [(e["row"], e["column"], e["reason"]) for e in upload.errors] == [
+        (4, "serviceTime", "has no price agreement in force for ACME-1 and kyc_check on 2026-06-16")
+    ]
+    PriceAgreementFactory(customer=catalog.acme, service=catalog.kyc, valid_from=date(2026, 6, 16))
+    rows = ["2026-06-16T12:00:00Z", "2026-06-16T12:00:01Z", "2026-06-16T11:00:00Z"]  # received at 06-15 12:00
+    upload = import_bytes((HEADER + "\n" + "".join(f"kyc_check,ACME-1,1,{row}\n" for row in rows)).encode())
+
+    assert [(e["row"], e["column"], e["reason"]) for e in upload.errors] == [
+        (3, "serviceTime", "is more than a day in the future")
+    ]
+    assert counts() == (0, 0)
+
+
+def test_a_time_in_utc_and_the_same_time_with_an_offset_are_stored_alike(catalog, settings):
+    settings.BILLING_TIME_ZONE = "Europe/Berlin"
+    rows = ["2026-03-10T10:00:00Z", "2026-03-10T11:00:00+01:00", "2026-03-10T11:00:00", "2026-03-31T22:30:00Z"]
+    upload = import_bytes((HEADER + "\n" + "".join(f"kyc_check,ACME-1,1,{row}\n" for row in rows)).encode())
+
+    assert upload.status == Upload.Status.IMPORTED, upload.errors
+    assert sorted(UsageRecord.objects.values_list("service_time", "period")) == [
+        *[(datetime(2026, 3, 10, 10, tzinfo=UTC), date(2026, 3, 1))] * 3,
+        (datetime(2026, 3, 31, 22, 30, tzinfo=UTC), date(2026, 4, 1)),  # April 1st, 00:30 in Berlin
+    ]
 
 
 # --- 4. billing months in the billing time zone ---------------------------------------------------------------------
@@ -390,6 +452,28 @@ def test_summaries_kept_by_imports_equal_the_totals_of_the_records(catalog):
     assert (march.quantity, march.record_count, march.amount) == (Decimal("14.5"), 4, Decimal("0.725"))
     assert MonthlySummary.objects.count() == 4
     assert summary_rows() == summaries_from_records()
+
+
+def test_summaries_cover_the_first_and_last_service_time_of_their_records(catalog):
+    import_several_batches(catalog)
+    later_then_earlier = "kyc_check,ACME-1,1,2026-03-26T10:00:00Z\nkyc_check,ACME-1,1,2026-03-02T10:00:00Z\n"
+    assert import_bytes(f"{HEADER}\n{later_then_earlier}".encode()).status == Upload.Status.IMPORTED
+    expected: dict[tuple, tuple] = {}
+    for *key, service_time in UsageRecord.objects.values_list(
+        "customer_id", "service_id", "period", "price_agreement_id", "service_time"
+    ):
+        first, last = expected.get(tuple(key), (service_time, service_time))
+        expected[tuple(key)] = (min(first, service_time), max(last, service_time))
+
+    assert {
+        (s.customer_id, s.service_id, s.period, s.price_agreement_id): (s.first_service_time, s.last_service_time)
+        for s in MonthlySummary.objects.all()
+    } == expected
+    march = MonthlySummary.objects.get(customer=catalog.acme, period=date(2026, 3, 1))
+    assert (march.first_service_time, march.last_service_time) == (
+        datetime(2026, 3, 2, 10, tzinfo=UTC),
+        datetime(2026, 3, 26, 10, tzinfo=UTC),
+    )
 
 
 def test_a_rebuild_after_several_imports_changes_no_summary(catalog):
