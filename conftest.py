@@ -27,6 +27,17 @@ def finance_user(make_user):
 
 
 @pytest.fixture
+def people(make_user):
+    """The cast of approval tests: Finance submits, the CSM, another Customer Success user and Sales decide."""
+    return {
+        "finance": make_user(Role.FINANCE, email="fin@x.example"),
+        "csm": make_user(Role.CUSTOMER_SUCCESS, email="csm@x.example"),
+        "other_cs": make_user(Role.CUSTOMER_SUCCESS, email="cs2@x.example"),
+        "sales": make_user(Role.SALES, email="sales@x.example"),
+    }
+
+
+@pytest.fixture
 def portal_user(db):
     return PortalMembershipFactory().user
 

@@ -27,16 +27,6 @@ LINE = [{"description": "Service", "quantity": D(1), "unit_price": D(100)}]
 
 
 @pytest.fixture
-def people(make_user):
-    return {
-        "finance": make_user(Role.FINANCE, email="fin@x.example"),
-        "csm": make_user(Role.CUSTOMER_SUCCESS, email="csm@x.example"),
-        "other_cs": make_user(Role.CUSTOMER_SUCCESS, email="cs2@x.example"),
-        "sales": make_user(Role.SALES, email="sales@x.example"),
-    }
-
-
-@pytest.fixture
 def submit(people):
     """submit(client_id, csm=..., rule=..., by=...) -> the pending request of a new draft for a new customer."""
 

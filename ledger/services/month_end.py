@@ -299,32 +299,28 @@ def _submit(run: BillingRun, invoices: list[Invoice], actor: User | None) -> Non
         return
     except Exception:  # the batch rolled back whole: one by one, so that one bad invoice stops no other
         pass
-    submitted = 0
-    try:
-        for invoice in invoices:
-            try:
-                if approval_submit(actor=actor, target=invoice) is not None:
-                    submitted += 1
-            except Exception as error:
-                billing_run_record_failure(run=run, customer_ids=[invoice.customer_id], error=error, stage="route")
-    finally:
-        if submitted:
-            BillingRun.objects.filter(pk=run.pk).update(invoices_submitted=F("invoices_submitted") + submitted)
+    _one_by_one(run, invoices, "invoices_submitted", lambda invoice: approval_submit(actor=actor, target=invoice))
 
 
 def _issue(run: BillingRun, invoices: list[Invoice], actor: User | None) -> None:
-    """Issuing renders a PDF: one invoice at a time, each failure noted on its own."""
-    issued = 0
+    """Issuing renders a PDF: one invoice at a time."""
+    _one_by_one(run, invoices, "invoices_issued", lambda invoice: invoice_issue(actor=actor, invoice=invoice))
+
+
+def _one_by_one(run: BillingRun, invoices: list[Invoice], counter: str, route: Callable[[Invoice], object]) -> None:
+    """Route each invoice on its own: a failure is noted on the run for its customer and stops no other. The
+    run's `counter` counts those `route` returned something for, in one UPDATE."""
+    routed = 0
     try:
         for invoice in invoices:
             try:
-                invoice_issue(actor=actor, invoice=invoice)
-                issued += 1
+                if route(invoice) is not None:
+                    routed += 1
             except Exception as error:
                 billing_run_record_failure(run=run, customer_ids=[invoice.customer_id], error=error, stage="route")
     finally:
-        if issued:
-            BillingRun.objects.filter(pk=run.pk).update(invoices_issued=F("invoices_issued") + issued)
+        if routed:
+            BillingRun.objects.filter(pk=run.pk).update(**{counter: F(counter) + routed})
 
 
 @transaction.atomic

@@ -9,7 +9,6 @@ from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.roles import Role
 from approvals.models import ApprovalAction, ApprovalRequest
 from approvals.registry import handler_for
 from approvals.services import approval_submit, request_for
@@ -23,16 +22,6 @@ from ledger.services.invoices import invoice_create_manual
 pytestmark = pytest.mark.django_db
 OCTOBER = date(2026, 10, 1)
 LINE = [{"description": "Service", "quantity": D(1), "unit_price": D(100)}]
-
-
-@pytest.fixture
-def people(make_user):
-    return {
-        "finance": make_user(Role.FINANCE, email="fin@x.example"),
-        "csm": make_user(Role.CUSTOMER_SUCCESS, email="csm@x.example"),
-        "other_cs": make_user(Role.CUSTOMER_SUCCESS, email="cs2@x.example"),
-        "sales": make_user(Role.SALES, email="sales@x.example"),
-    }
 
 
 @pytest.fixture
