@@ -105,10 +105,20 @@ class MonthlySummary(models.Model):
     allowance can be taken from them earliest first without reading the records (`usage.report_selectors`).
     """
 
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
-    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="+")
+    # An import adds tens of thousands of summaries at once. Like the records, they carry no foreign-key
+    # constraints (the import holds the rows they point at locked until commit) and no index per key: the
+    # unique constraint's index, customer first, serves every read; deleting a service or an agreement,
+    # refused while summaries point at it, scans them.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    service = models.ForeignKey(
+        Service, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     period = models.DateField(help_text="First day of the billing month.")
-    price_agreement = models.ForeignKey(PriceAgreement, on_delete=models.PROTECT, related_name="+")
+    price_agreement = models.ForeignKey(
+        PriceAgreement, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     unit_price = models.DecimalField(
         max_digits=money.UNIT_PRICE_MAX_DIGITS, decimal_places=money.UNIT_PRICE_DECIMAL_PLACES
     )
