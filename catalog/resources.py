@@ -11,9 +11,8 @@ from import_export import fields, resources
 from import_export.widgets import ForeignKeyWidget, NumberWidget
 
 from accounts.models import User
+from billing_project.spreadsheets import FORMULA_PREFIXES
 from catalog.models import Customer, Partner, PriceAgreement, Service
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 class NaturalKeyWidget(ForeignKeyWidget):

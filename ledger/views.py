@@ -1,27 +1,22 @@
 """Admin pages of the ledger that are more than a model form: thin, they parse input and call services or selectors."""
 
-import csv
-import tempfile
-from itertools import chain
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models.fields.files import FieldFile
 from django.forms import Form
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import FileResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.generic import DetailView, FormView
-from openpyxl import Workbook
 from unfold.views import UnfoldModelAdminViewMixin
 
 from billing_project.billing_time import billing_today, billing_zone
 from billing_project.errors import DomainError
+from billing_project.spreadsheets import csv_download, spreadsheet_safe, xlsx_download
 from catalog.models import Customer
-from catalog.resources import FORMULA_PREFIXES
 from catalog.selectors import customer_list_for
 from ledger.forms import AdjustmentForm, InvoiceCreateForm, MonthEndForm, PaymentForm, RefundForm
 from ledger.models import Invoice
@@ -33,7 +28,6 @@ from ledger.tasks import month_end_task
 
 STATEMENT_HEADERS = ["date", "kind", "reference", "description", "amount", "balance_after", "currency"]
 STATEMENT_PAGE_SIZE = 100
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def change_url(obj) -> str:
@@ -240,10 +234,12 @@ class CustomerStatementView(UnfoldModelAdminViewMixin, DetailView):
         self.object = customer = self.get_object()
         statement = customer_statement(customer)
         export = request.GET.get("export")
-        if export == "csv":
-            return statement_csv(customer, statement)
-        if export == "xlsx":
-            return statement_xlsx(customer, statement)
+        if export in {"csv", "xlsx"}:  # every line, streamed as it is read
+            rows = _statement_rows(customer, statement)
+            name = f"statement-{slugify(customer.client_id) or customer.pk}-{billing_today():%Y-%m-%d}.{export}"
+            if export == "csv":
+                return csv_download(STATEMENT_HEADERS, rows, name)
+            return xlsx_download(STATEMENT_HEADERS, rows, name, sheet="Statement")
         paginator = Paginator(statement, STATEMENT_PAGE_SIZE)
         number = request.GET.get("page")
         page = paginator.get_page(paginator.num_pages if number == "last" else number)
@@ -259,54 +255,15 @@ class CustomerStatementView(UnfoldModelAdminViewMixin, DetailView):
         return self.render_to_response(context)
 
 
-def _spreadsheet_safe(text: str) -> str:
-    """Text a spreadsheet would run as a formula gets a leading apostrophe (as catalog's exports do)."""
-    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
-
-
 def _statement_rows(customer: Customer, statement: CustomerStatement):
     zone = billing_zone()
     for line in statement:
         yield [
             timezone.localtime(line.date, zone).date(),
             line.kind_label,
-            _spreadsheet_safe(line.reference),
-            _spreadsheet_safe(line.description),
+            spreadsheet_safe(line.reference),
+            spreadsheet_safe(line.description),
             line.amount,
             line.balance_after,
             customer.currency,
         ]
-
-
-def _statement_file_name(customer: Customer, export: str) -> str:
-    return f"statement-{slugify(customer.client_id) or customer.pk}-{billing_today():%Y-%m-%d}.{export}"
-
-
-class _Echo:
-    """A file for csv.writer that hands each written row back, to be streamed."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def statement_csv(customer: Customer, statement: CustomerStatement) -> StreamingHttpResponse:
-    """Every line, streamed as it is read from the database (in chunks), never held whole in memory."""
-    writer = csv.writer(_Echo())
-    rows = chain([STATEMENT_HEADERS], _statement_rows(customer, statement))
-    response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{_statement_file_name(customer, "csv")}"'
-    return response
-
-
-def statement_xlsx(customer: Customer, statement: CustomerStatement) -> FileResponse:
-    """Every line, written row by row by openpyxl's write-only workbook into a temporary file, which is then
-    streamed: an XLSX is a zip, so it is whole before its first byte can go."""
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Statement")
-    sheet.append(STATEMENT_HEADERS)
-    for row in _statement_rows(customer, statement):
-        sheet.append(row)
-    file = tempfile.TemporaryFile()  # noqa: SIM115 (the response closes it once sent)
-    workbook.save(file)
-    file.seek(0)
-    return FileResponse(file, as_attachment=True, filename=_statement_file_name(customer, "xlsx"), content_type=XLSX)

@@ -4,34 +4,31 @@ Open to whoever holds `reports.view_audit_log`: Admin (every permission) and Fin
 The admin site adds the URL (billing_project.admin_site), so only staff who pass the site's check get here.
 """
 
-import csv
 from datetime import datetime, time, timedelta
-from io import BytesIO
 
 from django import forms
 from django.apps import apps
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import TemplateView
-from openpyxl import Workbook
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.models import User
 from billing_project.billing_time import billing_today, billing_zone
-from catalog.resources import FORMULA_PREFIXES
+from billing_project.spreadsheets import csv_download, spreadsheet_safe, xlsx_download
 from reports.audit import SYSTEM, AuditEntry, AuditLog, AuditQuery, audited_model_choices
 
 PERMISSION = "reports.view_audit_log"
 PAGE_SIZE = 50
 DEFAULT_DAYS = 30
-# One sheet holds 1,048,576 rows, and a workbook is built in memory: past this, narrow the filters or take CSV.
+# One sheet holds 1,048,576 rows, and a workbook is written whole before it is sent: past this, narrow the
+# filters or take CSV.
 XLSX_MAX_ROWS = 100_000
 EXPORT_HEADERS = ["when", "user", "model", "object_id", "object", "change", "fields"]
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class AuditLogForm(forms.Form):
@@ -95,10 +92,10 @@ class AuditLogView(TemplateView):
             log = AuditLog(form.query())
             export = request.GET.get("export")
             if export == "csv":
-                return csv_download(log, form)
+                return audit_csv(log, form)
             if export == "xlsx":
                 if log.count() <= XLSX_MAX_ROWS:
-                    return xlsx_download(log, form)
+                    return audit_xlsx(log, form)
                 context["export_error"] = (
                     f"{log.count():,} changes are more than one XLSX export holds ({XLSX_MAX_ROWS:,}): "
                     "narrow the filters or export CSV."
@@ -128,11 +125,6 @@ def history_url(admin_site: admin.AdminSite, entry: AuditEntry) -> str | None:
     return reverse(f"{admin_site.name}:{opts.app_label}_{opts.model_name}_history", args=[entry.object_id])
 
 
-def spreadsheet_safe(text: str) -> str:
-    """Text a spreadsheet would run as a formula gets a leading apostrophe (as catalog's exports do)."""
-    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
-
-
 def changes_text(entry: AuditEntry) -> str:
     if entry.change_type == "+":
         return "; ".join(f"{change.label}: {change.new}" for change in entry.changes)
@@ -156,36 +148,15 @@ def export_name(form: AuditLogForm, extension: str) -> str:
     return f"audit-log-{data['date_from']:%Y-%m-%d}-to-{data['date_to']:%Y-%m-%d}.{extension}"
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def csv_download(log: AuditLog, form: AuditLogForm) -> StreamingHttpResponse:
+def audit_csv(log: AuditLog, form: AuditLogForm) -> StreamingHttpResponse:
     """Every change of the query, streamed: the file is written while the entries are read, a chunk at a time."""
-    writer = csv.writer(_Echo())
     zone = billing_zone()
-
-    def lines():
-        yield writer.writerow(EXPORT_HEADERS)
-        for entry in log:
-            yield writer.writerow(export_row(entry, timezone.localtime(entry.when, zone).isoformat()))
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{export_name(form, "csv")}"'
-    return response
+    rows = (export_row(entry, timezone.localtime(entry.when, zone).isoformat()) for entry in log)
+    return csv_download(EXPORT_HEADERS, rows, export_name(form, "csv"))
 
 
-def xlsx_download(log: AuditLog, form: AuditLogForm) -> HttpResponse:
+def audit_xlsx(log: AuditLog, form: AuditLogForm) -> FileResponse:
     """Every change of the query in one sheet; times are in the billing time zone (a sheet keeps no zone)."""
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Audit log")
-    sheet.append(EXPORT_HEADERS)
     zone = billing_zone()
-    for entry in log:
-        sheet.append(export_row(entry, timezone.localtime(entry.when, zone).replace(tzinfo=None)))
-    buffer = BytesIO()
-    workbook.save(buffer)
-    response = HttpResponse(buffer.getvalue(), content_type=XLSX)
-    response["Content-Disposition"] = f'attachment; filename="{export_name(form, "xlsx")}"'
-    return response
+    rows = (export_row(entry, timezone.localtime(entry.when, zone).replace(tzinfo=None)) for entry in log)
+    return xlsx_download(EXPORT_HEADERS, rows, export_name(form, "xlsx"), sheet="Audit log")

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.generic import DetailView, FormView, TemplateView, View
 from unfold.views import UnfoldModelAdminViewMixin
 
+from billing_project.spreadsheets import XLSX, spreadsheet_safe
 from catalog.selectors import customer_list_for
 from usage.forms import MonthlyReportForm, UsageUploadForm
 from usage.models import MonthlySummary, Upload
@@ -83,14 +84,8 @@ class ErrorReportView(UnfoldModelAdminViewMixin, View):
         writer = csv.writer(response)
         writer.writerow(ERROR_REPORT_COLUMNS)
         for error in upload.errors:
-            writer.writerow([_spreadsheet_safe(error.get(column, "")) for column in ERROR_REPORT_COLUMNS])
+            writer.writerow([spreadsheet_safe(error.get(column, "")) for column in ERROR_REPORT_COLUMNS])
         return response
-
-
-def _spreadsheet_safe(value) -> str:
-    """A value from an uploaded file may start like a formula; a spreadsheet must show it, not run it."""
-    text = str(value)
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 REPORT_HEADERS = [
@@ -133,8 +128,8 @@ def _report_download(rows, export: str, year: int, month: int) -> HttpResponse:
     for row in rows:
         dataset.append(
             [
-                _spreadsheet_safe(row.client_id),
-                _spreadsheet_safe(row.customer_name),
+                spreadsheet_safe(row.client_id),
+                spreadsheet_safe(row.customer_name),
                 row.service_code,
                 row.period.strftime("%Y-%m"),
                 row.currency,
@@ -151,8 +146,6 @@ def _report_download(rows, export: str, year: int, month: int) -> HttpResponse:
     if export == "csv":
         response = HttpResponse(dataset.export("csv"), content_type="text/csv; charset=utf-8")
     else:
-        response = HttpResponse(
-            dataset.export("xlsx"), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        )
+        response = HttpResponse(dataset.export("xlsx"), content_type=XLSX)
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
