@@ -7,7 +7,6 @@ one service each, and the journal is read-only. Lists are scoped with ledger.sel
 
 from collections.abc import Callable
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.contenttypes.models import ContentType
@@ -21,8 +20,6 @@ from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action, display
 from unfold.enums import ActionVariant
-from unfold.forms import BaseDialogForm
-from unfold.widgets import UnfoldAdminTextareaWidget
 
 from approvals.forms import CommentRequiredForm, DecisionForm
 from approvals.models import ApprovalRequest
@@ -41,7 +38,7 @@ from billing_project.errors import Conflict, DomainError
 from catalog import admin as catalog_admin
 from catalog.models import Customer
 from catalog.selectors import customer_list_for
-from ledger.forms import CreditNoteForm, InvoiceLineForm
+from ledger.forms import CreditNoteForm, InvoiceLineForm, MarkFailedForm
 from ledger.models import (
     Account,
     Adjustment,
@@ -800,17 +797,6 @@ class StalledRunFilter(admin.SimpleListFilter):
         if self.value() == "yes":
             return queryset.filter(pk__in=billing_run_stalled_list().values("pk"))
         return queryset
-
-
-class MarkFailedForm(BaseDialogForm):
-    """Why a stalled run is closed as failed; kept among its failures and in its history.
-    (A form of the admin dialog only; its place is ledger.forms.)"""
-
-    reason = forms.CharField(
-        max_length=500,
-        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
-        help_text="Required; kept among the run's failures and in its history.",
-    )
 
 
 @admin.register(BillingRun)

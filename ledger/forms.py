@@ -154,3 +154,14 @@ class CreditNoteForm(BaseDialogForm):
         if cleaned.get("scope") == self.PARTIAL and cleaned.get("amount") is None:
             self.add_error("amount", "Give the amount to credit.")
         return cleaned
+
+
+class MarkFailedForm(BaseDialogForm):
+    """Why a stalled run is closed as failed (billing_run_mark_failed); kept among its failures and in its
+    history."""
+
+    reason = forms.CharField(
+        max_length=500,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
+        help_text="Required; kept among the run's failures and in its history.",
+    )
