@@ -7,6 +7,7 @@ one service each, and the journal is read-only. Lists are scoped with ledger.sel
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.contenttypes.models import ContentType
@@ -57,7 +58,6 @@ from ledger.models import (
 from ledger.selectors import (
     billing_run_is_stalled,
     billing_run_list,
-    billing_run_stalled_after,
     billing_run_stalled_list,
     credit_note_list_for,
     customer_statement,
@@ -858,7 +858,7 @@ class BillingRunAdmin(MonthEndButtonMixin, ReadOnlyHistoryMixin, SimpleHistoryAd
     @display(description="Status", ordering="status", label=RUN_STATUS_COLOURS)
     def status_label(self, run: BillingRun) -> tuple[str, str]:
         if billing_run_is_stalled(run):
-            minutes = int(billing_run_stalled_after().total_seconds() // 60)
+            minutes = settings.BILLING_RUN_STALLED_AFTER_MINUTES
             return "stalled", f"Stalled (no progress for {minutes} min)"
         return run.status, run.get_status_display()
 

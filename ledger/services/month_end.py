@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -27,7 +28,7 @@ from billing_project.errors import Conflict, DomainError
 from catalog.models import Customer, PriceAgreement
 from ledger.approval import invoice_approval_rule
 from ledger.models import BillingConfig, BillingRun, BillingRunCustomer, Invoice, InvoiceItem
-from ledger.selectors import billing_run_is_stalled, billing_run_list, billing_run_stalled_after
+from ledger.selectors import billing_run_is_stalled, billing_run_list
 from ledger.services.billing import billing_config_for
 from ledger.services.invoices import LineDraft, invoice_issue, items_for, line_tax, usage_lines
 from usage.models import MonthlySummary
@@ -426,7 +427,7 @@ def billing_run_mark_failed(*, actor: User, run: BillingRun, reason: str) -> Bil
         raise RunNotStalled(f"{run} is not running: it ended as {run.get_status_display().lower()}.")
     now = timezone.now()
     if not billing_run_is_stalled(run, now=now):
-        minutes = int(billing_run_stalled_after().total_seconds() // 60)
+        minutes = settings.BILLING_RUN_STALLED_AFTER_MINUTES
         raise RunNotStalled(
             f"{run} moved at {timezone.localtime(run.last_progress_at):%Y-%m-%d %H:%M}: it counts as stalled only "
             f"after {minutes} minutes without progress."
