@@ -6,18 +6,20 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
+from django.db import connection
 
 from billing_project.billing_time import billing_today
 from billing_project.errors import DomainError
 from catalog.services import customer_update
 from catalog.tests.factories import CustomerFactory
-from ledger.models import Allocation, Invoice, Leg, Payment, Transaction
+from ledger.models import Allocation, CreditNote, Invoice, Leg, Payment, Transaction
 from ledger.selectors import customer_balance, payment_allocated_invoices
 from ledger.services import invoices as invoice_services
 from ledger.services.credit import available_credit
 from ledger.services.invoices import credit_note_issue, invoice_cancel, invoice_create_manual, invoice_issue
 from ledger.services.payments import payment_reallocate, payment_record
 from ledger.services.reconciliation import ledger_reconcile
+from ledger.tests.test_concurrency import run_at_once
 
 pytestmark = pytest.mark.django_db
 RECEIVED = datetime(2026, 11, 20, 10, tzinfo=UTC)
@@ -388,4 +390,73 @@ def test_a_payment_is_not_moved_off_a_void_invoice(northwind, wrongly_allocated)
 
     assert refused.value.code == "invoice_not_open"
     assert refused.value.fields == {"from_invoice": [f"{older.number} is void."]}
+    assert_allocations_add_up(northwind)
+
+
+# --- At once, on PostgreSQL ---------------------------------------------------------------------------------------
+
+
+def at_once_on_postgresql(test):
+    """Each job in its own thread and connection (test_concurrency.run_at_once): SQLite serialises every writer."""
+    skip = pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="row locks and concurrent transactions need PostgreSQL"
+    )
+    return skip(pytest.mark.postgres(pytest.mark.django_db(transaction=True)(test)))
+
+
+def assert_no_payment_left_negative_on_an_invoice() -> None:
+    held: dict[tuple[int, int], D] = {}
+    for payment_id, invoice_id, amount in Allocation.objects.values_list("payment_id", "invoice_id", "amount"):
+        held[payment_id, invoice_id] = held.get((payment_id, invoice_id), D(0)) + amount
+    assert all(amount >= 0 for amount in held.values()), held
+
+
+@at_once_on_postgresql
+def test_two_moves_of_the_same_allocation_at_once_move_it_once(northwind, two_open):
+    older, newer = two_open
+    third = issued(northwind, "191.18")
+    payment = pay(northwind, "191.18")  # to the older invoice
+    everything = {"from_invoice": older, "amount": D("191.18")}
+
+    results = run_at_once(
+        lambda: payment_reallocate(actor=None, payment=payment, invoice=newer, **everything),
+        lambda: payment_reallocate(actor=None, payment=payment, invoice=third, **everything),
+    )
+
+    moved = [result for result in results if isinstance(result, Allocation)]
+    refused = [result for result in results if not isinstance(result, Allocation)]
+    assert len(moved) == 1, results
+    assert [(type(error), error.code) for error in refused] == [(DomainError, "nothing_to_move")]
+    assert payment_allocated_invoices(payment) == [(moved[0].invoice, D("191.18"))]
+    assert state(older) == (Invoice.Status.ISSUED, D("0.00"))
+    assert_allocations_add_up(northwind)
+
+
+@at_once_on_postgresql
+def test_moves_payments_credit_and_issue_at_once_on_one_customer_end_consistent(northwind, two_open):
+    """Moves of one allocation to two invoices, a payment naming one of them, a credit note and a new invoice,
+    all at once: nothing deadlocks or fails unexpectedly, and every sum and status holds."""
+    older, newer = two_open
+    third = issued(northwind, "50.00")
+    payment = pay(northwind, "191.18")  # to the older invoice
+    extra = draft(northwind, "30.00")
+
+    results = run_at_once(
+        lambda: payment_reallocate(actor=None, payment=payment, invoice=newer, from_invoice=older),
+        lambda: payment_reallocate(actor=None, payment=payment, invoice=third, from_invoice=older),
+        lambda: pay(northwind, "20.00", "BANK-AT-ONCE", invoice=third),
+        lambda: credit_note_issue(actor=None, invoice=newer, reason="Discount", amount=D("10.00")),
+        lambda: invoice_issue(actor=None, invoice=extra, send=False),
+    )
+
+    moves, payment_for_third, note, issue = results[:2], *results[2:]
+    # Each move takes what is still on the older invoice and fits its target: both may, in part, or one only.
+    assert any(isinstance(result, Allocation) for result in moves), results
+    assert all(isinstance(result, Allocation) or result.code == "nothing_to_move" for result in moves), results
+    # The payment naming the third invoice finds it paid when a move got there first.
+    assert isinstance(payment_for_third, Payment) or payment_for_third.code == "invoice_not_open", results
+    assert (type(note), type(issue)) == (CreditNote, Invoice), results
+    for invoice in Invoice.objects.filter(customer=northwind):
+        assert (invoice.status == Invoice.Status.PAID) == (invoice.outstanding == 0), (invoice, invoice.status)
+    assert_no_payment_left_negative_on_an_invoice()
     assert_allocations_add_up(northwind)
