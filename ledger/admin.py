@@ -779,10 +779,7 @@ class PaymentAdmin(ServiceWrittenAdmin):
         dialog=PAYMENT_MOVE_DIALOG,
     )
     def move(self, request, form, object_id):
-        payment = form.payment
-        if payment is None:
-            raise Http404
-        data = form.cleaned_data
+        payment, data = form.payment, form.cleaned_data
         try:
             allocation = payment_reallocate(
                 actor=request.user,

@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 from unfold.forms import BaseDialogForm
@@ -176,8 +177,8 @@ class PaymentMoveForm(BaseDialogForm):
     def __init__(self, request, object_id=None, *args, **kwargs):
         super().__init__(request, object_id, *args, **kwargs)
         self.payment = payment_list_for(request.user).filter(pk=object_id).first() if object_id else None
-        if self.payment is None:
-            return
+        if self.payment is None:  # the dialog is built before the action runs: answer as the page would
+            raise Http404("No such payment.")
         currency, held = self.payment.currency, payment_allocated_invoices(self.payment)
         self.held = {str(invoice.pk): invoice for invoice, _ in held}
         choices = [

@@ -467,6 +467,7 @@ def test_a_payment_moves_to_another_invoice_from_its_page(finance, finance_user,
     ]
     dialog = finance.get(url).context["form"]
     assert [label for _, label in dialog.fields["source"].choices] == [f"What it pays on {older.number}: 24.00 EUR"]
+    assert finance.get(f"/admin/ledger/payment/{payment.pk + 1000}/move/").status_code == 404
 
     response = finance.post(
         url, DIALOG | {"source": str(older.pk), "invoice": newer.pk, "amount": ""}, headers={"HX-Request": "true"}
