@@ -40,6 +40,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_crud("ledger", "invoiceitem", "view", "add", "change", "delete"),
         *_crud("ledger", "creditnote", "view", "add"),
         *_crud("ledger", "payment", "view", "add"),
+        # Moving a payment's money to another invoice adds allocations (ledger.services.payments.payment_reallocate).
+        *_crud("ledger", "allocation", "add"),
         *_crud("ledger", "refund", "view", "add"),
         *_crud("ledger", "adjustment", "view", "add"),
         *_crud("ledger", "billingrun", "view", "add"),

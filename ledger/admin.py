@@ -14,7 +14,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Q, Subquery, Sum
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
@@ -39,7 +39,14 @@ from billing_project.errors import Conflict, DomainError
 from catalog import admin as catalog_admin
 from catalog.models import Customer
 from catalog.selectors import customer_list_for
-from ledger.forms import CreditNoteForm, InvoiceLineForm, MarkFailedForm
+from ledger.forms import (
+    CreditNoteForm,
+    InvoiceLineForm,
+    MarkFailedForm,
+    PaymentMoveForm,
+    money_label,
+    payment_state_label,
+)
 from ledger.models import (
     Account,
     Adjustment,
@@ -62,6 +69,7 @@ from ledger.selectors import (
     credit_note_list_for,
     customer_statement,
     invoice_list_for,
+    invoice_open_list,
     payment_list_for,
     transaction_list_for,
 )
@@ -76,6 +84,7 @@ from ledger.services.invoices import (
     invoice_send_again,
 )
 from ledger.services.month_end import billing_run_mark_failed
+from ledger.services.payments import payment_reallocate
 from ledger.services.reconciliation import ledger_reconcile
 from ledger.views import (
     AdjustmentCreateView,
@@ -86,7 +95,9 @@ from ledger.views import (
     PaymentCreateView,
     RefundCreateView,
     change_url,
+    open_invoices_json,
     pdf_download,
+    show_domain_error,
 )
 from usage.admin import CustomerFilter, EstimatedCountPaginator, MonthFilter
 
@@ -209,6 +220,7 @@ class AllocationInline(ReadOnlyInline):
     """Who may see payments sees what they were set against (no role holds Allocation's own permissions)."""
 
     model = Allocation
+    hide_title = True  # each row's name repeats its columns
 
     def has_view_permission(self, request, obj=None) -> bool:
         return request.user.has_perm("ledger.view_payment")
@@ -302,6 +314,7 @@ OFFERED_WHEN: dict[str, Callable[[Invoice], bool]] = {
     "download_pdf": lambda invoice: bool(invoice.pdf),
     "send_again": lambda invoice: bool(invoice.number),
     "credit": lambda invoice: invoice.status in CREDITABLE,
+    "record_payment": lambda invoice: invoice.status in Invoice.OPEN,
 }
 
 
@@ -334,6 +347,7 @@ class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
         "revert",
         "issue",
         "cancel",
+        "record_payment",
         "download_pdf",
         "send_again",
         "credit",
@@ -395,6 +409,9 @@ class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
 
     def has_credit_permission(self, request, object_id=None) -> bool:
         return request.user.has_perm("ledger.add_creditnote")
+
+    def has_add_payment_permission(self, request, object_id=None) -> bool:
+        return request.user.has_perm("ledger.add_payment")
 
     def has_decide_permission(self, request, object_id=None) -> bool:
         # Approve, reject, revert: who may follow approvals; approvals.services decides each decision itself.
@@ -619,6 +636,18 @@ class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
         return back_to(request, change_url(invoice))
 
     @action(
+        description="Record payment",
+        icon="payments",
+        url_path="record-payment",
+        permissions=["add_payment"],
+        variant=ActionVariant.PRIMARY,
+    )
+    def record_payment(self, request, object_id):
+        """The payment form, started with the invoice, its customer and what it still owes."""
+        invoice = self._invoice(request, object_id)
+        return redirect(f"{reverse('admin:ledger_payment_add')}?invoice={invoice.pk}")
+
+    @action(
         description="Credit",
         icon="undo",
         permissions=["credit"],
@@ -684,6 +713,16 @@ class CreditNoteAdmin(ServiceWrittenAdmin):
         return pdf_download(note.pdf, f"{note.number}.pdf")
 
 
+PAYMENT_MOVE_DIALOG = {
+    "title": "Move this payment to another invoice",
+    "description": "Its unallocated part, or what it pays on an invoice, is set against an open invoice of the same "
+    "customer; the invoice it leaves is open again. Nothing is posted to the journal, and every allocation is kept: "
+    "the move adds a negative one on the invoice left.",
+    "form_class": PaymentMoveForm,
+    "form_submit_text": "Move",
+}
+
+
 @admin.register(Payment)
 class PaymentAdmin(ServiceWrittenAdmin):
     add_view_class = PaymentCreateView
@@ -705,9 +744,77 @@ class PaymentAdmin(ServiceWrittenAdmin):
         "created_at",
     ]
     inlines = [PaymentAllocationInline]
+    actions_detail = ["move"]
 
     def get_queryset(self, request):
         return payment_list_for(request.user)
+
+    def get_object(self, request, object_id, from_field=None):
+        # Read once per request: the page and the choice of its actions both need it.
+        cache = request.__dict__.setdefault("_payments", {})
+        if (object_id, from_field) not in cache:
+            cache[object_id, from_field] = super().get_object(request, object_id, from_field)
+        return cache[object_id, from_field]
+
+    def get_urls(self):
+        open_invoices = self.admin_site.admin_view(open_invoices_json)
+        return [path("open-invoices/", open_invoices, name="ledger_payment_open_invoices"), *super().get_urls()]
+
+    def get_actions_detail(self, request, object_id):
+        payment = self.get_object(request, unquote(object_id))
+        actions = super().get_actions_detail(request, object_id)
+        if payment is None or not invoice_open_list(payment.customer).exists():
+            return [detail for detail in actions if detail.method.original_function_name != "move"]
+        return actions
+
+    # Moving a payment's money adds allocations: Finance and Admin.
+    def has_reallocate_permission(self, request, object_id=None) -> bool:
+        return request.user.has_perm("ledger.add_allocation")
+
+    @action(
+        description="Move to another invoice",
+        icon="swap_horiz",
+        url_path="move",
+        permissions=["reallocate"],
+        dialog=PAYMENT_MOVE_DIALOG,
+    )
+    def move(self, request, form, object_id):
+        payment, data = form.payment, form.cleaned_data
+        try:
+            allocation = payment_reallocate(
+                actor=request.user,
+                payment=payment,
+                invoice=data["invoice"],
+                from_invoice=data["from_invoice"],
+                amount=data["amount"],
+            )
+        except DomainError as error:
+            show_domain_error(form, error)
+            return render(
+                request,
+                "unfold/helpers/dialog.html",
+                {
+                    "dialog": PAYMENT_MOVE_DIALOG,
+                    "form": form,
+                    "form_submit_text": PAYMENT_MOVE_DIALOG["form_submit_text"],
+                },
+            )
+        self.message_user(request, _moved_message(allocation, data["from_invoice"]), messages.SUCCESS)
+        return back_to(request, change_url(payment))
+
+
+def _moved_message(allocation: Allocation, from_invoice: Invoice | None) -> str:
+    invoice, currency = allocation.invoice, allocation.invoice.currency
+    invoice.refresh_from_db()
+    source = f"from {from_invoice.number}" if from_invoice else "from its unallocated part"
+    message = (
+        f"{money_label(allocation.amount, currency)} of payment {allocation.payment.bank_reference} moved {source} "
+        f"to {invoice.number}: it {payment_state_label(invoice)}."
+    )
+    if from_invoice is not None:
+        from_invoice.refresh_from_db()
+        message += f" {from_invoice.number} owes {money_label(from_invoice.outstanding, currency)} again."
+    return message
 
 
 class CustomerRowsAdmin(ServiceWrittenAdmin):

@@ -41,12 +41,13 @@ from ledger.serializers import (
     InvoiceSerializer,
     InvoiceSubmitResultSerializer,
     PaymentCreateSerializer,
+    PaymentReallocateSerializer,
     PaymentSerializer,
     StatementPageSerializer,
     TransactionSerializer,
 )
 from ledger.services.invoices import credit_note_issue, invoice_create_draft, invoice_issue
-from ledger.services.payments import payment_record
+from ledger.services.payments import payment_reallocate, payment_record
 
 # Reads of the journal for customers in the caller's scope: CS and Sales hold it, Operations does not.
 VIEW_CUSTOMER_JOURNAL = ["ledger.view_transaction"]
@@ -367,24 +368,62 @@ class PaymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
     model = Payment
     filterset_class = PaymentFilter
     serializer_class = PaymentSerializer
-    input_serializers = {"create": PaymentCreateSerializer}
+    input_serializers = {"create": PaymentCreateSerializer, "allocations": PaymentReallocateSerializer}
 
     def scoped_queryset(self, user: User) -> QuerySet[Payment]:
         return selectors.payment_list_for(user).prefetch_related(
             Prefetch("allocations", queryset=Allocation.objects.select_related("invoice"))
         )
 
+    def _represent(self, payment: Payment) -> dict:
+        """The payment as GET shows it, read again after a write."""
+        return PaymentSerializer(self.get_queryset().get(pk=payment.pk)).data
+
     @extend_schema(
         summary="Record a received payment",
-        description="Posted to the journal and set against the oldest open invoices; any excess stays as "
-        "credit. 409 `duplicate_payment` when the bank reference is already booked for the customer.",
+        description="Posted to the journal and set against the `invoice` it names, if any, then against the "
+        "oldest open invoices; any excess stays as credit. 400 naming `invoice` when that invoice is another "
+        "customer's, not open (a draft, paid, void or cancelled) or in another currency; 409 `duplicate_payment` "
+        "when the bank reference is already booked for the customer.",
         request=PaymentCreateSerializer,
-        responses={201: PaymentSerializer},
+        responses={
+            201: PaymentSerializer,
+            **_refusals(
+                bad_request="`invalid` (a field, named in `error.fields`), `invoice_not_open`, `currency_mismatch`",
+                conflict="`duplicate_payment`",
+            ),
+        },
     )
     @idempotent
     def create(self, request):
         payment = payment_record(actor=request.user, **self.validated_input(request))
-        return Response(PaymentSerializer(self.get_queryset().get(pk=payment.pk)).data, status=status.HTTP_201_CREATED)
+        return Response(self._represent(payment), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Set a payment's money against a chosen open invoice of its customer (Finance, Admin)",
+        description="Moves the payment's unallocated part, or with `from_invoice` what it had set against that "
+        "invoice (e.g. one it was wrongly allocated to), onto `invoice`; each invoice's status follows. "
+        "Allocations are never changed: the move adds a negative allocation on the invoice left and a new one on "
+        "`invoice`. The journal does not move (the customer's account already holds the payment).",
+        request=PaymentReallocateSerializer,
+        responses={
+            201: PaymentSerializer,
+            **_refusals(
+                bad_request="`invalid` (a field, named in `error.fields`), `invoice_not_open`, `currency_mismatch`, "
+                "`nothing_to_move`",
+                forbidden="`permission_denied` (only Finance and Admin move payments)",
+                not_found="`not_found` (not a payment the caller may see)",
+            ),
+        },
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @action(detail=True, methods=["post"], url_path="allocations", required_permissions=["ledger.add_allocation"])
+    @idempotent
+    def allocations(self, request, pk=None):
+        data = self.validated_input(request)
+        payment = self.get_object()
+        payment_reallocate(actor=request.user, payment=payment, **data)
+        return Response(self._represent(payment), status=status.HTTP_201_CREATED)
 
 
 class TransactionPagination(CursorPagination):

@@ -7,7 +7,10 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 from unfold.forms import BaseDialogForm
 from unfold.widgets import (
@@ -22,6 +25,7 @@ from unfold.widgets import (
 from billing_project import money
 from catalog.models import Customer
 from ledger.models import Adjustment, BillingRun, Invoice, Payment, Refund
+from ledger.selectors import invoice_open_list, payment_allocated_invoices, payment_list_for
 
 CENT = Decimal("0.01")
 
@@ -84,8 +88,52 @@ class InvoiceCreateForm(CustomerScopedForm):
     )
 
 
+def money_label(amount: Decimal, currency: str) -> str:
+    return f"{amount:,} {currency}"
+
+
+def payment_state_label(invoice: Invoice) -> str:
+    """How an invoice stands after a payment reached it: "is paid" or "still owes 12.00 EUR"."""
+    if invoice.status == Invoice.Status.PAID:
+        return "is paid"
+    return f"still owes {money_label(invoice.outstanding, invoice.currency)}"
+
+
+def open_invoice_label(invoice: Invoice) -> str:
+    return (
+        f"{invoice.number} — {money_label(invoice.outstanding, invoice.currency)} open, due {invoice.due_date:%d %b %Y}"
+    )
+
+
+class OpenInvoiceSelect(UnfoldAdminSelectWidget):
+    """Each open invoice carries what it still owes, for the amount the payment form fills in."""
+
+    def create_option(self, name, value, *args, **kwargs):
+        option = super().create_option(name, value, *args, **kwargs)
+        invoice = getattr(value, "instance", None)
+        if invoice is not None:
+            option["attrs"]["data-outstanding"] = str(invoice.outstanding)
+        return option
+
+
+class OpenInvoiceField(forms.ModelChoiceField):
+    """One of a customer's open invoices (ledger.selectors.invoice_open_list), shown with what it still owes."""
+
+    def __init__(self, **kwargs):
+        super().__init__(queryset=Invoice.objects.none(), widget=OpenInvoiceSelect(), **kwargs)
+
+    def label_from_instance(self, invoice: Invoice) -> str:
+        return open_invoice_label(invoice)
+
+
 class PaymentForm(CustomerScopedForm):
     customer = customer_field(Payment)
+    invoice = OpenInvoiceField(
+        required=False,
+        empty_label="None: the oldest open invoices first",
+        help_text="The invoice the payment is for: it is paid first; what it does not need goes to the oldest open "
+        "invoices. Lists the customer's open invoices.",
+    )
     amount = amount_field(help_text="In the customer's currency.")
     method = forms.ChoiceField(
         choices=Payment.Method.choices, initial=Payment.Method.BANK_TRANSFER, widget=UnfoldAdminSelectWidget()
@@ -95,6 +143,59 @@ class PaymentForm(CustomerScopedForm):
     )
     bank_reference = text_field(max_length=140, help_text="The bank line's reference: one booking per line.")
     note = text_field(max_length=500, required=False)
+
+    class Media:
+        js = ["ledger/payment_form.js"]  # the invoice list follows the customer chosen
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        customer = self._chosen_customer()
+        invoice = self.fields["invoice"]
+        invoice.queryset = invoice_open_list(customer) if customer else Invoice.objects.none()
+        invoice.widget.attrs["data-open-invoices-url"] = reverse("admin:ledger_payment_open_invoices")
+
+    def _chosen_customer(self) -> Customer | None:
+        """The customer posted, or the one the form starts with; None until one is chosen."""
+        field = self.fields["customer"]
+        value = self.data.get(self.add_prefix("customer")) if self.is_bound else self.initial.get("customer")
+        try:
+            return field.clean(value)
+        except ValidationError:
+            return None
+
+
+class PaymentMoveForm(BaseDialogForm):
+    """Where a payment's money goes (ledger.services.payments.payment_reallocate): from its unallocated part or an
+    invoice it pays, to an open invoice of its customer."""
+
+    UNALLOCATED = "unallocated"
+
+    source = forms.ChoiceField(label="Move", widget=UnfoldAdminSelectWidget())
+    invoice = OpenInvoiceField(label="To invoice", empty_label="Choose an open invoice")
+    amount = amount_field(required=False, help_text="Empty: as much as fits, up to what the invoice still owes.")
+
+    def __init__(self, request, object_id=None, *args, **kwargs):
+        super().__init__(request, object_id, *args, **kwargs)
+        self.payment = payment_list_for(request.user).filter(pk=object_id).first() if object_id else None
+        if self.payment is None:  # the dialog is built before the action runs: answer as the page would
+            raise Http404("No such payment.")
+        currency, held = self.payment.currency, payment_allocated_invoices(self.payment)
+        self.held = {str(invoice.pk): invoice for invoice, _ in held}
+        choices = [
+            (str(invoice.pk), f"What it pays on {invoice.number}: {money_label(amount, currency)}")
+            for invoice, amount in held
+        ]
+        if self.payment.unallocated > 0:
+            unallocated = money_label(self.payment.unallocated, currency)
+            choices.insert(0, (self.UNALLOCATED, f"Its unallocated part: {unallocated}"))
+        self.fields["source"].choices = choices
+        self.fields["invoice"].queryset = invoice_open_list(self.payment.customer)
+
+    def clean(self):
+        cleaned = super().clean()
+        source = cleaned.get("source")
+        cleaned["from_invoice"] = None if source in (None, self.UNALLOCATED) else self.held[source]
+        return cleaned
 
 
 class RefundForm(CustomerScopedForm):

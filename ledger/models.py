@@ -479,14 +479,19 @@ class Payment(models.Model):
 
 
 class Allocation(models.Model):
-    """Part of a payment, or of a credit note's excess, set against an invoice."""
+    """Part of a payment, or of a credit note's excess, set against an invoice.
+
+    Rows are never changed or deleted. Moving a payment's money to another invoice (payment_reallocate) writes a
+    negative row on the invoice it leaves and a positive one on the invoice it goes to, so the rows of a payment
+    or an invoice always add up to what is set against it, and the history shows every move.
+    """
 
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="allocations")
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="allocations")
     credit_note = models.ForeignKey(
         CreditNote, on_delete=models.PROTECT, null=True, blank=True, related_name="allocations"
     )
-    amount = amount_field()
+    amount = amount_field(help_text="Negative: taken back from the invoice when the payment moved to another.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     # The row has no author column: its history names who set the money against the invoice.
@@ -495,7 +500,11 @@ class Allocation(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="allocation_positive"),
+            models.CheckConstraint(condition=~Q(amount=0), name="allocation_not_zero"),
+            # Only a payment's money is moved between invoices; a credit note's excess is only ever set against one.
+            models.CheckConstraint(
+                condition=Q(amount__gt=0) | Q(payment__isnull=False), name="allocation_taken_back_from_a_payment"
+            ),
             models.CheckConstraint(
                 condition=(Q(payment__isnull=False) & Q(credit_note__isnull=True))
                 | (Q(payment__isnull=True) & Q(credit_note__isnull=False)),

@@ -55,6 +55,25 @@ def receivable_accounts_for(user: User) -> QuerySet[Account]:
     return _scoped(Account.objects.filter(kind=Account.Kind.RECEIVABLE).select_related("customer"), user)
 
 
+def invoice_open_list(customer: Customer) -> QuerySet[Invoice]:
+    """The customer's invoices that take a payment (issued or overdue, something still owed), oldest due first:
+    the order its credit is set against them (ledger.services.credit)."""
+    return Invoice.objects.filter(customer=customer, status__in=sorted(Invoice.OPEN)).order_by(
+        "due_date", "issued_at", "pk"
+    )
+
+
+def payment_allocated_invoices(payment: Payment) -> list[tuple[Invoice, Decimal]]:
+    """The invoices the payment is set against now, with how much of it each holds: its allocations net of the
+    moves to other invoices, in the order it first reached them. Summed here, not in SQL, to stay exact on
+    SQLite; a payment has a handful of allocations."""
+    held: dict[int, tuple[Invoice, Decimal]] = {}
+    for allocation in payment.allocations.select_related("invoice").order_by("pk"):
+        invoice, amount = held.get(allocation.invoice_id, (allocation.invoice, ZERO))
+        held[allocation.invoice_id] = (invoice, amount + allocation.amount)
+    return [(invoice, amount) for invoice, amount in held.values() if amount > 0]
+
+
 @dataclass(frozen=True, slots=True)
 class StatementLine:
     date: datetime

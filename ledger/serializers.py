@@ -15,6 +15,7 @@ from billing_project.billing_time import billing_zone
 from catalog.models import Customer
 from catalog.selectors import customer_list_for
 from ledger.models import Account, Allocation, CreditNote, Invoice, InvoiceItem, Leg, Payment, Transaction
+from ledger.selectors import invoice_list_for
 
 
 def amount_field(**kwargs) -> serializers.DecimalField:
@@ -53,6 +54,15 @@ class VisibleCustomerField(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
         request = self.context.get("request")
         return customer_list_for(request.user) if request is not None else Customer.objects.none()
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class VisibleInvoiceField(serializers.PrimaryKeyRelatedField):
+    """An invoice id among those the caller may see; any other id is reported as not existing."""
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        return invoice_list_for(request.user) if request is not None else Invoice.objects.none()
 
 
 class BillingDateTimeField(serializers.DateTimeField):
@@ -115,6 +125,30 @@ class PaymentCreateSerializer(serializers.Serializer):
     )
     method = serializers.ChoiceField(choices=Payment.Method.choices, default=Payment.Method.BANK_TRANSFER)
     note = serializers.CharField(max_length=500, allow_blank=True, default="")
+    invoice = VisibleInvoiceField(
+        required=False,
+        allow_null=True,
+        help_text="Optional: the invoice the payment is for (an issued or overdue invoice of the customer, in its "
+        "currency); it is paid first. Without it, or for what it does not need, the oldest open invoices are paid "
+        "first and any excess stays as credit.",
+    )
+
+
+class PaymentReallocateSerializer(serializers.Serializer):
+    invoice = VisibleInvoiceField(
+        help_text="The open invoice (issued or overdue) of the payment's customer to set the money against."
+    )
+    from_invoice = VisibleInvoiceField(
+        required=False,
+        allow_null=True,
+        help_text="The invoice the payment's money leaves (one it is set against, issued, overdue or paid). "
+        "Leave out to use the payment's unallocated part.",
+    )
+    amount = amount_field(
+        required=False,
+        allow_null=True,
+        help_text="Leave out to move as much as fits: what is available, up to what the invoice still owes.",
+    )
 
 
 # --- Outputs --------------------------------------------------------------------------------------------------
@@ -172,6 +206,12 @@ class AllocationSerializer(serializers.ModelSerializer):
         model = Allocation
         fields = ["id", "invoice", "invoice_number", "payment", "credit_note", "amount", "created_at"]
         read_only_fields = fields
+        extra_kwargs = {
+            "amount": {
+                "help_text": "Negative: taken back from the invoice when the payment moved to another; rows are "
+                "never changed, so a payment's or an invoice's allocations add up to what is set against it."
+            }
+        }
 
 
 class InvoiceSerializer(serializers.ModelSerializer):

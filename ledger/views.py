@@ -5,7 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models.fields.files import FieldFile
 from django.forms import Form
-from django.http import FileResponse
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -18,9 +18,17 @@ from billing_project.errors import DomainError
 from billing_project.spreadsheets import csv_download, spreadsheet_safe, xlsx_download
 from catalog.models import Customer
 from catalog.selectors import customer_list_for
-from ledger.forms import AdjustmentForm, InvoiceCreateForm, MonthEndForm, PaymentForm, RefundForm
+from ledger.forms import (
+    AdjustmentForm,
+    InvoiceCreateForm,
+    MonthEndForm,
+    PaymentForm,
+    RefundForm,
+    open_invoice_label,
+    payment_state_label,
+)
 from ledger.models import Invoice
-from ledger.selectors import CustomerStatement, customer_statement, invoice_list_for
+from ledger.selectors import CustomerStatement, customer_statement, invoice_list_for, invoice_open_list
 from ledger.services.invoices import invoice_create_draft, invoice_create_manual, invoice_regenerate
 from ledger.services.month_end import month_end_preview, month_end_run, previous_period
 from ledger.services.payments import adjustment_record, payment_record, refund_record
@@ -100,19 +108,56 @@ class InvoiceCreateView(ServiceFormView):
 
 
 class PaymentCreateView(ServiceFormView):
+    """Opened from an open invoice (?invoice=<id>, its "Record payment" button), the form starts with its customer,
+    what it still owes and the invoice itself."""
+
     title = "Record a payment"
     permission_required = "ledger.add_payment"
     form_class = PaymentForm
     submit_label = "Book payment"
-    intro = "The payment is set against the customer's oldest open invoices; what is left stays as credit."
+    intro = (
+        "The payment pays the invoice you choose first; what it does not need goes to the customer's oldest open "
+        "invoices, and what is left stays as credit."
+    )
+
+    def get_initial(self):
+        invoice_id = self.request.GET.get("invoice", "")
+        invoice = (
+            invoice_list_for(self.request.user).filter(pk=invoice_id, status__in=Invoice.OPEN).first()
+            if invoice_id.isdigit()
+            else None
+        )
+        if invoice is None:
+            return super().get_initial()
+        return {"customer": invoice.customer, "amount": invoice.outstanding, "invoice": invoice}
 
     def perform(self, data):
         payment = payment_record(actor=self.request.user, **data)
         allocated = payment.amount - payment.unallocated
-        return payment, (
+        message = (
             f"Payment of {payment.amount} {payment.currency} from {payment.customer} booked: "
             f"{allocated} set against invoices, {payment.unallocated} left as credit."
         )
+        invoice = data.get("invoice")
+        if invoice is not None:
+            invoice.refresh_from_db()
+            message = f"{message} {invoice.number} {payment_state_label(invoice)}."
+        return payment, message
+
+
+def open_invoices_json(request):
+    """The open invoices of a customer the user may see, for the payment form's invoice list."""
+    if not request.user.has_perm("ledger.add_payment"):
+        raise PermissionDenied
+    customer_id = request.GET.get("customer", "")
+    customer = customer_list_for(request.user).filter(pk=customer_id).first() if customer_id.isdigit() else None
+    if customer is None:
+        raise Http404("No such customer.")
+    invoices = [
+        {"id": invoice.pk, "label": open_invoice_label(invoice), "outstanding": str(invoice.outstanding)}
+        for invoice in invoice_open_list(customer)
+    ]
+    return JsonResponse({"invoices": invoices})
 
 
 class RefundCreateView(ServiceFormView):

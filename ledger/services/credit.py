@@ -15,6 +15,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from accounts.models import User
+from billing_project.billing_time import billing_today
 from catalog.models import Customer
 from ledger.models import Allocation, CreditNote, Invoice, Payment
 
@@ -120,3 +121,50 @@ def apply_customer_credit(*, customer: Customer, actor: User | None) -> list[All
             row.save(update_fields=["unallocated"])
     bulk_create_with_history(allocations, Allocation, default_user=actor)
     return allocations
+
+
+def _payment_state(invoice: Invoice) -> None:
+    """Paid once it owes nothing; back to issued (or overdue, past its due date) when a payment left it."""
+    if invoice.outstanding == 0:
+        if invoice.status != Invoice.Status.PAID:
+            invoice.status, invoice.paid_at = Invoice.Status.PAID, timezone.now()
+    elif invoice.status == Invoice.Status.PAID:
+        overdue = invoice.due_date is not None and invoice.due_date < billing_today()
+        invoice.status = Invoice.Status.OVERDUE if overdue else Invoice.Status.ISSUED
+        invoice.paid_at = None
+
+
+def _save_invoice(invoice: Invoice, actor: User | None) -> None:
+    _payment_state(invoice)
+    invoice._history_user = actor
+    invoice.save(update_fields=["amount_paid", "status", "paid_at", "updated_at"])
+
+
+def _write_allocation(allocation: Allocation, actor: User | None) -> Allocation:
+    allocation._history_user = actor
+    allocation.save()
+    return allocation
+
+
+def allocate_payment(*, payment: Payment, invoice: Invoice, amount: Decimal, actor: User | None) -> Allocation:
+    """Set `amount` of the payment's unallocated part against the invoice. The caller holds the customer's lock
+    and the invoice's and payment's rows, and has checked the amount fits both."""
+    payment.unallocated -= amount
+    payment._history_user = actor
+    payment.save(update_fields=["unallocated"])
+    invoice.amount_paid += amount
+    _save_invoice(invoice, actor)
+    return _write_allocation(Allocation(invoice=invoice, payment=payment, amount=amount), actor)
+
+
+def move_allocated_payment(
+    *, payment: Payment, from_invoice: Invoice, to_invoice: Invoice, amount: Decimal, actor: User | None
+) -> Allocation:
+    """Take `amount` of what the payment had set against `from_invoice` (a negative allocation there) and set it
+    against `to_invoice`; returns the new allocation. The caller holds the locks and has checked the amount."""
+    from_invoice.amount_paid -= amount
+    _save_invoice(from_invoice, actor)
+    _write_allocation(Allocation(invoice=from_invoice, payment=payment, amount=-amount), actor)
+    to_invoice.amount_paid += amount
+    _save_invoice(to_invoice, actor)
+    return _write_allocation(Allocation(invoice=to_invoice, payment=payment, amount=amount), actor)

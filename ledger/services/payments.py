@@ -9,8 +9,16 @@ from accounts.models import User
 from billing_project.errors import Conflict, DomainError
 from billing_project.money import round_amount
 from catalog.models import Customer
-from ledger.models import Adjustment, Payment, Refund, Transaction
-from ledger.services.credit import apply_customer_credit, available_credit, credit_sources
+from ledger.models import Adjustment, Allocation, Invoice, Payment, Refund, Transaction
+from ledger.selectors import payment_allocated_invoices
+from ledger.services.credit import (
+    allocate_payment,
+    apply_customer_credit,
+    available_credit,
+    credit_sources,
+    move_allocated_payment,
+)
+from ledger.services.invoices import _lock_invoice
 from ledger.services.journal import Entry, adjustments_account, cash_account, receivable_account, transaction_post
 
 
@@ -29,6 +37,44 @@ def _lock_customer(customer: Customer) -> Customer:
     return Customer.objects.select_for_update().get(pk=customer.pk)
 
 
+def _invoice_label(invoice: Invoice) -> str:
+    return invoice.number or f"Draft #{invoice.pk}"
+
+
+def _check_customer_invoice(invoice: Invoice, *, customer: Customer, field: str) -> None:
+    if invoice.customer_id != customer.pk:
+        raise DomainError(
+            f"Invoice {_invoice_label(invoice)} is not an invoice of {customer.client_id}.",
+            fields={field: [f"{_invoice_label(invoice)} belongs to another customer."]},
+        )
+
+
+def _check_payable(invoice: Invoice, *, currency: str, field: str) -> None:
+    label = _invoice_label(invoice)
+    if invoice.status not in Invoice.OPEN:
+        raise DomainError(
+            f"Invoice {label} is {invoice.get_status_display().lower()}; only an issued or overdue invoice takes "
+            "a payment.",
+            code="invoice_not_open",
+            fields={field: [f"{label} is {invoice.get_status_display().lower()}, not open."]},
+        )
+    if invoice.currency != currency:
+        raise DomainError(
+            f"Invoice {label} is in {invoice.currency}; the payment is in {currency}.",
+            code="currency_mismatch",
+            fields={field: [f"{label} is in {invoice.currency}, not {currency}."]},
+        )
+
+
+def _lock_payable_invoice(invoice: Invoice, *, customer: Customer, field: str) -> Invoice:
+    """The invoice, locked (the caller holds its customer's lock), once it is known to be one of the customer's
+    that takes a payment in the customer's currency."""
+    _check_customer_invoice(invoice, customer=customer, field=field)
+    invoice = _lock_invoice(invoice)
+    _check_payable(invoice, currency=customer.currency, field=field)
+    return invoice
+
+
 @transaction.atomic
 def payment_record(
     *,
@@ -39,10 +85,14 @@ def payment_record(
     bank_reference: str,
     method: str = Payment.Method.BANK_TRANSFER,
     note: str = "",
+    invoice: Invoice | None = None,
 ) -> Payment:
     """Book a received payment and set it against the oldest open invoices; any excess stays as credit.
 
-    The bank reference is unique per customer, so the same bank line cannot be booked twice.
+    With `invoice` (an open invoice of the customer, e.g. the one the remittance names) the payment pays that
+    invoice first; what it does not need goes to the oldest open invoices as usual, so credit never sits idle
+    beside an invoice that is still owed. The bank reference is unique per customer, so the same bank line
+    cannot be booked twice.
     """
     _check_amount(amount)
     if method not in Payment.Method.values:
@@ -51,6 +101,8 @@ def payment_record(
     if not bank_reference:
         raise DomainError("Give the bank line's reference.", fields={"bank_reference": ["This field is required."]})
     customer = _lock_customer(customer)
+    if invoice is not None:
+        invoice = _lock_payable_invoice(invoice, customer=customer, field="invoice")
     if Payment.objects.filter(customer=customer, bank_reference=bank_reference).exists():
         raise DuplicatePayment(
             f"A payment with bank reference {bank_reference!r} is already booked for {customer.client_id}.",
@@ -87,9 +139,95 @@ def payment_record(
         source=payment,
         actor=actor,
     )
+    if invoice is not None:
+        allocate_payment(payment=payment, invoice=invoice, amount=min(amount, invoice.outstanding), actor=actor)
     if apply_customer_credit(customer=customer, actor=actor):
         payment.refresh_from_db()  # its credit went to invoices
     return payment
+
+
+@transaction.atomic
+def payment_reallocate(
+    *,
+    actor: User | None,
+    payment: Payment,
+    invoice: Invoice,
+    from_invoice: Invoice | None = None,
+    amount: Decimal | None = None,
+) -> Allocation:
+    """Set a payment's money against a chosen open invoice of its customer: its unallocated part, or (with
+    `from_invoice`) what it had set against another invoice, e.g. one it was wrongly allocated to. Returns the
+    new allocation.
+
+    `amount` defaults to as much as fits: what is available, up to what the invoice still owes. Allocations are
+    never changed: a move writes a negative allocation on the invoice left and a positive one on the invoice
+    reached, and each invoice's status follows (the one left is open again). The journal does not move: the
+    customer's receivable account already holds the payment, whichever invoice it settles. Any credit then
+    beside an open invoice goes to the oldest first, as always.
+    """
+    if amount is not None:
+        _check_amount(amount)
+    customer = _lock_customer(payment.customer)
+    _check_customer_invoice(invoice, customer=customer, field="invoice")
+    if from_invoice is not None:
+        _check_customer_invoice(from_invoice, customer=customer, field="from_invoice")
+        if from_invoice.pk == invoice.pk:
+            raise DomainError(
+                f"The payment is already set against {_invoice_label(invoice)}; choose another invoice to move it to.",
+                fields={"invoice": ["Choose another invoice than the one the money leaves."]},
+            )
+    # Customer, then its invoices by primary key, then the payment (as credit is set against invoices).
+    locked = {row.pk: _lock_invoice(row) for row in sorted(filter(None, [invoice, from_invoice]), key=lambda i: i.pk)}
+    invoice = locked[invoice.pk]
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    _check_payable(invoice, currency=payment.currency, field="invoice")
+    if from_invoice is None:
+        available = payment.unallocated
+        if available <= 0:
+            raise DomainError(
+                f"Payment {payment.bank_reference} has nothing unallocated; say which invoice to move it from.",
+                code="nothing_to_move",
+                fields={"from_invoice": ["The payment is fully allocated: choose the invoice to move it from."]},
+            )
+    else:
+        from_invoice = locked[from_invoice.pk]
+        label, state = _invoice_label(from_invoice), from_invoice.get_status_display().lower()
+        available = {row.pk: held for row, held in payment_allocated_invoices(payment)}.get(from_invoice.pk)
+        if available is None:
+            raise DomainError(
+                f"Payment {payment.bank_reference} is not set against {label}.",
+                code="nothing_to_move",
+                fields={"from_invoice": [f"Nothing of this payment is on {label}."]},
+            )
+        if from_invoice.status not in {*Invoice.OPEN, Invoice.Status.PAID}:
+            # Its full credit note gave the customer back, as credit, what was paid on it.
+            raise DomainError(
+                f"Invoice {label} is {state}; its credit note already returned what was paid on it as credit.",
+                code="invoice_not_open",
+                fields={"from_invoice": [f"{label} is {state}."]},
+            )
+    if amount is None:
+        amount = min(available, invoice.outstanding)
+    elif amount > available:
+        where = "unallocated" if from_invoice is None else f"on {_invoice_label(from_invoice)}"
+        raise DomainError(
+            f"Payment {payment.bank_reference} has {available} {payment.currency} {where}; no more can be moved.",
+            fields={"amount": [f"At most {available}."]},
+        )
+    elif amount > invoice.outstanding:
+        raise DomainError(
+            f"Invoice {_invoice_label(invoice)} owes {invoice.outstanding} {payment.currency}; no more can be set "
+            "against it.",
+            fields={"amount": [f"At most {invoice.outstanding}."]},
+        )
+    if from_invoice is None:
+        allocation = allocate_payment(payment=payment, invoice=invoice, amount=amount, actor=actor)
+    else:
+        allocation = move_allocated_payment(
+            payment=payment, from_invoice=from_invoice, to_invoice=invoice, amount=amount, actor=actor
+        )
+    apply_customer_credit(customer=customer, actor=actor)
+    return allocation
 
 
 @transaction.atomic

@@ -28,7 +28,7 @@ from ledger.models import (
     Transaction,
 )
 from ledger.selectors import customer_balance
-from ledger.services.invoices import invoice_create_draft, invoice_issue
+from ledger.services.invoices import invoice_create_draft, invoice_create_manual, invoice_issue
 from ledger.services.payments import payment_record
 from ledger.tasks import month_end_task
 from usage.models import ClosedPeriod
@@ -98,7 +98,7 @@ PAGES = {
     "invoice preview": ("/admin/ledger/invoice/{invoice}/preview/", 8),
     "new invoice": ("/admin/ledger/invoice/add/", 6),
     "payment list": ("/admin/ledger/payment/", 10),
-    "payment page": ("/admin/ledger/payment/{payment}/change/", 8),
+    "payment page": ("/admin/ledger/payment/{payment}/change/", 9),  # + whether it can move to an open invoice
     "new payment": ("/admin/ledger/payment/add/", 6),
     "new refund": ("/admin/ledger/refund/add/", 6),
     "new adjustment": ("/admin/ledger/adjustment/add/", 6),
@@ -210,6 +210,7 @@ def test_finance_issues_a_draft_and_the_page_then_offers_what_fits_an_issued_inv
     page = finance.get(f"/admin/ledger/invoice/{draft.pk}/change/")
     assert [action["title"] for action in page.context["actions_detail"]] == [
         "Preview",
+        "Record payment",
         "Download PDF",
         "Send again",
         "Credit",
@@ -346,6 +347,187 @@ def test_an_adjustment_needs_a_reason_and_moves_the_balance(finance, issued):
 
     assert Adjustment.objects.get().reason == "Goodwill for the outage"
     assert customer_balance(issued.customer) == D("55.00")
+
+
+# --- Payments to a chosen invoice, and moved between invoices ---------------------------------------------------
+
+
+@pytest.fixture
+def newer(issued):
+    """A second open invoice of ACME (24.00), newer than `issued` (60.00)."""
+    draft = invoice_create_manual(
+        actor=None, customer=issued.customer, lines=[{"description": "Setup", "quantity": D(1), "unit_price": D(20)}]
+    )
+    return invoice_issue(actor=None, invoice=draft, send=False)
+
+
+def offered_on(client, invoice) -> list[str]:
+    return [
+        action["title"]
+        for action in client.get(f"/admin/ledger/invoice/{invoice.pk}/change/").context["actions_detail"]
+    ]
+
+
+def test_record_payment_on_an_open_invoice_opens_the_payment_form_filled_in_with_it(finance, issued, newer):
+    response = finance.get(f"/admin/ledger/invoice/{newer.pk}/record-payment/")
+
+    assert response["Location"] == f"/admin/ledger/payment/add/?invoice={newer.pk}"
+    form = finance.get(response["Location"]).context["form"]
+    assert form.initial == {"customer": newer.customer, "amount": D("24.00"), "invoice": newer}
+    html = form.as_div()
+    assert f'<option value="{newer.pk}" selected data-outstanding="24.00">' in html
+    assert 'value="24.00"' in html
+    # Only the customer's open invoices are offered, with what each still owes.
+    assert [label for _, label in form.fields["invoice"].choices] == [
+        "None: the oldest open invoices first",
+        f"{issued.number} — 60.00 EUR open, due {issued.due_date:%d %b %Y}",
+        f"{newer.number} — 24.00 EUR open, due {newer.due_date:%d %b %Y}",
+    ]
+
+
+def test_record_payment_is_offered_on_open_invoices_to_who_may_book_payments(client, finance, issued, newer, make_user):
+    assert "Record payment" in offered_on(finance, newer)
+    book_payment(finance, issued.customer, amount="24.00", invoice=newer.pk)
+    assert "Record payment" not in offered_on(finance, newer)  # paid
+
+    client.force_login(make_user(Role.SALES))
+    assert "Record payment" not in offered_on(client, issued)
+    assert client.get(f"/admin/ledger/invoice/{issued.pk}/record-payment/").status_code == 403
+
+
+def test_a_payment_booked_for_the_newer_invoice_pays_it_and_leaves_the_older_open(finance, issued, newer):
+    response = book_payment(finance, issued.customer, amount="24.00", invoice=newer.pk)
+
+    assert messages_of(response) == [
+        f"Payment of 24.00 EUR from {issued.customer} booked: 24.00 set against invoices, 0.00 left as credit. "
+        f"{newer.number} is paid."
+    ]
+    newer.refresh_from_db()
+    issued.refresh_from_db()
+    assert (newer.status, issued.status, issued.outstanding) == (Invoice.Status.PAID, Invoice.Status.ISSUED, D("60.00"))
+
+
+def test_an_invoice_of_another_customer_is_refused_on_the_form_and_nothing_is_booked(finance, issued):
+    other = CustomerFactory(currency="EUR")
+    foreign = invoice_issue(
+        actor=None,
+        invoice=invoice_create_manual(
+            actor=None, customer=other, lines=[{"description": "X", "quantity": D(1), "unit_price": D(5)}]
+        ),
+        send=False,
+    )
+
+    response = book_payment(finance, issued.customer, invoice=foreign.pk)
+
+    assert response.status_code == 200
+    assert response.context["form"].errors == {
+        "invoice": ["Select a valid choice. That choice is not one of the available choices."]
+    }
+    assert not Payment.objects.exists()
+
+
+def test_the_form_reads_the_open_invoices_of_the_customer_chosen(finance, client, issued, newer, make_user):
+    response = finance.get(f"/admin/ledger/payment/open-invoices/?customer={issued.customer_id}")
+
+    assert response.json() == {
+        "invoices": [
+            {
+                "id": issued.pk,
+                "label": f"{issued.number} — 60.00 EUR open, due {issued.due_date:%d %b %Y}",
+                "outstanding": "60.00",
+            },
+            {
+                "id": newer.pk,
+                "label": f"{newer.number} — 24.00 EUR open, due {newer.due_date:%d %b %Y}",
+                "outstanding": "24.00",
+            },
+        ]
+    }
+    assert finance.get("/admin/ledger/payment/open-invoices/?customer=x").status_code == 404
+    csm = make_user(Role.CUSTOMER_SUCCESS)
+    client.force_login(csm)
+    assert client.get(f"/admin/ledger/payment/open-invoices/?customer={issued.customer_id}").status_code == 403
+
+
+@pytest.fixture
+def wrongly_allocated(issued, newer):
+    """24.00 meant for the newer invoice went to the older one."""
+    payment = payment_record(
+        actor=None, customer=issued.customer, amount=D("24.00"), received_at=RECEIVED, bank_reference="B-24"
+    )
+    return payment, issued, newer
+
+
+def test_a_payment_moves_to_another_invoice_from_its_page(finance, finance_user, wrongly_allocated):
+    payment, older, newer = wrongly_allocated
+    url = f"/admin/ledger/payment/{payment.pk}/move/"
+    assert "Move to another invoice" in [
+        action["title"]
+        for action in finance.get(f"/admin/ledger/payment/{payment.pk}/change/").context["actions_detail"]
+    ]
+    dialog = finance.get(url).context["form"]
+    assert [label for _, label in dialog.fields["source"].choices] == [f"What it pays on {older.number}: 24.00 EUR"]
+    assert finance.get(f"/admin/ledger/payment/{payment.pk + 1000}/move/").status_code == 404
+
+    response = finance.post(
+        url, DIALOG | {"source": str(older.pk), "invoice": newer.pk, "amount": ""}, headers={"HX-Request": "true"}
+    )
+
+    assert response["HX-Redirect"] == f"/admin/ledger/payment/{payment.pk}/change/"
+    assert messages_of(response) == [
+        f"24.00 EUR of payment B-24 moved from {older.number} to {newer.number}: it is paid. "
+        f"{older.number} owes 60.00 EUR again."
+    ]
+    newer.refresh_from_db()
+    older.refresh_from_db()
+    assert (newer.status, older.status) == (Invoice.Status.PAID, Invoice.Status.ISSUED)
+    assert [(a.invoice_id, a.amount) for a in payment.allocations.order_by("pk")] == [
+        (older.pk, D("24.00")),
+        (older.pk, D("-24.00")),
+        (newer.pk, D("24.00")),
+    ]
+    assert payment.allocations.last().history.get().history_user == finance_user
+
+
+def test_a_move_the_service_refuses_is_shown_on_the_dialog_and_changes_nothing(finance, wrongly_allocated):
+    payment, older, newer = wrongly_allocated
+
+    response = finance.post(
+        f"/admin/ledger/payment/{payment.pk}/move/",
+        DIALOG | {"source": str(older.pk), "invoice": newer.pk, "amount": "24.01"},
+    )
+
+    assert response.status_code == 200  # the dialog again
+    assert response.context["form"].errors == {
+        "__all__": [f"Payment B-24 has 24.00 EUR on {older.number}; no more can be moved."],
+        "amount": ["At most 24.00."],
+    }
+    assert payment.allocations.count() == 1
+
+
+def test_only_finance_and_admin_move_payments(client, make_user, wrongly_allocated):
+    payment, older, newer = wrongly_allocated
+    client.force_login(make_user(Role.SALES))
+
+    assert "Move to another invoice" not in [
+        action["title"]
+        for action in client.get(f"/admin/ledger/payment/{payment.pk}/change/").context["actions_detail"]
+    ]
+    response = client.post(
+        f"/admin/ledger/payment/{payment.pk}/move/", DIALOG | {"source": str(older.pk), "invoice": newer.pk}
+    )
+    assert response.status_code == 403
+    assert payment.allocations.count() == 1
+
+
+def test_a_payment_is_not_offered_a_move_when_its_customer_has_no_open_invoice(finance, issued):
+    payment = payment_record(
+        actor=None, customer=issued.customer, amount=D("60.00"), received_at=RECEIVED, bank_reference="B-60"
+    )
+
+    page = finance.get(f"/admin/ledger/payment/{payment.pk}/change/")
+
+    assert [action["title"] for action in page.context["actions_detail"]] == []
 
 
 def test_a_refund_beyond_the_customers_credit_is_refused_on_the_form(finance, issued):

@@ -14,7 +14,7 @@ from drf_spectacular.drainage import reset_generator_stats
 
 from accounts.roles import Role
 from catalog.tests.factories import CustomerFactory, PortalMembershipFactory
-from ledger.models import CreditNote, Invoice, Payment, Transaction
+from ledger.models import Allocation, CreditNote, Invoice, Payment, Transaction
 from ledger.services.invoices import credit_note_issue, invoice_add_line, invoice_create_manual, invoice_issue
 from ledger.services.payments import adjustment_record, payment_record
 
@@ -140,6 +140,14 @@ def record_payment(client, world):
     return response, Payment.objects.filter(bank_reference="BANK-NEW").exists()
 
 
+def move_payment(client, world):
+    """ACME's payment went to its older invoice; it is moved to a newer one."""
+    newer = issued(world.customer, "10")
+    body = {"invoice": newer.pk, "from_invoice": world.own_invoice.pk}
+    response = client.post(f"/api/payments/{world.own_payment.pk}/allocations", body, format="json")
+    return response, Allocation.objects.filter(payment=world.own_payment, invoice=newer).exists()
+
+
 WRITES = {
     #                  admin finance  cs  sales  ops  portal no_role anonymous
     create_draft: (201, 201, 403, 403, 403, 403, 403, 401),
@@ -147,6 +155,7 @@ WRITES = {
     issue_bill: (200, 200, 403, 403, 403, 403, 403, 401),
     credit_invoice: (201, 201, 403, 403, 403, 403, 403, 401),
     record_payment: (201, 201, 403, 403, 403, 403, 403, 401),
+    move_payment: (201, 201, 403, 403, 403, 403, 403, 401),
 }
 
 
@@ -215,11 +224,12 @@ def test_ledger_rows_are_not_edited_through_the_api(method, url, admin_user, wor
         ("/api/invoices", ["customer", "period"]),
         ("/api/invoices/{invoice}/issue", ["send"]),
         ("/api/invoices/{invoice}/credit-notes", ["reason", "amount"]),
-        ("/api/payments", ["customer", "amount", "received_at", "bank_reference", "method", "note"]),
+        ("/api/payments", ["customer", "amount", "received_at", "bank_reference", "method", "note", "invoice"]),
+        ("/api/payments/{payment}/allocations", ["invoice", "from_invoice", "amount"]),
     ],
 )
 def test_options_describes_what_a_post_takes(url, fields, world, finance_user, client_for):
-    response = client_for(finance_user).options(url.format(invoice=world.own_invoice.pk))
+    response = client_for(finance_user).options(url.format(invoice=world.own_invoice.pk, payment=world.own_payment.pk))
 
     assert response.status_code == 200, response.content
     assert list(response.json()["actions"]["POST"]) == fields
@@ -563,6 +573,114 @@ def test_a_received_time_without_offset_is_read_in_the_billing_time_zone(world, 
     assert response.json()["received_at"] == "2026-11-29T23:30:00Z"
 
 
+# --- Payments to a chosen invoice, and moved between invoices ---------------------------------------------------
+
+
+@pytest.fixture
+def two_open(world):
+    """ACME's invoice of 120.00 (70.00 still owed after its 50.00 payment) and a newer one of 24.00."""
+    return world.own_invoice, issued(world.customer, "20")
+
+
+def test_a_payment_naming_the_newer_invoice_pays_it_and_not_the_older(world, two_open, finance_user, client_for):
+    older, newer = two_open
+    body = {
+        "customer": world.customer.pk,
+        "amount": "24.00",
+        "received_at": RECEIVED,
+        "bank_reference": "BANK-FOR-NEWER",
+        "invoice": newer.pk,
+    }
+
+    response = client_for(finance_user).post("/api/payments", body, format="json")
+
+    assert response.status_code == 201, response.content
+    assert [(a["invoice_number"], a["amount"]) for a in response.json()["allocations"]] == [(newer.number, "24.00")]
+    newer.refresh_from_db()
+    older.refresh_from_db()
+    assert (newer.status, older.status, older.outstanding) == (Invoice.Status.PAID, Invoice.Status.ISSUED, D("70.00"))
+
+
+@pytest.mark.parametrize(
+    ("invoice", "code", "message"),
+    [
+        ("other_invoice", "invalid", "belongs to another customer."),
+        ("own_draft", "invoice_not_open", "is draft, not open."),
+        (0, "invalid", 'Invalid pk "0" - object does not exist.'),
+        ("2.5", "invalid", "Incorrect type. Expected pk value, received str."),
+    ],
+)
+def test_a_payment_to_an_invoice_it_cannot_pay_is_a_400_naming_the_invoice(
+    invoice, code, message, world, finance_user, client_for
+):
+    invoice = getattr(world, invoice).pk if isinstance(invoice, str) and hasattr(world, invoice) else invoice
+    body = {
+        "customer": world.customer.pk,
+        "amount": "5.00",
+        "received_at": RECEIVED,
+        "bank_reference": "BANK-X",
+        "invoice": invoice,
+    }
+
+    response = client_for(finance_user).post("/api/payments", body, format="json")
+
+    error = error_of(response, 400)
+    assert (error["code"], list(error["fields"])) == (code, ["invoice"])
+    assert error["fields"]["invoice"][0].endswith(message), error
+    assert not Payment.objects.filter(bank_reference="BANK-X").exists()
+
+
+def test_a_wrongly_allocated_payment_moves_to_another_invoice_once_whatever_the_retries(
+    world, two_open, finance_user, client_for
+):
+    older, newer = two_open
+    client = client_for(finance_user)
+    url = f"/api/payments/{world.own_payment.pk}/allocations"
+    body = {"invoice": newer.pk, "from_invoice": older.pk}
+
+    first = client.post(url, body, format="json", headers={"Idempotency-Key": "move-1"})
+    second = client.post(url, body, format="json", headers={"Idempotency-Key": "move-1"})
+
+    assert first.status_code == 201, first.content
+    assert [(a["invoice_number"], a["amount"]) for a in first.json()["allocations"]] == [
+        (older.number, "50.00"),
+        (older.number, "-24.00"),
+        (newer.number, "24.00"),
+    ]
+    assert (second.status_code, second.json(), second["Idempotency-Key-Replayed"]) == (201, first.json(), "true")
+    assert Allocation.objects.filter(payment=world.own_payment).count() == 3
+    invoices = {row["number"]: row for row in results(client.get(f"/api/invoices?customer={world.customer.pk}"))}
+    assert (invoices[newer.number]["status"], invoices[newer.number]["outstanding"]) == ("paid", "0.00")
+    assert (invoices[older.number]["status"], invoices[older.number]["outstanding"]) == ("issued", "94.00")
+
+    reused = client.post(url, {**body, "amount": "1.00"}, format="json", headers={"Idempotency-Key": "move-1"})
+    assert error_of(reused, 409)["code"] == "idempotency_key_reused"
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        ({"from_invoice": "own_invoice", "amount": "50.01"}, "invalid", "amount"),
+        ({"invoice": "other_invoice", "from_invoice": "own_invoice"}, "invalid", "invoice"),
+        ({}, "nothing_to_move", "from_invoice"),
+        ({"invoice": None}, "invalid", "invoice"),
+    ],
+)
+def test_a_move_that_cannot_be_made_is_a_400_naming_the_field(
+    body, code, field, world, two_open, finance_user, client_for
+):
+    body = {"invoice": two_open[1].pk} | {
+        key: getattr(world, value).pk if isinstance(value, str) and hasattr(world, value) else value
+        for key, value in body.items()
+    }
+
+    response = client_for(finance_user).post(f"/api/payments/{world.own_payment.pk}/allocations", body, format="json")
+
+    error = error_of(response, 400)
+    assert (error["code"], list(error["fields"])) == (code, [field])
+    assert Allocation.objects.filter(payment=world.own_payment).count() == 1
+
+
 # --- Idempotency-Key --------------------------------------------------------------------------------------------
 
 
@@ -877,9 +995,17 @@ def test_schema_generates_without_warnings_and_holds_the_ledger(tmp_path, client
         "/api/bills",
         "/api/bills/{id}/issue",
         "/api/payments",
+        "/api/payments/{id}/allocations",
         "/api/transactions",
         "/api/balances",
         "/api/customers/{id}/statement",
     } <= set(paths)
-    for path in ("/api/invoices", "/api/invoices/{id}/issue", "/api/invoices/{id}/credit-notes", "/api/payments"):
+    mutating = [
+        "/api/invoices",
+        "/api/invoices/{id}/issue",
+        "/api/invoices/{id}/credit-notes",
+        "/api/payments",
+        "/api/payments/{id}/allocations",
+    ]
+    for path in mutating:
         assert "Idempotency-Key" in [parameter["name"] for parameter in paths[path]["post"]["parameters"]]

@@ -1,4 +1,5 @@
-"""A Finance user bills a customer's month from the admin: month-end preview and run, issue, PDF, payment."""
+"""A Finance user bills a customer's month from the admin: month-end preview and run, issue, PDF, payments (one
+from the payment form, one from the invoice page)."""
 
 import re
 from datetime import UTC, date, datetime
@@ -76,14 +77,27 @@ def test_finance_bills_a_month_issues_the_invoice_and_books_its_payment(page: Pa
     with open(downloaded.value.path(), "rb") as pdf:
         assert pdf.read(5) == b"%PDF-"
 
-    # The customer pays the total; the payment form books it against the invoice.
+    # The customer pays part of it; the payment form, with the customer chosen, offers its open invoice.
     open_page(page, "/admin/ledger/payment/add/")
     choose_in_autocomplete(page, "id_customer", "Acme", CUSTOMER)
-    page.get_by_label("Amount").fill("60.00")
+    invoice_choice = f"{invoice.number} — 60.00 EUR open, due {invoice.due_date:%d %b %Y}"
+    expect(page.locator("#id_invoice option")).to_have_text(["None: the oldest open invoices first", invoice_choice])
+    page.get_by_label("Amount").fill("20.00")
     page.get_by_label("Bank reference").fill("SEPA-2026-11-28-0042")
     page.get_by_role("button", name="Book payment").click()
-    expect(page.get_by_text("Payment of 60.00 EUR from Acme Verification GmbH (ACME) booked")).to_be_visible()
+    expect(page.get_by_text("Payment of 20.00 EUR from Acme Verification GmbH (ACME) booked")).to_be_visible()
     assert Payment.objects.get().bank_reference == "SEPA-2026-11-28-0042"
+
+    # Then the rest, recorded from the invoice page: the form opens with the customer, what is owed and the invoice.
+    open_page(page, f"/admin/ledger/invoice/{invoice.pk}/change/")
+    page.get_by_role("link", name="Record payment").click()
+    expect(page.locator("#select2-id_customer-container")).to_have_text(CUSTOMER)
+    expect(page.get_by_label("Amount")).to_have_value("40.00")
+    expect(page.locator("#id_invoice option:checked")).to_have_text(invoice_choice.replace("60.00", "40.00"))
+    page.get_by_label("Bank reference").fill("SEPA-2026-11-30-0043")
+    page.get_by_role("button", name="Book payment").click()
+    expect(page.get_by_text(f"{invoice.number} is paid.")).to_be_visible()
+    assert Payment.objects.get(bank_reference="SEPA-2026-11-30-0043").allocations.get().invoice == invoice
 
     open_page(page, f"/admin/catalog/customer/{october_usage.pk}/change/")
     expect(page.get_by_test_id("customer-balance")).to_have_text("0.00 EUR")
