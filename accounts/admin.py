@@ -7,7 +7,7 @@ from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from accounts import services
-from accounts.models import ApiToken, User
+from accounts.models import ApiToken, User, canonical_email
 from billing_project.admin_site import ReadOnlyHistoryMixin
 from billing_project.admin_tools import ReadOnlyAdmin
 
@@ -16,7 +16,7 @@ class UniqueEmailMixin:
     """Login looks users up by email case-insensitively, so two emails may not differ only in case."""
 
     def clean_email(self):
-        email = User.objects.normalize_email(self.cleaned_data["email"]).lower()
+        email = canonical_email(self.cleaned_data["email"])
         if User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).exists():
             raise forms.ValidationError("A user with this email already exists.")
         return email

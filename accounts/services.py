@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import ApiToken, User
+from accounts.models import ApiToken, User, canonical_email
 from accounts.roles import Role
 
 TOKEN_PREFIX_BYTES = 6
@@ -34,7 +34,7 @@ def user_create(
         raise ValidationError({"roles": [f"Unknown role: {', '.join(unknown)}."]})
     if User.objects.filter(email__iexact=email).exists():
         raise ValidationError({"email": ["A user with this email already exists."]})
-    user = User(email=User.objects.normalize_email(email).lower(), full_name=full_name, is_staff=bool(roles))
+    user = User(email=canonical_email(email), full_name=full_name, is_staff=bool(roles))
     user._history_user = actor
     if password:
         try:
