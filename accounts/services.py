@@ -28,7 +28,10 @@ def user_create(
     password: str | None = None,
     roles: list[str] | tuple[str, ...] = (),
 ) -> User:
-    """Create a staff user in the given roles (an empty list makes a user with no staff role)."""
+    """Create a staff user in the given roles (an empty list makes a user with no staff role).
+
+    No password (None) makes a user who cannot sign in until one is set; an empty one is refused.
+    """
     unknown = sorted(set(roles) - set(Role.values))
     if unknown:
         raise ValidationError({"roles": [f"Unknown role: {', '.join(unknown)}."]})
@@ -36,14 +39,18 @@ def user_create(
         raise ValidationError({"email": ["A user with this email already exists."]})
     user = User(email=canonical_email(email), full_name=full_name, is_staff=bool(roles))
     user._history_user = actor
-    if password:
+    if password is None:
+        user.set_unusable_password()
+    else:
+        if not password:
+            raise ValidationError(
+                {"password": ["The password is empty: give one, or leave it out for a user who cannot sign in yet."]}
+            )
         try:
             validate_password(password, user)
         except ValidationError as error:
             raise ValidationError({"password": error.messages}) from error
         user.set_password(password)
-    else:
-        user.set_unusable_password()
     user.full_clean(exclude=["password"])
     try:
         with transaction.atomic():
