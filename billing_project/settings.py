@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.sessions.SessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -143,7 +144,10 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_username"
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 
-SESSION_COOKIE_AGE = 7 * 24 * 60 * 60
+# A session ends this long after sign-in whatever the activity (accounts/sessions.py), and a staff user's
+# after this long without a request (0 turns the idle timeout off); portal users have only the lifetime.
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_LIFETIME_DAYS", "7")) * 24 * 60 * 60
+SESSION_STAFF_IDLE_TIMEOUT = timedelta(minutes=int(os.environ.get("STAFF_SESSION_IDLE_MINUTES", str(8 * 60))))
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
