@@ -2,12 +2,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
+from django.template.response import TemplateResponse
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from accounts import services
-from accounts.models import ApiToken, User
+from accounts.models import ApiToken, User, canonical_email
 from billing_project.admin_site import ReadOnlyHistoryMixin
 from billing_project.admin_tools import ReadOnlyAdmin
 
@@ -16,7 +17,7 @@ class UniqueEmailMixin:
     """Login looks users up by email case-insensitively, so two emails may not differ only in case."""
 
     def clean_email(self):
-        email = User.objects.normalize_email(self.cleaned_data["email"]).lower()
+        email = canonical_email(self.cleaned_data["email"])
         if User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).exists():
             raise forms.ValidationError("A user with this email already exists.")
         return email
@@ -146,7 +147,17 @@ class ApiTokenAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
         obj.pk = token.pk
         obj.refresh_from_db()
         obj._state.adding = False
-        messages.warning(request, f"Copy this token now; it will not be shown again: {raw_key}", extra_tags="api-token")
+        obj.raw_key = raw_key  # for response_add only; never saved
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """Show the key on a page of this response: a redirect would carry it in the messages cookie or the session."""
+        context = self.admin_site.each_context(request) | {
+            "opts": self.opts,
+            "title": "API token created",
+            "token": obj,
+            "raw_key": obj.raw_key,
+        }
+        return TemplateResponse(request, "accounts/api_token_created.html", context)
 
     @admin.action(description="Revoke selected tokens", permissions=["delete"])
     def revoke(self, request, queryset):

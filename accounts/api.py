@@ -1,8 +1,6 @@
 from django.contrib.auth import authenticate, login, logout
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -51,6 +49,8 @@ class UserCreateView(generics.CreateAPIView):
     queryset = User.objects.all()
     serializer_class = UserCreateSerializer
     permission_classes = [IsAuthenticated, RoleModelPermissions]
+    # JSON only: a form's empty field reads as "not given", which turned `password=` into no password at all.
+    parser_classes = [JSONParser]
 
     @extend_schema(request=UserCreateSerializer, responses={201: UserSerializer})
     def post(self, request):
@@ -61,13 +61,16 @@ class UserCreateView(generics.CreateAPIView):
 
 
 class UserDetailView(generics.RetrieveAPIView):
-    """A user: yourself always; anyone else with the permission to view users."""
+    """A user: yourself always; anyone else with the permission to view users.
+
+    Someone you may not see answers exactly as someone who does not exist, so ids cannot be probed.
+    """
 
     serializer_class = UserSerializer
     permission_classes = [IsAuthenticated]
 
-    def get_object(self):
-        user = get_object_or_404(User.objects.prefetch_related("groups"), pk=self.kwargs["pk"])
-        if user != self.request.user and not self.request.user.has_perm("accounts.view_user"):
-            raise NotFound("No such user.")
-        return user
+    def get_queryset(self):
+        users = User.objects.prefetch_related("groups")
+        if self.request.user.has_perm("accounts.view_user"):
+            return users
+        return users.filter(pk=self.request.user.pk)

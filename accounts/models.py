@@ -1,8 +1,20 @@
+import unicodedata
+
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
+
+
+def canonical_email(email: str | None) -> str | None:
+    """The one spelling of an email that is stored, looked up at sign-in and counted by the lockout.
+
+    NFKC as Django's login form applies it, then lower case. Sign-in matches it exactly: a case-insensitive
+    lookup in the database (PostgreSQL's UPPER() turns "ı" into "I") would let spellings that the lockout
+    counts apart reach the same account.
+    """
+    return None if email is None else unicodedata.normalize("NFKC", email).strip().lower()
 
 
 class UserManager(BaseUserManager):
@@ -11,7 +23,7 @@ class UserManager(BaseUserManager):
     def _create(self, email: str, password: str | None, **extra):
         if not email:
             raise ValueError("A user needs an email address.")
-        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user = self.model(email=canonical_email(email), **extra)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -26,7 +38,7 @@ class UserManager(BaseUserManager):
         return self._create(email, password, **extra)
 
     def get_by_natural_key(self, username):
-        return self.get(email__iexact=username)
+        return self.get(email=canonical_email(username))
 
 
 class User(AbstractBaseUser, PermissionsMixin):

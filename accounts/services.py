@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import ApiToken, User
+from accounts.models import ApiToken, User, canonical_email
 from accounts.roles import Role
 
 TOKEN_PREFIX_BYTES = 6
@@ -28,22 +28,29 @@ def user_create(
     password: str | None = None,
     roles: list[str] | tuple[str, ...] = (),
 ) -> User:
-    """Create a staff user in the given roles (an empty list makes a user with no staff role)."""
+    """Create a staff user in the given roles (an empty list makes a user with no staff role).
+
+    No password (None) makes a user who cannot sign in until one is set; an empty one is refused.
+    """
     unknown = sorted(set(roles) - set(Role.values))
     if unknown:
         raise ValidationError({"roles": [f"Unknown role: {', '.join(unknown)}."]})
     if User.objects.filter(email__iexact=email).exists():
         raise ValidationError({"email": ["A user with this email already exists."]})
-    user = User(email=User.objects.normalize_email(email).lower(), full_name=full_name, is_staff=bool(roles))
+    user = User(email=canonical_email(email), full_name=full_name, is_staff=bool(roles))
     user._history_user = actor
-    if password:
+    if password is None:
+        user.set_unusable_password()
+    else:
+        if not password:
+            raise ValidationError(
+                {"password": ["The password is empty: give one, or leave it out for a user who cannot sign in yet."]}
+            )
         try:
             validate_password(password, user)
         except ValidationError as error:
             raise ValidationError({"password": error.messages}) from error
         user.set_password(password)
-    else:
-        user.set_unusable_password()
     user.full_clean(exclude=["password"])
     try:
         with transaction.atomic():

@@ -1,12 +1,15 @@
 """The back-office as a whole: who may open which admin page, the sidebar, portal users, API tokens, login lockout."""
 
 import hashlib
+import json
 from html.parser import HTMLParser
 
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
 from django.contrib.messages import get_messages
+from django.contrib.messages.storage.cookie import CookieStorage
+from django.contrib.sessions.models import Session
 from django.test import RequestFactory
 from django.urls import reverse
 
@@ -341,23 +344,29 @@ def test_user_changelist_query_count_does_not_grow_with_rows(client, admin_user,
 # API tokens.
 
 
+def add_token(client, user, name="usage uploader"):
+    return client.post(
+        reverse("admin:accounts_apitoken_add"), {"user": user.pk, "name": name, "expires_at_0": "", "expires_at_1": ""}
+    )
+
+
 def test_adding_a_token_shows_the_key_once_and_stores_only_its_hash(client, admin_user, make_user):
     machine = make_user(Role.OPERATIONS)
     client.force_login(admin_user)
 
-    response = client.post(
-        reverse("admin:accounts_apitoken_add"),
-        {"user": machine.pk, "name": "usage uploader", "expires_at_0": "", "expires_at_1": ""},
-        follow=True,
-    )
+    response = add_token(client, machine)
 
-    assert response.status_code == 200
-    key_messages = [str(m) for m in response.context["messages"] if "Copy this token now" in str(m)]
-    assert len(key_messages) == 1
-    raw_key = key_messages[0].rsplit(" ", 1)[-1]
+    assert response.status_code == 200  # a page of this very response, not a redirect
+    assert [template.name for template in response.templates][0] == "accounts/api_token_created.html"
+    raw_key = response.context["raw_key"]
+    page = response.content.decode()
     assert raw_key.startswith("ch_")
-    assert raw_key in response.content.decode()  # rendered on the page the admin lands on
+    assert f'value="{raw_key}"' in page
+    assert "shown only once" in page
+    assert "no-store" in response["Cache-Control"]
     token = ApiToken.objects.get()
+    assert reverse("admin:accounts_apitoken_changelist") in page
+    assert reverse("admin:accounts_apitoken_change", args=[token.pk]) in page
     assert (token.user, token.name, token.created_by) == (machine, "usage uploader", admin_user)
     assert raw_key.split("_")[1] == token.prefix
     assert token.key_hash == hashlib.sha256(raw_key.encode()).hexdigest()
@@ -367,6 +376,24 @@ def test_adding_a_token_shows_the_key_once_and_stores_only_its_hash(client, admi
     # Shown once: the token's pages never show the key again.
     assert raw_key not in client.get(reverse("admin:accounts_apitoken_changelist")).content.decode()
     assert raw_key not in client.get(reverse("admin:accounts_apitoken_change", args=[token.pk])).content.decode()
+
+
+def test_a_new_key_travels_in_no_cookie_and_stays_out_of_the_session(client, admin_user, make_user):
+    """The messages cookie is signed, not encrypted: whoever reads the cookie jar would read the key."""
+    client.force_login(admin_user)
+
+    response = add_token(client, make_user(Role.OPERATIONS))
+
+    key_start = f"ch_{ApiToken.objects.get().prefix}_"
+    for cookie in response.cookies.values():
+        assert key_start not in cookie.value, cookie.key
+        if cookie.key == CookieStorage.cookie_name and cookie.value:
+            decoded = CookieStorage(response.wsgi_request)._decode(cookie.value) or []
+            assert key_start not in " ".join(str(message) for message in decoded)
+    assert not [str(message) for message in get_messages(response.wsgi_request)]
+    for session in Session.objects.all():
+        assert key_start not in json.dumps(session.get_decoded())
+    assert key_start in response.content.decode()
 
 
 def test_a_token_for_an_inactive_user_is_a_form_error(client, admin_user):

@@ -1,9 +1,11 @@
 import re
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings
 from django.contrib.staticfiles import finders
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 from drf_spectacular.validation import validate_schema
@@ -292,6 +294,42 @@ def test_invalid_user_is_refused_naming_the_field(body, field, admin_user, api_c
     assert User.objects.count() == users_before
 
 
+@pytest.mark.parametrize("password", ["", None])
+def test_an_empty_password_is_refused_naming_the_field(password, admin_user, api_client):
+    """The schema says minLength 1: an empty password is not "no password" (leave the field out for that)."""
+    api_client.force_login(admin_user)
+    body = {"email": "new@example.com", "full_name": "New", "password": password, "roles": [Role.SALES]}
+
+    response = api_client.post("/api/users", body, format="json")
+
+    assert response.status_code == 400, response.content
+    assert list(error_of(response)["fields"]) == ["password"]
+    assert not User.objects.filter(email="new@example.com").exists()
+
+
+@pytest.mark.parametrize("body_format", ["multipart", "form"])
+def test_user_creation_takes_json_only(body_format, admin_user, api_client):
+    """A form's empty `password=` used to read as "no password given" and made a user with none."""
+    api_client.force_login(admin_user)
+    body = {"email": "new@example.com", "full_name": "New", "password": "", "roles": Role.SALES}
+    if body_format == "form":
+        response = api_client.post("/api/users", urlencode(body), content_type="application/x-www-form-urlencoded")
+    else:
+        response = api_client.post("/api/users", body, format="multipart")
+
+    assert response.status_code == 415, response.content
+    assert error_of(response)["code"] == "unsupported_media_type"
+    assert not User.objects.filter(email="new@example.com").exists()
+
+
+def test_the_service_refuses_an_empty_password():
+    with pytest.raises(ValidationError) as refused:
+        services.user_create(actor=None, email="new@example.com", full_name="New", password="", roles=[Role.SALES])
+
+    assert list(refused.value.message_dict) == ["password"]
+    assert not User.objects.filter(email="new@example.com").exists()
+
+
 def test_user_reads_themselves(portal_user, api_client):
     api_client.force_login(portal_user)
 
@@ -341,6 +379,19 @@ def test_unknown_user_answers_404_in_the_error_format(admin_user, api_client):
 
     assert response.status_code == 404
     assert error_of(response)["code"] == "not_found"
+
+
+@pytest.mark.parametrize("caller", ["portal", Role.OPERATIONS])
+def test_a_hidden_user_and_a_missing_one_answer_alike(caller, make_user, portal_user, api_client):
+    """Two answers would tell a caller which ids exist."""
+    api_client.force_login(portal_user if caller == "portal" else make_user(caller))
+    hidden = UserFactory()
+
+    answer_hidden = api_client.get(f"/api/users/{hidden.pk}")
+    answer_missing = api_client.get(f"/api/users/{hidden.pk + 1000}")
+
+    assert answer_hidden.status_code == answer_missing.status_code == 404
+    assert answer_hidden.json() == answer_missing.json()
 
 
 # --- Schema and docs --------------------------------------------------------------------------------------------

@@ -52,6 +52,8 @@ def test_deploy_check_is_clean_with_production_settings():
 def test_security_settings():
     assert settings.PASSWORD_HASHERS[0] == "accounts.hashers.TunedArgon2PasswordHasher"
     assert settings.SESSION_COOKIE_AGE == 7 * 24 * 60 * 60
+    assert settings.SESSION_STAFF_IDLE_TIMEOUT.total_seconds() == 8 * 60 * 60
+    assert "accounts.sessions.SessionLifetimeMiddleware" in settings.MIDDLEWARE
     assert "django.middleware.csrf.CsrfViewMiddleware" in settings.MIDDLEWARE
     assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE == 10 * 1024 * 1024
     assert settings.AXES_FAILURE_LIMIT == 5
