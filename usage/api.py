@@ -54,7 +54,7 @@ def _rejected_body(upload: Upload) -> dict:
     fields: dict[str, list[str]] = {}
     for error in upload.errors:
         fields.setdefault(f"events[{error['row']}].{error['column']}", []).append(
-            f"{error['value']!r} {error['reason']}" if error["value"] else error["reason"]
+            f"'{error['value']}' {error['reason']}" if error["value"] else error["reason"]
         )
     body = error_body(
         "usage_rejected",

@@ -434,3 +434,19 @@ def test_usage_reads_take_a_fixed_number_of_queries(
 
     assert response.status_code == 200, response.content
     assert len(response.json()["results"]) >= 3
+
+
+def test_a_nul_byte_in_an_event_is_refused_and_echoed_escaped(finance_user, world, client_for):
+    events = [event(world, clientId="ACME\u0000-001"), event(world, eventId="e\u0000-1")]
+
+    response = client_for(finance_user).post(EVENTS_URL, {"events": events}, format="json")
+
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert [(row["row"], row["column"], row["value"]) for row in error["rows"]] == [
+        (1, "clientId", "ACME\\x00-001"),
+        (2, "eventId", "e\\x00-1"),
+    ]
+    assert error["fields"]["events[1].clientId"] == ["'ACME\\x00-001' is not a known client id"]
+    assert Upload.objects.get(pk=error["upload"]).status == Upload.Status.FAILED
+    assert UsageRecord.objects.count() == 0
