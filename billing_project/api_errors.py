@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from billing_project.errors import DomainError
+from billing_project.text import printable
 
 
 def _flatten(detail) -> list[str]:
@@ -25,7 +26,9 @@ def _field_errors(detail) -> dict[str, list[str]]:
 
 
 def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict:
-    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+    """Messages may quote the input (\"'x' is not a valid choice\"): control characters in it are shown escaped."""
+    fields = {printable(str(name)): [printable(str(text)) for text in texts] for name, texts in (fields or {}).items()}
+    return {"error": {"code": code, "message": printable(message), "fields": fields}}
 
 
 def exception_handler(exc, context):
