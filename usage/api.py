@@ -1,7 +1,5 @@
 """Usage API: event ingestion through the one import pipeline, and a scoped read of usage."""
 
-from datetime import datetime, time, timedelta
-
 from django.db.models import Count, DecimalField, F, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -132,17 +130,12 @@ class UsageListView(generics.GenericAPIView):
             records = UsageRecord.objects.filter(customer__in=customers)
         if "service" in params:
             records = records.filter(service__code=params["service"])
-        zone = billing_zone()
-        if first := params.get("from"):
+        days = params["days"]
+        if days.first:
             # The period bound lets the (customer, period, service) and (period) indexes narrow the scan.
-            records = records.filter(
-                service_time__gte=datetime.combine(first, time.min, tzinfo=zone), period__gte=first.replace(day=1)
-            )
-        if last := params.get("to"):
-            records = records.filter(
-                service_time__lt=datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone),
-                period__lte=last.replace(day=1),
-            )
+            records = records.filter(service_time__gte=days.start, period__gte=days.first.replace(day=1))
+        if days.last:
+            records = records.filter(service_time__lt=days.end, period__lte=days.last.replace(day=1))
         return records
 
 

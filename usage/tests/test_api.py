@@ -371,6 +371,32 @@ def test_bad_query_parameters_are_refused(finance_user, client_for):
         assert field in response.json()["error"]["fields"], query
 
 
+@pytest.mark.parametrize(
+    ("query", "fields"),
+    [
+        ("from=0001-01-01&to=9999-12-31", {"from", "to"}),
+        ("to=9999-12-31", {"to"}),
+        ("from=0001-01-01", {"from"}),
+        ("from=2101-01-01&group_by=day", {"from"}),
+        ("from=2026-03-02&to=2026-03-01&group_by=month", {"to"}),
+    ],
+)
+def test_days_out_of_range_or_reversed_answer_400_naming_the_parameter(finance_user, client_for, query, fields):
+    response = client_for(finance_user).get(f"/api/usage?{query}")
+
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    assert set(error["fields"]) == fields
+
+
+def test_the_widest_range_a_filter_may_name_lists_everything(finance_user, usage, client_for):
+    response = client_for(finance_user).get("/api/usage?from=1900-01-01&to=2100-12-31")
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == UsageRecord.objects.count() > 0
+
+
 # --- Scoping -----------------------------------------------------------------------------------------------------
 
 
