@@ -6,7 +6,7 @@ from django import forms
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from billing_project.billing_time import DayRange, billing_day_range
+from billing_project.billing_time import FIRST_DAY, LAST_DAY, DayRange, billing_day_range
 from ledger.models import Account, Invoice, Payment, Transaction
 
 
@@ -50,10 +50,15 @@ class DayRangeForm(forms.Form):
 def day_range(field_name: str, what: str) -> dict[str, BillingDayFilter]:
     """`from` and `to` filters on a datetime field; the filter set names DayRangeForm as its form."""
     # `from` is a Python keyword, so the pair cannot be declared as attributes (as in usage's query serializer).
+    days = f"from {FIRST_DAY} to {LAST_DAY}, the last not before the first"
     return {
-        "from": BillingDayFilter(field_name=field_name, label=f"First day (YYYY-MM-DD, BILLING_TIME_ZONE) {what}"),
+        "from": BillingDayFilter(
+            field_name=field_name, label=f"First day (YYYY-MM-DD, BILLING_TIME_ZONE) {what}; {days}"
+        ),
         "to": BillingDayFilter(
-            field_name=field_name, last=True, label=f"Last day (YYYY-MM-DD, inclusive, BILLING_TIME_ZONE) {what}"
+            field_name=field_name,
+            last=True,
+            label=f"Last day (YYYY-MM-DD, inclusive, BILLING_TIME_ZONE) {what}; {days}",
         ),
     }
 

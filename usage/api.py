@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from accounts.idempotency import idempotent
 from accounts.permissions import RoleModelPermissions
 from billing_project.api_errors import error_body
-from billing_project.billing_time import billing_zone
+from billing_project.billing_time import FIRST_DAY, LAST_DAY, billing_zone
 from catalog.selectors import customer_list_for
 from usage.models import Upload, UsageRecord
 from usage.serializers import (
@@ -81,11 +81,14 @@ class UsageGroupPagination(PageNumberPagination):
     page_size_query_param = "page_size"
 
 
+DAYS = f"from {FIRST_DAY} to {LAST_DAY}, the last not before the first."
 QUERY_PARAMETERS = [
     OpenApiParameter("customer", int, description="Customer id; one the caller may not see answers 404."),
     OpenApiParameter("service", str, description="Service code."),
-    OpenApiParameter("from", str, description="First day (YYYY-MM-DD) of service time in BILLING_TIME_ZONE."),
-    OpenApiParameter("to", str, description="Last day (YYYY-MM-DD, inclusive) of service time in BILLING_TIME_ZONE."),
+    OpenApiParameter("from", str, description=f"First day (YYYY-MM-DD) of service time in BILLING_TIME_ZONE; {DAYS}"),
+    OpenApiParameter(
+        "to", str, description=f"Last day (YYYY-MM-DD, inclusive) of service time in BILLING_TIME_ZONE; {DAYS}"
+    ),
     OpenApiParameter("group_by", str, enum=["day", "month"], description="Totals per customer, service and day/month."),
 ]
 
