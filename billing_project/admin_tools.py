@@ -54,7 +54,8 @@ class _DateHierarchyChangeList(ChangeList):
             billing_day_range(first, last)
         except ValidationError as error:
             # Django answers by showing the unfiltered list; the message says why.
-            messages.error(request, f"Date filter {first.isoformat()}: {' '.join(error.messages)}")
+            reasons = " ".join(dict.fromkeys(error.messages))  # the first and last day may share one
+            messages.error(request, f"Date filter {first.isoformat()}: {reasons}")
             raise IncorrectLookupParameters(error) from error
 
 
