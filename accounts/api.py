@@ -1,7 +1,6 @@
 from django.contrib.auth import authenticate, login, logout
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,6 +9,7 @@ from accounts import services
 from accounts.models import User
 from accounts.permissions import RoleModelPermissions
 from accounts.serializers import SessionLoginSerializer, UserCreateSerializer, UserSerializer
+from billing_project.api_parsers import JSONParser, refuse_a_body
 from billing_project.errors import DomainError, NotAllowed
 
 
@@ -39,6 +39,7 @@ class SessionView(APIView):
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request):
+        refuse_a_body(request)
         logout(request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 
 from accounts.models import IdempotencyRecord
 from billing_project.errors import Conflict, DomainError
+from billing_project.text import has_unprintable, printable
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -44,7 +45,9 @@ def idempotent(view_method):
             return view_method(view, request, *args, **kwargs)
         if len(key) > MAX_KEY_LENGTH:
             raise DomainError(f"{HEADER} may be at most {MAX_KEY_LENGTH} characters.", code="invalid_idempotency_key")
-        scope = f"{request.method} {request.path}"
+        if has_unprintable(key):
+            raise DomainError(f"{HEADER} may not hold control characters.", code="invalid_idempotency_key")
+        scope = printable(f"{request.method} {request.path}")[:255]
         with transaction.atomic():
             try:
                 with transaction.atomic():

@@ -1,7 +1,7 @@
 from django.contrib.admin.apps import AdminConfig
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.urls import path
 from unfold.sites import UnfoldAdminSite
 
@@ -15,6 +15,12 @@ class CountinghouseAdminSite(UnfoldAdminSite):
         # Customer portal users never open the back-office, whatever flags their account has.
         user = request.user
         return super().has_permission(request) and not hasattr(user, "portal_membership")
+
+    def autocomplete_view(self, request):
+        # No stored text holds a NUL, and PostgreSQL refuses one in a query: such a search finds nothing.
+        if "\x00" in request.GET.get("term", ""):
+            return JsonResponse({"results": [], "pagination": {"more": False}})
+        return super().autocomplete_view(request)
 
     def extra_urls(self) -> list:
         """Site-wide pages that belong to no one model (unfold adds them before the models' URLs)."""

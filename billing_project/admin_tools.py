@@ -1,6 +1,15 @@
 """Admin building blocks shared by the apps (kept apart from admin_site, which loads before the models)."""
 
+import calendar
+from datetime import date
+
+from django.contrib import messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import ValidationError
 from unfold.admin import ModelAdmin
+from unfold.views import ChangeList
+
+from billing_project.billing_time import billing_day_range
 
 
 class ReadOnlyAdmin(ModelAdmin):
@@ -14,3 +23,44 @@ class ReadOnlyAdmin(ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class _DateHierarchyChangeList(ChangeList):
+    """Checks the date hierarchy's year, month and day as a day range before Django turns them into datetimes
+    (where 9999-12-31 has no next day and a 500 followed)."""
+
+    def get_filters(self, request):
+        if self.date_hierarchy:
+            self._check_date_hierarchy(request)
+        return super().get_filters(request)
+
+    def _check_date_hierarchy(self, request) -> None:
+        year, month, day = (
+            self.filter_params.get(f"{self.date_hierarchy}__{part}", [None])[-1] for part in ("year", "month", "day")
+        )
+        if year is None:
+            return
+        try:
+            first = date(int(year), int(month or 1), int(day or 1))
+        except ValueError:
+            return  # Django refuses it as it is
+        if day:
+            last = first
+        elif month:
+            last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+        else:
+            last = first.replace(month=12, day=31)
+        try:
+            billing_day_range(first, last)
+        except ValidationError as error:
+            # Django answers by showing the unfiltered list; the message says why.
+            reasons = " ".join(dict.fromkeys(error.messages))  # the first and last day may share one
+            messages.error(request, f"Date filter {first.isoformat()}: {reasons}")
+            raise IncorrectLookupParameters(error) from error
+
+
+class CheckedDateHierarchyMixin:
+    """For a ModelAdmin with a `date_hierarchy`: out-of-range dates in its links are refused with a message."""
+
+    def get_changelist(self, request, **kwargs):
+        return _DateHierarchyChangeList

@@ -1,6 +1,8 @@
 """One error format for the whole API: {"error": {"code", "message", "fields"}}."""
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -8,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from billing_project.errors import DomainError
+from billing_project.text import printable
 
 
 def _flatten(detail) -> list[str]:
@@ -25,7 +28,9 @@ def _field_errors(detail) -> dict[str, list[str]]:
 
 
 def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict:
-    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+    """Messages may quote the input (\"'x' is not a valid choice\"): control characters in it are shown escaped."""
+    fields = {printable(str(name)): [printable(str(text)) for text in texts] for name, texts in (fields or {}).items()}
+    return {"error": {"code": code, "message": printable(message), "fields": fields}}
 
 
 def exception_handler(exc, context):
@@ -34,6 +39,12 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(*exc.args)
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        message = f"The request body is larger than {limit:,} bytes." if limit else str(exc)
+        return Response(error_body("request_too_large", message), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        return Response(error_body("parse_error", str(exc)), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):

@@ -1,10 +1,17 @@
 """Billing months are calendar months in BILLING_TIME_ZONE (DESIGN.md, "Money, time and numbers")."""
 
-from datetime import date
+from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import timezone
+
+# The days a filter may name. Past them a day's bounds leave Python's datetime range in some time zones
+# (9999-12-31 has no next day), and no billing data lies there.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2100, 12, 31)
 
 
 def billing_zone() -> ZoneInfo:
@@ -13,3 +20,45 @@ def billing_zone() -> ZoneInfo:
 
 def billing_today() -> date:
     return timezone.localdate(timezone=billing_zone())
+
+
+def day_start(day: date) -> datetime:
+    """The first moment of a day in the billing time zone."""
+    return datetime.combine(day, time.min, tzinfo=billing_zone())
+
+
+class DayRange(NamedTuple):
+    """Whole days in the billing time zone, both ends inclusive; either may be open (None)."""
+
+    first: date | None
+    last: date | None
+
+    @property
+    def start(self) -> datetime | None:
+        """The first moment of the range, or None when it has no first day."""
+        return None if self.first is None else day_start(self.first)
+
+    @property
+    def end(self) -> datetime | None:
+        """The first moment after the range (exclusive), or None when it has no last day."""
+        return None if self.last is None else day_start(self.last + timedelta(days=1))
+
+
+def billing_day_range(
+    first: date | None, last: date | None, *, first_field: str = "from", last_field: str = "to"
+) -> DayRange:
+    """The days a user asked for, checked: each between FIRST_DAY and LAST_DAY, the last not before the first.
+
+    Every filter that turns days into a datetime range goes through here. Raises a ValidationError naming the
+    field, which a form, a filter set or a serializer reports as theirs.
+    """
+    errors = {
+        field: [f"Enter a day from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}."]
+        for field, day in ((first_field, first), (last_field, last))
+        if day is not None and not FIRST_DAY <= day <= LAST_DAY
+    }
+    if not errors and first is not None and last is not None and last < first:
+        errors[last_field] = ["The period ends before it starts."]
+    if errors:
+        raise ValidationError(errors)
+    return DayRange(first, last)

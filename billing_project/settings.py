@@ -284,6 +284,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # DRF's three, checking the body whole: malformed is a 400, never a 500 or an empty body.
+    "DEFAULT_PARSER_CLASSES": [
+        "billing_project.api_parsers.JSONParser",
+        "billing_project.api_parsers.FormParser",
+        "billing_project.api_parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,

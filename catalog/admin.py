@@ -13,6 +13,7 @@ from unfold.contrib.import_export.forms import ExportForm, ImportForm
 
 from accounts.models import User
 from billing_project.admin_site import ReadOnlyHistoryMixin
+from billing_project.admin_tools import CheckedDateHierarchyMixin
 from catalog import services
 from catalog.models import Customer, Partner, PortalMembership, PriceAgreement, Service
 from catalog.resources import CustomerResource, PartnerResource, PriceAgreementResource, ServiceResource
@@ -164,7 +165,7 @@ class ServiceAdmin(ServiceBackedAdmin):
 
 
 @admin.register(PriceAgreement)
-class PriceAgreementAdmin(ServiceBackedAdmin):
+class PriceAgreementAdmin(CheckedDateHierarchyMixin, ServiceBackedAdmin):
     resource_classes = [PriceAgreementResource]
     update_kwarg = "agreement"
     list_display = ["customer", "service", "unit_price", "included_quantity", "monthly_fee", "valid_from", "valid_to"]

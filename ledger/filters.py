@@ -1,13 +1,12 @@
 """Query filters of the ledger API. Customers are plain ids: a choice filter would answer 400 for an id that does
 not exist and so reveal which do; a filter on someone else's customer finds nothing."""
 
-from datetime import datetime, time, timedelta
-
 import django_filters
+from django import forms
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from billing_project.billing_time import billing_zone
+from billing_project.billing_time import FIRST_DAY, LAST_DAY, DayRange, billing_day_range
 from ledger.models import Account, Invoice, Payment, Transaction
 
 
@@ -24,7 +23,8 @@ class PeriodFilter(django_filters.DateFilter):
 
 
 class BillingDayFilter(django_filters.DateFilter):
-    """A day (YYYY-MM-DD) in BILLING_TIME_ZONE bounding a datetime: from its start, or (`last`) to its end."""
+    """A day (YYYY-MM-DD) in BILLING_TIME_ZONE bounding a datetime: from its start, or (`last`) to its end.
+    The filter set's form (DayRangeForm) has checked the day."""
 
     def __init__(self, *args, last: bool = False, **kwargs):
         self.last = last
@@ -33,17 +33,32 @@ class BillingDayFilter(django_filters.DateFilter):
     def filter(self, qs, value):
         if not value:
             return qs
-        day = value + timedelta(days=1) if self.last else value
-        bound = datetime.combine(day, time.min, tzinfo=billing_zone())
-        return qs.filter(**{f"{self.field_name}__{'lt' if self.last else 'gte'}": bound})
+        if self.last:
+            return qs.filter(**{f"{self.field_name}__lt": DayRange(None, value).end})
+        return qs.filter(**{f"{self.field_name}__gte": DayRange(value, None).start})
+
+
+class DayRangeForm(forms.Form):
+    """The form of a filter set with `day_range` filters: `from` and `to` are checked as one range."""
+
+    def clean(self):
+        cleaned = super().clean()
+        billing_day_range(cleaned.get("from"), cleaned.get("to"))
+        return cleaned
 
 
 def day_range(field_name: str, what: str) -> dict[str, BillingDayFilter]:
+    """`from` and `to` filters on a datetime field; the filter set names DayRangeForm as its form."""
     # `from` is a Python keyword, so the pair cannot be declared as attributes (as in usage's query serializer).
+    days = f"from {FIRST_DAY} to {LAST_DAY}, the last not before the first"
     return {
-        "from": BillingDayFilter(field_name=field_name, label=f"First day (YYYY-MM-DD, BILLING_TIME_ZONE) {what}"),
+        "from": BillingDayFilter(
+            field_name=field_name, label=f"First day (YYYY-MM-DD, BILLING_TIME_ZONE) {what}; {days}"
+        ),
         "to": BillingDayFilter(
-            field_name=field_name, last=True, label=f"Last day (YYYY-MM-DD, inclusive, BILLING_TIME_ZONE) {what}"
+            field_name=field_name,
+            last=True,
+            label=f"Last day (YYYY-MM-DD, inclusive, BILLING_TIME_ZONE) {what}; {days}",
         ),
     }
 
@@ -64,6 +79,7 @@ class PaymentFilter(django_filters.FilterSet):
 
     class Meta:
         model = Payment
+        form = DayRangeForm
         fields = ["customer", "client_id", "method", "bank_reference"]
 
     @classmethod
@@ -77,6 +93,7 @@ class TransactionFilter(django_filters.FilterSet):
 
     class Meta:
         model = Transaction
+        form = DayRangeForm
         fields = ["customer", "client_id", "kind", "reference"]
 
     @classmethod

@@ -4,7 +4,7 @@ Open to whoever holds `reports.view_audit_log`: Admin (every permission) and Fin
 The admin site adds the URL (billing_project.admin_site), so only staff who pass the site's check get here.
 """
 
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 from django import forms
 from django.apps import apps
@@ -18,7 +18,7 @@ from django.views.generic import TemplateView
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.models import User
-from billing_project.billing_time import billing_today, billing_zone
+from billing_project.billing_time import billing_day_range, billing_today, billing_zone
 from billing_project.spreadsheets import csv_download, spreadsheet_safe, xlsx_download
 from reports.audit import SYSTEM, AuditEntry, AuditLog, AuditQuery, audited_model_choices
 
@@ -56,19 +56,18 @@ class AuditLogForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        start, end = cleaned.get("date_from"), cleaned.get("date_to")
-        if start and end and start > end:
-            self.add_error("date_to", "The period ends before it starts.")
+        cleaned["days"] = billing_day_range(
+            cleaned.get("date_from"), cleaned.get("date_to"), first_field="date_from", last_field="date_to"
+        )
         return cleaned
 
     def query(self) -> AuditQuery:
         """The period's days are whole days in the billing time zone."""
         data = self.cleaned_data
-        zone = billing_zone()
         user = data["user"] or None
         return AuditQuery(
-            start=datetime.combine(data["date_from"], time.min, tzinfo=zone),
-            end=datetime.combine(data["date_to"] + timedelta(days=1), time.min, tzinfo=zone),
+            start=data["days"].start,
+            end=data["days"].end,
             user=user if user in (None, SYSTEM) else int(user),
             model=data["model"] or None,
             object_id=data["object_id"],

@@ -23,7 +23,7 @@ from unfold.contrib.import_export.forms import ImportForm
 from unfold.decorators import action
 
 from billing_project.admin_site import ReadOnlyHistoryMixin
-from billing_project.admin_tools import ReadOnlyAdmin
+from billing_project.admin_tools import CheckedDateHierarchyMixin, ReadOnlyAdmin
 from catalog.selectors import customer_list_for
 from usage.models import ClosedPeriod, MonthlySummary, Upload, UsageRecord
 from usage.selectors import (
@@ -92,7 +92,7 @@ USAGE_FILTERS = [("customer", CustomerFilter), ("service", RelatedDropdownFilter
 
 
 @admin.register(Upload)
-class UploadAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ReadOnlyAdmin):
+class UploadAdmin(CheckedDateHierarchyMixin, ReadOnlyHistoryMixin, SimpleHistoryAdmin, ReadOnlyAdmin):
     list_display = [
         "original_name",
         "created_at",

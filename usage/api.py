@@ -1,7 +1,5 @@
 """Usage API: event ingestion through the one import pipeline, and a scoped read of usage."""
 
-from datetime import datetime, time, timedelta
-
 from django.db.models import Count, DecimalField, F, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -15,7 +13,7 @@ from rest_framework.views import APIView
 from accounts.idempotency import idempotent
 from accounts.permissions import RoleModelPermissions
 from billing_project.api_errors import error_body
-from billing_project.billing_time import billing_zone
+from billing_project.billing_time import FIRST_DAY, LAST_DAY, billing_zone
 from catalog.selectors import customer_list_for
 from usage.models import Upload, UsageRecord
 from usage.serializers import (
@@ -54,7 +52,7 @@ def _rejected_body(upload: Upload) -> dict:
     fields: dict[str, list[str]] = {}
     for error in upload.errors:
         fields.setdefault(f"events[{error['row']}].{error['column']}", []).append(
-            f"{error['value']!r} {error['reason']}" if error["value"] else error["reason"]
+            f"'{error['value']}' {error['reason']}" if error["value"] else error["reason"]
         )
     body = error_body(
         "usage_rejected",
@@ -83,11 +81,14 @@ class UsageGroupPagination(PageNumberPagination):
     page_size_query_param = "page_size"
 
 
+DAYS = f"from {FIRST_DAY} to {LAST_DAY}, the last not before the first."
 QUERY_PARAMETERS = [
     OpenApiParameter("customer", int, description="Customer id; one the caller may not see answers 404."),
     OpenApiParameter("service", str, description="Service code."),
-    OpenApiParameter("from", str, description="First day (YYYY-MM-DD) of service time in BILLING_TIME_ZONE."),
-    OpenApiParameter("to", str, description="Last day (YYYY-MM-DD, inclusive) of service time in BILLING_TIME_ZONE."),
+    OpenApiParameter("from", str, description=f"First day (YYYY-MM-DD) of service time in BILLING_TIME_ZONE; {DAYS}"),
+    OpenApiParameter(
+        "to", str, description=f"Last day (YYYY-MM-DD, inclusive) of service time in BILLING_TIME_ZONE; {DAYS}"
+    ),
     OpenApiParameter("group_by", str, enum=["day", "month"], description="Totals per customer, service and day/month."),
 ]
 
@@ -132,17 +133,12 @@ class UsageListView(generics.GenericAPIView):
             records = UsageRecord.objects.filter(customer__in=customers)
         if "service" in params:
             records = records.filter(service__code=params["service"])
-        zone = billing_zone()
-        if first := params.get("from"):
+        days = params["days"]
+        if days.first:
             # The period bound lets the (customer, period, service) and (period) indexes narrow the scan.
-            records = records.filter(
-                service_time__gte=datetime.combine(first, time.min, tzinfo=zone), period__gte=first.replace(day=1)
-            )
-        if last := params.get("to"):
-            records = records.filter(
-                service_time__lt=datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone),
-                period__lte=last.replace(day=1),
-            )
+            records = records.filter(service_time__gte=days.start, period__gte=days.first.replace(day=1))
+        if days.last:
+            records = records.filter(service_time__lt=days.end, period__lte=days.last.replace(day=1))
         return records
 
 

@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import BinaryIO, NamedTuple
 
 from billing_project import money
+from billing_project.text import has_unprintable, printable
 
 REQUIRED_COLUMNS = {
     "servicename": "serviceName",
@@ -40,7 +41,13 @@ class RowError:
     reason: str
 
     def as_dict(self) -> dict:
-        return {"row": self.row, "column": self.column, "value": self.value, "reason": self.reason}
+        """As the upload keeps it: the value and reason echo the file, so control characters are shown escaped."""
+        return {
+            "row": self.row,
+            "column": self.column,
+            "value": printable(self.value),
+            "reason": printable(self.reason),
+        }
 
 
 class ParsedRow(NamedTuple):
@@ -137,7 +144,8 @@ def parse_fields(
         and client_id
         and quantity.__class__ is not str
         and service_time.__class__ is not str
-        and (event_id is None or len(event_id) <= MAX_EVENT_ID_LENGTH)
+        # `isprintable` is the quick test; the few ids it doubts are looked at below.
+        and (event_id is None or (len(event_id) <= MAX_EVENT_ID_LENGTH and event_id.isprintable()))
     ):
         return ParsedRow(row, service_code, client_id, quantity, service_time, event_id, utc_text)
     errors = []
@@ -151,7 +159,10 @@ def parse_fields(
         errors.append(RowError(row, "serviceTime", time_text, service_time))
     if event_id is not None and len(event_id) > MAX_EVENT_ID_LENGTH:
         errors.append(RowError(row, "eventId", event_id[:40], f"is longer than {MAX_EVENT_ID_LENGTH} characters"))
-    return errors
+    elif event_id is not None and has_unprintable(event_id):
+        # An id is kept as it is, and PostgreSQL keeps no NUL: refused on either database alike.
+        errors.append(RowError(row, "eventId", event_id, "contains control characters (shown escaped)"))
+    return errors or ParsedRow(row, service_code, client_id, quantity, service_time, event_id, utc_text)
 
 
 class UsageCsv:

@@ -3,6 +3,7 @@ from decimal import ROUND_HALF_UP
 from rest_framework import serializers
 
 from billing_project import money
+from billing_project.billing_time import billing_day_range
 from usage.models import Upload, UsageRecord
 
 MAX_EVENTS = 10_000
@@ -47,8 +48,7 @@ class UsageQuerySerializer(serializers.Serializer):
         return fields
 
     def validate(self, attrs):
-        if attrs.get("from") and attrs.get("to") and attrs["from"] > attrs["to"]:
-            raise serializers.ValidationError({"to": ["must not be before from."]})
+        attrs["days"] = billing_day_range(attrs.get("from"), attrs.get("to"))
         return attrs
 
 

@@ -27,6 +27,7 @@ from accounts.models import User
 from billing_project.billing_time import billing_zone
 from billing_project.bulk import history_record_created
 from billing_project.errors import Conflict
+from billing_project.text import printable
 from catalog.models import Customer, PriceAgreement, Service
 from usage.models import ClosedPeriod, MonthlySummary, Upload, UsageRecord
 from usage.parsing import FileError, ParsedRow, RowError, UsageCsv, parse_fields
@@ -595,7 +596,7 @@ def _finish(upload: Upload, outcome: _Outcome, started: float, warnings: list[st
     upload.row_count = outcome.row_count
     upload.error_count = outcome.error_count
     upload.errors = [error.as_dict() for error in outcome.errors]
-    upload.warnings = warnings
+    upload.warnings = [printable(warning) for warning in warnings]
     upload.imported_count = 0 if outcome.error_count else outcome.row_count
     upload.status = Upload.Status.FAILED if outcome.error_count else Upload.Status.IMPORTED
     upload.finished_at = timezone.now()
@@ -629,6 +630,7 @@ def usage_import_file(
     Raises DuplicateFile when the same content was imported before and `force` is not set.
     """
     started = time.perf_counter()
+    name = printable(name)  # a file name is chosen by whoever made the file
     sha256, size = _sha256(stream)
     if not force and Upload.objects.filter(sha256=sha256, status=Upload.Status.IMPORTED).exists():
         raise DuplicateFile(

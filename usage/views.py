@@ -7,10 +7,12 @@ from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from django.views.generic import DetailView, FormView, TemplateView, View
 from unfold.views import UnfoldModelAdminViewMixin
 
 from billing_project.spreadsheets import XLSX, spreadsheet_safe
+from billing_project.text import printable
 from catalog.selectors import customer_list_for
 from usage.forms import MonthlyReportForm, UsageUploadForm
 from usage.models import MonthlySummary, Upload
@@ -78,13 +80,16 @@ class ErrorReportView(UnfoldModelAdminViewMixin, View):
         upload = upload_list_for(request.user).filter(pk=pk).only("pk", "original_name", "errors").first()
         if upload is None:
             raise Http404
-        stem = (upload.original_name.rsplit(".", 1)[0] or "upload").replace('"', "")
+        # Names and errors are stored escaped; printable again for uploads kept before they were.
+        stem = printable(upload.original_name.rsplit(".", 1)[0]) or "upload"
         response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{stem}-errors-{upload.pk}.csv"'
+        response["Content-Disposition"] = content_disposition_header(True, f"{stem}-errors-{upload.pk}.csv")
         writer = csv.writer(response)
         writer.writerow(ERROR_REPORT_COLUMNS)
         for error in upload.errors:
-            writer.writerow([spreadsheet_safe(error.get(column, "")) for column in ERROR_REPORT_COLUMNS])
+            writer.writerow(
+                [spreadsheet_safe(printable(str(error.get(column, "")))) for column in ERROR_REPORT_COLUMNS]
+            )
         return response
 
 

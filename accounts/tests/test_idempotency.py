@@ -84,3 +84,27 @@ def test_two_concurrent_calls_with_one_key_create_one_customer(make_user):
 
     assert statuses == [201, 201]
     assert Customer.objects.count() == 1
+
+
+@pytest.mark.parametrize("key", ["key\x00-1", "key\n1", "key\x7f"])
+def test_a_key_with_control_characters_is_refused(finance_client, key):
+    response = post(finance_client, BODY, key)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_idempotency_key"
+    assert not Customer.objects.exists()
+    assert not IdempotencyRecord.objects.exists()
+
+
+def test_a_path_with_a_nul_byte_is_kept_escaped_and_answers_404(finance_client):
+    response = finance_client.post("/api/invoices/%00/issue", {}, format="json", HTTP_IDEMPOTENCY_KEY="key-1")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_error_messages_show_control_characters_of_the_input_escaped(finance_client):
+    response = post(finance_client, {**BODY, "currency": "E\x1bR"}, "key-1")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["currency"] == ['"E\\x1bR" is not a valid choice.']

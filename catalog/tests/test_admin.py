@@ -561,3 +561,15 @@ def test_csm_customer_changelist_query_count_does_not_grow_with_rows(
         client, reverse("admin:catalog_customer_changelist"), django_assert_max_num_queries, CUSTOMER_CHANGELIST_QUERIES
     )
     assert response.context["cl"].result_count == rows
+
+
+def test_a_price_agreement_date_out_of_range_shows_the_whole_list_with_a_message(client, finance_user):
+    agreement = PriceAgreementFactory()
+    client.force_login(finance_user)
+    url = reverse("admin:catalog_priceagreement_changelist")
+
+    response = client.get(url, {"valid_from__year": 9999, "valid_from__month": 12, "valid_from__day": 31}, follow=True)
+
+    assert response.status_code == 200
+    assert "Date filter 9999-12-31: Enter a day from 1900-01-01 to 2100-12-31." in response.content.decode()
+    assert list(response.context["cl"].result_list) == [agreement]

@@ -790,6 +790,26 @@ def test_a_malformed_transaction_filter_is_a_400_naming_it(query, journal, finan
     assert query.split("=")[0] in error_of(response, 400)["fields"]
 
 
+@pytest.mark.parametrize("path", ["/api/transactions", "/api/payments"])
+@pytest.mark.parametrize(
+    ("query", "fields", "message"),
+    [
+        ("to=9999-12-31", {"to"}, "Enter a day from 1900-01-01 to 2100-12-31."),
+        ("from=0001-01-01&to=9999-12-31", {"from", "to"}, "Enter a day from 1900-01-01 to 2100-12-31."),
+        ("from=2026-11-20&to=2026-11-19", {"to"}, "The period ends before it starts."),
+    ],
+)
+def test_days_out_of_range_or_reversed_are_a_400_naming_the_parameter(
+    path, query, fields, message, journal, finance_user, client_for
+):
+    response = client_for(finance_user).get(f"{path}?{query}")
+
+    error = error_of(response, 400)
+    assert error["code"] == "invalid"
+    assert set(error["fields"]) == fields
+    assert error["fields"]["to"] == [message]
+
+
 def test_a_transaction_with_its_legs(journal, finance_user, client_for):
     row = client_for(finance_user).get(f"/api/transactions/{journal.payment.pk}").json()
 

@@ -228,6 +228,32 @@ def test_a_period_that_ends_before_it_starts_is_a_form_error(finance):
     assert "rows" not in response.context
 
 
+@pytest.mark.parametrize(
+    ("query", "field", "label"),
+    [
+        ({"date_to": "9999-12-31"}, "date_to", "To"),
+        ({"date_from": "0001-01-01"}, "date_from", "From"),
+        ({"date_from": "1899-12-31", "date_to": "2026-03-01"}, "date_from", "From"),
+    ],
+)
+def test_a_day_out_of_range_is_a_form_error_naming_the_field(finance, query, field, label):
+    response = finance.get(URL, query)
+
+    assert response.status_code == 200
+    assert response.context["form"].errors[field] == ["Enter a day from 1900-01-01 to 2100-12-31."]
+    assert f"<p>{label}: Enter a day from 1900-01-01 to 2100-12-31.</p>" in response.content.decode()
+    assert "rows" not in response.context
+    assert finance.get(URL, {**query, "export": "csv"})["Content-Type"].startswith("text/html")
+
+
+def test_the_first_and_last_days_a_filter_may_name_are_accepted(finance, acme):
+    Customer.history.filter(id=acme.pk).update(history_date=datetime(1900, 1, 1, tzinfo=UTC))
+
+    response = finance.get(URL, {"date_from": "1900-01-01", "date_to": "2100-12-31"})
+
+    assert ("catalog.customer", acme.pk) in {(entry.model_label, entry.object_id) for entry in entries(response)}
+
+
 # Paging and query counts.
 
 

@@ -233,3 +233,35 @@ def test_the_row_estimate_reads_postgresql_statistics(catalog):
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {UsageRecord._meta.db_table}")
     assert estimated_row_count(UsageRecord) == 3
+
+
+@pytest.mark.parametrize(
+    ("query", "day"),
+    [
+        ("created_at__year=9999&created_at__month=12&created_at__day=31", "9999-12-31"),
+        ("created_at__year=9999", "9999-01-01"),
+        ("created_at__year=1&created_at__month=1", "0001-01-01"),
+    ],
+)
+def test_an_upload_history_date_out_of_range_shows_the_whole_list_with_a_message(client, finance_user, query, day):
+    client.force_login(finance_user)
+
+    response = client.get(f"{CHANGELISTS['upload']}?{query}", follow=True)
+
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0].endswith("?e=1")
+    page = response.content.decode()
+    assert f"Date filter {day}: Enter a day from 1900-01-01 to 2100-12-31." in page
+    assert page.count("Enter a day from") == 1  # said once, though the first and last day are both out of range
+
+
+def test_an_upload_history_date_in_range_filters_by_it(client, finance_user):
+    Upload.objects.create(source=Upload.Source.UPLOAD, original_name="november.csv", status=Upload.Status.IMPORTED)
+    client.force_login(finance_user)
+    today = Upload.objects.get().created_at
+
+    shown = client.get(CHANGELISTS["upload"], {"created_at__year": today.year, "created_at__month": today.month})
+    hidden = client.get(CHANGELISTS["upload"], {"created_at__year": 2100, "created_at__month": 12})
+
+    assert list(shown.context["cl"].result_list) == list(Upload.objects.all())
+    assert list(hidden.context["cl"].result_list) == []

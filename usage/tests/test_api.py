@@ -371,6 +371,32 @@ def test_bad_query_parameters_are_refused(finance_user, client_for):
         assert field in response.json()["error"]["fields"], query
 
 
+@pytest.mark.parametrize(
+    ("query", "fields"),
+    [
+        ("from=0001-01-01&to=9999-12-31", {"from", "to"}),
+        ("to=9999-12-31", {"to"}),
+        ("from=0001-01-01", {"from"}),
+        ("from=2101-01-01&group_by=day", {"from"}),
+        ("from=2026-03-02&to=2026-03-01&group_by=month", {"to"}),
+    ],
+)
+def test_days_out_of_range_or_reversed_answer_400_naming_the_parameter(finance_user, client_for, query, fields):
+    response = client_for(finance_user).get(f"/api/usage?{query}")
+
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    assert set(error["fields"]) == fields
+
+
+def test_the_widest_range_a_filter_may_name_lists_everything(finance_user, usage, client_for):
+    response = client_for(finance_user).get("/api/usage?from=1900-01-01&to=2100-12-31")
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == UsageRecord.objects.count() > 0
+
+
 # --- Scoping -----------------------------------------------------------------------------------------------------
 
 
@@ -434,3 +460,19 @@ def test_usage_reads_take_a_fixed_number_of_queries(
 
     assert response.status_code == 200, response.content
     assert len(response.json()["results"]) >= 3
+
+
+def test_a_nul_byte_in_an_event_is_refused_and_echoed_escaped(finance_user, world, client_for):
+    events = [event(world, clientId="ACME\u0000-001"), event(world, eventId="e\u0000-1")]
+
+    response = client_for(finance_user).post(EVENTS_URL, {"events": events}, format="json")
+
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert [(row["row"], row["column"], row["value"]) for row in error["rows"]] == [
+        (1, "clientId", "ACME\\x00-001"),
+        (2, "eventId", "e\\x00-1"),
+    ]
+    assert error["fields"]["events[1].clientId"] == ["'ACME\\x00-001' is not a known client id"]
+    assert Upload.objects.get(pk=error["upload"]).status == Upload.Status.FAILED
+    assert UsageRecord.objects.count() == 0

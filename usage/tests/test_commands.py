@@ -42,6 +42,26 @@ def test_import_usage_refuses_a_bad_file_with_its_row_errors(catalog):
     assert MonthlySummary.objects.count() == 0
 
 
+def test_import_usage_refuses_a_nul_byte_in_a_field_and_prints_it_escaped(catalog):
+    stdout, stderr = StringIO(), StringIO()
+    with pytest.raises(CommandError, match="1 of 1 file"):
+        call_command("import_usage", str(DATA / "bad_nul_in_client_id.csv"), stdout=stdout, stderr=stderr)
+    assert "row 3, clientId 'ACME\\x00-1': is not a known client id" in stderr.getvalue()
+    assert Upload.objects.get().errors[0]["value"] == "ACME\\x00-1"
+    assert UsageRecord.objects.count() == 0
+
+
+def test_import_usage_prints_and_keeps_a_file_name_with_control_characters_escaped(catalog, tmp_path):
+    path = tmp_path / "march\x1b[2J.csv"
+    path.write_bytes((DATA / "good_march.csv").read_bytes())
+
+    out, _ = run("import_usage", str(path))
+
+    assert "] march\\x1b[2J.csv (" in out
+    assert "\x1b" not in out
+    assert Upload.objects.get().original_name == "march\\x1b[2J.csv"
+
+
 def test_import_usage_refuses_a_duplicate_file_unless_forced(catalog):
     run("import_usage", str(DATA / "good_march.csv"))
     stdout, stderr = StringIO(), StringIO()

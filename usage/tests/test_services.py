@@ -108,6 +108,10 @@ ROW_RULES = [
     ("bad_service_time_future.csv", 3, "serviceTime", None, "is more than a day in the future"),
     ("bad_closed_period.csv", 3, "serviceTime", None, "falls in 2026-02, a closed billing period"),
     ("bad_duplicate_event_in_file.csv", 3, "eventId", "evt-1", "appears earlier in the same batch"),
+    # A NUL byte is kept escaped, as PostgreSQL's text and JSON hold none; an event id holding one is refused.
+    ("bad_nul_in_client_id.csv", 3, "clientId", "ACME\\x00-1", "is not a known client id"),
+    ("bad_nul_in_quantity.csv", 3, "quantity", "1\\x00", "is not a number"),
+    ("bad_nul_in_event_id.csv", 3, "eventId", "evt\\x00-2", "contains control characters"),
 ]
 
 
@@ -204,6 +208,18 @@ def test_extra_columns_are_ignored_and_listed_in_a_warning(catalog):
     assert UsageRecord.objects.count() == 2
     [warning] = upload.warnings
     assert "region" in warning and "note" in warning
+
+
+def test_control_characters_in_the_header_and_the_name_are_kept_escaped(catalog):
+    content = f"{HEADER},re\x00gion,note\x1b[31m\nkyc_check,ACME-1,1,2026-03-10T10:00:00Z,eu,x\n".encode()
+
+    upload = import_bytes(content, name="usage\x00march\n.csv")
+
+    assert upload.status == Upload.Status.IMPORTED, upload.errors
+    upload.refresh_from_db()
+    assert upload.original_name == "usage\\x00march\\x0a.csv"
+    [warning] = upload.warnings
+    assert "re\\x00gion, note\\x1b[31m" in warning
 
 
 @pytest.mark.parametrize(

@@ -189,3 +189,39 @@ def test_the_error_report_of_a_portal_user_is_the_admin_login(client):
     client.force_login(PortalMembershipFactory().user)
     response = client.get(reverse("admin:usage_upload_errors", args=[upload.pk]))
     assert response.status_code == 302
+
+
+NUL_CSV = b"serviceName,clientId,quantity,serviceTime\nkyc_check,ACME\x00-001,1,2026-10-05T10:00:00Z\n"
+
+
+def test_a_nul_byte_in_a_field_is_refused_and_shown_escaped_on_the_result_page_and_in_the_report(
+    client, finance_user, catalog
+):
+    client.force_login(finance_user)
+
+    response = post_file(client, NUL_CSV, "nul.csv")
+
+    assert response.status_code == 302
+    upload = Upload.objects.get()
+    assert (upload.status, upload.error_count) == (Upload.Status.FAILED, 1)
+    assert not UsageRecord.objects.exists()
+    page = client.get(response["Location"]).content.decode()
+    assert "<td>2</td><td>clientId</td><td>ACME\\x00-001</td><td>is not a known client id</td>" in page
+    report = client.get(reverse("admin:usage_upload_errors", args=[upload.pk])).content.decode()
+    assert list(csv.reader(io.StringIO(report)))[1] == ["2", "clientId", "ACME\\x00-001", "is not a known client id"]
+
+
+def test_the_error_report_escapes_control_characters_kept_before_they_were_escaped(client, finance_user):
+    upload = Upload.objects.create(
+        source=Upload.Source.UPLOAD,
+        original_name="old\x1b.csv",
+        status=Upload.Status.FAILED,
+        error_count=1,
+        errors=[{"row": 2, "column": "clientId", "value": "ACME\x1b[31m", "reason": "is not a known client id"}],
+    )
+    client.force_login(finance_user)
+
+    response = client.get(reverse("admin:usage_upload_errors", args=[upload.pk]))
+
+    assert response["Content-Disposition"] == f'attachment; filename="old\\\\x1b-errors-{upload.pk}.csv"'
+    assert list(csv.reader(io.StringIO(response.content.decode())))[1][2] == "ACME\\x1b[31m"

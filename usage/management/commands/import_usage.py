@@ -3,6 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from billing_project.errors import DomainError
+from billing_project.text import printable
 from usage.models import Upload
 from usage.services import usage_import_file
 
@@ -18,8 +19,8 @@ class Command(BaseCommand):
         failed = 0
         for number, path in enumerate(files, start=1):
             if not path.is_file():
-                raise CommandError(f"{path}: no such file.")
-            self.stdout.write(f"[{number}/{len(files)}] {path.name} ({path.stat().st_size:,} bytes) …")
+                raise CommandError(f"{printable(str(path))}: no such file.")
+            self.stdout.write(f"[{number}/{len(files)}] {printable(path.name)} ({path.stat().st_size:,} bytes) …")
             try:
                 with path.open("rb") as stream:
                     upload = usage_import_file(
