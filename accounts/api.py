@@ -12,6 +12,7 @@ from accounts import services
 from accounts.models import User
 from accounts.permissions import RoleModelPermissions
 from accounts.serializers import SessionLoginSerializer, UserCreateSerializer, UserSerializer
+from billing_project.api_schema import error_response
 from billing_project.errors import DomainError, NotAllowed
 
 
@@ -22,7 +23,14 @@ class SessionView(APIView):
     # JSON only: a cross-site HTML form cannot send it, so no other site can sign a browser in (login CSRF).
     parser_classes = [JSONParser]
 
-    @extend_schema(request=SessionLoginSerializer, responses={200: UserSerializer})
+    @extend_schema(
+        request=SessionLoginSerializer,
+        responses={
+            200: UserSerializer,
+            400: error_response("`error.code`: `invalid` (a field is missing or not valid), `invalid_credentials`"),
+            403: error_response("`error.code`: `locked_out` (too many failed sign-ins), `permission_denied`"),
+        },
+    )
     def post(self, request):
         serializer = SessionLoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

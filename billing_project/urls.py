@@ -15,3 +15,5 @@ urlpatterns = [
     path("api/", include("billing_project.api_urls")),
     path("health", health, name="health"),
 ]
+
+handler404 = "billing_project.api_errors.not_found"

@@ -3,6 +3,8 @@ from decimal import ROUND_HALF_UP
 from rest_framework import serializers
 
 from billing_project import money
+from billing_project.api_filters import MAX_ID
+from billing_project.api_schema import ErrorDetailSerializer
 from usage.models import Upload, UsageRecord
 
 MAX_EVENTS = 10_000
@@ -23,6 +25,27 @@ class UsageEventBatchSerializer(serializers.Serializer):
     )
 
 
+class UsageRejectedRowSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="The event's position in the batch, from 1.")
+    column = serializers.CharField()
+    value = serializers.CharField(allow_blank=True)
+    reason = serializers.CharField()
+
+
+class UsageRejectedDetailSerializer(ErrorDetailSerializer):
+    upload = serializers.IntegerField(required=False, help_text="The failed upload, kept in the upload history.")
+    row_count = serializers.IntegerField(required=False)
+    error_count = serializers.IntegerField(required=False)
+    rows = UsageRejectedRowSerializer(many=True, required=False, help_text="The first 1,000 errors.")
+
+
+class UsageRejectedSerializer(serializers.Serializer):
+    """A refused batch: the error format, with every bad event when the events themselves were read
+    (`usage_rejected`); without them when the body was not a batch at all (`invalid`)."""
+
+    error = UsageRejectedDetailSerializer()
+
+
 class UsageEventBatchResultSerializer(serializers.ModelSerializer):
     upload = serializers.IntegerField(source="pk")
     imported = serializers.IntegerField(source="imported_count")
@@ -35,7 +58,9 @@ class UsageEventBatchResultSerializer(serializers.ModelSerializer):
 class UsageQuerySerializer(serializers.Serializer):
     """Query parameters of GET /api/usage. `from` and `to` are days of service time in BILLING_TIME_ZONE."""
 
-    customer = serializers.IntegerField(required=False, min_value=1, help_text="Customer id.")
+    customer = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text="Customer id; one the caller may not see answers 404."
+    )
     service = serializers.CharField(required=False, help_text="Service code.")
     to = serializers.DateField(required=False, help_text="Last day of service time, inclusive.")
     group_by = serializers.ChoiceField(choices=["day", "month"], required=False)
@@ -49,6 +74,14 @@ class UsageQuerySerializer(serializers.Serializer):
     def validate(self, attrs):
         if attrs.get("from") and attrs.get("to") and attrs["from"] > attrs["to"]:
             raise serializers.ValidationError({"to": ["must not be before from."]})
+        # Records page by a cursor, totals by number. The other kind's parameter would be ignored, and a client
+        # looping on it would read the first page forever.
+        if attrs.get("group_by") and self.initial_data.get("cursor"):
+            raise serializers.ValidationError({"cursor": ["Totals (group_by) are paged by number: use page."]})
+        if not attrs.get("group_by") and self.initial_data.get("page"):
+            raise serializers.ValidationError(
+                {"page": ["Records are paged by cursor: follow next; page is for group_by."]}
+            )
         return attrs
 
 
@@ -95,3 +128,20 @@ class UsageGroupSerializer(serializers.Serializer):
         rounding=ROUND_HALF_UP,
         help_text="Quantity at the records' snapshot prices, before allowance and fees.",
     )
+
+
+class UsageRecordPageSerializer(serializers.Serializer):
+    """Records, newest first, a page at a time by a cursor (no count: the table grows without end)."""
+
+    next = serializers.URLField(allow_null=True, read_only=True)
+    previous = serializers.URLField(allow_null=True, read_only=True)
+    results = UsageRecordSerializer(many=True, read_only=True)
+
+
+class UsageGroupPageSerializer(serializers.Serializer):
+    """Totals (group_by), a page at a time by number."""
+
+    count = serializers.IntegerField(read_only=True)
+    next = serializers.URLField(allow_null=True, read_only=True)
+    previous = serializers.URLField(allow_null=True, read_only=True)
+    results = UsageGroupSerializer(many=True, read_only=True)
