@@ -7,6 +7,8 @@ application, on the demo data.
 import pytest
 import schemathesis
 from django.core.management import call_command
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from drf_spectacular.drainage import reset_generator_stats
 from drf_spectacular.generators import SchemaGenerator
 from schemathesis.checks import not_a_server_error
@@ -41,6 +43,9 @@ ERROR = {"$ref": "#/components/schemas/Error"}
 def api(settings):
     """api(method, path, as_user=..., **case parts) -> the response, after checking that it conforms to the schema."""
     settings.ALLOWED_HOSTS = ["localhost"]
+    # As Django's test client does: the test's own database connection must outlive each request.
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
     schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
     tokens: dict[str, str] = {}
 
@@ -57,7 +62,9 @@ def api(settings):
         case.validate_response(response, checks=CONFORMANCE)
         return response
 
-    return call
+    yield call
+    for signal in (request_started, request_finished):
+        signal.connect(close_old_connections)
 
 
 @pytest.fixture
