@@ -1,20 +1,50 @@
 from decimal import ROUND_HALF_UP
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing_project import money
 from billing_project.api_filters import MAX_ID
 from billing_project.api_schema import ErrorDetailSerializer
 from usage.models import Upload, UsageRecord
+from usage.parsing import MAX_EVENT_ID_LENGTH
 
 MAX_EVENTS = 10_000
+
+
+@extend_schema_field({"anyOf": [{"type": "string"}, {"type": "number"}]})
+class TextOrNumberField(serializers.CharField):
+    pass
+
+
+class UsageEventSerializer(serializers.Serializer):
+    """The shape of one event, for the schema; the import pipeline reads and checks each value (as text).
+    The names are the CSV header's."""
+
+    serviceName = serializers.CharField(help_text="Service code.")
+    clientId = serializers.CharField(help_text="The customer's client id.")
+    quantity = TextOrNumberField(help_text="A number, as a JSON number or a string.")
+    serviceTime = serializers.CharField(help_text="ISO 8601; read in BILLING_TIME_ZONE when it has no offset.")
+    eventId = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=MAX_EVENT_ID_LENGTH,
+        help_text="Optional; an event id already imported is refused.",
+    )
+
+
+@extend_schema_field(UsageEventSerializer)
+class UsageEventField(serializers.DictField):
+    """An event as the client sent it: every key and value goes to the import pipeline, which reports each problem
+    by row and column."""
 
 
 class UsageEventBatchSerializer(serializers.Serializer):
     """The body of POST /api/usage/events; each event is checked by the import pipeline, not here."""
 
     events = serializers.ListField(
-        child=serializers.DictField(),
+        child=UsageEventField(),
         allow_empty=False,
         max_length=MAX_EVENTS,
         error_messages={"max_length": f"A batch holds at most {MAX_EVENTS:,} events; split it into smaller batches."},

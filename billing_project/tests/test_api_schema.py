@@ -115,6 +115,15 @@ def test_every_operation_documents_its_refusals_in_the_error_format():
                 assert parameter["allowEmptyValue"], (name, parameter["name"])
 
 
+def test_bodies_say_which_lists_must_not_be_empty_and_what_an_event_holds():
+    reset_generator_stats()
+    components = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]
+    assert components["UserCreateRequest"]["properties"]["roles"]["minItems"] == 1
+    events = components["UsageEventBatchRequest"]["properties"]["events"]
+    assert events["minItems"] == 1 and events["items"] == {"$ref": "#/components/schemas/UsageEventRequest"}
+    assert set(components["UsageEventRequest"]["required"]) == {"serviceName", "clientId", "quantity", "serviceTime"}
+
+
 def test_usage_pages_are_the_ones_documented(demo, api):
     records = api("GET", "/api/usage", as_user=FINANCE, query={"page_size": 5}).json()
     assert set(records) == {"next", "previous", "results"} and len(records["results"]) == 5
