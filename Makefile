@@ -6,7 +6,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format migrate seed stack clean
+.PHONY: run test fuzz lint format migrate seed stack clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Countinghouse needs Python 3.11 or newer")'
@@ -38,6 +38,11 @@ format: $(VENV)/.dev-installed
 test: lint
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=billing_project.settings_test
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Schemathesis over every API operation as Admin, Finance and the portal user, against a freshly seeded gunicorn
+# (tests/fuzz/run.py). On PostgreSQL when DATABASE_URL names one (a database `<name>_fuzz` beside it), else SQLite.
+fuzz: $(VENV)/.dev-installed
+	$(BIN)/python tests/fuzz/run.py
 
 # The production shape on one machine: gunicorn, a Celery worker and beat, against PostgreSQL and Redis.
 stack: $(VENV)/.base-installed

@@ -10,6 +10,7 @@ from accounts.models import User
 from accounts.permissions import RoleModelPermissions
 from accounts.serializers import SessionLoginSerializer, UserCreateSerializer, UserSerializer
 from billing_project.api_parsers import JSONParser, refuse_a_body
+from billing_project.api_schema import error_response
 from billing_project.errors import DomainError, NotAllowed
 
 
@@ -20,7 +21,14 @@ class SessionView(APIView):
     # JSON only: a cross-site HTML form cannot send it, so no other site can sign a browser in (login CSRF).
     parser_classes = [JSONParser]
 
-    @extend_schema(request=SessionLoginSerializer, responses={200: UserSerializer})
+    @extend_schema(
+        request=SessionLoginSerializer,
+        responses={
+            200: UserSerializer,
+            400: error_response("`error.code`: `invalid` (a field is missing or not valid), `invalid_credentials`"),
+            403: error_response("`error.code`: `locked_out` (too many failed sign-ins), `permission_denied`"),
+        },
+    )
     def post(self, request):
         serializer = SessionLoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

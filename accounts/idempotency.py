@@ -11,7 +11,6 @@ import hashlib
 import json
 
 from django.db import IntegrityError, transaction
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -24,10 +23,19 @@ HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     HEADER,
-    OpenApiTypes.STR,
+    {"type": "string", "maxLength": MAX_KEY_LENGTH},
     OpenApiParameter.HEADER,
     description="Optional. A retry with the same key and body returns the first response instead of acting again.",
 )
+REPLAYED_HEADER = OpenApiParameter(
+    f"{HEADER}-Replayed",
+    {"type": "string", "enum": ["true"]},
+    OpenApiParameter.HEADER,
+    response=[200, 201],
+    description=f"Present on a replay: the first response to this {HEADER}, sent again.",
+)
+# The request header and the response header that say a response is a replay.
+IDEMPOTENCY_PARAMETERS = [IDEMPOTENCY_PARAMETER, REPLAYED_HEADER]
 
 
 def _fingerprint(request) -> str:
@@ -62,7 +70,7 @@ def idempotent(view_method):
             record.save(update_fields=["status_code", "response_body"])
             return response
 
-    return extend_schema(parameters=[IDEMPOTENCY_PARAMETER])(wrapper)
+    return extend_schema(parameters=IDEMPOTENCY_PARAMETERS)(wrapper)
 
 
 def _replay(request, *, key: str, scope: str) -> Response:

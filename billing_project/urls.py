@@ -29,3 +29,5 @@ urlpatterns = [
     path("health", health, name="health"),
     path("favicon.ico", favicon, name="favicon"),
 ]
+
+handler404 = "billing_project.api_errors.not_found"

@@ -5,7 +5,7 @@ from rest_framework.response import Response
 from accounts.idempotency import idempotent
 from accounts.permissions import RoleModelPermissions
 from catalog import selectors, services
-from catalog.filters import CustomerFilter, PriceAgreementFilter
+from catalog.filters import CustomerFilter, PriceAgreementFilter, ServiceFilter
 from catalog.serializers import CustomerSerializer, PriceAgreementSerializer, ServiceSerializer
 
 
@@ -47,7 +47,7 @@ class ServiceViewSet(CatalogViewSet, mixins.ListModelMixin, mixins.RetrieveModel
     """Services of the catalog: list, read and create. A portal user sees those their customer is priced for."""
 
     serializer_class = ServiceSerializer
-    filterset_fields = ["category", "active", "code"]
+    filterset_class = ServiceFilter
 
     def get_queryset(self):
         return selectors.service_list_for(self.request.user).order_by("code")

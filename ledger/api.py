@@ -15,16 +15,17 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from accounts.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from accounts.idempotency import IDEMPOTENCY_PARAMETERS, idempotent
 from accounts.models import User
 from accounts.permissions import RoleModelPermissions
 from approvals.models import ApprovalAction, ApprovalRequest
 from approvals.selectors import ApprovalState, approval_state_for
 from approvals.services import approval_approve, approval_reject, approval_revert, approval_submit, request_for
+from billing_project.api_schema import error_response
 from billing_project.errors import Conflict
+from billing_project.pagination import PAGE_DESCRIPTION, PAGE_SCHEMA, CursorPagination
 from catalog.selectors import customer_list_for
 from ledger import selectors
 from ledger.filters import BalanceFilter, InvoiceFilter, PaymentFilter, TransactionFilter
@@ -87,9 +88,7 @@ APPROVAL_ACTION = {
 def _refusals(**codes_by_status: str) -> dict[int, OpenApiResponse]:
     """Documented refusals of an approval action, in the one error format: {"error": {"code", ...}}."""
     statuses = {"bad_request": 400, "forbidden": 403, "not_found": 404, "conflict": 409}
-    return {
-        statuses[name]: OpenApiResponse(description=f"`error.code`: {codes}") for name, codes in codes_by_status.items()
-    }
+    return {statuses[name]: error_response(f"`error.code`: {codes}") for name, codes in codes_by_status.items()}
 
 
 NOT_YOURS = "`not_found` (not an invoice the caller may see: a CSM sees their own customers' invoices only)"
@@ -189,9 +188,12 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
         summary="Download a file attached to an action of the invoice's approval",
         parameters=[OpenApiParameter("action_id", OpenApiTypes.INT, OpenApiParameter.PATH)],
         responses={
-            (200, "application/octet-stream"): OpenApiTypes.BINARY,
-            404: OpenApiResponse(
-                description="`error.code`: `not_found` (not an invoice the caller may see, or no "
+            (200, "*/*"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="The file as an attachment, typed by its name (application/octet-stream when unknown).",
+            ),
+            404: error_response(
+                "`error.code`: `not_found` (not an invoice the caller may see, or no "
                 "such attachment on it; portal users never see approvals)"
             ),
         },
@@ -222,7 +224,10 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
         summary="Create the usage invoice of a customer and month as a draft",
         description="Rated from the usage so far. 409 `invoice_exists` when the month already has a usage invoice.",
         request=InvoiceDraftCreateSerializer,
-        responses={201: InvoiceDetailSerializer},
+        responses={
+            201: InvoiceDetailSerializer,
+            409: error_response("`error.code`: `invoice_exists`, `idempotency_key_reused`"),
+        },
     )
     @idempotent
     def create(self, request):
@@ -234,9 +239,15 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
         description="Gives the number, posts the charge, sets customer credit against it and emails the PDF. "
         "Issuing an issued invoice again changes nothing.",
         request=InvoiceIssueSerializer,
-        responses={200: InvoiceDetailSerializer},
+        responses={
+            200: InvoiceDetailSerializer,
+            409: error_response(
+                "`error.code`: `invoice_not_editable` (not a draft or approved invoice), `approval_required`, "
+                "`idempotency_key_reused`"
+            ),
+        },
         # @action replaces the schema that @idempotent attaches, and with it the header: named here again.
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=IDEMPOTENCY_PARAMETERS,
     )
     @action(detail=True, methods=["post"], required_permissions=["ledger.change_invoice"])
     @idempotent
@@ -250,8 +261,11 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
         description="Without `amount` the whole invoice is credited and becomes void. What exceeds the amount "
         "still owed stays with the customer as credit.",
         request=CreditNoteCreateSerializer,
-        responses={201: CreditNoteSerializer},
-        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            201: CreditNoteSerializer,
+            409: error_response("`error.code`: `invoice_not_editable` (not issued), `idempotency_key_reused`"),
+        },
+        parameters=IDEMPOTENCY_PARAMETERS,
     )
     @action(detail=True, methods=["post"], url_path="credit-notes", required_permissions=["ledger.add_creditnote"])
     @idempotent
@@ -273,10 +287,11 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
             **_refusals(
                 forbidden="`wrong_role` (only Finance submits)",
                 not_found=NOT_YOURS,
-                conflict="`already_submitted`, `not_submittable` (not a draft or rejected invoice)",
+                conflict="`already_submitted`, `not_submittable` (not a draft or rejected invoice), "
+                "`idempotency_key_reused`",
             ),
         },
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=IDEMPOTENCY_PARAMETERS,
     )
     @action(methods=["post"], **APPROVAL_ACTION)
     @idempotent
@@ -302,10 +317,10 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
             **_refusals(
                 forbidden="`wrong_role`, `own_submission`, `not_an_approver`, `already_approved`",
                 not_found=NOT_YOURS,
-                conflict="`already_decided`, `not_submitted`",
+                conflict="`already_decided`, `not_submitted`, `idempotency_key_reused`",
             ),
         },
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=IDEMPOTENCY_PARAMETERS,
     )
     @action(methods=["patch"], **APPROVAL_ACTION)
     @idempotent
@@ -325,10 +340,10 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
                 bad_request="`comment_required`",
                 forbidden="`wrong_role`, `own_submission`, `not_an_approver`",
                 not_found=NOT_YOURS,
-                conflict="`already_decided`, `not_submitted`",
+                conflict="`already_decided`, `not_submitted`, `idempotency_key_reused`",
             ),
         },
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=IDEMPOTENCY_PARAMETERS,
     )
     @action(methods=["patch"], **APPROVAL_ACTION)
     @idempotent
@@ -348,10 +363,10 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
                 bad_request="`comment_required`",
                 forbidden="`wrong_role`, `not_your_decision`",
                 not_found=NOT_YOURS,
-                conflict="`already_issued`, `nothing_to_revert`, `not_submitted`",
+                conflict="`already_issued`, `nothing_to_revert`, `not_submitted`, `idempotency_key_reused`",
             ),
         },
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=IDEMPOTENCY_PARAMETERS,
     )
     @action(methods=["patch"], **APPROVAL_ACTION)
     @idempotent
@@ -390,7 +405,7 @@ class PaymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
             201: PaymentSerializer,
             **_refusals(
                 bad_request="`invalid` (a field, named in `error.fields`), `invoice_not_open`, `currency_mismatch`",
-                conflict="`duplicate_payment`",
+                conflict="`duplicate_payment`, `idempotency_key_reused`",
             ),
         },
     )
@@ -432,7 +447,6 @@ class TransactionPagination(CursorPagination):
     ordering = ("-created_at", "-id")
     page_size = 50
     max_page_size = 500
-    page_size_query_param = "page_size"
 
 
 def _sees_whole_chart(user: User) -> bool:
@@ -484,6 +498,7 @@ class CustomerStatementView(generics.GenericAPIView):
     serializer_class = StatementPageSerializer
     filter_backends: list = []
 
+    @extend_schema(parameters=[OpenApiParameter("page", PAGE_SCHEMA, description=PAGE_DESCRIPTION)])
     def get(self, request, pk: int):
         customer = get_object_or_404(customer_list_for(request.user), pk=pk)
         statement = selectors.customer_statement(customer)  # the balance and the count in one query

@@ -3,14 +3,14 @@ not exist and so reveal which do; a filter on someone else's customer finds noth
 
 import django_filters
 from django import forms
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from billing_project.api_filters import ApiFilterSet, IdFilter, IsoDateFilter
 from billing_project.billing_time import FIRST_DAY, LAST_DAY, DayRange, billing_day_range
 from ledger.models import Account, Invoice, Payment, Transaction
 
 
-@extend_schema_field(OpenApiTypes.STR)
+@extend_schema_field({"type": "string", "pattern": r"^[0-9]{4}-[0-9]{1,2}(-[0-9]{1,2})?$"})
 class PeriodFilter(django_filters.DateFilter):
     """A billing month written YYYY-MM (a full date is read as its month)."""
 
@@ -22,7 +22,7 @@ class PeriodFilter(django_filters.DateFilter):
         return super().filter(qs, value.replace(day=1) if value else value)
 
 
-class BillingDayFilter(django_filters.DateFilter):
+class BillingDayFilter(IsoDateFilter):
     """A day (YYYY-MM-DD) in BILLING_TIME_ZONE bounding a datetime: from its start, or (`last`) to its end.
     The filter set's form (DayRangeForm) has checked the day."""
 
@@ -63,8 +63,8 @@ def day_range(field_name: str, what: str) -> dict[str, BillingDayFilter]:
     }
 
 
-class InvoiceFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id", label="Customer id")
+class InvoiceFilter(ApiFilterSet):
+    customer = IdFilter(field_name="customer_id", label="Customer id")
     client_id = django_filters.CharFilter(field_name="customer__client_id", label="Customer client id")
     period = PeriodFilter(label="Billing month, YYYY-MM")
 
@@ -73,8 +73,8 @@ class InvoiceFilter(django_filters.FilterSet):
         fields = ["customer", "client_id", "status", "kind", "period", "number"]
 
 
-class PaymentFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id", label="Customer id")
+class PaymentFilter(ApiFilterSet):
+    customer = IdFilter(field_name="customer_id", label="Customer id")
     client_id = django_filters.CharFilter(field_name="customer__client_id", label="Customer client id")
 
     class Meta:
@@ -87,8 +87,8 @@ class PaymentFilter(django_filters.FilterSet):
         return {**super().get_filters(), **day_range("received_at", "the payment was received")}
 
 
-class TransactionFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id", label="Customer id")
+class TransactionFilter(ApiFilterSet):
+    customer = IdFilter(field_name="customer_id", label="Customer id")
     client_id = django_filters.CharFilter(field_name="customer__client_id", label="Customer client id")
 
     class Meta:
@@ -101,8 +101,8 @@ class TransactionFilter(django_filters.FilterSet):
         return {**super().get_filters(), **day_range("created_at", "the transaction was posted")}
 
 
-class BalanceFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id", label="Customer id")
+class BalanceFilter(ApiFilterSet):
+    customer = IdFilter(field_name="customer_id", label="Customer id")
     client_id = django_filters.CharFilter(field_name="customer__client_id", label="Customer client id")
 
     class Meta:

@@ -5,7 +5,6 @@ from django.db.models.functions import TruncDate
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,15 +12,25 @@ from rest_framework.views import APIView
 from accounts.idempotency import idempotent
 from accounts.permissions import RoleModelPermissions
 from billing_project.api_errors import error_body
-from billing_project.billing_time import FIRST_DAY, LAST_DAY, billing_zone
+from billing_project.api_schema import AnyOf, error_response
+from billing_project.billing_time import billing_zone
+from billing_project.pagination import (
+    PAGE_DESCRIPTION,
+    PAGE_SCHEMA,
+    CursorPagination,
+    SizedPageNumberPagination,
+)
 from catalog.selectors import customer_list_for
 from usage.models import Upload, UsageRecord
 from usage.serializers import (
     UsageEventBatchResultSerializer,
     UsageEventBatchSerializer,
+    UsageGroupPageSerializer,
     UsageGroupSerializer,
     UsageQuerySerializer,
+    UsageRecordPageSerializer,
     UsageRecordSerializer,
+    UsageRejectedSerializer,
 )
 from usage.services import usage_import_events
 
@@ -37,7 +46,22 @@ class UsageEventsView(APIView):
     permission_classes = [IsAuthenticated, RoleModelPermissions]
     queryset = UsageRecord.objects.none()  # for RoleModelPermissions: POST needs usage.add_usagerecord
 
-    @extend_schema(request=UsageEventBatchSerializer, responses={201: UsageEventBatchResultSerializer})
+    @extend_schema(
+        request=UsageEventBatchSerializer,
+        responses={
+            201: UsageEventBatchResultSerializer,
+            400: error_response(
+                "`error.code`: `usage_rejected` (nothing imported; `rows` lists the bad events), `invalid`, "
+                "`parse_error`",
+                serializer=UsageRejectedSerializer,
+            ),
+            409: error_response(
+                "`error.code`: `conflict` (a period closed or a price changed while importing), "
+                "`concurrent_event_ids` (another batch imported the same event ids at once): send it again; "
+                "`idempotency_key_reused`"
+            ),
+        },
+    )
     @idempotent
     def post(self, request):
         serializer = UsageEventBatchSerializer(data=request.data)
@@ -72,24 +96,24 @@ class UsageRecordPagination(CursorPagination):
     ordering = ("-service_time", "-id")
     page_size = 100
     max_page_size = 1000
-    page_size_query_param = "page_size"
 
 
-class UsageGroupPagination(PageNumberPagination):
+class UsageGroupPagination(SizedPageNumberPagination):
     page_size = 100
     max_page_size = 1000
-    page_size_query_param = "page_size"
 
 
-DAYS = f"from {FIRST_DAY} to {LAST_DAY}, the last not before the first."
 QUERY_PARAMETERS = [
-    OpenApiParameter("customer", int, description="Customer id; one the caller may not see answers 404."),
-    OpenApiParameter("service", str, description="Service code."),
-    OpenApiParameter("from", str, description=f"First day (YYYY-MM-DD) of service time in BILLING_TIME_ZONE; {DAYS}"),
+    UsageQuerySerializer,
     OpenApiParameter(
-        "to", str, description=f"Last day (YYYY-MM-DD, inclusive) of service time in BILLING_TIME_ZONE; {DAYS}"
+        "cursor", str, description="Without group_by: where the page starts, the `next` or `previous` link as it is."
     ),
-    OpenApiParameter("group_by", str, enum=["day", "month"], description="Totals per customer, service and day/month."),
+    OpenApiParameter("page", PAGE_SCHEMA, description=f"With group_by. {PAGE_DESCRIPTION}"),
+    OpenApiParameter(
+        "page_size",
+        {"type": "integer", "minimum": 1, "maximum": UsageRecordPagination.max_page_size},
+        description=f"Results per page. Default {UsageRecordPagination.page_size}.",
+    ),
 ]
 
 
@@ -107,8 +131,13 @@ class UsageListView(generics.GenericAPIView):
     queryset = UsageRecord.objects.none()  # for RoleModelPermissions: GET needs usage.view_usagerecord
     serializer_class = UsageRecordSerializer
     filter_backends: list = []
+    pagination_class = None  # chosen per request: a cursor over records, page numbers over totals
 
-    @extend_schema(parameters=QUERY_PARAMETERS, responses=UsageRecordSerializer(many=True))
+    @extend_schema(
+        operation_id="usage_list",
+        parameters=QUERY_PARAMETERS,
+        responses=AnyOf("UsagePage", [UsageRecordPageSerializer, UsageGroupPageSerializer]),
+    )
     def get(self, request):
         query = UsageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

@@ -1,6 +1,7 @@
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -289,6 +290,22 @@ def test_records_page_by_cursor(finance_user, usage, client_for):
     assert len(second["results"]) == 2
     assert second["next"] is None
     assert {row["id"] for row in first["results"]}.isdisjoint(row["id"] for row in second["results"])
+
+
+def test_page_numbers_and_cursors_are_refused_where_they_would_be_ignored(finance_user, usage, client_for):
+    client = client_for(finance_user)
+    cursor = parse_qs(urlsplit(client.get("/api/usage?page_size=4").json()["next"]).query)["cursor"][0]
+
+    page_of_records = client.get("/api/usage?page=2")
+    cursor_of_totals = client.get(f"/api/usage?group_by=day&cursor={cursor}")
+    bad_page_size = client.get("/api/usage?group_by=day&page_size=1001")
+
+    assert page_of_records.status_code == 400
+    assert list(page_of_records.json()["error"]["fields"]) == ["page"]
+    assert cursor_of_totals.status_code == 400
+    assert list(cursor_of_totals.json()["error"]["fields"]) == ["cursor"]
+    assert bad_page_size.json()["error"]["fields"] == {"page_size": ["Enter a whole number from 1 to 1000."]}
+    assert client.get("/api/usage?group_by=day&page=1&cursor=").status_code == 200
 
 
 def test_filters_by_customer_service_and_inclusive_days(finance_user, usage, client_for):
