@@ -430,7 +430,7 @@ class PaymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
                 not_found="`not_found` (not a payment the caller may see)",
             ),
         },
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=IDEMPOTENCY_PARAMETERS,
     )
     @action(detail=True, methods=["post"], url_path="allocations", required_permissions=["ledger.add_allocation"])
     @idempotent
