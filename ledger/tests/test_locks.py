@@ -3,27 +3,47 @@ customer's invoices (submit, approve, reject, revert, issue, credit, pay) wait f
 deadlock, so every answer is a result or a refusal by the domain's rules, never a 500.
 
 Each caller is a thread with its own database connection and its own API client, on PostgreSQL (SQLite runs
-one writer at a time, so these races cannot happen there).
+one writer at a time, so these races cannot happen there). The order itself is checked statement by statement
+too, on the locks each service takes, so that a path that breaks it fails here even when no race catches it.
 """
 
 import random
+import re
 from collections import Counter
+from datetime import UTC, date, datetime
 from decimal import Decimal as D
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
 from approvals.models import ApprovalRequest
-from approvals.services import approval_submit, request_for
+from approvals.services import (
+    approval_approve,
+    approval_reject,
+    approval_revert,
+    approval_submit,
+    approval_submit_many,
+    approval_withdraw,
+    request_for,
+)
 from billing_project.billing_time import billing_today
 from catalog.tests.factories import CustomerFactory
 from ledger.models import Account, CreditNote, Invoice, Payment, Transaction
 from ledger.services.billing import billing_config_update
 from ledger.services.credit import available_credit
-from ledger.services.invoices import invoice_create_manual, invoice_issue
+from ledger.services.invoices import (
+    credit_note_issue,
+    invoice_add_line,
+    invoice_cancel,
+    invoice_create_manual,
+    invoice_issue,
+)
+from ledger.services.payments import adjustment_record, payment_record, refund_record
+from ledger.services.receivables import reminders_send
 from ledger.services.reconciliation import ledger_differences
 from ledger.tests.test_concurrency import assert_chains_unbroken, run_at_once
 
@@ -33,8 +53,8 @@ pytestmark = [
         reason="row locks and concurrent transactions need PostgreSQL; SQLite runs one writer at a time",
     ),
     pytest.mark.postgres,
-    pytest.mark.django_db(transaction=True),
 ]
+threaded = pytest.mark.django_db(transaction=True)
 
 LINE = [{"description": "Onboarding", "quantity": D(1), "unit_price": D(100)}]
 CALLER_TIMEOUT = 30  # seconds; the work takes a few, a deadlock or a lock never released takes longer
@@ -90,6 +110,7 @@ def cast(make_user):
 # --- the case reported: many submits and issues of one invoice at once ---------------------------------------------
 
 
+@threaded
 @pytest.mark.parametrize("rule", ["none", "csm"])
 def test_submits_and_issues_of_one_invoice_at_once_wait_for_each_other_and_leave_one_outcome(cast, rule):
     customer = CustomerFactory(currency="EUR", csm=cast["cs"])
@@ -146,6 +167,7 @@ REFUSALS = {
 }
 
 
+@threaded
 @pytest.mark.parametrize("auto_issue", [False, True], ids=["finance-issues", "approval-issues"])
 def test_submit_approve_reject_revert_issue_credit_and_pay_at_once_on_one_customer(cast, auto_issue):
     customer = CustomerFactory(currency="EUR", csm=cast["cs"])
@@ -241,3 +263,174 @@ def test_submit_approve_reject_revert_issue_credit_and_pay_at_once_on_one_custom
     assert min(outstanding, available_credit(customer)) == 0
     for invoice in Invoice.objects.exclude(number=None):
         assert invoice.amount_paid + invoice.amount_credited <= invoice.total
+
+
+# --- the order, statement by statement ------------------------------------------------------------------------------
+
+# ledger/locks.py's order; credit notes and payments share a place.
+LOCK_ORDER = {
+    "catalog_customer": 1,
+    "ledger_invoice": 2,
+    "approvals_approvalrequest": 3,
+    "ledger_creditnote": 4,
+    "ledger_payment": 4,
+    "ledger_billingconfig": 5,
+    "ledger_billingrun": 6,
+    "ledger_documentsequence": 7,
+    "ledger_account": 8,
+}
+CUSTOMER_OWNED = {"ledger_invoice", "approvals_approvalrequest", "ledger_creditnote", "ledger_payment"}
+FOR_UPDATE = re.compile(r" FOR UPDATE(?: OF (?P<of>.+))?$")
+
+
+def row_locks(queries) -> list[tuple[str, frozenset[int] | None]]:
+    """(table, ids or None when the statement does not name them) of each row lock taken, in order; a statement
+    without OF locks the rows of every table it reads, in the order they are named."""
+    locks = []
+    for sql in (query["sql"] for query in queries):
+        match = FOR_UPDATE.search(sql)
+        if match is None:
+            continue
+        tables = re.findall(r'"(\w+)"', match["of"]) if match["of"] else re.findall(r'(?:FROM|JOIN) "(\w+)"', sql)
+        for table in tables:
+            named = re.search(rf'"{table}"\."id" (?:= (\d+)|IN \(([\d, ]+)\))', sql)
+            ids = frozenset(int(pk) for pk in re.findall(r"\d+", named[1] or named[2])) if named else None
+            locks.append((table, ids))
+    return locks
+
+
+def assert_in_lock_order(locks) -> None:
+    """Never back up the order, except to re-read a row already held, and to lock a customer's own rows while
+    holding the customer (credit allocation after the posting)."""
+    held: dict[str, set[int]] = {table: set() for table in LOCK_ORDER}
+    highest = 0
+    for position, (table, ids) in enumerate(locks):
+        rank = LOCK_ORDER[table]  # a kind of row not in the order yet: place it in ledger/locks.py first
+        relock = ids is not None and ids <= held[table]
+        under_customer = table in CUSTOMER_OWNED and held["catalog_customer"]
+        assert rank >= highest or relock or under_customer, f"lock {position} on {table} comes too late: {locks}"
+        if not relock:
+            highest = max(highest, rank)
+        held[table] |= ids or set()
+
+
+@pytest.fixture
+def books(cast):
+    """A customer (its CSM: cast["cs"]) with an issued invoice paid by a payment that left credit, a draft, a
+    draft submitted for approval under "Customer Success or Sales", and one rejected; and a customer made
+    before it, with nothing yet."""
+    earlier_customer = CustomerFactory(currency="EUR")
+    customer = CustomerFactory(currency="EUR", csm=cast["cs"])
+    billing_config_update(actor=None, customer=customer, tax_rate=D("0.2"))
+    issued = invoice_issue(
+        actor=None, invoice=invoice_create_manual(actor=None, customer=customer, lines=LINE), send=False
+    )
+    payment_record(
+        actor=None,
+        customer=customer,
+        amount=D("200.00"),
+        received_at=datetime(2026, 11, 2, tzinfo=UTC),
+        bank_reference="BANK-1",
+    )
+    billing_config_update(actor=None, customer=customer, approval_rule="cs_or_sales")
+    drafts = [invoice_create_manual(actor=cast["finance"], customer=customer, lines=LINE) for _ in range(3)]
+    pending, rejected = drafts[1], drafts[2]
+    approval_submit(actor=cast["finance"], target=pending)
+    approval_submit(actor=cast["finance"], target=rejected)
+    approval_reject(actor=cast["sales"], request=request_for(rejected), comment="Wrong period")
+    return {
+        "earlier_customer": earlier_customer,
+        "customer": customer,
+        "issued": issued,
+        "draft": drafts[0],
+        "pending": pending,
+        "rejected": rejected,
+    }
+
+
+def _approved(cast, books, auto_issue: bool):
+    billing_config_update(actor=None, customer=books["customer"], auto_issue=auto_issue)
+    return lambda: approval_approve(actor=cast["cs"], request=request_for(books["pending"]))
+
+
+def _reverted(cast, books):
+    approval_approve(actor=cast["cs"], request=request_for(books["pending"]))
+    return lambda: approval_revert(actor=cast["cs"], request=request_for(books["pending"]), comment="Too fast")
+
+
+def _overdue(cast, books):
+    billing_config_update(actor=None, customer=books["customer"], approval_rule="none")
+    owed = invoice_issue(actor=None, invoice=books["draft"], send=False)  # 120.00, 80.00 of it paid by credit
+    Invoice.objects.filter(pk=owed.pk).update(due_date=date(2020, 1, 1))
+    return reminders_send
+
+
+def _submitted_batch(cast, books):
+    # Customer ids in one order, invoice ids in the other: every customer is locked before any invoice.
+    other = invoice_create_manual(actor=None, customer=books["earlier_customer"], lines=LINE)
+    return lambda: approval_submit_many(actor=cast["finance"], targets=[books["draft"], other])
+
+
+WRITES = {
+    "issue": lambda cast, books: (
+        billing_config_update(actor=None, customer=books["customer"], approval_rule="none"),
+        lambda: invoice_issue(actor=None, invoice=books["draft"], send=False),
+    )[1],
+    "credit note": lambda cast, books: (
+        lambda: credit_note_issue(actor=None, invoice=books["issued"], reason="Goodwill", amount=D("10.00"))
+    ),
+    "payment": lambda cast, books: (
+        lambda: payment_record(
+            actor=None,
+            customer=books["customer"],
+            amount=D("10.00"),
+            received_at=datetime(2026, 11, 3, tzinfo=UTC),
+            bank_reference="BANK-2",
+        )
+    ),
+    "refund": lambda cast, books: (
+        lambda: refund_record(actor=None, customer=books["customer"], amount=D("10.00"), reason="Asked")
+    ),
+    "adjustment": lambda cast, books: (
+        lambda: adjustment_record(
+            actor=None, customer=books["customer"], direction="debit", amount=D("10.00"), reason="Fee"
+        )
+    ),
+    "add a line": lambda cast, books: (
+        lambda: invoice_add_line(
+            actor=None, invoice=books["draft"], description="Extra", quantity=D(1), unit_price=D(5)
+        )
+    ),
+    "cancel": lambda cast, books: lambda: invoice_cancel(actor=None, invoice=books["draft"]),
+    "reminders": _overdue,
+    "billing configuration": lambda cast, books: (
+        lambda: billing_config_update(actor=None, customer=books["customer"], payment_terms_days=30)
+    ),
+    "submit": lambda cast, books: lambda: approval_submit(actor=cast["finance"], target=books["draft"]),
+    "resubmit a rejected invoice": lambda cast, books: (
+        lambda: approval_submit(actor=cast["finance"], target=books["rejected"])
+    ),
+    "submit a batch": _submitted_batch,
+    "approve": lambda cast, books: _approved(cast, books, auto_issue=False),
+    "approve and issue": lambda cast, books: _approved(cast, books, auto_issue=True),
+    "reject": lambda cast, books: (
+        lambda: approval_reject(actor=cast["cs"], request=request_for(books["pending"]), comment="No")
+    ),
+    "revert": _reverted,
+    "withdraw": lambda cast, books: (
+        lambda: approval_withdraw(actor=cast["finance"], request=request_for(books["pending"]))
+    ),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("write", list(WRITES))
+def test_every_write_takes_its_locks_in_the_one_order(cast, books, write):
+    act = WRITES[write](cast, books)
+
+    with CaptureQueriesContext(connection) as queries:
+        act()
+
+    locks = row_locks(queries.captured_queries)
+    assert locks and locks[0][0] == "catalog_customer", locks
+    assert_in_lock_order(locks)
