@@ -1,7 +1,9 @@
 """Row locks, taken in the project's one order, so that concurrent writes wait for each other instead of
-deadlocking (STYLE.md, "Data"; the README's "Lock order"). Ledger services lock through these functions only.
+deadlocking (STYLE.md, "Data"; the README's "Lock order"). Ledger services lock through these functions; only
+credit allocation locks its batches itself (credit.py), under the allowance below.
 
-A transaction takes its locks in this order and never goes back up it:
+A transaction takes its locks in this order and never goes back up it, except to re-read a row it already
+holds (an approval that issues the invoice runs `invoice_issue`, which locks the customer and invoice again):
 
 1. customers, several by primary key (catalog.locks);
 2. a customer's invoices, several by primary key (or its price agreements, in the catalog);
@@ -13,8 +15,9 @@ A transaction takes its locks in this order and never goes back up it:
 7. a document sequence (a transaction numbers in one series);
 8. ledger accounts, by primary key, last: every posting locks them in `transaction_post`.
 
-Rows 2 to 5 belong to one customer and are locked only while its lock is held, so the customer's lock is
-what makes work on one customer wait its turn; rows 6 to 8 are shared between customers and come after it.
+Rows 2 to 5 belong to one customer and are locked only while its lock is held (but for an approval comment,
+which locks its request alone and waits for nothing while it holds it), so the customer's lock is what makes
+work on one customer wait its turn; rows 6 to 8 are shared between customers and come after it.
 That gives credit allocation (`credit.apply_customer_credit`) its one allowance: it runs after the posting,
 holding the customer, and locks the customer's open invoices, credit notes and payments oldest first; no
 other transaction can hold any of them, as none locks them without that customer's lock.
