@@ -42,7 +42,7 @@ from ledger.services.invoices import (
     invoice_create_manual,
     invoice_issue,
 )
-from ledger.services.payments import adjustment_record, payment_record, refund_record
+from ledger.services.payments import adjustment_record, payment_reallocate, payment_record, refund_record
 from ledger.services.receivables import reminders_send
 from ledger.services.reconciliation import ledger_differences
 from ledger.tests.test_concurrency import assert_chains_unbroken, run_at_once
@@ -164,6 +164,8 @@ REFUSALS = {
     "approval_required",
     "invoice_not_editable",
     "invalid",  # a partial credit note larger than what is left to credit
+    # payments
+    "invoice_not_open",  # the invoice a payment names is not (or no longer) open
 }
 
 
@@ -204,6 +206,8 @@ def test_submit_approve_reject_revert_issue_credit_and_pay_at_once_on_one_custom
                     "received_at": "2026-11-20T10:00:00Z",
                     "bank_reference": f"BANK-{thread}-{position}",
                 }
+                if rng.random() < 0.5:  # the remittance names an invoice: it is paid first, if still open
+                    body["invoice"] = rng.choice(invoices)
             elif action in {"approve", "reject", "revert"}:
                 invoice_id = rng.choice(drafts)
                 body = {"comment": "Checked again"}
@@ -358,11 +362,35 @@ def _reverted(cast, books):
     return lambda: approval_revert(actor=cast["cs"], request=request_for(books["pending"]), comment="Too fast")
 
 
-def _overdue(cast, books):
+def _owed(books) -> Invoice:
+    """The draft issued under no approval rule: 120.00, of which the payment's 80.00 of credit pays part."""
     billing_config_update(actor=None, customer=books["customer"], approval_rule="none")
-    owed = invoice_issue(actor=None, invoice=books["draft"], send=False)  # 120.00, 80.00 of it paid by credit
-    Invoice.objects.filter(pk=owed.pk).update(due_date=date(2020, 1, 1))
+    return invoice_issue(actor=None, invoice=books["draft"], send=False)
+
+
+def _overdue(cast, books):
+    Invoice.objects.filter(pk=_owed(books).pk).update(due_date=date(2020, 1, 1))
     return reminders_send
+
+
+def _paid_to_a_chosen_invoice(cast, books):
+    owed = _owed(books)
+    return lambda: payment_record(
+        actor=None,
+        customer=books["customer"],
+        amount=D("10.00"),
+        received_at=datetime(2026, 11, 3, tzinfo=UTC),
+        bank_reference="BANK-2",
+        invoice=owed,
+    )
+
+
+def _moved_between_invoices(cast, books):
+    owed = _owed(books)
+    payment = Payment.objects.get(bank_reference="BANK-1")
+    return lambda: payment_reallocate(
+        actor=None, payment=payment, invoice=owed, from_invoice=books["issued"], amount=D("10.00")
+    )
 
 
 def _submitted_batch(cast, books):
@@ -388,6 +416,8 @@ WRITES = {
             bank_reference="BANK-2",
         )
     ),
+    "payment to a chosen invoice": _paid_to_a_chosen_invoice,
+    "move a payment between invoices": _moved_between_invoices,
     "refund": lambda cast, books: (
         lambda: refund_record(actor=None, customer=books["customer"], amount=D("10.00"), reason="Asked")
     ),
