@@ -72,7 +72,8 @@ class ApprovalHandler(Protocol):
     def withdrawn(self, target: models.Model, actor) -> None: ...
 
     def lock(self, target: models.Model) -> models.Model:
-        """The target re-read under a row lock."""
+        """The target re-read under a row lock, taken after the locks of whatever owns it in its app's lock order
+        (an invoice: its customer first). Called before approvals locks the target's request."""
 
     def notify_addresses(self, target: models.Model, step: Step) -> list[str]:
         """Email addresses of who may approve `step` (e.g. only the customer's CSM)."""
@@ -91,7 +92,8 @@ class ApprovalHandler(Protocol):
     # Optional bulk forms (see the class docstring).
 
     def lock_many(self, targets: list[models.Model]) -> list[models.Model]:
-        """`lock` for every target: the targets re-read under row locks, in primary-key order."""
+        """`lock` for every target: the targets re-read under row locks, in primary-key order, after their owners'
+        locks (an invoice's customers, in primary-key order, before any of the invoices)."""
 
     def rules_many(self, targets: list[models.Model]) -> list[Rule]:
         """`rule` for every target, in the order given."""
@@ -124,6 +126,8 @@ class _PerTarget:
         self.handler = handler
 
     def lock_many(self, targets: list[models.Model]) -> list[models.Model]:
+        # Target by target: each one's owners, then it. A handler whose targets have different owners gives its
+        # own lock_many, which locks every owner before any target, as the owners' order wants.
         return [self.handler.lock(target) for target in sorted(targets, key=lambda target: target.pk)]
 
     def rules_many(self, targets: list[models.Model]) -> list[Rule]:

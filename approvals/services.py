@@ -1,7 +1,15 @@
 """Submit, approve, reject, comment, revert, withdraw: every change of an approval request.
 
-Each function locks the request (and, through its handler, the target) so that two approvers acting
-at the same moment leave one consistent decision. Emails go out only after commit.
+Each function locks the target, through its handler, and then the request, so that two approvers acting at
+the same moment leave one consistent decision. Emails go out only after commit.
+
+Why the target first: a target's app locks it after whatever owns it (an invoice: its customer, then the
+invoice; ledger/locks.py), and submitting must lock the target before it can find the target's previous
+request. A decision that locked the request first and then the target (and with it the customer) would take
+the same rows in the other order, and the two would deadlock. So approvals never holds a request while it
+waits for a target: it reads the request to find its target, locks the target through the handler (which
+takes the owner's locks first), then locks the request and checks its state again. A comment locks the
+request alone and waits for nothing while it holds it.
 """
 
 from collections import defaultdict
@@ -241,16 +249,21 @@ def approval_submit_many(*, actor, targets: list[Model], comment: str = "") -> l
     return requests
 
 
+def _lock_target_then_request(request: ApprovalRequest) -> tuple[ApprovalRequest, Model, object]:
+    """The request's target and then the request, each re-read under its lock (see the module's docstring)."""
+    handler = handler_for(request.target_type.model_class())
+    target = handler.lock(request.target)
+    return _lock(request), target, handler
+
+
 def _decidable(request: ApprovalRequest, actor) -> tuple[ApprovalRequest, Model, object]:
-    request = _lock(request)
+    request, target, handler = _lock_target_then_request(request)
     if request.status != ApprovalRequest.Status.PENDING:
         raise Conflict(f"This request is already {request.get_status_display().lower()}.", code="already_decided")
     if request.opened_by_id is not None and request.opened_by_id == actor.pk:
         raise ApprovalNotAllowed(
             "You submitted this; someone else must decide it (maker-checker).", code="own_submission"
         )
-    handler = handler_for(request.target_type.model_class())
-    target = handler.lock(request.target)
     return request, target, handler
 
 
@@ -313,9 +326,7 @@ def approval_reject(*, actor, request: ApprovalRequest, comment: str, attachment
 def approval_revert(*, actor, request: ApprovalRequest, comment: str) -> ApprovalRequest:
     """Take back the latest approval or rejection (the actor's own, or any for a superuser); the request reopens."""
     comment = _comment_required(comment, "revert")
-    request = _lock(request)
-    handler = handler_for(request.target_type.model_class())
-    target = handler.lock(request.target)
+    request, target, handler = _lock_target_then_request(request)
     if not handler.can_revert(target):
         raise Conflict("It has already been issued; its approval can no longer be reverted.", code="already_issued")
     decisions = [
@@ -354,11 +365,9 @@ def approval_comment(*, actor, request: ApprovalRequest, comment: str, attachmen
 
 @transaction.atomic
 def approval_withdraw(*, actor, request: ApprovalRequest, comment: str = "") -> ApprovalRequest:
-    request = _lock(request)
+    request, target, handler = _lock_target_then_request(request)
     if request.status not in {ApprovalRequest.Status.PENDING, ApprovalRequest.Status.REJECTED}:
         raise Conflict(f"This request is {request.get_status_display().lower()}; it cannot be withdrawn.")
-    handler = handler_for(request.target_type.model_class())
-    target = handler.lock(request.target)
     ApprovalAction.objects.create(request=request, actor=actor, kind=ApprovalAction.Kind.WITHDRAWN, comment=comment)
     request.status = ApprovalRequest.Status.WITHDRAWN
     request.decided_at = timezone.now()

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from accounts.services import user_create
+from catalog.locks import lock_customer, lock_customers, lock_price_agreement
 from catalog.models import Customer, Partner, PortalMembership, PriceAgreement, Service
 
 OVERLAP_CONSTRAINT = "agreement_no_overlap"
@@ -55,7 +56,7 @@ def customer_create(*, actor: User | None, **fields: Any) -> Customer:
 
 @transaction.atomic
 def customer_update(*, actor: User | None, customer: Customer, **changes: Any) -> Customer:
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    customer = lock_customer(customer)
     _apply(customer, changes, CUSTOMER_FIELDS)
     return _save(customer, actor=actor)
 
@@ -96,7 +97,7 @@ def service_update(*, actor: User | None, service: Service, **changes: Any) -> S
 
 def _save_agreement(agreement: PriceAgreement, *, actor: User | None) -> PriceAgreement:
     # One writer at a time per customer, so two overlapping agreements cannot both pass the check.
-    Customer.objects.select_for_update().filter(pk=agreement.customer_id).first()
+    lock_customers([agreement.customer_id])
     try:
         with transaction.atomic():
             return _save(agreement, actor=actor)
@@ -138,7 +139,7 @@ AGREEMENT_FIELDS = {"unit_price", "included_quantity", "monthly_fee", "valid_fro
 @transaction.atomic
 def price_agreement_update(*, actor: User | None, agreement: PriceAgreement, **changes: Any) -> PriceAgreement:
     """Correct an agreement's terms. A price change from a date on is `price_agreement_change`."""
-    agreement = PriceAgreement.objects.select_for_update().get(pk=agreement.pk)
+    agreement = lock_price_agreement(agreement)
     _apply(agreement, changes, AGREEMENT_FIELDS)
     return _save_agreement(agreement, actor=actor)
 
@@ -154,7 +155,7 @@ def price_agreement_change(
     monthly_fee: Decimal | None = None,
 ) -> PriceAgreement:
     """End `agreement` the day before `effective_from` and start its successor on that day."""
-    agreement = PriceAgreement.objects.select_for_update().get(pk=agreement.pk)
+    agreement = lock_price_agreement(agreement)
     if effective_from <= agreement.valid_from:
         raise ValidationError({"effective_from": ["The new price must start after the current agreement starts."]})
     if agreement.valid_to is not None and effective_from > agreement.valid_to:

@@ -11,6 +11,7 @@ from simple_history.utils import get_history_manager_for_model
 from accounts.roles import Role
 from approvals.registry import Rule, Step
 from billing_project.errors import Conflict
+from ledger.locks import lock_invoice, lock_invoices
 from ledger.models import BillingConfig, Invoice
 from ledger.selectors import invoice_list_for
 from ledger.services.billing import billing_config_for
@@ -56,7 +57,9 @@ class InvoiceApprovalHandler:
         return f"{kind} {invoice.pk} for {customer}, {invoice.period:%Y-%m}: {invoice.total} {invoice.currency}"
 
     def lock(self, invoice: Invoice) -> Invoice:
-        return Invoice.objects.select_for_update().select_related("customer").get(pk=invoice.pk)
+        # The customer first, as every service locks it before its invoices (ledger/locks.py); approvals then
+        # locks the request.
+        return lock_invoice(invoice)
 
     def may_submit(self, invoice: Invoice, actor) -> bool:
         return actor is None or actor.has_perm("ledger.change_invoice")
@@ -83,14 +86,7 @@ class InvoiceApprovalHandler:
     # The bulk forms `approval_submit_many` uses: a fixed number of queries whatever the number of invoices.
 
     def lock_many(self, invoices: list[Invoice]) -> list[Invoice]:
-        # The invoices' rows only (`of`): `lock` also locks the customer's row through the join; a batch would
-        # hold hundreds of those, taken in invoice order, while invoice_issue locks a customer before its invoice.
-        return list(
-            Invoice.objects.select_for_update(of=("self",))
-            .select_related("customer")
-            .filter(pk__in=[invoice.pk for invoice in invoices])
-            .order_by("pk")
-        )
+        return lock_invoices(invoices)
 
     def rules_many(self, invoices: list[Invoice]) -> list[Rule]:
         configs = {

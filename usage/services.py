@@ -28,6 +28,7 @@ from billing_project.billing_time import billing_zone
 from billing_project.bulk import history_record_created
 from billing_project.errors import Conflict
 from billing_project.text import printable
+from catalog.locks import lock_customers
 from catalog.models import Customer, PriceAgreement, Service
 from usage.models import ClosedPeriod, MonthlySummary, Upload, UsageRecord
 from usage.parsing import FileError, ParsedRow, RowError, UsageCsv, parse_fields
@@ -465,7 +466,7 @@ def _apply_summaries(outcome: _Outcome) -> None:
     """Add this batch to the monthly summaries, under a lock on its customers taken in primary-key order."""
     summaries = [tally for tally in outcome.tallies if tally.record_count]
     customer_ids = sorted({tally.customer_id for tally in summaries})
-    list(Customer.objects.select_for_update().filter(pk__in=customer_ids).order_by("pk").values_list("pk"))
+    lock_customers(customer_ids)
     periods = {(tally.customer_id, tally.period) for tally in summaries}
     closed_meanwhile = ClosedPeriod.objects.filter(customer_id__in=customer_ids).values_list("customer_id", "period")
     if periods & set(closed_meanwhile):
@@ -656,10 +657,7 @@ def usage_import_file(
 def rebuild_usage_summaries(*, customer_ids: list[int] | None = None) -> int:
     """Recompute monthly summaries from the records; returns how many there are now."""
     with transaction.atomic():
-        customers = Customer.objects.select_for_update().order_by("pk")
-        if customer_ids is not None:
-            customers = customers.filter(pk__in=customer_ids)
-        locked = list(customers.values_list("pk", flat=True))
+        locked = lock_customers(customer_ids)
         MonthlySummary.objects.filter(customer_id__in=locked).delete()
         totals = (
             UsageRecord.objects.filter(customer_id__in=locked)

@@ -7,7 +7,8 @@ from django.db import IntegrityError, transaction
 from accounts.models import User
 from billing_project.billing_time import billing_today
 from catalog.models import Customer
-from ledger.models import BillingConfig, DocumentSequence
+from ledger.locks import lock_billing_config, lock_document_sequence
+from ledger.models import BillingConfig
 
 INVOICE_SERIES = "INV"
 CREDIT_NOTE_SERIES = "CN"
@@ -40,7 +41,7 @@ def billing_config_for(customer: Customer) -> BillingConfig:
 
 @transaction.atomic
 def billing_config_update(*, actor: User | None, customer: Customer, **changes: Any) -> BillingConfig:
-    config = BillingConfig.objects.select_for_update().get(pk=billing_config_for(customer).pk)
+    config = lock_billing_config(billing_config_for(customer))
     unknown = set(changes) - CONFIG_FIELDS
     if unknown:
         raise TypeError(f"Not a billing configuration field: {', '.join(sorted(unknown))}")
@@ -55,8 +56,7 @@ def billing_config_update(*, actor: User | None, customer: Customer, **changes: 
 def next_document_number(series: str) -> str:
     """Take the next number of a series in this year, under a lock held until commit: numbers are gapless."""
     year = billing_today().year
-    DocumentSequence.objects.get_or_create(series=series, year=year)
-    sequence = DocumentSequence.objects.select_for_update().get(series=series, year=year)
+    sequence = lock_document_sequence(series, year)
     sequence.last_number += 1
     sequence.save(update_fields=["last_number"])
     return f"{series}-{year}-{sequence.last_number:06d}"

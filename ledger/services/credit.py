@@ -79,8 +79,9 @@ def available_credit(customer: Customer) -> Decimal:
 def apply_customer_credit(*, customer: Customer, actor: User | None) -> list[Allocation]:
     """Allocate credit to the oldest open invoices first; an invoice owed nothing more becomes paid.
 
-    The caller holds the customer's row lock, so two postings never allocate the same credit. With no open
-    invoice this is one query, and no credit is read or locked.
+    The caller holds the customer's row lock, so two postings never allocate the same credit, and may lock the
+    customer's rows here oldest first, after its posting's accounts (ledger/locks.py). With no open invoice this
+    is one query, and no credit is read or locked.
     """
     invoices = open_invoices(customer)
     invoice = next(invoices, None)

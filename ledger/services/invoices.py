@@ -20,6 +20,7 @@ from billing_project.errors import Conflict, DomainError
 from billing_project.money import round_amount
 from catalog.models import Customer, Service
 from ledger.approval import invoice_approval_rule
+from ledger.locks import lock_customer, lock_invoice
 from ledger.models import BillingConfig, CreditNote, Invoice, InvoiceItem, Transaction
 from ledger.pdf import render_credit_note_pdf, render_invoice_pdf
 from ledger.services.billing import CREDIT_NOTE_SERIES, INVOICE_SERIES, billing_config_for, next_document_number
@@ -122,14 +123,6 @@ def set_totals(invoice: Invoice, items: Iterable[InvoiceItem]) -> None:
     invoice.total = invoice.subtotal + invoice.tax
 
 
-def _lock_customer(customer: Customer) -> Customer:
-    return Customer.objects.select_for_update().get(pk=customer.pk)
-
-
-def _lock_invoice(invoice: Invoice) -> Invoice:
-    return Invoice.objects.select_for_update().select_related("customer").get(pk=invoice.pk)
-
-
 def _save(instance, actor: User | None) -> None:
     instance._history_user = actor
     instance.save()
@@ -139,7 +132,7 @@ def _save(instance, actor: User | None) -> None:
 def invoice_create_draft(*, actor: User | None, customer: Customer, period: date) -> Invoice:
     """The usage invoice of a customer and month, as a draft rated from its usage so far."""
     period = period_start(period)
-    _lock_customer(customer)
+    lock_customer(customer)
     existing = Invoice.objects.filter(customer=customer, period=period, kind=Invoice.Kind.USAGE).first()
     if existing is not None:
         raise Conflict(
@@ -200,7 +193,7 @@ def invoice_add_line(
     service: Service | None = None,
 ) -> InvoiceItem:
     """A one-off line on a draft; its amount is rounded half up once, and tax follows the customer's rate."""
-    invoice = _lock_invoice(invoice)
+    invoice = lock_invoice(invoice)
     if not invoice.is_editable:
         raise InvoiceNotEditable(f"Invoice {invoice} is {invoice.get_status_display().lower()}; only drafts change.")
     if not description.strip():
@@ -233,7 +226,7 @@ def invoice_add_line(
 @transaction.atomic
 def invoice_regenerate(*, actor: User | None, invoice: Invoice) -> Invoice:
     """Rate a draft usage invoice again from the usage and prices as they are now; manual lines stay."""
-    invoice = _lock_invoice(invoice)
+    invoice = lock_invoice(invoice)
     if not invoice.is_editable:
         raise InvoiceNotEditable(f"Invoice {invoice} is {invoice.get_status_display().lower()}; only drafts change.")
     config = billing_config_for(invoice.customer)
@@ -259,7 +252,7 @@ def invoice_regenerate(*, actor: User | None, invoice: Invoice) -> Invoice:
 
 @transaction.atomic
 def invoice_cancel(*, actor: User | None, invoice: Invoice) -> Invoice:
-    invoice = _lock_invoice(invoice)
+    invoice = lock_invoice(invoice)
     if not invoice.is_editable:
         raise InvoiceNotEditable(
             f"Invoice {invoice} is {invoice.get_status_display().lower()}; only a draft or rejected invoice is "
@@ -298,8 +291,7 @@ def _revenue_entries(invoice: Invoice, items: Iterable[InvoiceItem], *, reverse:
 def invoice_issue(*, actor: User | None, invoice: Invoice, send: bool = True) -> Invoice:
     """Give the next number, post the charge, set any customer credit against it, render the PDF once and
     email it after commit. Issuing an issued invoice again changes nothing."""
-    _lock_customer(invoice.customer)
-    invoice = _lock_invoice(invoice)
+    invoice = lock_invoice(invoice)
     if invoice.status not in ISSUABLE:
         if invoice.number:
             return invoice
@@ -403,8 +395,7 @@ def credit_note_issue(
     """
     if not reason.strip():
         raise DomainError("Give the reason for the credit note.", fields={"reason": ["This field is required."]})
-    _lock_customer(invoice.customer)
-    invoice = _lock_invoice(invoice)
+    invoice = lock_invoice(invoice)
     if invoice.status not in {Invoice.Status.ISSUED, Invoice.Status.OVERDUE, Invoice.Status.PAID}:
         raise InvoiceNotEditable(
             f"Invoice {invoice} is {invoice.get_status_display().lower()}; only issued invoices are credited."

@@ -11,6 +11,7 @@ from accounts.models import User
 from billing_project import money
 from billing_project.errors import DomainError
 from catalog.models import Customer, Partner, Service
+from ledger.locks import lock_accounts
 from ledger.models import Account, Leg, Transaction
 
 ZERO = Decimal("0.00")
@@ -114,14 +115,6 @@ def _check(entries: Sequence[Entry]) -> None:
     credits = sum((entry.credit for entry in entries), ZERO)
     if debits != credits:
         raise UnbalancedTransaction(f"Debits ({debits}) and credits ({credits}) differ.")
-
-
-def lock_accounts(account_ids) -> dict[int, Account]:
-    """Lock accounts in primary-key order, so concurrent postings wait for each other and never deadlock."""
-    return {
-        account.pk: account
-        for account in Account.objects.select_for_update().filter(pk__in=set(account_ids)).order_by("pk")
-    }
 
 
 @transaction.atomic

@@ -27,6 +27,7 @@ from billing_project.bulk import history_record_created, insert_rows
 from billing_project.errors import Conflict, DomainError
 from catalog.models import Customer, PriceAgreement
 from ledger.approval import invoice_approval_rule
+from ledger.locks import lock_billing_run, lock_customers
 from ledger.models import BillingConfig, BillingRun, BillingRunCustomer, Invoice, InvoiceItem
 from ledger.selectors import billing_run_is_stalled, billing_run_list
 from ledger.services.billing import billing_config_for
@@ -123,12 +124,7 @@ class ChunkOutcome:
 def month_end_bill(*, run: BillingRun, customer_ids: Iterable[int], actor: User | None) -> ChunkOutcome:
     """Bill one chunk of customers for the run's period: draft invoices, period closed. Safe to repeat."""
     period = run.period
-    locked = list(
-        Customer.objects.select_for_update()
-        .filter(pk__in=set(customer_ids))
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    locked = lock_customers(customer_ids)
     usage_close_periods(actor=actor, customer_ids=locked, period=period)
     # A customer this run already billed (a task delivered twice) is not billed or counted again; if the
     # earlier delivery died before routing its draft, this one routes it.
@@ -329,7 +325,7 @@ def billing_run_record_failure(
     *, run: BillingRun, customer_ids: list[int], error: Exception, stage: str = "bill"
 ) -> None:
     """Note that billing (stage "bill") or routing the new draft (stage "route") failed for these customers."""
-    run = BillingRun.objects.select_for_update().get(pk=run.pk)
+    run = lock_billing_run(run)
     run.failures.append({"stage": stage, "customers": customer_ids, "error": f"{type(error).__name__}: {error}"[:500]})
     run.save(update_fields=["failures"])
 
@@ -347,7 +343,7 @@ def billing_run_start(
 def billing_run_finish_if_done(*, run: BillingRun) -> BillingRun:
     """Mark the run finished once every customer is done or failed; each per-customer task asks."""
     with transaction.atomic():
-        run = BillingRun.objects.select_for_update().get(pk=run.pk)
+        run = lock_billing_run(run)
         if run.finished_at is not None:
             return run
         failed = _failed_customers(run)
@@ -422,7 +418,8 @@ def billing_run_mark_failed(*, actor: User, run: BillingRun, reason: str) -> Bil
     reason = reason.strip()
     if not reason:
         raise DomainError("Say why the run is marked as failed.", fields={"reason": ["This field is required."]})
-    run = billing_run_list().select_for_update().get(pk=run.pk)
+    lock_billing_run(run)
+    run = billing_run_list().get(pk=run.pk)
     if run.status != BillingRun.Status.RUNNING:
         raise RunNotStalled(f"{run} is not running: it ended as {run.get_status_display().lower()}.")
     now = timezone.now()

@@ -9,6 +9,7 @@ from accounts.models import User
 from billing_project.errors import Conflict, DomainError
 from billing_project.money import round_amount
 from catalog.models import Customer
+from ledger.locks import lock_customer, lock_invoice, lock_invoices, lock_payment
 from ledger.models import Adjustment, Allocation, Invoice, Payment, Refund, Transaction
 from ledger.selectors import payment_allocated_invoices
 from ledger.services.credit import (
@@ -18,7 +19,6 @@ from ledger.services.credit import (
     credit_sources,
     move_allocated_payment,
 )
-from ledger.services.invoices import _lock_invoice
 from ledger.services.journal import Entry, adjustments_account, cash_account, receivable_account, transaction_post
 
 
@@ -31,10 +31,6 @@ def _check_amount(amount: Decimal) -> None:
         raise DomainError("The amount must be positive.", fields={"amount": ["Must be greater than zero."]})
     if amount != round_amount(amount):
         raise DomainError("Amounts have two decimal places.", fields={"amount": ["At most two decimal places."]})
-
-
-def _lock_customer(customer: Customer) -> Customer:
-    return Customer.objects.select_for_update().get(pk=customer.pk)
 
 
 def _invoice_label(invoice: Invoice) -> str:
@@ -70,7 +66,7 @@ def _lock_payable_invoice(invoice: Invoice, *, customer: Customer, field: str) -
     """The invoice, locked (the caller holds its customer's lock), once it is known to be one of the customer's
     that takes a payment in the customer's currency."""
     _check_customer_invoice(invoice, customer=customer, field=field)
-    invoice = _lock_invoice(invoice)
+    invoice = lock_invoice(invoice)
     _check_payable(invoice, currency=customer.currency, field=field)
     return invoice
 
@@ -100,7 +96,7 @@ def payment_record(
     bank_reference = bank_reference.strip()
     if not bank_reference:
         raise DomainError("Give the bank line's reference.", fields={"bank_reference": ["This field is required."]})
-    customer = _lock_customer(customer)
+    customer = lock_customer(customer)
     if invoice is not None:
         invoice = _lock_payable_invoice(invoice, customer=customer, field="invoice")
     if Payment.objects.filter(customer=customer, bank_reference=bank_reference).exists():
@@ -167,7 +163,7 @@ def payment_reallocate(
     """
     if amount is not None:
         _check_amount(amount)
-    customer = _lock_customer(payment.customer)
+    customer = lock_customer(payment.customer)
     _check_customer_invoice(invoice, customer=customer, field="invoice")
     if from_invoice is not None:
         _check_customer_invoice(from_invoice, customer=customer, field="from_invoice")
@@ -176,10 +172,10 @@ def payment_reallocate(
                 f"The payment is already set against {_invoice_label(invoice)}; choose another invoice to move it to.",
                 fields={"invoice": ["Choose another invoice than the one the money leaves."]},
             )
-    # Customer, then its invoices by primary key, then the payment (as credit is set against invoices).
-    locked = {row.pk: _lock_invoice(row) for row in sorted(filter(None, [invoice, from_invoice]), key=lambda i: i.pk)}
+    # The customer (held), its invoices by primary key, then the payment: ledger/locks.py's order.
+    locked = {row.pk: row for row in lock_invoices(filter(None, [invoice, from_invoice]))}
     invoice = locked[invoice.pk]
-    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    payment = lock_payment(payment)
     _check_payable(invoice, currency=payment.currency, field="invoice")
     if from_invoice is None:
         available = payment.unallocated
@@ -244,7 +240,7 @@ def refund_record(
     _check_amount(amount)
     if not reason.strip():
         raise DomainError("Give the reason for the refund.", fields={"reason": ["This field is required."]})
-    customer = _lock_customer(customer)
+    customer = lock_customer(customer)
     credit = available_credit(customer)
     if amount > credit:
         raise DomainError(
@@ -297,7 +293,7 @@ def adjustment_record(
         raise DomainError("An adjustment needs a reason.", fields={"reason": ["This field is required."]})
     if direction not in Adjustment.Direction.values:
         raise DomainError("Direction is debit or credit.", fields={"direction": ["Choose debit or credit."]})
-    customer = _lock_customer(customer)
+    customer = lock_customer(customer)
     adjustment = Adjustment(
         customer=customer,
         direction=direction,

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing_project.billing_time import billing_today
+from ledger.locks import lock_invoice
 from ledger.models import Invoice, ReminderLog
 from ledger.services.billing import billing_config_for
 from ledger.services.invoices import invoice_recipient
@@ -16,9 +17,9 @@ def invoices_mark_overdue() -> int:
     """Issued invoices past their due date become overdue; returns how many changed."""
     overdue = Invoice.objects.filter(status=Invoice.Status.ISSUED, due_date__lt=billing_today())
     changed = 0
-    for invoice in overdue.only("pk"):
+    for invoice in overdue.only("pk", "customer_id"):
         with transaction.atomic():
-            invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+            invoice = lock_invoice(invoice)
             if invoice.status == Invoice.Status.ISSUED and invoice.due_date < billing_today():
                 invoice.status = Invoice.Status.OVERDUE
                 invoice.save(update_fields=["status", "updated_at"])
@@ -35,7 +36,7 @@ def reminders_send() -> int:
         config = billing_config_for(invoice.customer)
         with transaction.atomic():
             # The invoice's row lock makes two reminder runs at once send one email, not two.
-            invoice = Invoice.objects.select_for_update().select_related("customer").get(pk=invoice.pk)
+            invoice = lock_invoice(invoice)
             recent = invoice.reminders.filter(sent_at__gt=now - timedelta(days=config.reminder_interval_days))
             recipient = invoice_recipient(invoice, config)
             if invoice.status != Invoice.Status.OVERDUE or recent.exists() or not recipient:
