@@ -561,3 +561,30 @@ def test_csm_customer_changelist_query_count_does_not_grow_with_rows(
         client, reverse("admin:catalog_customer_changelist"), django_assert_max_num_queries, CUSTOMER_CHANGELIST_QUERIES
     )
     assert response.context["cl"].result_count == rows
+
+
+def test_requiring_csm_approval_without_a_csm_shows_the_error_on_the_form(client, finance_user):
+    client.force_login(finance_user)
+
+    response = client.post(reverse("admin:catalog_customer_add"), customer_form(require_csm_approval="on"))
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == ["require_csm_approval"]
+    assert "ACME-1 has no CSM to approve its bills: choose its CSM" in errors["require_csm_approval"][0]
+    assert not Customer.objects.exists()
+
+
+def test_sales_without_the_csm_field_is_told_why_a_customer_without_a_csm_cannot_require_approval(client, make_user):
+    sales = make_user(Role.SALES)  # sees the CSM read-only: the error is on the field they can change
+    customer = CustomerFactory(csm=None)
+    client.force_login(sales)
+
+    form = customer_form(customer, require_csm_approval="on")
+    del form["csm"], form["sales_owner"]
+    response = client.post(change_url("customer", customer.pk), form)
+
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors) == ["require_csm_approval"]
+    customer.refresh_from_db()
+    assert customer.require_csm_approval is False
