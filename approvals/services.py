@@ -25,6 +25,12 @@ class ApprovalNotAllowed(NotAllowed):
     code = "approval_not_allowed"
 
 
+class NoApprover(Conflict):
+    """Nobody can give an approval the rule needs; the message says what to fix."""
+
+    code = "no_approver"
+
+
 def _comment_required(comment: str, what: str) -> str:
     comment = (comment or "").strip()
     if not comment:
@@ -155,6 +161,9 @@ def approval_submit(*, actor, target: Model, comment: str = "") -> ApprovalReque
         if previous is not None:
             handler.withdrawn(target, actor)  # back to a plain draft: its rule no longer asks for approval
         return None
+    reason = handler.unsatisfiable(target, rule, actor)
+    if reason:
+        raise NoApprover(reason)
     request = ApprovalRequest.objects.create(
         target_type=ContentType.objects.get_for_model(target),
         target_id=target.pk,
@@ -177,10 +186,11 @@ def approval_submit_many(*, actor, targets: list[Model], comment: str = "") -> l
     the order of `targets`. After commit each approver gets one email listing the batch's requests that wait
     for them.
 
-    All or nothing: when `actor` may not submit a target, a target cannot be submitted now, or a target
-    already has a current request (pending, approved or rejected: resubmitting a rejected target, which
-    closes its old request, is `approval_submit`'s job), it raises and submits none. A caller that wants the
-    others submitted regardless falls back to `approval_submit` per target."""
+    All or nothing: when `actor` may not submit a target, a target cannot be submitted now, nobody can give an
+    approval a target's rule needs, or a target already has a current request (pending, approved or rejected:
+    resubmitting a rejected target, which closes its old request, is `approval_submit`'s job), it raises and
+    submits none. A caller that wants the others submitted regardless falls back to `approval_submit` per
+    target."""
     if not targets:
         return []
     model = type(targets[0])
@@ -213,6 +223,9 @@ def approval_submit_many(*, actor, targets: list[Model], comment: str = "") -> l
         handler.check_submittable(target)
     rules: list[Rule] = bulk(handler, "rules_many")(targets)
     chosen = [(target, rule) for target, rule in zip(targets, rules, strict=True) if rule.steps]
+    reason = next(filter(None, bulk(handler, "unsatisfiable_many")(chosen, actor)), None)
+    if reason:
+        raise NoApprover(reason)
     requests = bulk_create_with_history(
         [
             ApprovalRequest(

@@ -272,7 +272,8 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
             **_refusals(
                 forbidden="`wrong_role` (only Finance submits)",
                 not_found=NOT_YOURS,
-                conflict="`already_submitted`, `not_submittable` (not a draft or rejected invoice)",
+                conflict="`already_submitted`, `not_submittable` (not a draft or rejected invoice), `no_approver` "
+                "(nobody can give an approval its rule needs; the message says what to fix)",
             ),
         },
         parameters=[IDEMPOTENCY_PARAMETER],

@@ -156,17 +156,23 @@ class Leg(AppendOnlyModel):
         return self.debit - self.credit
 
 
-def csm_cannot_approve(customer: Customer) -> str | None:
-    """Why the customer's CSM cannot approve its bills (there is none, or they are inactive or no longer in
-    Customer Success), as the start of a sentence; None when they can."""
-    csm = customer.csm
+def csm_problem(customer: Customer, csm, *, in_customer_success: bool) -> str | None:
+    """Why `csm`, the customer's CSM, cannot approve its bills (there is none, or they are inactive or no longer
+    in Customer Success), as the start of a sentence; None when they can."""
     if csm is None:
         return f"{customer.client_id} has no CSM"
     if not csm.is_active:
         return f"{customer.client_id}'s CSM, {csm}, is inactive"
-    if not csm.groups.filter(name=Role.CUSTOMER_SUCCESS).exists():
+    if not in_customer_success:
         return f"{customer.client_id}'s CSM, {csm}, is no longer in Customer Success"
     return None
+
+
+def csm_cannot_approve(customer: Customer) -> str | None:
+    """`csm_problem` of the customer's CSM, read from the database."""
+    csm = customer.csm
+    in_customer_success = csm is not None and csm.groups.filter(name=Role.CUSTOMER_SUCCESS).exists()
+    return csm_problem(customer, csm, in_customer_success=in_customer_success)
 
 
 class BillingConfig(models.Model):

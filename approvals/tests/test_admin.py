@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.roles import Role
 from approvals.models import ApprovalAction, ApprovalRequest
 from approvals.services import approval_approve, approval_comment, approval_reject, approval_submit
+from catalog.models import Customer
 from catalog.tests.factories import CustomerFactory
 from ledger.models import Invoice
 from ledger.services.billing import billing_config_update
@@ -407,3 +408,17 @@ def test_the_request_page_shows_its_steps_and_timeline(client, people, submit):
     assert "Sales (total above 50.00 EUR) (waiting)" in html
     assert [a.kind for a in page.context["approval_actions"]] == ["submitted", "approved"]
     assert "Fine by me" in html
+
+
+def test_submitting_a_bill_nobody_can_approve_on_the_invoice_page_says_what_to_fix(client, people):
+    customer = CustomerFactory(client_id="SOYLENT-010", csm=people["csm"])
+    billing_config_update(actor=None, customer=customer, approval_rule="csm")
+    Customer.objects.filter(pk=customer.pk).update(csm=None)  # saved before a CSM was required
+    invoice = invoice_create_manual(actor=people["finance"], customer=customer, lines=LINE)
+    client = signed_in(client, people["finance"])
+
+    response = client.post(f"/admin/ledger/invoice/{invoice.pk}/submit/", DIALOG, follow=True)
+
+    assert messages_of(response) == ["SOYLENT-010 has no CSM: set one on the customer or change its approval rule."]
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.DRAFT and not ApprovalRequest.objects.exists()

@@ -13,6 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from accounts.roles import Role
 from approvals.models import ApprovalAction, ApprovalRequest
 from approvals.services import approval_approve, approval_reject, approval_revert, approval_submit, request_for
+from catalog.models import Customer
 from catalog.tests.factories import CustomerFactory, PortalMembershipFactory
 from ledger.models import Invoice
 from ledger.services.billing import billing_config_update
@@ -625,3 +626,16 @@ def test_schema_describes_the_approval_actions(client_for):
         for name, operation in operations.items():
             assert "Idempotency-Key" in [parameter["name"] for parameter in operation["parameters"]], name
             assert {"200", "403", "404", "409"} <= set(operation["responses"]), name
+
+
+def test_submitting_a_bill_nobody_can_approve_is_409_saying_what_to_fix(people, client_for):
+    invoice = bill_for(people)
+    invoice.customer.client_id = "SOYLENT-010"
+    invoice.customer.save(update_fields=["client_id"])
+    Customer.objects.filter(pk=invoice.customer_id).update(csm=None)  # saved before a CSM was required
+
+    error = error_of(submit(client_for(people["finance"]), invoice), 409)
+
+    assert error["code"] == "no_approver"
+    assert error["message"] == "SOYLENT-010 has no CSM: set one on the customer or change its approval rule."
+    assert statuses(invoice) == (Invoice.Status.DRAFT, None)

@@ -5,6 +5,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from billing_project.celery import app as celery_app
+from catalog.models import Customer
 from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
 from ledger.models import BillingRun, Invoice, InvoiceItem
 from ledger.services import month_end
@@ -189,3 +190,40 @@ def test_the_celery_task_fans_out_per_customer_and_finishes_the_run(customers, e
 def test_last_month_is_the_default_period():
     assert month_end.previous_period(date(2026, 11, 1)) == OCTOBER
     assert month_end.previous_period(date(2027, 1, 15)) == date(2026, 12, 1)
+
+
+@pytest.fixture
+def one_nobody_can_approve(customers, people):
+    """`customers`, the two billed ones under the CSM rule; the first has lost its CSM (saved before one was
+    required), so nobody can approve its bill."""
+    used, fee_only, _, _ = customers
+    for customer in (used, fee_only):
+        Customer.objects.filter(pk=customer.pk).update(csm=people["csm"])
+        customer.refresh_from_db()
+        billing_config_update(actor=None, customer=customer, approval_rule="csm")
+    Customer.objects.filter(pk=used.pk).update(csm=None)
+    why = f"NoApprover: {used.client_id} has no CSM: set one on the customer or change its approval rule."
+    return used, fee_only, why
+
+
+def test_the_celery_path_leaves_a_bill_nobody_can_approve_a_draft_and_the_run_says_why(
+    one_nobody_can_approve, eager_celery
+):
+    used, fee_only, why = one_nobody_can_approve
+
+    run = BillingRun.objects.get(pk=month_end_task.delay(period="2026-10-01").get())
+
+    statuses = dict(Invoice.objects.values_list("customer_id", "status"))
+    assert statuses == {used.pk: Invoice.Status.DRAFT, fee_only.pk: Invoice.Status.PENDING_APPROVAL}
+    assert (run.customers_done, run.invoices_created, run.invoices_submitted) == (3, 2, 1)
+    assert run.failures == [{"stage": "route", "customers": [used.pk], "error": why}]
+
+
+def test_the_command_reports_why_a_bill_was_left_a_draft(one_nobody_can_approve, capsys):
+    used, _, why = one_nobody_can_approve
+
+    with pytest.raises(CommandError, match="1 failure"):
+        call_command("month_end", "--period", "2026-10", "--customer", used.client_id)
+
+    assert why in capsys.readouterr().err
+    assert Invoice.objects.get().status == Invoice.Status.DRAFT
