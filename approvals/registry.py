@@ -25,6 +25,11 @@ class Step:
         return cls(data["name"], data["label"], tuple(data["users"]), tuple(data["groups"]))
 
 
+def same_step(one: dict | None, other: dict | None) -> bool:
+    """Whether two frozen steps ask the same approval of the same people (their labels aside); None is no step."""
+    return one is not None and other is not None and all(one[key] == other[key] for key in ("name", "users", "groups"))
+
+
 @dataclass(frozen=True)
 class Rule:
     """What a target needs before it may proceed; `steps` empty means no approval at all."""
@@ -79,6 +84,11 @@ class ApprovalHandler(Protocol):
         """Why nobody can give one of the rule's approvals, saying what to fix; None when each step has someone
         who may give it: active, allowed to see the target, and not `submitter` (maker-checker; None: a
         scheduled job submitted it). A request is never opened, nor re-routed, under a rule with such a step."""
+
+    def reroute_rules(self, target: models.Model, actor) -> dict[str, Rule]:
+        """The rules an Admin (`actor`) may send an open request on `target` to instead, by a key that names each
+        route (another rule, a named approver), each with a label that says who would approve. `approvals` offers
+        those someone can satisfy and that differ from the request's."""
 
     def can_revert(self, target: models.Model) -> bool:
         """False once the target has moved past approval (an invoice once issued)."""

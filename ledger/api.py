@@ -23,7 +23,14 @@ from accounts.models import User
 from accounts.permissions import RoleModelPermissions
 from approvals.models import ApprovalAction, ApprovalRequest
 from approvals.selectors import ApprovalState, approval_state_for
-from approvals.services import approval_approve, approval_reject, approval_revert, approval_submit, request_for
+from approvals.services import (
+    approval_approve,
+    approval_reject,
+    approval_reroute,
+    approval_revert,
+    approval_submit,
+    request_for,
+)
 from billing_project.errors import Conflict
 from catalog.selectors import customer_list_for
 from ledger import selectors
@@ -32,6 +39,7 @@ from ledger.models import Account, Allocation, CreditNote, Invoice, InvoiceItem,
 from ledger.serializers import (
     ApprovalNoteSerializer,
     ApprovalReasonSerializer,
+    ApprovalRerouteSerializer,
     BalanceSerializer,
     CreditNoteCreateSerializer,
     CreditNoteSerializer,
@@ -147,6 +155,7 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
         "approve": ApprovalNoteSerializer,
         "reject": ApprovalReasonSerializer,
         "revert": ApprovalReasonSerializer,
+        "reroute": ApprovalRerouteSerializer,
     }
 
     def scoped_queryset(self, user: User) -> QuerySet[Invoice]:
@@ -359,6 +368,36 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
         data = self.validated_input(request)
         invoice = self.get_object()
         approval_revert(actor=request.user, request=self._approval_request(invoice), comment=data["comment"])
+        return Response(self._detail(invoice))
+
+    @extend_schema(
+        summary="Re-route the invoice's pending request to another rule or approver, saying why (Admin)",
+        description="For a request nobody can finish (its CSM left, say): `route` is one of "
+        "`approval_allowed.reroute_routes`. The re-route is kept in the history with the old and the new rule; "
+        "approvals given for steps the new rule keeps still count, the new approvers are emailed.",
+        request=ApprovalRerouteSerializer,
+        responses={
+            200: InvoiceDetailSerializer,
+            **_refusals(
+                bad_request="`comment_required`, `unknown_route` (not a route it can take now), `invalid`",
+                forbidden="`wrong_role` (only an Admin re-routes)",
+                not_found=NOT_YOURS,
+                conflict="`already_decided`, `not_submitted`, `no_approver`",
+            ),
+        },
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @action(methods=["post"], **APPROVAL_ACTION)
+    @idempotent
+    def reroute(self, request, pk=None):
+        data = self.validated_input(request)
+        invoice = self.get_object()
+        approval_reroute(
+            actor=request.user,
+            request=self._approval_request(invoice),
+            route=data["route"],
+            comment=data["comment"],
+        )
         return Response(self._detail(invoice))
 
 

@@ -1,9 +1,10 @@
 """Invoices as targets of `approvals` (DESIGN.md, "Approvals"): the rule per customer and the callbacks."""
 
+import copy
 from collections import defaultdict
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from simple_history.utils import get_history_manager_for_model
@@ -170,6 +171,47 @@ class InvoiceApprovalHandler:
             nobody = [step for step in rule.steps if not deciders.of(step, invoice, submitter_id)]
             reasons.append(deciders.why_nobody(invoice, nobody[0], submitter_id) if nobody else None)
         return reasons
+
+    def reroute_rules(self, invoice: Invoice, actor) -> dict[str, Rule]:
+        """The customer's CSM (when it has one) and any Customer Success or Sales user, each with the Sales
+        threshold of its configuration; or one named approver instead of every step: a Sales user, an Admin or the
+        customer's CSM, never the Admin re-routing it (someone else checks)."""
+        config = billing_config_for(invoice.customer)
+        csm = invoice.customer.csm
+        routes = {}
+        for name in (BillingConfig.ApprovalRule.CSM, BillingConfig.ApprovalRule.CS_OR_SALES):
+            if name == BillingConfig.ApprovalRule.CSM and csm is None:
+                continue
+            variant = copy.copy(config)
+            variant.approval_rule = name
+            rule = invoice_approval_rule(invoice, variant)
+            steps = tuple(
+                Step(step.name, f"The customer's CSM, {csm}", users=step.users) if step.name == "csm" else step
+                for step in rule.steps
+            )
+            label = " + ".join(step.label for step in steps)
+            routes[str(name)] = Rule(rule.name, label, steps, rule.amount, rule.details)
+        User = get_user_model()
+        named = (
+            User.objects.filter(is_active=True)
+            .filter(
+                Q(is_superuser=True)
+                | Q(is_staff=True, groups__name__in=[Role.ADMIN.value, SALES])
+                | Q(is_staff=True, pk=invoice.customer.csm_id, groups__name=CUSTOMER_SUCCESS)
+            )
+            .exclude(pk=actor.pk)
+            .distinct()
+            .order_by("full_name", "email")
+        )
+        for user in named:
+            routes[f"approver:{user.pk}"] = Rule(
+                "approver",
+                f"{user} alone, instead of every step",
+                (Step("approver", str(user), users=(user.pk,)),),
+                invoice.total,
+                {"sales_approval_above": None},
+            )
+        return routes
 
     def can_revert(self, invoice: Invoice) -> bool:
         return invoice.status in {Invoice.Status.PENDING_APPROVAL, Invoice.Status.APPROVED, Invoice.Status.REJECTED}

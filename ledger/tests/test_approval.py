@@ -10,13 +10,16 @@ from django.core import mail
 from accounts.roles import Role
 from approvals.models import ApprovalAction, ApprovalRequest
 from approvals.registry import handler_for
+from approvals.selectors import approval_reroute_choices
 from approvals.services import (
     ApprovalNotAllowed,
     approval_approve,
     approval_reject,
+    approval_reroute,
     approval_revert,
     approval_submit,
     approval_submit_many,
+    open_steps,
     request_for,
 )
 from billing_project.errors import Conflict, DomainError
@@ -419,3 +422,144 @@ def test_month_end_leaves_a_bill_nobody_can_approve_as_a_draft_and_says_why_on_t
     assert run.failures == [
         {"stage": "route", "customers": [stuck.pk], "error": f"NoApprover: {NOBODY['no csm']}"},
     ]
+
+
+# An Admin re-routes an open request to a rule someone can satisfy (issue 10, point 4).
+
+
+@pytest.fixture
+def stuck(people, make_user):
+    """A bill for SOYLENT-010 (100.00 EUR) submitted under "the CSM, and Sales above 50.00", whose CSM has left
+    since: nobody can give the CSM's approval."""
+    people["csm"].full_name = "Casey Success"
+    people["csm"].save()
+    people["sales"].full_name = "Sam Sales"
+    people["sales"].save()
+    customer = CustomerFactory(client_id="SOYLENT-010", csm=people["csm"])
+    billing_config_update(actor=None, customer=customer, approval_rule="csm", sales_approval_above=D("50.00"))
+    invoice = invoice_create_manual(actor=people["finance"], customer=customer, lines=LINE)
+    request = approval_submit(actor=people["finance"], target=invoice)
+    people["csm"].is_active = False
+    people["csm"].save()
+    return request
+
+
+def test_an_admin_reroutes_a_request_nobody_can_finish_and_it_is_recorded(people, make_user, stuck):
+    admin = make_user(Role.ADMIN, email="admin@x.example")
+    old_rule = stuck.rule
+
+    request = approval_reroute(actor=admin, request=stuck, route="cs_or_sales", comment="Casey has left")
+
+    action = request.actions.get(kind=ApprovalAction.Kind.REROUTED)
+    assert (action.actor, action.comment, action.old_rule) == (admin, "Casey has left", old_rule)
+    assert action.new_rule == request.rule == ApprovalRequest.objects.get(pk=stuck.pk).rule
+    assert [(step["name"], step["groups"]) for step in request.rule["steps"]] == [
+        ("cs_or_sales", [Role.CUSTOMER_SUCCESS.value, Role.SALES.value]),
+        ("sales", [Role.SALES.value]),
+    ]
+    assert request.status == ApprovalRequest.Status.PENDING
+    assert request.history.latest().history_user == admin
+    approval_approve(actor=people["sales"], request=request)
+    approver = make_user(Role.SALES, email="sales2@x.example")
+    assert approval_approve(actor=approver, request=request).status == ApprovalRequest.Status.APPROVED
+    assert Invoice.objects.get(pk=stuck.target_id).status == Invoice.Status.APPROVED
+
+
+def test_approvals_given_for_steps_the_new_route_keeps_still_count(people, make_user, stuck):
+    approval_approve(actor=people["sales"], request=stuck, comment="Sales is fine")  # the "sales" step
+    admin, approver = make_user(Role.ADMIN), make_user(Role.SALES, email="sales2@x.example")
+
+    rerouted = approval_reroute(actor=admin, request=stuck, route="cs_or_sales", comment="Casey has left")
+
+    assert [step["name"] for step in open_steps(rerouted)] == ["cs_or_sales"]
+    assert approval_approve(actor=approver, request=rerouted).status == ApprovalRequest.Status.APPROVED
+
+
+def test_a_named_approver_replaces_every_step_and_earlier_approvals_are_asked_again(people, make_user, stuck):
+    approval_approve(actor=people["sales"], request=stuck)
+    admin = make_user(Role.ADMIN)
+
+    rerouted = approval_reroute(
+        actor=admin, request=stuck, route=f"approver:{people['sales'].pk}", comment="Sam decides this one"
+    )
+
+    assert rerouted.rule["label"] == "Sam Sales <sales@x.example> alone, instead of every step"
+    assert [(step["name"], step["users"]) for step in open_steps(rerouted)] == [("approver", [people["sales"].pk])]
+    with pytest.raises(Conflict, match="no approval or rejection to revert"):
+        approval_revert(actor=people["sales"], request=rerouted, comment="set aside already")
+    assert approval_approve(actor=people["sales"], request=rerouted).status == ApprovalRequest.Status.APPROVED
+
+
+def test_the_routes_offered_are_those_someone_can_satisfy_other_than_the_current_one(people, make_user, stuck):
+    admin = make_user(Role.ADMIN, email="admin@x.example", full_name="Ada Admin")
+    other_admin = make_user(Role.ADMIN, email="admin2@x.example", full_name="Alan Admin")
+
+    choices = approval_reroute_choices(actor=admin, request=stuck)
+
+    assert choices == [
+        ("cs_or_sales", "Customer Success or Sales + Sales (total above 50.00 EUR)"),
+        (f"approver:{other_admin.pk}", "Alan Admin <admin2@x.example> alone, instead of every step"),
+        (f"approver:{people['sales'].pk}", "Sam Sales <sales@x.example> alone, instead of every step"),
+    ]  # not the CSM's (inactive), not the Admin re-routing, not Finance
+    assert approval_reroute_choices(actor=people["sales"], request=stuck) == []  # an Admin's
+
+
+def test_with_a_new_csm_the_csm_route_goes_to_them(people, stuck, make_user):
+    Customer.objects.filter(pk=Invoice.objects.get(pk=stuck.target_id).customer_id).update(csm=people["other_cs"])
+    admin = make_user(Role.ADMIN)
+
+    assert ("csm", f"The customer's CSM, {people['other_cs']} + Sales (total above 50.00 EUR)") in (
+        approval_reroute_choices(actor=admin, request=stuck)
+    )
+    rerouted = approval_reroute(actor=admin, request=stuck, route="csm", comment="Casey's customers went to Chris")
+    approval_approve(actor=people["other_cs"], request=rerouted)
+
+    assert [step["name"] for step in open_steps(rerouted)] == ["sales"]
+
+
+@pytest.mark.parametrize(
+    ("who", "route", "comment", "error", "match"),
+    [
+        ("sales", "cs_or_sales", "why", ApprovalNotAllowed, "Only an Admin re-routes"),
+        ("admin", "cs_or_sales", "  ", DomainError, "A comment is required to re-route"),
+        ("admin", "csm", "why", DomainError, "not a route this request can take"),  # its CSM is inactive
+        ("admin", "approver:admin", "why", DomainError, "not a route this request can take"),  # not oneself
+        ("admin", "nonsense", "why", DomainError, "not a route this request can take"),
+    ],
+)
+def test_a_refused_reroute_changes_nothing(people, make_user, stuck, who, route, comment, error, match):
+    people = people | {"admin": make_user(Role.ADMIN)}
+    route = route.replace("admin", str(people["admin"].pk))
+
+    with pytest.raises(error, match=match) as refusal:
+        approval_reroute(actor=people[who], request=stuck, route=route, comment=comment)
+
+    if "not a route" in match:
+        assert refusal.value.fields == {"route": ["Choose one of the routes offered for this request."]}
+    assert ApprovalRequest.objects.get(pk=stuck.pk).rule == stuck.rule
+    assert not ApprovalAction.objects.filter(kind=ApprovalAction.Kind.REROUTED).exists()
+
+
+def test_only_a_pending_request_is_rerouted(people, make_user):
+    request = approval_submit(actor=people["finance"], target=draft_for(people, rule="cs_or_sales"))
+    approval_reject(actor=people["sales"], request=request, comment="Wrong period")
+
+    with pytest.raises(Conflict, match="only one waiting for approval is re-routed"):
+        approval_reroute(actor=make_user(Role.ADMIN), request=request, route="csm", comment="why")
+
+
+def test_a_route_whose_steps_are_all_approved_already_is_neither_offered_nor_taken(people, make_user):
+    customer = CustomerFactory(csm=people["csm"])
+    billing_config_update(actor=None, customer=customer, approval_rule="csm", sales_approval_above=D("50"))
+    invoice = invoice_create_manual(actor=people["finance"], customer=customer, lines=LINE)
+    request = approval_submit(actor=people["finance"], target=invoice)
+    approval_approve(actor=people["csm"], request=request)  # the CSM's step; Sales is still to come
+    billing_config_update(actor=None, customer=customer, sales_approval_above=None)
+    admin = make_user(Role.ADMIN)
+
+    routes = dict(approval_reroute_choices(actor=admin, request=request))
+
+    assert "cs_or_sales" in routes and "csm" not in routes  # the CSM alone: approved already, by nobody asked
+    with pytest.raises(DomainError, match="not a route this request can take"):
+        approval_reroute(actor=admin, request=request, route="csm", comment="Threshold dropped")
+    assert ApprovalRequest.objects.get(pk=request.pk).status == ApprovalRequest.Status.PENDING
