@@ -852,6 +852,7 @@ class BillingRunAdmin(MonthEndButtonMixin, ReadOnlyHistoryMixin, SimpleHistoryAd
         "invoices_created",
         "invoices_submitted",
         "invoices_issued",
+        "nothing_to_bill",
         "failure_count",
     ]
     fields = [

@@ -228,9 +228,14 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
 
     @extend_schema(
         summary="Create the usage invoice of a customer and month as a draft",
-        description="Rated from the usage so far. 409 `invoice_exists` when the month already has a usage invoice.",
+        description="Rated from the usage so far. 409 `invoice_exists` when the month already has a usage invoice; "
+        "409 `nothing_to_bill` when it would be 0.00 (no fee, all usage within the allowance) and the customer's "
+        "billing configuration does not ask for a 0.00 invoice (`send_zero_invoices`).",
         request=InvoiceDraftCreateSerializer,
-        responses={201: InvoiceDetailSerializer},
+        responses={
+            201: InvoiceDetailSerializer,
+            409: OpenApiResponse(description="`error.code`: `invoice_exists`, `nothing_to_bill`"),
+        },
     )
     @idempotent
     def create(self, request):

@@ -157,6 +157,10 @@ class InvoiceApprovalHandler:
                 "is submitted for approval.",
                 code="not_submittable",
             )
+        if invoice.kind == Invoice.Kind.USAGE and invoice.total == 0:
+            from ledger.services.invoices import refuse_nothing_to_bill
+
+            refuse_nothing_to_bill(invoice, billing_config_for(invoice.customer))
 
     def unsatisfiable(self, invoice: Invoice, rule: Rule, submitter) -> str | None:
         return self.unsatisfiable_many([(invoice, rule)], submitter)[0]

@@ -198,6 +198,12 @@ class BillingConfig(models.Model):
         default=False, help_text="Issue and send invoices that need no approval as soon as month-end makes them."
     )
     reminder_interval_days = models.PositiveSmallIntegerField(default=7)
+    send_zero_invoices = models.BooleanField(
+        "Send a 0.00 invoice when there is nothing to bill",
+        default=False,
+        help_text="For customers who want a document every month. Otherwise a month with nothing to bill (no fee, "
+        "and all usage within the allowance) gets no invoice: it takes no number and sends no email.",
+    )
     approval_rule = models.CharField(
         max_length=16,
         choices=ApprovalRule.choices,

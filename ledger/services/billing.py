@@ -21,6 +21,7 @@ CONFIG_FIELDS = {
     "invoice_email",
     "auto_issue",
     "reminder_interval_days",
+    "send_zero_invoices",
     "approval_rule",
     "sales_approval_above",
 }
