@@ -309,7 +309,7 @@ class ApprovalRequestAdmin(RequestColumns, ReadOnlyHistoryMixin, SimpleHistoryAd
             context["approval_actions"] = obj.actions.select_related("actor", "request", "reverts").order_by("at", "id")
         return super().render_change_form(request, context, add, change, form_url, obj)
 
-    @display(description="Nobody can approve it")
+    @display(description="Blocked")
     def blocked(self, row: ApprovalRequest) -> str:
         """Why nobody can give an approval it waits for; an Admin re-routes it on its target's page."""
         reason = why_nobody_can_approve(row, row.target)

@@ -64,6 +64,12 @@ class CommentRequiredForm(BaseDialogForm):
     )
 
 
+class WrappingRadioSelect(UnfoldAdminRadioSelectWidget):
+    """Unfold's radio buttons, with labels that wrap in a narrow dialog instead of being cut off."""
+
+    option_template_name = "approvals/widgets/radio_option_wrapped.html"
+
+
 class RerouteForm(BaseDialogForm):
     """The dialog of a re-route: one of the routes the request may take (approval_reroute_choices), and why.
 
@@ -72,7 +78,7 @@ class RerouteForm(BaseDialogForm):
 
     route = forms.ChoiceField(
         label="Route it to",
-        widget=UnfoldAdminRadioSelectWidget(),
+        widget=WrappingRadioSelect(),
         help_text="Only routes someone can approve now are offered. Approvals already given stay for the steps "
         "the new route keeps; the others are asked again.",
     )
