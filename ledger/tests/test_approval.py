@@ -563,3 +563,49 @@ def test_a_route_whose_steps_are_all_approved_already_is_neither_offered_nor_tak
     with pytest.raises(DomainError, match="not a route this request can take"):
         approval_reroute(actor=admin, request=request, route="csm", comment="Threshold dropped")
     assert ApprovalRequest.objects.get(pk=request.pk).status == ApprovalRequest.Status.PENDING
+
+
+@pytest.mark.skipif(
+    __import__("django.db").db.connection.vendor != "postgresql", reason="row locks between connections: PostgreSQL"
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_reroute_and_an_approval_at_the_same_moment_leave_one_consistent_request(people, make_user):
+    import threading
+
+    from django.db import connection
+
+    admin = make_user(Role.ADMIN)
+    request = approval_submit(actor=people["finance"], target=draft_for(people))  # the CSM's approval only
+    route = f"approver:{people['sales'].pk}"
+    barrier = threading.Barrier(2)
+    outcomes = {}
+
+    def act(who, call):
+        try:
+            barrier.wait(timeout=10)
+            call()
+            outcomes[who] = "done"
+        except (Conflict, ApprovalNotAllowed) as error:
+            outcomes[who] = error.code
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=act, args=("csm", lambda: approval_approve(actor=people["csm"], request=request))),
+        threading.Thread(
+            target=act,
+            args=("admin", lambda: approval_reroute(actor=admin, request=request, route=route, comment="at once")),
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    request.refresh_from_db()
+    kinds = list(request.actions.exclude(kind="submitted").values_list("kind", flat=True))
+    if outcomes == {"csm": "done", "admin": "already_decided"}:
+        assert (request.status, kinds, request.rule["name"]) == ("approved", ["approved"], "csm")
+    else:
+        assert outcomes == {"admin": "done", "csm": "not_an_approver"}
+        assert (request.status, kinds, request.rule["name"]) == ("pending", ["rerouted"], "approver")
