@@ -66,7 +66,7 @@ def test_customer_file_with_one_bad_row_shows_the_row_and_field_and_writes_nothi
             CUSTOMER_HEADER,
             "ACME-1,Acme,EUR,,2026-01-01,active,0",
             "BETA-2,Beta,XXX,,2026-01-01,active,0",  # no such currency
-            "GAMMA-3,Gamma,USD,,2026-01-01,active,1",
+            "GAMMA-3,Gamma,USD,,2026-01-01,active,0",
             "KEEP-1,Kept Renamed,EUR,,2026-01-01,active,0",
         ]
     )
