@@ -35,6 +35,7 @@ from approvals.selectors import (
     deciders_of,
     open_steps_of,
     waiting_longer_than,
+    why_nobody_can_approve,
     with_decisions,
 )
 from approvals.services import approval_approve, approval_reject
@@ -271,8 +272,18 @@ class ApprovalRequestAdmin(RequestColumns, ReadOnlyHistoryMixin, SimpleHistoryAd
     list_filter_submit = True
     search_fields = ["summary", "scope"]
     search_help_text = "Summary or customer client id"
-    fields = ["summary", "target_link", "scope", "status", "rule_steps", "opened_by", "opened_at", "decided_at"]
-    readonly_fields = ["target_link", "rule_steps"]
+    fields = [
+        "summary",
+        "target_link",
+        "scope",
+        "status",
+        "rule_steps",
+        "blocked",
+        "opened_by",
+        "opened_at",
+        "decided_at",
+    ]
+    readonly_fields = ["target_link", "rule_steps", "blocked"]
     change_form_after_template = "approvals/request_timeline.html"
 
     def get_queryset(self, request):
@@ -297,6 +308,16 @@ class ApprovalRequestAdmin(RequestColumns, ReadOnlyHistoryMixin, SimpleHistoryAd
         if obj is not None:
             context["approval_actions"] = obj.actions.select_related("actor", "request", "reverts").order_by("at", "id")
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @display(description="Blocked")
+    def blocked(self, row: ApprovalRequest) -> str:
+        """Why nobody can give an approval it waits for; an Admin re-routes it on its target's page."""
+        reason = why_nobody_can_approve(row, row.target)
+        if not reason:
+            return "—"
+        return format_html(
+            '{} <a href="{}" class="text-primary-600">Re-route it on its page.</a>', reason, target_url(row)
+        )
 
     @display(description="Steps")
     def rule_steps(self, row: ApprovalRequest) -> str:

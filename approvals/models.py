@@ -88,6 +88,7 @@ class ApprovalAction(models.Model):
         COMMENTED = "commented", "Commented"
         REVERTED = "reverted", "Reverted"
         WITHDRAWN = "withdrawn", "Withdrawn"
+        REROUTED = "rerouted", "Re-routed"
 
     request = models.ForeignKey(ApprovalRequest, on_delete=models.PROTECT, related_name="actions")
     actor = models.ForeignKey(
@@ -98,6 +99,8 @@ class ApprovalAction(models.Model):
     comment = models.TextField(blank=True)
     attachment = models.FileField(upload_to="approvals/%Y/%m/", blank=True)
     reverts = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reverted_by")
+    old_rule = models.JSONField(null=True, blank=True, help_text="For a re-route: the rule the request waited under.")
+    new_rule = models.JSONField(null=True, blank=True, help_text="For a re-route: the rule it waits under since.")
     at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     objects = ApprovalActionQuerySet.as_manager()

@@ -20,6 +20,15 @@ class Step:
     def as_json(self) -> dict:
         return {"name": self.name, "label": self.label, "users": list(self.users), "groups": list(self.groups)}
 
+    @classmethod
+    def from_json(cls, data: dict) -> "Step":
+        return cls(data["name"], data["label"], tuple(data["users"]), tuple(data["groups"]))
+
+
+def same_step(one: dict | None, other: dict | None) -> bool:
+    """Whether two frozen steps ask the same approval of the same people (their labels aside); None is no step."""
+    return one is not None and other is not None and all(one[key] == other[key] for key in ("name", "users", "groups"))
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -40,6 +49,19 @@ class Rule:
             **self.details,
         }
 
+    @classmethod
+    def from_json(cls, data: dict) -> "Rule":
+        """The rule a request froze (`as_json`), back as a Rule."""
+        details = {key: value for key, value in data.items() if key not in {"name", "label", "steps", "amount"}}
+        amount = data.get("amount")
+        return cls(
+            name=data["name"],
+            label=data["label"],
+            steps=tuple(Step.from_json(step) for step in data.get("steps", [])),
+            amount=None if amount is None else Decimal(amount),
+            details=details,
+        )
+
 
 class ApprovalHandler(Protocol):
     """Implemented by the app that owns a target; every method runs inside the deciding transaction.
@@ -57,6 +79,16 @@ class ApprovalHandler(Protocol):
 
     def check_submittable(self, target: models.Model) -> None:
         """Raise a DomainError-like exception with a reason if the target cannot be submitted now."""
+
+    def unsatisfiable(self, target: models.Model, rule: Rule, submitter) -> str | None:
+        """Why nobody can give one of the rule's approvals, saying what to fix; None when each step has someone
+        who may give it: active, allowed to see the target, and not `submitter` (maker-checker; None: a
+        scheduled job submitted it). A request is never opened, nor re-routed, under a rule with such a step."""
+
+    def reroute_rules(self, target: models.Model, actor) -> dict[str, Rule]:
+        """The rules an Admin (`actor`) may send an open request on `target` to instead, by a key that names each
+        route (another rule, a named approver), each with a label that says who would approve. `approvals` offers
+        those someone can satisfy and that differ from the request's."""
 
     def can_revert(self, target: models.Model) -> bool:
         """False once the target has moved past approval (an invoice once issued)."""
@@ -104,6 +136,9 @@ class ApprovalHandler(Protocol):
     def notify_addresses_many(self, pairs: list[tuple[models.Model, Step]]) -> list[list[str]]:
         """`notify_addresses` for every (target, step) pair, in the order given."""
 
+    def unsatisfiable_many(self, pairs: list[tuple[models.Model, Rule]], submitter) -> list[str | None]:
+        """`unsatisfiable` for every (target, rule) pair, in the order given."""
+
 
 _handlers: dict[str, ApprovalHandler] = {}
 _models: dict[str, type[models.Model]] = {}
@@ -139,6 +174,9 @@ class _PerTarget:
 
     def notify_addresses_many(self, pairs: list[tuple[models.Model, Step]]) -> list[list[str]]:
         return [self.handler.notify_addresses(target, step) for target, step in pairs]
+
+    def unsatisfiable_many(self, pairs: list[tuple[models.Model, Rule]], submitter) -> list[str | None]:
+        return [self.handler.unsatisfiable(target, rule, submitter) for target, rule in pairs]
 
 
 def bulk(handler: ApprovalHandler, method: str):

@@ -14,10 +14,55 @@ from django.db.models import Model, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from approvals.models import ApprovalAction, ApprovalRequest
-from approvals.registry import handler_for, registered
+from approvals.registry import Rule, Step, bulk, handler_for, registered, same_step
 
 DECISIONS = [ApprovalAction.Kind.APPROVED, ApprovalAction.Kind.REJECTED]
+# What decides which approvals count: the decisions, and the re-routes that may set earlier approvals aside.
+DECISIONS_AND_REROUTES = [*DECISIONS, ApprovalAction.Kind.REROUTED]
 OPEN_STATUSES = [ApprovalRequest.Status.PENDING, ApprovalRequest.Status.APPROVED, ApprovalRequest.Status.REJECTED]
+
+
+def standing_approvals(actions: list[ApprovalAction]) -> list[ApprovalAction]:
+    """The approvals that count now, from a request's actions oldest first (their `reverted_by` read): not
+    reverted, and given for a step that every later re-route kept as it was (same name, same people)."""
+    standing = []
+    for action in actions:
+        if action.kind == ApprovalAction.Kind.REROUTED:
+            before = {step["name"]: step for step in action.old_rule.get("steps", [])}
+            after = {step["name"]: step for step in action.new_rule.get("steps", [])}
+            standing = [
+                approval for approval in standing if same_step(after.get(approval.step), before.get(approval.step))
+            ]
+        elif action.kind == ApprovalAction.Kind.APPROVED and not hasattr(action, "reverted_by"):
+            standing.append(action)
+    return standing
+
+
+def revertible_decisions(actions: list[ApprovalAction]) -> list[ApprovalAction]:
+    """The decisions a revert may take back, oldest first: the standing approvals and the rejections not reverted."""
+    rejections = [
+        action
+        for action in actions
+        if action.kind == ApprovalAction.Kind.REJECTED and not hasattr(action, "reverted_by")
+    ]
+    return sorted([*standing_approvals(actions), *rejections], key=lambda action: (action.at, action.pk))
+
+
+def steps_left(rule: dict, approvals: list[ApprovalAction]) -> list[dict]:
+    """The steps of a frozen rule that `approvals` (standing ones) do not cover yet."""
+    done = {action.step for action in approvals}
+    return [step for step in rule.get("steps", []) if step["name"] not in done]
+
+
+def why_nobody_can_approve(request: ApprovalRequest, target: Model) -> str | None:
+    """For a pending request, why nobody can give one of the approvals it still waits for (what to fix), from
+    the target's handler; None when someone can give each. Reads the request's `decisions` (with_decisions)."""
+    waiting = open_steps_of(request)
+    if request.status != ApprovalRequest.Status.PENDING or not waiting:
+        return None
+    rule = Rule.from_json(request.rule)
+    rule = Rule(rule.name, rule.label, tuple(Step.from_json(step) for step in waiting), rule.amount, rule.details)
+    return handler_for(target).unsatisfiable(target, rule, request.opened_by)
 
 
 def approval_list_for(user) -> QuerySet[ApprovalRequest]:
@@ -31,20 +76,19 @@ def approval_list_for(user) -> QuerySet[ApprovalRequest]:
 
 
 def with_decisions(requests: QuerySet[ApprovalRequest]) -> QuerySet[ApprovalRequest]:
-    """Each request's approvals and rejections, with what reverted them, in `request.decisions` (one query)."""
-    decisions = ApprovalAction.objects.filter(kind__in=DECISIONS).select_related("reverted_by").order_by("at", "id")
+    """Each request's approvals, rejections and re-routes, with what reverted them, in `request.decisions` (one
+    query)."""
+    decisions = (
+        ApprovalAction.objects.filter(kind__in=DECISIONS_AND_REROUTES)
+        .select_related("reverted_by")
+        .order_by("at", "id")
+    )
     return requests.prefetch_related(Prefetch("actions", queryset=decisions, to_attr="decisions"))
-
-
-def _live(decisions: list[ApprovalAction]) -> list[ApprovalAction]:
-    """Decisions not reverted, oldest first."""
-    return [action for action in decisions if not hasattr(action, "reverted_by")]
 
 
 def open_steps_of(request: ApprovalRequest) -> list[dict]:
     """The request's steps still waiting for an approval, from its prefetched `decisions` (see with_decisions)."""
-    done = {action.step for action in _live(request.decisions) if action.kind == ApprovalAction.Kind.APPROVED}
-    return [step for step in request.rule.get("steps", []) if step["name"] not in done]
+    return steps_left(request.rule, standing_approvals(request.decisions))
 
 
 def _open_to(step: dict, user_id: int, groups: set[str]) -> bool:
@@ -52,8 +96,7 @@ def _open_to(step: dict, user_id: int, groups: set[str]) -> bool:
 
 
 def _approved_by(request: ApprovalRequest, user_id: int) -> bool:
-    live = _live(request.decisions)
-    return any(action.actor_id == user_id and action.kind == ApprovalAction.Kind.APPROVED for action in live)
+    return any(action.actor_id == user_id for action in standing_approvals(request.decisions))
 
 
 def _may_approve(request: ApprovalRequest, user, groups: set[str]) -> bool:
@@ -78,7 +121,7 @@ def _may_reject(request: ApprovalRequest, user, groups: set[str]) -> bool:
 def _may_revert(request: ApprovalRequest, user) -> bool:
     """As approval_revert decides (but for the target's state, which its handler tells): the latest live decision
     is the user's own, or the user is a superuser."""
-    live = _live(request.decisions)
+    live = revertible_decisions(request.decisions)
     return bool(live) and (live[-1].actor_id == user.pk or user.is_superuser)
 
 
@@ -127,6 +170,10 @@ class ApprovalState:
     may_approve: bool = False
     may_reject: bool = False
     may_revert: bool = False
+    may_reroute: bool = False
+    reroutes: list[tuple[str, str]] = field(default_factory=list)  # (key, label) of the routes offered to them
+    # For a pending request that nobody can finish: why, and what to fix (a re-route, often).
+    blocked: str | None = None
 
 
 def approval_state_for(target: Model, user) -> ApprovalState:
@@ -144,9 +191,53 @@ def approval_state_for(target: Model, user) -> ApprovalState:
     if not current:
         return state
     request = state.current = current[-1]
-    request.decisions = [action for action in actions if action.request_id == request.pk and action.kind in DECISIONS]
+    request.decisions = [
+        action for action in actions if action.request_id == request.pk and action.kind in DECISIONS_AND_REROUTES
+    ]
     groups = group_names(user)
     state.may_approve = _may_approve(request, user, groups)
     state.may_reject = _may_reject(request, user, groups)
     state.may_revert = _may_revert(request, user) and handler_for(target).can_revert(target)
+    if request.status == ApprovalRequest.Status.PENDING:
+        state.blocked = why_nobody_can_approve(request, target)
+        state.reroutes = approval_reroute_choices(actor=user, request=request, target=target)
+        state.may_reroute = bool(state.reroutes)
     return state
+
+
+def may_reroute(user) -> bool:
+    """Re-routing an open request is an Admin's (approvals.services.approval_reroute checks it again)."""
+    return user.has_perm("approvals.change_approvalrequest")
+
+
+def reroute_rules(request: ApprovalRequest, target: Model, actor, standing: list[ApprovalAction]) -> dict[str, Rule]:
+    """The routes a pending request may take (its target's handler's), less the one it is on (the same steps for
+    the same people) and those whose steps its `standing` approvals would all cover: taking one would approve
+    it with nobody asked."""
+    current = {step["name"]: step for step in request.rule.get("steps", [])}
+    routes = {}
+    for key, rule in handler_for(target).reroute_rules(target, actor).items():
+        new = {step["name"]: step for step in rule.as_json()["steps"]}
+        if new.keys() == current.keys() and all(same_step(step, current[name]) for name, step in new.items()):
+            continue
+        kept = [action for action in standing if same_step(new.get(action.step), current.get(action.step))]
+        if steps_left({"steps": list(new.values())}, kept):
+            routes[key] = rule
+    return routes
+
+
+def approval_reroute_choices(*, actor, request: ApprovalRequest, target: Model | None = None) -> list[tuple[str, str]]:
+    """The routes an Admin may send a pending request to, as (key, label), each one someone can satisfy; empty
+    for anyone else, or a request not pending. Reads the request's `decisions` if set (with_decisions)."""
+    if request.status != ApprovalRequest.Status.PENDING or not may_reroute(actor):
+        return []
+    target = target or request.target
+    decisions = getattr(request, "decisions", None)
+    if decisions is None:
+        decisions = list(
+            request.actions.filter(kind__in=DECISIONS_AND_REROUTES).select_related("reverted_by").order_by("at", "id")
+        )
+    routes = reroute_rules(request, target, actor, standing_approvals(decisions))
+    pairs = [(target, rule) for rule in routes.values()]
+    reasons = bulk(handler_for(target), "unsatisfiable_many")(pairs, request.opened_by)
+    return [(key, rule.label) for (key, rule), reason in zip(routes.items(), reasons, strict=True) if not reason]

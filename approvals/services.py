@@ -24,6 +24,14 @@ from simple_history.utils import bulk_create_with_history
 
 from approvals.models import ApprovalAction, ApprovalRequest
 from approvals.registry import Rule, Step, bulk, handler_for
+from approvals.selectors import (
+    DECISIONS_AND_REROUTES,
+    may_reroute,
+    reroute_rules,
+    revertible_decisions,
+    standing_approvals,
+    steps_left,
+)
 from billing_project.errors import Conflict, DomainError, NotAllowed
 
 _CURRENT = [ApprovalRequest.Status.PENDING, ApprovalRequest.Status.APPROVED, ApprovalRequest.Status.REJECTED]
@@ -31,6 +39,12 @@ _CURRENT = [ApprovalRequest.Status.PENDING, ApprovalRequest.Status.APPROVED, App
 
 class ApprovalNotAllowed(NotAllowed):
     code = "approval_not_allowed"
+
+
+class NoApprover(Conflict):
+    """Nobody can give an approval the rule needs; the message says what to fix."""
+
+    code = "no_approver"
 
 
 def _comment_required(comment: str, what: str) -> str:
@@ -50,13 +64,15 @@ def _steps(request: ApprovalRequest) -> list[dict]:
     return request.rule.get("steps", [])
 
 
+def _decisions(request: ApprovalRequest) -> list[ApprovalAction]:
+    """The request's approvals, rejections and re-routes, oldest first, with what reverted them."""
+    actions = request.actions.filter(kind__in=DECISIONS_AND_REROUTES).select_related("reverted_by")
+    return list(actions.order_by("at", "id"))
+
+
 def _live_approvals(request: ApprovalRequest) -> list[ApprovalAction]:
-    """Approvals not reverted, in order."""
-    return [
-        action
-        for action in request.actions.filter(kind=ApprovalAction.Kind.APPROVED).select_related("reverted_by")
-        if not hasattr(action, "reverted_by")
-    ]
+    """The approvals that count: not reverted, nor set aside by a re-route (approvals.selectors)."""
+    return standing_approvals(_decisions(request))
 
 
 def step_is_open_to(step: dict, user) -> bool:
@@ -67,8 +83,7 @@ def step_is_open_to(step: dict, user) -> bool:
 
 def open_steps(request: ApprovalRequest) -> list[dict]:
     """Steps still waiting for an approval."""
-    done = {action.step for action in _live_approvals(request)}
-    return [step for step in _steps(request) if step["name"] not in done]
+    return steps_left(request.rule, _live_approvals(request))
 
 
 def approvers_of(step: dict):
@@ -163,6 +178,9 @@ def approval_submit(*, actor, target: Model, comment: str = "") -> ApprovalReque
         if previous is not None:
             handler.withdrawn(target, actor)  # back to a plain draft: its rule no longer asks for approval
         return None
+    reason = handler.unsatisfiable(target, rule, actor)
+    if reason:
+        raise NoApprover(reason)
     request = ApprovalRequest.objects.create(
         target_type=ContentType.objects.get_for_model(target),
         target_id=target.pk,
@@ -185,10 +203,11 @@ def approval_submit_many(*, actor, targets: list[Model], comment: str = "") -> l
     the order of `targets`. After commit each approver gets one email listing the batch's requests that wait
     for them.
 
-    All or nothing: when `actor` may not submit a target, a target cannot be submitted now, or a target
-    already has a current request (pending, approved or rejected: resubmitting a rejected target, which
-    closes its old request, is `approval_submit`'s job), it raises and submits none. A caller that wants the
-    others submitted regardless falls back to `approval_submit` per target."""
+    All or nothing: when `actor` may not submit a target, a target cannot be submitted now, nobody can give an
+    approval a target's rule needs, or a target already has a current request (pending, approved or rejected:
+    resubmitting a rejected target, which closes its old request, is `approval_submit`'s job), it raises and
+    submits none. A caller that wants the others submitted regardless falls back to `approval_submit` per
+    target."""
     if not targets:
         return []
     model = type(targets[0])
@@ -221,6 +240,9 @@ def approval_submit_many(*, actor, targets: list[Model], comment: str = "") -> l
         handler.check_submittable(target)
     rules: list[Rule] = bulk(handler, "rules_many")(targets)
     chosen = [(target, rule) for target, rule in zip(targets, rules, strict=True) if rule.steps]
+    reason = next(filter(None, bulk(handler, "unsatisfiable_many")(chosen, actor)), None)
+    if reason:
+        raise NoApprover(reason)
     requests = bulk_create_with_history(
         [
             ApprovalRequest(
@@ -329,16 +351,10 @@ def approval_revert(*, actor, request: ApprovalRequest, comment: str) -> Approva
     request, target, handler = _lock_target_then_request(request)
     if not handler.can_revert(target):
         raise Conflict("It has already been issued; its approval can no longer be reverted.", code="already_issued")
-    decisions = [
-        action
-        for action in request.actions.filter(kind__in=[ApprovalAction.Kind.APPROVED, ApprovalAction.Kind.REJECTED])
-        .select_related("reverted_by")
-        .order_by("-at", "-id")
-        if not hasattr(action, "reverted_by")
-    ]
+    decisions = revertible_decisions(_decisions(request))
     if not decisions:
         raise Conflict("There is no approval or rejection to revert.", code="nothing_to_revert")
-    latest = decisions[0]
+    latest = decisions[-1]
     if latest.actor_id != actor.pk and not actor.has_perm("approvals.change_approvalrequest"):
         raise ApprovalNotAllowed("Only who made a decision (or an admin) can revert it.", code="not_your_decision")
     ApprovalAction.objects.create(
@@ -373,4 +389,45 @@ def approval_withdraw(*, actor, request: ApprovalRequest, comment: str = "") -> 
     request.decided_at = timezone.now()
     request.save(update_fields=["status", "decided_at"])
     handler.withdrawn(target, actor)
+    return request
+
+
+@transaction.atomic
+def approval_reroute(*, actor, request: ApprovalRequest, route: str, comment: str) -> ApprovalRequest:
+    """An Admin sends a pending request another way (`route`: another rule or a named approver, one of
+    `approval_reroute_choices`), saying why; typically when nobody can give an approval it waits for. The
+    re-route is an action with the old and the new rule. Approvals already given still count for the steps the
+    new rule keeps as they were (same people); the others are asked again, and emailed. The routes offered are
+    approvals.selectors.approval_reroute_choices."""
+    comment = _comment_required(comment, "re-route")
+    if not may_reroute(actor):
+        raise ApprovalNotAllowed("Only an Admin re-routes an approval request.", code="wrong_role")
+    request, target, handler = _lock_target_then_request(request)
+    if request.status != ApprovalRequest.Status.PENDING:
+        raise Conflict(
+            f"This request is {request.get_status_display().lower()}; only one waiting for approval is re-routed.",
+            code="already_decided",
+        )
+    rule = reroute_rules(request, target, actor, _live_approvals(request)).get(route)
+    if rule is None:
+        raise DomainError(
+            f"“{route}” is not a route this request can take now.",
+            code="unknown_route",
+            fields={"route": ["Choose one of the routes offered for this request."]},
+        )
+    reason = handler.unsatisfiable(target, rule, request.opened_by)
+    if reason:
+        raise NoApprover(reason)
+    ApprovalAction.objects.create(
+        request=request,
+        actor=actor,
+        kind=ApprovalAction.Kind.REROUTED,
+        comment=comment,
+        old_rule=request.rule,
+        new_rule=rule.as_json(),
+    )
+    request.rule = rule.as_json()
+    request._history_user = actor
+    request.save(update_fields=["rule"])
+    _notify_approvers(request, target)
     return request

@@ -98,6 +98,15 @@ def build_catalog(*, customers: int, seed: int, approval_share: float = 0.0) -> 
 
     rnd = random.Random(seed)
     with transaction.atomic():
+        if approval_share:
+            # Someone must be able to approve their bills, or submitting them is refused (no_approver).
+            from django.contrib.auth.models import Group
+
+            from accounts.models import User
+            from accounts.roles import Role
+
+            approver = User.objects.create_user("sales@bench.example", full_name="Bench Sales", is_staff=True)
+            approver.groups.add(Group.objects.get(name=Role.SALES))
         services = Service.objects.bulk_create(
             Service(code=code, name=name, category=category, unit_label=unit, description=f"{name}.")
             for code, name, category, unit, *_ in SERVICES

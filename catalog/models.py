@@ -9,6 +9,7 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from billing_project import money
+from catalog.dependents import csm_requirements
 
 external_key_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
@@ -89,6 +90,24 @@ class Customer(models.Model):
         refuse_change_once_priced(
             self, "currency", "The currency cannot change once the customer has price agreements."
         )
+        self._refuse_approval_without_csm()
+
+    def _refuse_approval_without_csm(self) -> None:
+        """Bills that wait for a CSM nobody is: refused here, so that no approval request waits for nobody."""
+        if self.csm_id is not None:
+            return
+        if self.require_csm_approval:
+            raise ValidationError(
+                {
+                    "require_csm_approval": f"{self.client_id or 'This customer'} has no CSM to approve its bills: "
+                    "choose its CSM, or untick “require CSM approval”."
+                }
+            )
+        if self.pk is None or not Customer.objects.filter(pk=self.pk, csm__isnull=False).exists():
+            return  # no CSM is being taken away
+        reasons = csm_requirements(self)
+        if reasons:
+            raise ValidationError({"csm": [f"{self.client_id} needs its CSM: {reason}" for reason in reasons]})
 
 
 class Partner(models.Model):

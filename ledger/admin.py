@@ -28,6 +28,7 @@ from approvals.selectors import ApprovalState, approval_state_for
 from approvals.services import (
     approval_approve,
     approval_reject,
+    approval_reroute,
     approval_revert,
     approval_submit,
     open_steps,
@@ -42,6 +43,7 @@ from catalog.selectors import customer_list_for
 from ledger.forms import (
     CreditNoteForm,
     InvoiceLineForm,
+    InvoiceRerouteForm,
     MarkFailedForm,
     PaymentMoveForm,
     money_label,
@@ -288,6 +290,14 @@ INVOICE_DIALOGS = {
         "form_class": CommentRequiredForm,
         "form_submit_text": "Reject",
     },
+    "reroute": {
+        "title": "Re-route this approval request?",
+        "description": "Send it to another rule or to one named approver, when nobody can give an approval it "
+        "waits for (its CSM has left, say). The new approvers are emailed; the timeline keeps the old and the new "
+        "rule with your comment.",
+        "form_class": InvoiceRerouteForm,
+        "form_submit_text": "Re-route",
+    },
     "revert": {
         "title": "Revert the latest decision?",
         "description": "Your latest approval or rejection is taken back and the invoice waits for approval again; "
@@ -345,6 +355,7 @@ class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
         "approve",
         "reject",
         "revert",
+        "reroute",
         "issue",
         "cancel",
         "record_payment",
@@ -396,6 +407,7 @@ class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
             "approve": lambda _: state.may_approve,
             "reject": lambda _: state.may_reject,
             "revert": lambda _: state.may_revert,
+            "reroute": lambda _: state.may_reroute,
         }
         return [
             detail_action
@@ -416,6 +428,10 @@ class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
     def has_decide_permission(self, request, object_id=None) -> bool:
         # Approve, reject, revert: who may follow approvals; approvals.services decides each decision itself.
         return request.user.has_perm("approvals.view_approvalrequest")
+
+    def has_reroute_permission(self, request, object_id=None) -> bool:
+        # An Admin's; approvals.services.approval_reroute checks it again.
+        return request.user.has_perm("approvals.change_approvalrequest")
 
     def _invoice(self, request, object_id) -> Invoice:
         invoice = self.get_object(request, unquote(object_id))
@@ -577,6 +593,29 @@ class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
                 actor=request.user, request=self._approval_request(invoice), comment=form.cleaned_data["comment"]
             ),
             lambda _: f"Your decision on {invoice_label(invoice)} was reverted; it waits for approval again.",
+        )
+
+    @action(
+        description="Re-route approval",
+        icon="alt_route",
+        url_path="reroute",
+        permissions=["reroute"],
+        dialog=INVOICE_DIALOGS["reroute"],
+    )
+    def reroute(self, request, form, object_id):
+        invoice = self._invoice(request, object_id)
+        return self._report(
+            request,
+            invoice,
+            lambda: approval_reroute(
+                actor=request.user,
+                request=self._approval_request(invoice),
+                route=form.cleaned_data["route"],
+                comment=form.cleaned_data["comment"],
+            ),
+            lambda approval: (
+                f"{invoice_label(invoice)} re-routed to “{approval.rule['label']}”; its approvers were emailed."
+            ),
         )
 
     @action(
@@ -921,6 +960,7 @@ class BillingRunAdmin(MonthEndButtonMixin, ReadOnlyHistoryMixin, SimpleHistoryAd
         "invoices_created",
         "invoices_submitted",
         "invoices_issued",
+        "nothing_to_bill",
         "failure_count",
     ]
     fields = [

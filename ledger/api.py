@@ -22,7 +22,14 @@ from accounts.models import User
 from accounts.permissions import RoleModelPermissions
 from approvals.models import ApprovalAction, ApprovalRequest
 from approvals.selectors import ApprovalState, approval_state_for
-from approvals.services import approval_approve, approval_reject, approval_revert, approval_submit, request_for
+from approvals.services import (
+    approval_approve,
+    approval_reject,
+    approval_reroute,
+    approval_revert,
+    approval_submit,
+    request_for,
+)
 from billing_project.api_schema import error_response
 from billing_project.errors import Conflict
 from billing_project.pagination import PAGE_DESCRIPTION, PAGE_SCHEMA, CursorPagination
@@ -33,6 +40,7 @@ from ledger.models import Account, Allocation, CreditNote, Invoice, InvoiceItem,
 from ledger.serializers import (
     ApprovalNoteSerializer,
     ApprovalReasonSerializer,
+    ApprovalRerouteSerializer,
     BalanceSerializer,
     CreditNoteCreateSerializer,
     CreditNoteSerializer,
@@ -147,6 +155,7 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
         "approve": ApprovalNoteSerializer,
         "reject": ApprovalReasonSerializer,
         "revert": ApprovalReasonSerializer,
+        "reroute": ApprovalRerouteSerializer,
     }
 
     def scoped_queryset(self, user: User) -> QuerySet[Invoice]:
@@ -222,11 +231,13 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
 
     @extend_schema(
         summary="Create the usage invoice of a customer and month as a draft",
-        description="Rated from the usage so far. 409 `invoice_exists` when the month already has a usage invoice.",
+        description="Rated from the usage so far. 409 `invoice_exists` when the month already has a usage invoice; "
+        "409 `nothing_to_bill` when it would be 0.00 (no fee, all usage within the allowance) and the customer's "
+        "billing configuration does not ask for a 0.00 invoice (`send_zero_invoices`).",
         request=InvoiceDraftCreateSerializer,
         responses={
             201: InvoiceDetailSerializer,
-            409: error_response("`error.code`: `invoice_exists`, `idempotency_key_reused`"),
+            409: error_response("`error.code`: `invoice_exists`, `nothing_to_bill`, `idempotency_key_reused`"),
         },
     )
     @idempotent
@@ -287,8 +298,8 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
             **_refusals(
                 forbidden="`wrong_role` (only Finance submits)",
                 not_found=NOT_YOURS,
-                conflict="`already_submitted`, `not_submittable` (not a draft or rejected invoice), "
-                "`idempotency_key_reused`",
+                conflict="`already_submitted`, `not_submittable` (not a draft or rejected invoice), `no_approver` "
+                "(nobody can give an approval its rule needs; the message says what to fix), `idempotency_key_reused`",
             ),
         },
         parameters=IDEMPOTENCY_PARAMETERS,
@@ -374,6 +385,36 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
         data = self.validated_input(request)
         invoice = self.get_object()
         approval_revert(actor=request.user, request=self._approval_request(invoice), comment=data["comment"])
+        return Response(self._detail(invoice))
+
+    @extend_schema(
+        summary="Re-route the invoice's pending request to another rule or approver, saying why (Admin)",
+        description="For a request nobody can finish (its CSM left, say): `route` is one of "
+        "`approval_allowed.reroute_routes`. The re-route is kept in the history with the old and the new rule; "
+        "approvals given for steps the new rule keeps still count, the new approvers are emailed.",
+        request=ApprovalRerouteSerializer,
+        responses={
+            200: InvoiceDetailSerializer,
+            **_refusals(
+                bad_request="`comment_required`, `unknown_route` (not a route it can take now), `invalid`",
+                forbidden="`wrong_role` (only an Admin re-routes)",
+                not_found=NOT_YOURS,
+                conflict="`already_decided`, `not_submitted`, `no_approver`",
+            ),
+        },
+        parameters=IDEMPOTENCY_PARAMETERS,
+    )
+    @action(methods=["post"], **APPROVAL_ACTION)
+    @idempotent
+    def reroute(self, request, pk=None):
+        data = self.validated_input(request)
+        invoice = self.get_object()
+        approval_reroute(
+            actor=request.user,
+            request=self._approval_request(invoice),
+            route=data["route"],
+            comment=data["comment"],
+        )
         return Response(self._detail(invoice))
 
 

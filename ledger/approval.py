@@ -1,20 +1,32 @@
 """Invoices as targets of `approvals` (DESIGN.md, "Approvals"): the rule per customer and the callbacks."""
 
+import copy
 from collections import defaultdict
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from simple_history.utils import get_history_manager_for_model
 
-from accounts.roles import Role
+from accounts.roles import ROLE_PERMISSIONS, Role
 from approvals.registry import Rule, Step
 from billing_project.errors import Conflict
+from catalog.selectors import ROLES_SEEING_ALL_CUSTOMERS
 from ledger.locks import lock_invoice, lock_invoices
-from ledger.models import BillingConfig, Invoice
+from ledger.models import BillingConfig, Invoice, csm_problem
 from ledger.selectors import invoice_list_for
 from ledger.services.billing import billing_config_for
+
+CUSTOMER_SUCCESS = Role.CUSTOMER_SUCCESS.value
+SALES = Role.SALES.value
+# Roles whose members see every customer's invoices (customers scoped by catalog.selectors, invoices granted by
+# accounts.roles), so may decide any bill a step opens to them; a Customer Success user sees their own customers'.
+INVOICE_READERS = frozenset(
+    role.value
+    for role in ROLES_SEEING_ALL_CUSTOMERS
+    if role == Role.ADMIN or "ledger.view_invoice" in ROLE_PERMISSIONS[role]
+)
 
 
 def invoice_approval_rule(invoice: Invoice, config: BillingConfig | None = None) -> Rule:
@@ -22,13 +34,9 @@ def invoice_approval_rule(invoice: Invoice, config: BillingConfig | None = None)
     rule_name = config.effective_approval_rule
     steps = []
     if rule_name == BillingConfig.ApprovalRule.CSM:
+        # Without a CSM nobody can give it: submitting is refused, saying so (InvoiceApprovalHandler.unsatisfiable).
         csm_id = invoice.customer.csm_id
-        # Without a CSM on the customer, any Customer Success user stands in.
-        steps.append(
-            Step("csm", "The customer's CSM", users=(csm_id,))
-            if csm_id
-            else Step("csm", "Customer Success (the customer has no CSM)", groups=(Role.CUSTOMER_SUCCESS.value,))
-        )
+        steps.append(Step("csm", "The customer's CSM", users=(csm_id,) if csm_id else ()))
     elif rule_name == BillingConfig.ApprovalRule.CS_OR_SALES:
         steps.append(
             Step("cs_or_sales", "Customer Success or Sales", groups=(Role.CUSTOMER_SUCCESS.value, Role.SALES.value))
@@ -43,6 +51,87 @@ def invoice_approval_rule(invoice: Invoice, config: BillingConfig | None = None)
         amount=invoice.total,
         details={"sales_approval_above": None if threshold is None else str(threshold)},
     )
+
+
+class _Deciders:
+    """Who could decide the bills of a batch: the users the steps name, the customers' CSMs and the active staff
+    members of the groups the steps name, read in three queries whatever the batch."""
+
+    def __init__(self, invoices: list[Invoice], steps: list[Step]) -> None:
+        User = get_user_model()
+        ids = {pk for step in steps for pk in step.users}
+        ids |= {invoice.customer.csm_id for invoice in invoices if invoice.customer.csm_id}
+        self.people = {user.pk: user for user in User.objects.filter(pk__in=ids).prefetch_related("groups")}
+        self.groups_of = {pk: {group.name for group in user.groups.all()} for pk, user in self.people.items()}
+        self.members = defaultdict(set)  # group name -> ids of its active staff members
+        groups = {group for step in steps for group in step.groups}
+        if groups:
+            memberships = User.groups.through.objects.filter(
+                group__name__in=groups, user__is_active=True, user__is_staff=True
+            )
+            for user_id, group in memberships.values_list("user_id", "group__name"):
+                self.members[group].add(user_id)
+
+    def sees(self, user_id: int, invoice: Invoice) -> bool:
+        """As ledger.selectors.invoice_list_for decides, from what was read."""
+        user = self.people.get(user_id)
+        if user is None or not user.is_active:
+            return False
+        if user.is_superuser:
+            return True
+        groups = self.groups_of[user_id]
+        if not user.is_staff:
+            return False
+        return bool(groups & INVOICE_READERS) or (CUSTOMER_SUCCESS in groups and invoice.customer.csm_id == user_id)
+
+    def of(self, step: Step, invoice: Invoice, submitter_id: int | None) -> set[int]:
+        """Who may give `step` on `invoice`: open to them, active, able to see it, and not its submitter; the CSM's
+        step, only while they are in Customer Success."""
+        deciders = {pk for pk in step.users if self.sees(pk, invoice)}
+        if step.name == "csm":
+            deciders = {pk for pk in deciders if CUSTOMER_SUCCESS in self.groups_of[pk]}
+        for group in step.groups:
+            if group in INVOICE_READERS:
+                deciders |= self.members[group]
+            elif group == CUSTOMER_SUCCESS and invoice.customer.csm_id in self.members[group]:
+                deciders.add(invoice.customer.csm_id)
+        return deciders - {submitter_id}
+
+    def why_nobody(self, invoice: Invoice, step: Step, submitter_id: int | None) -> str:
+        """What to fix so that someone can give `step`, for whoever reads the refusal (Finance, an Admin)."""
+        customer = invoice.customer
+        client_id = customer.client_id
+        others = " other than who submitted it" if submitter_id in self.members[SALES] else ""
+        if step.name == "csm":
+            csm = self.people.get(customer.csm_id)
+            in_customer_success = csm is not None and CUSTOMER_SUCCESS in self.groups_of[csm.pk]
+            problem = csm_problem(customer, csm, in_customer_success=in_customer_success)
+            if problem:
+                fix = "one" if csm is None else "another CSM"
+                return f"{problem}: set {fix} on the customer or change its approval rule."
+            if csm.pk not in step.users:
+                return f"{client_id}'s CSM is now {csm}, who is not the approver it was submitted to: re-route it."
+            if csm.pk == submitter_id:
+                return (
+                    f"{client_id}'s CSM, {csm}, submitted it and cannot approve it too: let someone else submit it, "
+                    "or change its approval rule."
+                )
+        if step.name == "cs_or_sales":
+            return (
+                f"Nobody can approve {client_id}'s bills as Customer Success or Sales: it has no CSM who can, and "
+                f"nobody{others} is active in Sales. Set its CSM on the customer, give someone the Sales role, or "
+                "change its approval rule."
+            )
+        if step.name == "sales":
+            return (
+                f"{client_id}'s bill of {invoice.total} {invoice.currency} is above its Sales approval threshold, "
+                f"and nobody{others} is active in Sales to approve it: give someone the Sales role, or change the "
+                "threshold in its billing configuration."
+            )
+        return (
+            f"Nobody can give the approval “{step.label}” of {client_id}'s bill: whoever it names is inactive, "
+            f"cannot see {client_id}'s invoices, or submitted it. Re-route it."
+        )
 
 
 class InvoiceApprovalHandler:
@@ -71,6 +160,65 @@ class InvoiceApprovalHandler:
                 "is submitted for approval.",
                 code="not_submittable",
             )
+        if invoice.kind == Invoice.Kind.USAGE and invoice.total == 0:
+            from ledger.services.invoices import refuse_nothing_to_bill
+
+            refuse_nothing_to_bill(invoice, billing_config_for(invoice.customer))
+
+    def unsatisfiable(self, invoice: Invoice, rule: Rule, submitter) -> str | None:
+        return self.unsatisfiable_many([(invoice, rule)], submitter)[0]
+
+    def unsatisfiable_many(self, pairs: list[tuple[Invoice, Rule]], submitter) -> list[str | None]:
+        if not pairs:
+            return []
+        deciders = _Deciders([invoice for invoice, _ in pairs], [step for _, rule in pairs for step in rule.steps])
+        submitter_id = submitter.pk if submitter is not None else None
+        reasons = []
+        for invoice, rule in pairs:
+            nobody = [step for step in rule.steps if not deciders.of(step, invoice, submitter_id)]
+            reasons.append(deciders.why_nobody(invoice, nobody[0], submitter_id) if nobody else None)
+        return reasons
+
+    def reroute_rules(self, invoice: Invoice, actor) -> dict[str, Rule]:
+        """The customer's CSM (when it has one) and any Customer Success or Sales user, each with the Sales
+        threshold of its configuration; or one named approver instead of every step: a Sales user, an Admin or the
+        customer's CSM, never the Admin re-routing it (someone else checks)."""
+        config = billing_config_for(invoice.customer)
+        csm = invoice.customer.csm
+        routes = {}
+        for name in (BillingConfig.ApprovalRule.CSM, BillingConfig.ApprovalRule.CS_OR_SALES):
+            if name == BillingConfig.ApprovalRule.CSM and csm is None:
+                continue
+            variant = copy.copy(config)
+            variant.approval_rule = name
+            rule = invoice_approval_rule(invoice, variant)
+            steps = tuple(
+                Step(step.name, f"The customer's CSM, {csm}", users=step.users) if step.name == "csm" else step
+                for step in rule.steps
+            )
+            label = " + ".join(step.label for step in steps)
+            routes[str(name)] = Rule(rule.name, label, steps, rule.amount, rule.details)
+        User = get_user_model()
+        named = (
+            User.objects.filter(is_active=True)
+            .filter(
+                Q(is_superuser=True)
+                | Q(is_staff=True, groups__name__in=[Role.ADMIN.value, SALES])
+                | Q(is_staff=True, pk=invoice.customer.csm_id, groups__name=CUSTOMER_SUCCESS)
+            )
+            .exclude(pk=actor.pk)
+            .distinct()
+            .order_by("full_name", "email")
+        )
+        for user in named:
+            routes[f"approver:{user.pk}"] = Rule(
+                "approver",
+                f"{user} alone, instead of every step",
+                (Step("approver", str(user), users=(user.pk,)),),
+                invoice.total,
+                {"sales_approval_above": None},
+            )
+        return routes
 
     def can_revert(self, invoice: Invoice) -> bool:
         return invoice.status in {Invoice.Status.PENDING_APPROVAL, Invoice.Status.APPROVED, Invoice.Status.REJECTED}
@@ -150,11 +298,9 @@ class InvoiceApprovalHandler:
                 continue
             found = {email for group in step.groups if group != cs for email in members[group].values()}
             if cs in step.groups:
-                # Customer Success users see only their own customers: when there is a CSM, only the CSM is told.
+                # Customer Success users see only their own customers: only the CSM is told, if there is one.
                 csm_id = invoice.customer.csm_id
-                if not csm_id:
-                    found.update(members[cs].values())
-                elif csm_id in members[cs]:
+                if csm_id in members[cs]:
                     found.add(members[cs][csm_id])
             addresses.append(sorted(found))
         return addresses

@@ -21,6 +21,12 @@ class LedgerConfig(AppConfig):
 
         register(Invoice, InvoiceApprovalHandler())
 
+        from catalog.dependents import register_csm_requirement
+        from ledger.services.billing import billing_config_needs_csm
+
+        # A customer keeps its CSM while its approval rule names the CSM (catalog asks before taking it away).
+        register_csm_requirement(billing_config_needs_csm)
+
 
 def _on_customer_saved(open_books):
     def receiver(sender, instance, created, raw=False, **kwargs):

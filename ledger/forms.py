@@ -22,10 +22,13 @@ from unfold.widgets import (
     UnfoldAdminTextInputWidget,
 )
 
+from approvals.forms import RerouteForm
+from approvals.models import ApprovalRequest
+from approvals.services import request_for
 from billing_project import money
 from catalog.models import Customer
 from ledger.models import Adjustment, BillingRun, Invoice, Payment, Refund
-from ledger.selectors import invoice_open_list, payment_allocated_invoices, payment_list_for
+from ledger.selectors import invoice_list_for, invoice_open_list, payment_allocated_invoices, payment_list_for
 
 CENT = Decimal("0.01")
 
@@ -266,3 +269,13 @@ class MarkFailedForm(BaseDialogForm):
         widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
         help_text="Required; kept among the run's failures and in its history.",
     )
+
+
+class InvoiceRerouteForm(RerouteForm):
+    """Re-route the invoice's pending approval request (an Admin's), from the invoice page."""
+
+    def approval_request(self) -> ApprovalRequest | None:
+        if not str(self.object_id).isdigit():
+            return None
+        invoice = invoice_list_for(self.request.user).filter(pk=self.object_id).first()
+        return request_for(invoice) if invoice else None

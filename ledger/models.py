@@ -9,11 +9,13 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Now
 from simple_history.models import HistoricalRecords
 
+from accounts.roles import Role
 from billing_project import money
 from catalog.models import Customer, Partner, Service
 
@@ -154,6 +156,25 @@ class Leg(AppendOnlyModel):
         return self.debit - self.credit
 
 
+def csm_problem(customer: Customer, csm, *, in_customer_success: bool) -> str | None:
+    """Why `csm`, the customer's CSM, cannot approve its bills (there is none, or they are inactive or no longer
+    in Customer Success), as the start of a sentence; None when they can."""
+    if csm is None:
+        return f"{customer.client_id} has no CSM"
+    if not csm.is_active:
+        return f"{customer.client_id}'s CSM, {csm}, is inactive"
+    if not in_customer_success:
+        return f"{customer.client_id}'s CSM, {csm}, is no longer in Customer Success"
+    return None
+
+
+def csm_cannot_approve(customer: Customer) -> str | None:
+    """`csm_problem` of the customer's CSM, read from the database."""
+    csm = customer.csm
+    in_customer_success = csm is not None and csm.groups.filter(name=Role.CUSTOMER_SUCCESS).exists()
+    return csm_problem(customer, csm, in_customer_success=in_customer_success)
+
+
 class BillingConfig(models.Model):
     class Cycle(models.TextChoices):
         MONTHLY = "monthly", "Monthly"
@@ -177,6 +198,12 @@ class BillingConfig(models.Model):
         default=False, help_text="Issue and send invoices that need no approval as soon as month-end makes them."
     )
     reminder_interval_days = models.PositiveSmallIntegerField(default=7)
+    send_zero_invoices = models.BooleanField(
+        "Send a 0.00 invoice when there is nothing to bill",
+        default=False,
+        help_text="For customers who want a document every month. Otherwise a month with nothing to bill (no fee, "
+        "and all usage within the allowance) gets no invoice: it takes no number and sends no email.",
+    )
     approval_rule = models.CharField(
         max_length=16,
         choices=ApprovalRule.choices,
@@ -211,6 +238,15 @@ class BillingConfig(models.Model):
     @property
     def effective_tax_rate(self) -> Decimal:
         return Decimal(0) if self.tax_exempt else self.tax_rate
+
+    def clean(self) -> None:
+        super().clean()
+        if self.approval_rule == self.ApprovalRule.CSM:
+            problem = csm_cannot_approve(self.customer)
+            if problem:
+                raise ValidationError(
+                    {"approval_rule": f"{problem}: set a CSM on the customer first, or choose another rule."}
+                )
 
     @property
     def effective_approval_rule(self) -> str:

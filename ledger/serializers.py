@@ -116,6 +116,16 @@ class ApprovalReasonSerializer(serializers.Serializer):
     )
 
 
+class ApprovalRerouteSerializer(ApprovalReasonSerializer):
+    """Re-routing (an Admin): the route, one of `approval_allowed.reroute_routes`, and why."""
+
+    route = serializers.CharField(
+        max_length=64,
+        help_text="The key of one of the routes in `approval_allowed.reroute_routes`, e.g. `cs_or_sales` or "
+        "`approver:12`. Any other answers 400 `unknown_route`.",
+    )
+
+
 class PaymentCreateSerializer(serializers.Serializer):
     customer = VisibleCustomerField(help_text="Customer id; the payment is in the customer's currency.")
     amount = amount_field()
@@ -297,7 +307,8 @@ class ApprovalAttachmentField(serializers.Field):
 
 
 class ApprovalActionSerializer(serializers.ModelSerializer):
-    """One entry of the approval history: submitted, approved, rejected, commented, reverted or withdrawn."""
+    """One entry of the approval history: submitted, approved, rejected, commented, reverted, withdrawn or
+    re-routed."""
 
     action = ApprovalActionKindField(source="kind")
     actor = serializers.EmailField(
@@ -307,12 +318,35 @@ class ApprovalActionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ApprovalAction
-        fields = ["id", "request", "action", "step", "actor", "comment", "attachment", "reverts", "at"]
+        fields = [
+            "id",
+            "request",
+            "action",
+            "step",
+            "actor",
+            "comment",
+            "attachment",
+            "reverts",
+            "old_rule",
+            "new_rule",
+            "at",
+        ]
         read_only_fields = fields
         extra_kwargs = {
             "request": {"help_text": "The approval request it belongs to; a resubmitted invoice has several."},
             "reverts": {"help_text": "For a revert: the approval or rejection it took back."},
         }
+
+    old_rule = ApprovalRuleSerializer(read_only=True, allow_null=True, help_text="For a re-route: the rule before.")
+    new_rule = ApprovalRuleSerializer(read_only=True, allow_null=True, help_text="For a re-route: the rule since.")
+
+
+class RerouteRouteSerializer(serializers.Serializer):
+    route = serializers.CharField(read_only=True, help_text="What to send as `route` to …/reroute.")
+    label = serializers.CharField(read_only=True, help_text="Who would approve on that route.")
+
+    def to_representation(self, instance: tuple[str, str]) -> dict:
+        return {"route": instance[0], "label": instance[1]}
 
 
 class ApprovalAllowedSerializer(serializers.Serializer):
@@ -321,6 +355,21 @@ class ApprovalAllowedSerializer(serializers.Serializer):
     approve = serializers.BooleanField(source="may_approve", read_only=True)
     reject = serializers.BooleanField(source="may_reject", read_only=True)
     revert = serializers.BooleanField(source="may_revert", read_only=True)
+    reroute = serializers.BooleanField(
+        source="may_reroute", read_only=True, help_text="An Admin, with at least one route someone can approve."
+    )
+    reroute_routes = RerouteRouteSerializer(
+        source="reroutes",
+        many=True,
+        read_only=True,
+        help_text="The routes the caller may re-route the pending request to; empty for anyone but an Admin.",
+    )
+    blocked = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="Why nobody can give an approval the pending request waits for, and what to fix; null when "
+        "someone can.",
+    )
 
 
 class InvoiceDetailSerializer(InvoiceSerializer):

@@ -29,7 +29,8 @@ from ledger.forms import (
 )
 from ledger.models import Invoice
 from ledger.selectors import CustomerStatement, customer_statement, invoice_list_for, invoice_open_list
-from ledger.services.invoices import invoice_create_draft, invoice_create_manual, invoice_regenerate
+from ledger.services.billing import billing_config_for
+from ledger.services.invoices import invoice_create_draft, invoice_create_manual, invoice_regenerate, nothing_to_bill
 from ledger.services.month_end import month_end_preview, month_end_run, previous_period
 from ledger.services.payments import adjustment_record, payment_record, refund_record
 from ledger.tasks import month_end_task
@@ -202,7 +203,14 @@ class InvoicePreviewView(UnfoldModelAdminViewMixin, DetailView):
             "opts": Invoice._meta,
             "items": invoice.items.select_related("service"),
             "can_regenerate": invoice.is_editable and self.request.user.has_perm("ledger.change_invoice"),
+            "nothing_to_bill": self._nothing_to_bill(invoice),
         }
+
+    @staticmethod
+    def _nothing_to_bill(invoice: Invoice) -> str:
+        """For a draft of 0.00 that would not be issued: why, and what to do instead."""
+        reason = invoice.is_editable and nothing_to_bill(invoice, billing_config_for(invoice.customer))
+        return f"It would not be issued: {reason}" if reason else ""
 
     def post(self, request, *args, **kwargs):
         if not request.user.has_perm("ledger.change_invoice"):
@@ -239,8 +247,8 @@ class MonthEndView(UnfoldModelAdminViewMixin, FormView):
     def form_valid(self, form):
         period, customer = form.cleaned_data["period"], form.cleaned_data["customer"]
         if "run" not in self.request.POST:
-            previews = month_end_preview(period=period, customer_ids=[customer.pk] if customer else None)
-            return self.render_to_response(self.get_context_data(form=form, previews=previews, previewed=True))
+            preview = month_end_preview(period=period, customer_ids=[customer.pk] if customer else None)
+            return self.render_to_response(self.get_context_data(form=form, preview=preview, previewed=True))
         if customer is None:
             month_end_task.delay(period=period.isoformat(), actor_id=self.request.user.pk)
             messages.success(
@@ -258,7 +266,11 @@ class MonthEndView(UnfoldModelAdminViewMixin, FormView):
         elif run.already_invoiced:
             messages.warning(self.request, f"{customer} already has its usage invoice for {period:%Y-%m}.")
         else:
-            messages.warning(self.request, f"{customer} has no usage and no fee in {period:%Y-%m}: nothing to bill.")
+            messages.warning(
+                self.request,
+                f"{customer} has nothing to bill in {period:%Y-%m} (no fee, and no usage beyond its allowance): "
+                "no invoice made.",
+            )
         return redirect(change_url(run))
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.roles import Role
 from approvals.models import ApprovalAction, ApprovalRequest
 from approvals.services import approval_approve, approval_comment, approval_reject, approval_submit
+from catalog.models import Customer
 from catalog.tests.factories import CustomerFactory
 from ledger.models import Invoice
 from ledger.services.billing import billing_config_update
@@ -407,3 +408,85 @@ def test_the_request_page_shows_its_steps_and_timeline(client, people, submit):
     assert "Sales (total above 50.00 EUR) (waiting)" in html
     assert [a.kind for a in page.context["approval_actions"]] == ["submitted", "approved"]
     assert "Fine by me" in html
+
+
+def test_submitting_a_bill_nobody_can_approve_on_the_invoice_page_says_what_to_fix(client, people):
+    customer = CustomerFactory(client_id="SOYLENT-010", csm=people["csm"])
+    billing_config_update(actor=None, customer=customer, approval_rule="csm")
+    Customer.objects.filter(pk=customer.pk).update(csm=None)  # saved before a CSM was required
+    invoice = invoice_create_manual(actor=people["finance"], customer=customer, lines=LINE)
+    client = signed_in(client, people["finance"])
+
+    response = client.post(f"/admin/ledger/invoice/{invoice.pk}/submit/", DIALOG, follow=True)
+
+    assert messages_of(response) == ["SOYLENT-010 has no CSM: set one on the customer or change its approval rule."]
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.DRAFT and not ApprovalRequest.objects.exists()
+
+
+# Re-routing a request nobody can finish, from the invoice page (an Admin's).
+
+
+@pytest.fixture
+def stuck(people, submit, make_user):
+    """SOYLENT-010's bill waits for its CSM, who has become inactive since; an Admin to re-route it."""
+    request = submit("SOYLENT-010")
+    people["csm"].is_active = False
+    people["csm"].save()
+    return request, make_user(Role.ADMIN, email="admin@x.example", full_name="Ada Admin")
+
+
+def test_the_invoice_page_says_nobody_can_approve_and_offers_an_admin_to_reroute(client, people, stuck):
+    request, admin = stuck
+    url = f"/admin/ledger/invoice/{request.target_id}/change/"
+
+    page = signed_in(client, admin).get(url)
+
+    assert "Re-route approval" in offered(client, request.target_id)
+    html = page.content.decode()
+    assert 'data-testid="approval-blocked"' in html
+    assert "SOYLENT-010&#x27;s CSM" in html and "is inactive" in html
+    dialog = client.get(f"/admin/ledger/invoice/{request.target_id}/reroute/").content.decode()
+    assert "Customer Success or Sales" in dialog and f"{people['sales'].email}" in dialog
+    assert "Ada Admin" not in dialog  # not oneself
+    for who in ("finance", "sales"):
+        assert "Re-route approval" not in offered(signed_in(client, people[who]), request.target_id)
+        assert client.post(f"/admin/ledger/invoice/{request.target_id}/reroute/", DIALOG).status_code == 403
+
+
+def test_an_admin_reroutes_on_the_invoice_page_and_the_timeline_shows_it(client, people, stuck):
+    request, admin = stuck
+    client = signed_in(client, admin)
+    base = f"/admin/ledger/invoice/{request.target_id}"
+
+    response = client.post(
+        f"{base}/reroute/", DIALOG | {"route": "cs_or_sales", "comment": "Casey has left"}, follow=True
+    )
+
+    assert messages_of(response) == [
+        f"Draft #{request.target_id} re-routed to “Customer Success or Sales”; its approvers were emailed."
+    ]
+    html = client.get(f"{base}/change/").content.decode()
+    assert 'data-kind="rerouted"' in html
+    assert "Re-routed from “The customer&#x27;s CSM” to “Customer Success or Sales”" in html
+    assert "Casey has left" in html and 'data-testid="approval-blocked"' not in html
+    assert queue_of(signed_in(client, people["sales"])) == ["SOYLENT-010"]
+
+
+def test_a_reroute_without_a_comment_or_route_shows_the_dialog_again(client, stuck):
+    request, admin = stuck
+
+    response = signed_in(client, admin).post(f"/admin/ledger/invoice/{request.target_id}/reroute/", DIALOG)
+
+    assert response.status_code == 200
+    assert set(response.context["form"].errors) == {"route", "comment"}
+    assert not ApprovalAction.objects.filter(kind="rerouted").exists()
+
+
+def test_the_request_page_says_why_nobody_can_approve_it_and_links_its_invoice(client, stuck):
+    request, admin = stuck
+
+    html = signed_in(client, admin).get(f"{REQUESTS}{request.pk}/change/").content.decode()
+
+    assert "SOYLENT-010&#x27;s CSM" in html and "is inactive" in html
+    assert f'href="/admin/ledger/invoice/{request.target_id}/change/" class="text-primary-600">Re-route it' in html

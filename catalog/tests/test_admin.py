@@ -573,3 +573,30 @@ def test_a_price_agreement_date_out_of_range_shows_the_whole_list_with_a_message
     assert response.status_code == 200
     assert "Date filter 9999-12-31: Enter a day from 1900-01-01 to 2100-12-31." in response.content.decode()
     assert list(response.context["cl"].result_list) == [agreement]
+
+
+def test_requiring_csm_approval_without_a_csm_shows_the_error_on_the_form(client, finance_user):
+    client.force_login(finance_user)
+
+    response = client.post(reverse("admin:catalog_customer_add"), customer_form(require_csm_approval="on"))
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == ["require_csm_approval"]
+    assert "ACME-1 has no CSM to approve its bills: choose its CSM" in errors["require_csm_approval"][0]
+    assert not Customer.objects.exists()
+
+
+def test_sales_without_the_csm_field_is_told_why_a_customer_without_a_csm_cannot_require_approval(client, make_user):
+    sales = make_user(Role.SALES)  # sees the CSM read-only: the error is on the field they can change
+    customer = CustomerFactory(csm=None)
+    client.force_login(sales)
+
+    form = customer_form(customer, require_csm_approval="on")
+    del form["csm"], form["sales_owner"]
+    response = client.post(change_url("customer", customer.pk), form)
+
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors) == ["require_csm_approval"]
+    customer.refresh_from_db()
+    assert customer.require_csm_approval is False

@@ -548,3 +548,29 @@ def test_portal_list_query_counts_are_pinned(portal, client_for, django_assert_m
     for url in ["/api/customers", "/api/price-agreements", "/api/services"]:
         with django_assert_max_num_queries(10):
             client.get(url)
+
+
+def test_requiring_csm_approval_without_a_csm_is_a_400_naming_the_field(finance_user, client_for):
+    body = {"name": "Soylent", "client_id": "SOYLENT-010", "currency": "USD", "require_csm_approval": True}
+
+    response = client_for(finance_user).post("/api/customers", body, format="json")
+
+    assert response.status_code == 400, response.json()
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    assert list(error["fields"]) == ["require_csm_approval"]
+    assert "SOYLENT-010 has no CSM to approve its bills" in error["fields"]["require_csm_approval"][0]
+    assert not Customer.objects.filter(client_id="SOYLENT-010").exists()
+
+
+def test_patching_require_csm_approval_on_a_customer_without_a_csm_is_a_400(finance_user, client_for):
+    customer = CustomerFactory(csm=None)
+
+    response = client_for(finance_user).patch(
+        f"/api/customers/{customer.pk}", {"require_csm_approval": True}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["require_csm_approval"]
+    customer.refresh_from_db()
+    assert customer.require_csm_approval is False

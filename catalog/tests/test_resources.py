@@ -66,7 +66,7 @@ def test_customer_file_with_one_bad_row_shows_the_row_and_field_and_writes_nothi
             CUSTOMER_HEADER,
             "ACME-1,Acme,EUR,,2026-01-01,active,0",
             "BETA-2,Beta,XXX,,2026-01-01,active,0",  # no such currency
-            "GAMMA-3,Gamma,USD,,2026-01-01,active,1",
+            "GAMMA-3,Gamma,USD,,2026-01-01,active,0",
             "KEEP-1,Kept Renamed,EUR,,2026-01-01,active,0",
         ]
     )
@@ -380,3 +380,17 @@ def test_import_history_records_the_importing_user_on_updates(client, finance_us
 
     latest = customer.history.latest()
     assert (latest.name, latest.history_user) == ("Acme Renamed", finance_user)
+
+
+def test_customer_file_requiring_csm_approval_without_a_csm_names_the_row_and_field(client, finance_user):
+    client.force_login(finance_user)
+    csv_text = f"{CUSTOMER_HEADER}\nACME-1,Acme,EUR,,2026-01-01,active,0\nSOYLENT-010,Soylent,USD,,2026-01-01,active,1"
+
+    response = upload(client, Customer, csv_text)
+
+    result = response.context["result"]
+    assert [row.number for row in result.invalid_rows] == [2]
+    assert list(result.invalid_rows[0].field_specific_errors) == ["require_csm_approval"]
+    assert "SOYLENT-010 has no CSM to approve its bills" in response.content.decode()
+    assert "confirm_form" not in response.context
+    assert not Customer.objects.exists()

@@ -4,8 +4,9 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
+from accounts.roles import Role
 from catalog import services
-from catalog.models import PriceAgreement
+from catalog.models import Customer, PriceAgreement
 from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
 
 pytestmark = pytest.mark.django_db
@@ -59,3 +60,55 @@ def test_history_records_the_acting_user(finance_user):
     assert latest.history_user == finance_user
     assert latest.billing_email == "ap@acme.example"
     assert customer.history.count() == 2
+
+
+# A customer whose bills wait for its CSM has one (issue 10, point 4).
+
+
+def test_requiring_csm_approval_without_a_csm_is_refused_naming_the_field(finance_user):
+    with pytest.raises(ValidationError) as error:
+        services.customer_create(
+            actor=finance_user, name="Soylent", client_id="SOYLENT-010", currency="USD", require_csm_approval=True
+        )
+    assert error.value.message_dict == {
+        "require_csm_approval": [
+            "SOYLENT-010 has no CSM to approve its bills: choose its CSM, or untick “require CSM approval”."
+        ]
+    }
+    assert not Customer.objects.exists()
+
+
+def test_ticking_require_csm_approval_on_a_customer_without_a_csm_is_refused(finance_user):
+    customer = CustomerFactory(client_id="SOYLENT-010", csm=None)
+
+    with pytest.raises(ValidationError) as error:
+        services.customer_update(actor=finance_user, customer=customer, require_csm_approval=True)
+
+    assert list(error.value.message_dict) == ["require_csm_approval"]
+    customer.refresh_from_db()
+    assert customer.require_csm_approval is False
+
+
+def test_taking_the_csm_away_from_a_customer_that_requires_csm_approval_is_refused(finance_user, make_user):
+    customer = CustomerFactory(csm=make_user(Role.CUSTOMER_SUCCESS), require_csm_approval=True)
+
+    with pytest.raises(ValidationError, match="untick “require CSM approval”"):
+        services.customer_update(actor=finance_user, customer=customer, csm=None)
+
+    customer.refresh_from_db()
+    assert customer.csm is not None
+
+
+def test_a_customer_with_its_csm_may_require_csm_approval_and_one_without_may_not_require_it(finance_user, make_user):
+    with_csm = services.customer_create(
+        actor=finance_user,
+        name="Acme",
+        client_id="ACME-1",
+        currency="EUR",
+        csm=make_user(Role.CUSTOMER_SUCCESS),
+        require_csm_approval=True,
+    )
+    without = services.customer_create(actor=finance_user, name="Beta", client_id="BETA-2", currency="EUR")
+
+    assert with_csm.require_csm_approval is True
+    assert services.customer_update(actor=finance_user, customer=without, csm=None).csm is None

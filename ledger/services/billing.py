@@ -22,9 +22,20 @@ CONFIG_FIELDS = {
     "invoice_email",
     "auto_issue",
     "reminder_interval_days",
+    "send_zero_invoices",
     "approval_rule",
     "sales_approval_above",
 }
+
+
+def billing_config_needs_csm(customer: Customer) -> str | None:
+    """Registered with catalog (catalog.dependents): the CSM of a customer whose rule is the CSM's stays."""
+    if BillingConfig.objects.filter(customer_id=customer.pk, approval_rule=BillingConfig.ApprovalRule.CSM).exists():
+        return (
+            "its bills are approved by its CSM (the approval rule of its billing configuration): choose another "
+            "CSM, or change that rule first."
+        )
+    return None
 
 
 def billing_config_for(customer: Customer) -> BillingConfig:

@@ -42,6 +42,34 @@ class InvoiceNotEditable(Conflict):
     code = "invoice_not_editable"
 
 
+class NothingToBill(Conflict):
+    """A usage invoice of 0.00 would take a number and send an email for nothing (BillingConfig.send_zero_invoices)."""
+
+    code = "nothing_to_bill"
+
+
+SEND_ZERO_INVOICES = BillingConfig._meta.get_field("send_zero_invoices").verbose_name
+
+
+def nothing_to_bill(invoice: Invoice, config: BillingConfig) -> str | None:
+    """Why a usage invoice of 0.00 goes no further (not made, submitted or issued), and what to do instead; None
+    when it may: it bills something, it is not a usage invoice, or the customer's configuration asks for one."""
+    if invoice.kind != Invoice.Kind.USAGE or invoice.total != 0 or config.send_zero_invoices:
+        return None
+    outcome = "no invoice is made" if invoice.pk is None else f"cancel draft #{invoice.pk}"
+    return (
+        f"{invoice.customer.client_id} has nothing to bill for {invoice.period:%Y-%m} (no fee, and no usage beyond "
+        f"its allowance): {outcome}. To send a 0.00 invoice, tick “{SEND_ZERO_INVOICES}” in its billing "
+        "configuration."
+    )
+
+
+def refuse_nothing_to_bill(invoice: Invoice, config: BillingConfig) -> None:
+    reason = nothing_to_bill(invoice, config)
+    if reason:
+        raise NothingToBill(reason, fields={"period": ["Nothing to bill for this month."]})
+
+
 def period_start(value: date) -> date:
     return value.replace(day=1)
 
@@ -130,7 +158,8 @@ def _save(instance, actor: User | None) -> None:
 
 @transaction.atomic
 def invoice_create_draft(*, actor: User | None, customer: Customer, period: date) -> Invoice:
-    """The usage invoice of a customer and month, as a draft rated from its usage so far."""
+    """The usage invoice of a customer and month, as a draft rated from its usage so far. With nothing to bill
+    (0.00) none is made, unless the customer's configuration asks for a 0.00 invoice."""
     period = period_start(period)
     lock_customer(customer)
     existing = Invoice.objects.filter(customer=customer, period=period, kind=Invoice.Kind.USAGE).first()
@@ -150,6 +179,7 @@ def invoice_create_draft(*, actor: User | None, customer: Customer, period: date
         config.effective_tax_rate,
     )
     set_totals(invoice, items)
+    refuse_nothing_to_bill(invoice, config)
     try:
         with transaction.atomic():
             _save(invoice, actor)
@@ -309,6 +339,7 @@ def invoice_issue(*, actor: User | None, invoice: Invoice, send: bool = True) ->
         )
     items = list(invoice.items.all())
     config = billing_config_for(invoice.customer)
+    refuse_nothing_to_bill(invoice, config)
     issued_at = timezone.now()
     invoice.number = next_document_number(INVOICE_SERIES)
     invoice.issued_at = issued_at

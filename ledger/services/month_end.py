@@ -83,7 +83,9 @@ def _preview(customer: Customer, lines: list[LineDraft], tax_rate: Decimal) -> I
 
 
 def _previews(period: date, customer_ids: list[int]) -> list[InvoicePreview]:
-    """What each customer's usage invoice would hold; customers with no usage and no fee get none."""
+    """What each customer's usage invoice would hold. Customers with nothing to bill get none: no usage and no
+    fee, or an invoice of 0.00 (no fee, all usage within the allowance), unless their billing configuration
+    asks for a 0.00 invoice (`send_zero_invoices`): it would take a number and send an email for nothing."""
     rows_by_customer = defaultdict(list)
     for row in usage_month_report(year=period.year, month=period.month, customer_ids=customer_ids):
         rows_by_customer[row.customer_id].append(row)
@@ -95,19 +97,32 @@ def _previews(period: date, customer_ids: list[int]) -> list[InvoicePreview]:
     for customer_id in sorted(rows_by_customer):
         customer = customers[customer_id]
         config = configs.get(customer_id) or BillingConfig(customer=customer)  # defaults; a preview writes nothing
-        previews.append(_preview(customer, usage_lines(rows_by_customer[customer_id]), config.effective_tax_rate))
+        preview = _preview(customer, usage_lines(rows_by_customer[customer_id]), config.effective_tax_rate)
+        if preview.total or config.send_zero_invoices:
+            previews.append(preview)
     return previews
 
 
-def month_end_preview(*, period: date, customer_ids: Iterable[int] | None = None) -> list[InvoicePreview]:
-    """A dry run: the invoices month-end would make for customers not yet invoiced. Writes nothing."""
+@dataclass
+class MonthEndPreview:
+    invoices: list[InvoicePreview]  # the invoices month-end would make
+    nothing_to_bill: list[Customer]  # customers not yet invoiced who would get none: nothing to bill
+
+
+def month_end_preview(*, period: date, customer_ids: Iterable[int] | None = None) -> MonthEndPreview:
+    """A dry run: the invoices month-end would make for customers not yet invoiced, and who would get none.
+    Writes nothing."""
     ids = billable_customer_ids(period=period, customer_ids=customer_ids)
     invoiced = set(
         Invoice.objects.filter(customer_id__in=ids, period=period, kind=Invoice.Kind.USAGE).values_list(
             "customer_id", flat=True
         )
     )
-    return _previews(period, [pk for pk in ids if pk not in invoiced])
+    todo = [pk for pk in ids if pk not in invoiced]
+    previews = _previews(period, todo)
+    billed = {preview.customer.pk for preview in previews}
+    idle = Customer.objects.filter(pk__in=[pk for pk in todo if pk not in billed]).order_by("name")
+    return MonthEndPreview(invoices=previews, nothing_to_bill=list(idle))
 
 
 @dataclass

@@ -28,6 +28,7 @@ from ledger.models import (
     Transaction,
 )
 from ledger.selectors import customer_balance
+from ledger.services.billing import billing_config_update
 from ledger.services.invoices import invoice_create_draft, invoice_create_manual, invoice_issue
 from ledger.services.payments import payment_record
 from ledger.tasks import month_end_task
@@ -162,7 +163,7 @@ def test_the_lists_cost_the_same_queries_with_more_rows(finance, priced_customer
 def test_a_csm_sees_only_their_customers_invoices(client, make_user, issued, import_usage):
     csm = make_user(Role.CUSTOMER_SUCCESS)
     own = CustomerFactory(csm=csm)
-    own_invoice = invoice_create_draft(actor=None, customer=own, period=OCTOBER)
+    own_invoice = invoice_create_manual(actor=None, customer=own)
     client.force_login(csm)
 
     listed = client.get("/admin/ledger/invoice/")
@@ -657,7 +658,7 @@ def test_month_end_preview_shows_the_lines_and_writes_nothing(finance, october):
     )
 
     assert response.status_code == 200
-    (preview,) = response.context["previews"]
+    (preview,) = response.context["preview"].invoices
     assert (preview.customer, preview.subtotal, preview.tax, preview.total) == (
         october,
         D("50.00"),
@@ -728,3 +729,53 @@ def test_the_journal_is_read_only_even_for_the_admin(client, admin_user, issued)
     assert client.post(f"/admin/ledger/transaction/{entry.pk}/change/", {}).status_code == 403
     assert client.post(f"/admin/ledger/transaction/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
     assert client.post(f"/admin/ledger/invoice/{issued.pk}/change/", {}).status_code == 403
+
+
+# Nothing to bill (issue 10, point 6).
+
+
+def test_a_new_usage_draft_with_nothing_to_bill_shows_why_on_the_form(finance, priced_customer):
+    customer, _ = priced_customer
+
+    response = finance.post(
+        "/admin/ledger/invoice/add/", {"customer": customer.pk, "period": "2026-10", "kind": Invoice.Kind.USAGE}
+    )
+
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert form.errors["period"] == ["Nothing to bill for this month."]
+    assert "ACME has nothing to bill for 2026-10" in form.non_field_errors()[0]
+    assert not Invoice.objects.exists()
+
+
+def test_the_preview_of_a_zero_draft_says_it_would_not_be_issued(finance, priced_customer):
+    customer, _ = priced_customer
+    billing_config_update(actor=None, customer=customer, send_zero_invoices=True)
+    draft = invoice_create_draft(actor=None, customer=customer, period=OCTOBER)
+    billing_config_update(actor=None, customer=customer, send_zero_invoices=False)
+
+    html = finance.get(f"/admin/ledger/invoice/{draft.pk}/preview/").content.decode()
+
+    assert "It would not be issued: ACME has nothing to bill for 2026-10" in html
+    assert f"cancel draft #{draft.pk}" in html
+
+
+def test_the_month_end_preview_lists_who_has_nothing_to_bill_and_the_runs_count_them(finance, priced_customer):
+    customer, _ = priced_customer
+
+    preview = finance.post("/admin/ledger/billingrun/month-end/", {"period": "2026-10", "preview": ""})
+
+    assert list(preview.context["preview"].nothing_to_bill) == [customer]
+    assert 'data-testid="preview-nothing-to-bill"' in preview.content.decode()
+    finance.post("/admin/ledger/billingrun/month-end/", {"period": "2026-10", "customer": customer.pk, "run": ""})
+    runs = finance.get("/admin/ledger/billingrun/")
+    assert "Nothing to bill" in runs.content.decode()
+    assert BillingRun.objects.get().nothing_to_bill == 1
+
+
+def test_the_billing_configuration_offers_the_zero_invoice_option(finance, october):
+    config = BillingConfig.objects.get(customer=october)
+
+    page = finance.get(f"/admin/ledger/billingconfig/{config.pk}/change/").content.decode()
+
+    assert "Send a 0.00 invoice when there is nothing to bill" in page

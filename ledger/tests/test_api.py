@@ -15,6 +15,7 @@ from drf_spectacular.drainage import reset_generator_stats
 from accounts.roles import Role
 from catalog.tests.factories import CustomerFactory, PortalMembershipFactory
 from ledger.models import Allocation, CreditNote, Invoice, Payment, Transaction
+from ledger.services.billing import billing_config_update
 from ledger.services.invoices import credit_note_issue, invoice_add_line, invoice_create_manual, invoice_issue
 from ledger.services.payments import adjustment_record, payment_record
 
@@ -60,10 +61,11 @@ def error_of(response, status: int) -> dict:
 
 
 @pytest.fixture
-def world(priced_customer, make_user):
-    """ACME (tax 20%) with an issued invoice of 120.00, a draft, a payment of 50.00 and its CSM;
-    OTHER with an issued invoice of 40.00 and a payment of 10.00."""
+def world(priced_customer, make_user, import_usage):
+    """ACME (tax 20%) with an issued invoice of 120.00, a draft, a payment of 50.00, its CSM and usage in November
+    (to bill); OTHER with an issued invoice of 40.00 and a payment of 10.00."""
     customer, service = priced_customer
+    import_usage(customer, service, [(3, "2026-11-04T10:00:00Z")])
     customer.csm = make_user(Role.CUSTOMER_SUCCESS)
     customer.save()
     other = CustomerFactory(client_id="OTHER", name="Other")
@@ -1029,3 +1031,25 @@ def test_schema_generates_without_warnings_and_holds_the_ledger(tmp_path, client
     ]
     for path in mutating:
         assert "Idempotency-Key" in [parameter["name"] for parameter in paths[path]["post"]["parameters"]]
+
+
+def test_a_usage_draft_with_nothing_to_bill_is_409_unless_the_customer_asks_for_zero_invoices(
+    priced_customer, finance_user, client_for
+):
+    customer, _ = priced_customer  # no usage, no fee in October
+    client = client_for(finance_user)
+
+    error = error_of(client.post("/api/invoices", {"customer": customer.pk, "period": "2026-10"}, format="json"), 409)
+
+    assert error["code"] == "nothing_to_bill"
+    assert error["message"].startswith(
+        "ACME has nothing to bill for 2026-10 (no fee, and no usage beyond its allowance)"
+    )
+    assert error["fields"] == {"period": ["Nothing to bill for this month."]}
+    assert not Invoice.objects.exists()
+
+    billing_config_update(actor=None, customer=customer, send_zero_invoices=True)
+    response = client.post("/api/invoices", {"customer": customer.pk, "period": "2026-10"}, format="json")
+
+    assert response.status_code == 201, response.content
+    assert (response.json()["total"], response.json()["status"]) == ("0.00", "draft")

@@ -13,6 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from accounts.roles import Role
 from approvals.models import ApprovalAction, ApprovalRequest
 from approvals.services import approval_approve, approval_reject, approval_revert, approval_submit, request_for
+from catalog.models import Customer
 from catalog.tests.factories import CustomerFactory, PortalMembershipFactory
 from ledger.models import Invoice
 from ledger.services.billing import billing_config_update
@@ -433,11 +434,12 @@ def test_get_says_what_the_caller_may_do_now(people, client_for):
     def allowed(who):
         return ok(client_for(people[who]).get(f"/api/bills/{invoice.pk}"))["approval_allowed"]
 
-    nothing = {"approve": False, "reject": False, "revert": False}
-    assert allowed("csm") == {"approve": True, "reject": True, "revert": False}
+    routes = {"reroute": False, "reroute_routes": [], "blocked": None}  # only an Admin re-routes
+    nothing = {"approve": False, "reject": False, "revert": False, **routes}
+    assert allowed("csm") == {"approve": True, "reject": True, "revert": False, **routes}
     assert allowed("sales") == allowed("submitter") == allowed("finance") == nothing
     approval_approve(actor=people["csm"], request=request_for(invoice))
-    assert allowed("csm") == {"approve": False, "reject": False, "revert": True}
+    assert allowed("csm") == {"approve": False, "reject": False, "revert": True, **routes}
     assert allowed("sales") == nothing
 
 
@@ -472,10 +474,11 @@ def test_get_query_count_does_not_grow_with_the_history(people, client_for, djan
 
     # Session, user, portal membership, roles and permissions (3); the invoice, its lines with services, credit
     # notes, allocations; the approval actions with their actors, requests and reverts, who opened the current
-    # request, the caller's roles again (approvals.selectors.approval_state_for: what the caller may do).
-    with django_assert_max_num_queries(13):
+    # request, the caller's roles again (approvals.selectors.approval_state_for: what the caller may do), and who
+    # could approve what it waits for (the users its steps name, with their roles: whether it is blocked).
+    with django_assert_max_num_queries(15):
         assert len(ok(client.get(f"/api/bills/{short.pk}"))["approval_history"]) == 1
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(15):
         # 1 submitted + 4 rounds of rejected, reverted, rejected, withdrawn (by the resubmission), submitted
         assert len(ok(client.get(f"/api/bills/{long.pk}"))["approval_history"]) == 21
 
@@ -526,7 +529,14 @@ def test_portal_users_read_their_issued_bills_without_approval_internals(people,
     body = ok(client.get(f"/api/bills/{issued.pk}"))
 
     assert (body["status"], body["approval"], body["approval_history"]) == ("issued", None, [])
-    assert body["approval_allowed"] == {"approve": False, "reject": False, "revert": False}
+    assert body["approval_allowed"] == {
+        "approve": False,
+        "reject": False,
+        "revert": False,
+        "reroute": False,
+        "reroute_routes": [],
+        "blocked": None,
+    }
     assert [row["id"] for row in ok(client.get("/api/bills"))["results"]] == [issued.pk]
     error_of(client.get(f"/api/bills/{pending.pk}"), 404)
     error_of(client.get(f"/api/bills/{elsewhere.pk}"), 404)
@@ -625,3 +635,91 @@ def test_schema_describes_the_approval_actions(client_for):
         for name, operation in operations.items():
             assert "Idempotency-Key" in [parameter["name"] for parameter in operation["parameters"]], name
             assert {"200", "403", "404", "409"} <= set(operation["responses"]), name
+
+
+def test_submitting_a_bill_nobody_can_approve_is_409_saying_what_to_fix(people, client_for):
+    invoice = bill_for(people)
+    invoice.customer.client_id = "SOYLENT-010"
+    invoice.customer.save(update_fields=["client_id"])
+    Customer.objects.filter(pk=invoice.customer_id).update(csm=None)  # saved before a CSM was required
+
+    error = error_of(submit(client_for(people["finance"]), invoice), 409)
+
+    assert error["code"] == "no_approver"
+    assert error["message"] == "SOYLENT-010 has no CSM: set one on the customer or change its approval rule."
+    assert statuses(invoice) == (Invoice.Status.DRAFT, None)
+
+
+# --- Re-routing a request nobody can finish (an Admin) -------------------------------------------------------------
+
+
+def reroute(client, invoice, route: str, comment: str = "The CSM has left", **extra):
+    return client.post(f"/api/bills/{invoice.pk}/reroute", {"route": route, "comment": comment}, format="json", **extra)
+
+
+@pytest.fixture
+def stuck(people, make_user):
+    """A bill waiting for its CSM, who has become inactive since; and an Admin."""
+    invoice = submitted(people)
+    people["csm"].is_active = False
+    people["csm"].save()
+    return invoice, make_user(Role.ADMIN, email="admin@x.example")
+
+
+def test_get_tells_an_admin_why_nobody_can_approve_and_where_it_can_go(people, stuck, client_for):
+    invoice, admin = stuck
+
+    allowed = ok(client_for(admin).get(f"/api/bills/{invoice.pk}"))["approval_allowed"]
+
+    assert (
+        allowed["blocked"].startswith(f"{invoice.customer.client_id}'s CSM, ") and "is inactive" in allowed["blocked"]
+    )
+    assert allowed["reroute"] is True
+    assert {"route": "cs_or_sales", "label": "Customer Success or Sales"} in allowed["reroute_routes"]
+    assert {"route": f"approver:{people['sales'].pk}", "label": f"{people['sales']} alone, instead of every step"} in (
+        allowed["reroute_routes"]
+    )
+
+
+def test_an_admin_reroutes_and_the_history_shows_the_old_and_the_new_rule(people, stuck, client_for):
+    invoice, admin = stuck
+
+    body = ok(reroute(client_for(admin), invoice, "cs_or_sales"))
+
+    assert body["approval"]["rule"]["name"] == "cs_or_sales" and body["approval_allowed"]["blocked"] is None
+    entry = body["approval_history"][-1]
+    assert (entry["action"], entry["actor"], entry["comment"]) == ("rerouted", "admin@x.example", "The CSM has left")
+    assert (entry["old_rule"]["name"], entry["new_rule"]["name"]) == ("csm", "cs_or_sales")
+    assert body["approval_history"][0]["old_rule"] is None
+    assert ok(approve(client_for(people["sales"]), invoice))["status"] == Invoice.Status.APPROVED
+
+
+@pytest.mark.parametrize(
+    ("who", "route", "comment", "status", "code"),
+    [
+        ("finance", "cs_or_sales", "why", 403, "wrong_role"),
+        ("sales", "cs_or_sales", "why", 403, "wrong_role"),
+        ("admin", "cs_or_sales", "", 400, "comment_required"),
+        ("admin", "csm", "why", 400, "unknown_route"),
+        ("admin", "approver:999999", "why", 400, "unknown_route"),
+    ],
+)
+def test_a_refused_reroute_is_an_error_and_changes_nothing(
+    people, stuck, client_for, who, route, comment, status, code
+):
+    invoice, admin = stuck
+    caller = admin if who == "admin" else people[who]
+
+    error = error_of(reroute(client_for(caller), invoice, route, comment), status)
+
+    assert error["code"] == code
+    if code == "unknown_route":
+        assert list(error["fields"]) == ["route"]
+    assert request_for(invoice).rule["name"] == "csm"
+    assert not ApprovalAction.objects.filter(kind="rerouted").exists()
+
+
+def test_rerouting_a_bill_never_submitted_is_409(people, make_user, client_for):
+    invoice = bill_for(people)
+
+    assert error_of(reroute(client_for(make_user(Role.ADMIN)), invoice, "cs_or_sales"), 409)["code"] == "not_submitted"

@@ -4,20 +4,26 @@ from datetime import date
 from decimal import Decimal as D
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core import mail
 
 from accounts.roles import Role
 from approvals.models import ApprovalAction, ApprovalRequest
 from approvals.registry import handler_for
+from approvals.selectors import approval_reroute_choices
 from approvals.services import (
     ApprovalNotAllowed,
     approval_approve,
     approval_reject,
+    approval_reroute,
     approval_revert,
     approval_submit,
+    approval_submit_many,
+    open_steps,
     request_for,
 )
 from billing_project.errors import Conflict, DomainError
+from catalog.models import Customer
 from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
 from ledger.approval import invoice_approval_rule
 from ledger.models import Invoice
@@ -210,16 +216,17 @@ def test_emails_are_sent_only_after_commit(people, django_capture_on_commit_call
     ("rule", "csm", "expected"),
     [
         ("csm", "csm", [["csm@x.example"]]),
-        ("csm", "gone", [[]]),  # an inactive CSM: nobody is told
-        ("csm", None, [["cs2@x.example", "csm@x.example"]]),  # no CSM: every active CS user
+        ("csm", "gone", [[]]),  # a CSM made inactive since the rule was set: nobody is told
         ("cs_or_sales", "csm", [["csm@x.example", "sales@x.example"]]),  # the CSM alone among CS users
-        ("cs_or_sales", None, [["cs2@x.example", "csm@x.example", "sales@x.example"]]),
+        ("cs_or_sales", None, [["sales@x.example"]]),  # no CSM: no CS user sees the customer, Sales only
     ],
 )
 def test_who_hears_of_a_submission_one_by_one_or_in_bulk(people, make_user, rule, csm, expected):
     people = people | {"gone": make_user(Role.CUSTOMER_SUCCESS, Role.SALES, email="gone@x.example", is_active=False)}
-    customer = CustomerFactory(csm=people.get(csm))
+    customer = CustomerFactory(csm=people["csm"] if csm else None)
     billing_config_update(actor=None, customer=customer, approval_rule=rule)
+    Customer.objects.filter(pk=customer.pk).update(csm=people.get(csm))
+    customer.refresh_from_db()
     invoice = invoice_create_manual(actor=people["finance"], customer=customer, lines=LINE)
     handler, steps = handler_for(Invoice), invoice_approval_rule(invoice).steps
 
@@ -298,3 +305,307 @@ def test_two_approvers_at_the_same_moment_leave_one_consistent_decision(people):
     invoice.refresh_from_db()
     expected = {"approved": Invoice.Status.APPROVED, "rejected": Invoice.Status.REJECTED}
     assert invoice.status == expected[decisions.get().kind] and request.status == decisions.get().kind
+
+
+# A rule nobody can satisfy is refused at submit, saying what to fix (issue 10, point 4). The states below can no
+# longer be saved through the services (see test_billing.py); they arise when a user changes after the fact, or
+# were saved before that check, and are set here with a raw update.
+
+
+def _legacy(customer, **fields):
+    Customer.objects.filter(pk=customer.pk).update(**fields)
+    customer.refresh_from_db()
+
+
+def _nobody_can_approve(people, make_user, case: str) -> Invoice:
+    people["csm"].full_name = "Casey Success"
+    people["csm"].save()
+    customer = CustomerFactory(client_id="SOYLENT-010", csm=people["csm"])
+    if case == "no csm":
+        billing_config_update(actor=None, customer=customer, approval_rule="csm")
+        _legacy(customer, csm=None)
+    elif case == "require flag, no csm":
+        _legacy(customer, csm=None, require_csm_approval=True)
+    elif case == "csm inactive":
+        billing_config_update(actor=None, customer=customer, approval_rule="csm")
+        people["csm"].is_active = False
+        people["csm"].save()
+    elif case == "csm left customer success":
+        billing_config_update(actor=None, customer=customer, approval_rule="csm")
+        people["csm"].groups.set([Group.objects.get(name=Role.SALES)])
+    elif case == "cs or sales, no csm and no sales":
+        billing_config_update(actor=None, customer=customer, approval_rule="cs_or_sales")
+        _legacy(customer, csm=None)
+        people["sales"].is_active = False
+        people["sales"].save()
+    elif case == "threshold, no sales":
+        billing_config_update(actor=None, customer=customer, approval_rule="csm", sales_approval_above=D("50.00"))
+        people["sales"].groups.clear()
+    return invoice_create_manual(actor=people["finance"], customer=customer, lines=LINE)
+
+
+NOBODY = {
+    "no csm": "SOYLENT-010 has no CSM: set one on the customer or change its approval rule.",
+    "require flag, no csm": "SOYLENT-010 has no CSM: set one on the customer or change its approval rule.",
+    "csm inactive": "SOYLENT-010's CSM, Casey Success <csm@x.example>, is inactive: set another CSM on the customer "
+    "or change its approval rule.",
+    "csm left customer success": "SOYLENT-010's CSM, Casey Success <csm@x.example>, is no longer in Customer "
+    "Success: set another CSM on the customer or change its approval rule.",
+    "cs or sales, no csm and no sales": "Nobody can approve SOYLENT-010's bills as Customer Success or Sales: it has "
+    "no CSM who can, and nobody is active in Sales. Set its CSM on the customer, give someone the Sales role, or "
+    "change its approval rule.",
+    "threshold, no sales": "SOYLENT-010's bill of 100.00 EUR is above its Sales approval threshold, and nobody is "
+    "active in Sales to approve it: give someone the Sales role, or change the threshold in its billing "
+    "configuration.",
+}
+
+
+@pytest.mark.parametrize("case", NOBODY)
+def test_submitting_under_a_rule_nobody_can_satisfy_is_refused_saying_what_to_fix(people, make_user, case):
+    invoice = _nobody_can_approve(people, make_user, case)
+
+    with pytest.raises(Conflict) as refusal:
+        approval_submit(actor=people["finance"], target=invoice)
+
+    assert (refusal.value.code, refusal.value.message) == ("no_approver", NOBODY[case])
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.DRAFT
+    assert not ApprovalRequest.objects.exists() and not ApprovalAction.objects.exists()
+
+
+def test_a_batch_with_a_bill_nobody_can_approve_is_refused_whole(people, make_user):
+    fine = draft_for(people)
+    stuck = _nobody_can_approve(people, make_user, "no csm")
+
+    with pytest.raises(Conflict, match="SOYLENT-010 has no CSM"):
+        approval_submit_many(actor=people["finance"], targets=[fine, stuck])
+
+    assert not ApprovalRequest.objects.exists()
+
+
+def test_the_only_approver_cannot_be_who_submits(people, make_user):
+    csm_in_finance = make_user(Role.CUSTOMER_SUCCESS, Role.FINANCE, email="both@x.example", full_name="")
+    customer = CustomerFactory(client_id="SOYLENT-010", csm=csm_in_finance)
+    billing_config_update(actor=None, customer=customer, approval_rule="csm")
+    invoice = invoice_create_manual(actor=people["finance"], customer=customer, lines=LINE)
+
+    with pytest.raises(Conflict, match="SOYLENT-010's CSM, both@x.example, submitted it and cannot approve it too"):
+        approval_submit(actor=csm_in_finance, target=invoice)
+    assert approval_submit(actor=people["finance"], target=invoice).status == ApprovalRequest.Status.PENDING
+
+
+def test_a_cs_or_sales_bill_without_a_csm_goes_to_sales(people):
+    customer = CustomerFactory(csm=None)
+    billing_config_update(actor=None, customer=customer, approval_rule="cs_or_sales")
+    invoice = invoice_create_manual(actor=people["finance"], customer=customer, lines=LINE)
+
+    request = approval_submit(actor=people["finance"], target=invoice)
+
+    assert approval_approve(actor=people["sales"], request=request).status == ApprovalRequest.Status.APPROVED
+
+
+def test_month_end_leaves_a_bill_nobody_can_approve_as_a_draft_and_says_why_on_the_run(people, make_user, import_usage):
+    service = ServiceFactory()
+    stuck = CustomerFactory(client_id="SOYLENT-010", csm=people["csm"])
+    fine = CustomerFactory(client_id="ACME-001", csm=people["csm"])
+    for customer in (stuck, fine):
+        PriceAgreementFactory(customer=customer, service=service, unit_price=D(1), valid_from=date(2026, 1, 1))
+        billing_config_update(actor=None, customer=customer, approval_rule="csm")
+        import_usage(customer, service, [(10, "2026-10-05T10:00:00Z")])
+    _legacy(stuck, csm=None)
+
+    run = month_end_run(actor=None, period=date(2026, 10, 1))
+
+    assert Invoice.objects.get(customer=stuck).status == Invoice.Status.DRAFT
+    assert Invoice.objects.get(customer=fine).status == Invoice.Status.PENDING_APPROVAL
+    assert (run.invoices_created, run.invoices_submitted, run.customers_done) == (2, 1, 2)
+    assert run.failures == [
+        {"stage": "route", "customers": [stuck.pk], "error": f"NoApprover: {NOBODY['no csm']}"},
+    ]
+
+
+# An Admin re-routes an open request to a rule someone can satisfy (issue 10, point 4).
+
+
+@pytest.fixture
+def stuck(people, make_user):
+    """A bill for SOYLENT-010 (100.00 EUR) submitted under "the CSM, and Sales above 50.00", whose CSM has left
+    since: nobody can give the CSM's approval."""
+    people["csm"].full_name = "Casey Success"
+    people["csm"].save()
+    people["sales"].full_name = "Sam Sales"
+    people["sales"].save()
+    customer = CustomerFactory(client_id="SOYLENT-010", csm=people["csm"])
+    billing_config_update(actor=None, customer=customer, approval_rule="csm", sales_approval_above=D("50.00"))
+    invoice = invoice_create_manual(actor=people["finance"], customer=customer, lines=LINE)
+    request = approval_submit(actor=people["finance"], target=invoice)
+    people["csm"].is_active = False
+    people["csm"].save()
+    return request
+
+
+def test_an_admin_reroutes_a_request_nobody_can_finish_and_it_is_recorded(people, make_user, stuck):
+    admin = make_user(Role.ADMIN, email="admin@x.example")
+    old_rule = stuck.rule
+
+    request = approval_reroute(actor=admin, request=stuck, route="cs_or_sales", comment="Casey has left")
+
+    action = request.actions.get(kind=ApprovalAction.Kind.REROUTED)
+    assert (action.actor, action.comment, action.old_rule) == (admin, "Casey has left", old_rule)
+    assert action.new_rule == request.rule == ApprovalRequest.objects.get(pk=stuck.pk).rule
+    assert [(step["name"], step["groups"]) for step in request.rule["steps"]] == [
+        ("cs_or_sales", [Role.CUSTOMER_SUCCESS.value, Role.SALES.value]),
+        ("sales", [Role.SALES.value]),
+    ]
+    assert request.status == ApprovalRequest.Status.PENDING
+    assert request.history.latest().history_user == admin
+    approval_approve(actor=people["sales"], request=request)
+    approver = make_user(Role.SALES, email="sales2@x.example")
+    assert approval_approve(actor=approver, request=request).status == ApprovalRequest.Status.APPROVED
+    assert Invoice.objects.get(pk=stuck.target_id).status == Invoice.Status.APPROVED
+
+
+def test_approvals_given_for_steps_the_new_route_keeps_still_count(people, make_user, stuck):
+    approval_approve(actor=people["sales"], request=stuck, comment="Sales is fine")  # the "sales" step
+    admin, approver = make_user(Role.ADMIN), make_user(Role.SALES, email="sales2@x.example")
+
+    rerouted = approval_reroute(actor=admin, request=stuck, route="cs_or_sales", comment="Casey has left")
+
+    assert [step["name"] for step in open_steps(rerouted)] == ["cs_or_sales"]
+    assert approval_approve(actor=approver, request=rerouted).status == ApprovalRequest.Status.APPROVED
+
+
+def test_a_named_approver_replaces_every_step_and_earlier_approvals_are_asked_again(people, make_user, stuck):
+    approval_approve(actor=people["sales"], request=stuck)
+    admin = make_user(Role.ADMIN)
+
+    rerouted = approval_reroute(
+        actor=admin, request=stuck, route=f"approver:{people['sales'].pk}", comment="Sam decides this one"
+    )
+
+    assert rerouted.rule["label"] == "Sam Sales <sales@x.example> alone, instead of every step"
+    assert [(step["name"], step["users"]) for step in open_steps(rerouted)] == [("approver", [people["sales"].pk])]
+    with pytest.raises(Conflict, match="no approval or rejection to revert"):
+        approval_revert(actor=people["sales"], request=rerouted, comment="set aside already")
+    assert approval_approve(actor=people["sales"], request=rerouted).status == ApprovalRequest.Status.APPROVED
+
+
+def test_the_routes_offered_are_those_someone_can_satisfy_other_than_the_current_one(people, make_user, stuck):
+    admin = make_user(Role.ADMIN, email="admin@x.example", full_name="Ada Admin")
+    other_admin = make_user(Role.ADMIN, email="admin2@x.example", full_name="Alan Admin")
+
+    choices = approval_reroute_choices(actor=admin, request=stuck)
+
+    assert choices == [
+        ("cs_or_sales", "Customer Success or Sales + Sales (total above 50.00 EUR)"),
+        (f"approver:{other_admin.pk}", "Alan Admin <admin2@x.example> alone, instead of every step"),
+        (f"approver:{people['sales'].pk}", "Sam Sales <sales@x.example> alone, instead of every step"),
+    ]  # not the CSM's (inactive), not the Admin re-routing, not Finance
+    assert approval_reroute_choices(actor=people["sales"], request=stuck) == []  # an Admin's
+
+
+def test_with_a_new_csm_the_csm_route_goes_to_them(people, stuck, make_user):
+    Customer.objects.filter(pk=Invoice.objects.get(pk=stuck.target_id).customer_id).update(csm=people["other_cs"])
+    admin = make_user(Role.ADMIN)
+
+    assert ("csm", f"The customer's CSM, {people['other_cs']} + Sales (total above 50.00 EUR)") in (
+        approval_reroute_choices(actor=admin, request=stuck)
+    )
+    rerouted = approval_reroute(actor=admin, request=stuck, route="csm", comment="Casey's customers went to Chris")
+    approval_approve(actor=people["other_cs"], request=rerouted)
+
+    assert [step["name"] for step in open_steps(rerouted)] == ["sales"]
+
+
+@pytest.mark.parametrize(
+    ("who", "route", "comment", "error", "match"),
+    [
+        ("sales", "cs_or_sales", "why", ApprovalNotAllowed, "Only an Admin re-routes"),
+        ("admin", "cs_or_sales", "  ", DomainError, "A comment is required to re-route"),
+        ("admin", "csm", "why", DomainError, "not a route this request can take"),  # its CSM is inactive
+        ("admin", "approver:admin", "why", DomainError, "not a route this request can take"),  # not oneself
+        ("admin", "nonsense", "why", DomainError, "not a route this request can take"),
+    ],
+)
+def test_a_refused_reroute_changes_nothing(people, make_user, stuck, who, route, comment, error, match):
+    people = people | {"admin": make_user(Role.ADMIN)}
+    route = route.replace("admin", str(people["admin"].pk))
+
+    with pytest.raises(error, match=match) as refusal:
+        approval_reroute(actor=people[who], request=stuck, route=route, comment=comment)
+
+    if "not a route" in match:
+        assert refusal.value.fields == {"route": ["Choose one of the routes offered for this request."]}
+    assert ApprovalRequest.objects.get(pk=stuck.pk).rule == stuck.rule
+    assert not ApprovalAction.objects.filter(kind=ApprovalAction.Kind.REROUTED).exists()
+
+
+def test_only_a_pending_request_is_rerouted(people, make_user):
+    request = approval_submit(actor=people["finance"], target=draft_for(people, rule="cs_or_sales"))
+    approval_reject(actor=people["sales"], request=request, comment="Wrong period")
+
+    with pytest.raises(Conflict, match="only one waiting for approval is re-routed"):
+        approval_reroute(actor=make_user(Role.ADMIN), request=request, route="csm", comment="why")
+
+
+def test_a_route_whose_steps_are_all_approved_already_is_neither_offered_nor_taken(people, make_user):
+    customer = CustomerFactory(csm=people["csm"])
+    billing_config_update(actor=None, customer=customer, approval_rule="csm", sales_approval_above=D("50"))
+    invoice = invoice_create_manual(actor=people["finance"], customer=customer, lines=LINE)
+    request = approval_submit(actor=people["finance"], target=invoice)
+    approval_approve(actor=people["csm"], request=request)  # the CSM's step; Sales is still to come
+    billing_config_update(actor=None, customer=customer, sales_approval_above=None)
+    admin = make_user(Role.ADMIN)
+
+    routes = dict(approval_reroute_choices(actor=admin, request=request))
+
+    assert "cs_or_sales" in routes and "csm" not in routes  # the CSM alone: approved already, by nobody asked
+    with pytest.raises(DomainError, match="not a route this request can take"):
+        approval_reroute(actor=admin, request=request, route="csm", comment="Threshold dropped")
+    assert ApprovalRequest.objects.get(pk=request.pk).status == ApprovalRequest.Status.PENDING
+
+
+@pytest.mark.skipif(
+    __import__("django.db").db.connection.vendor != "postgresql", reason="row locks between connections: PostgreSQL"
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_reroute_and_an_approval_at_the_same_moment_leave_one_consistent_request(people, make_user):
+    import threading
+
+    from django.db import connection
+
+    admin = make_user(Role.ADMIN)
+    request = approval_submit(actor=people["finance"], target=draft_for(people))  # the CSM's approval only
+    route = f"approver:{people['sales'].pk}"
+    barrier = threading.Barrier(2)
+    outcomes = {}
+
+    def act(who, call):
+        try:
+            barrier.wait(timeout=10)
+            call()
+            outcomes[who] = "done"
+        except (Conflict, ApprovalNotAllowed) as error:
+            outcomes[who] = error.code
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=act, args=("csm", lambda: approval_approve(actor=people["csm"], request=request))),
+        threading.Thread(
+            target=act,
+            args=("admin", lambda: approval_reroute(actor=admin, request=request, route=route, comment="at once")),
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    request.refresh_from_db()
+    kinds = list(request.actions.exclude(kind="submitted").values_list("kind", flat=True))
+    if outcomes == {"csm": "done", "admin": "already_decided"}:
+        assert (request.status, kinds, request.rule["name"]) == ("approved", ["approved"], "csm")
+    else:
+        assert outcomes == {"admin": "done", "csm": "not_an_approver"}
+        assert (request.status, kinds, request.rule["name"]) == ("pending", ["rerouted"], "approver")

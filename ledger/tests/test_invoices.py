@@ -2,15 +2,18 @@ from datetime import date
 from decimal import Decimal as D
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from pypdf import PdfReader
 
+from approvals.services import approval_submit
 from billing_project.errors import DomainError
 from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
 from ledger.models import Account, Invoice, InvoiceItem, Transaction
 from ledger.services.billing import billing_config_update
 from ledger.services.invoices import (
     InvoiceNotEditable,
+    NothingToBill,
     credit_note_issue,
     invoice_add_line,
     invoice_cancel,
@@ -97,16 +100,80 @@ def test_a_mid_month_new_agreement_bills_its_full_fee_and_its_usage(import_usage
     assert invoice.total == D("33.00")
 
 
-def test_a_customer_without_usage_or_fee_gets_an_empty_draft_when_asked_for_one(priced_customer):
+def test_a_customer_without_usage_or_fee_gets_no_draft_when_asked_for_one(priced_customer):
     customer, _ = priced_customer
 
-    invoice = invoice_create_draft(actor=None, customer=customer, period=OCTOBER)
+    with pytest.raises(NothingToBill) as refusal:
+        invoice_create_draft(actor=None, customer=customer, period=OCTOBER)
 
-    assert (invoice.items.count(), invoice.total) == (0, D("0.00"))
+    assert refusal.value.code == "nothing_to_bill" and refusal.value.fields == {
+        "period": ["Nothing to bill for this month."]
+    }
+    assert not Invoice.objects.exists()
 
 
-def test_a_second_usage_draft_for_the_same_month_is_refused(priced_customer):
+@pytest.fixture
+def within_allowance(import_usage):
+    """ZERO-1: no fee, 1,000 checks a month included, 10 used in October: an invoice of 0.00, one included line."""
+    customer = CustomerFactory(client_id="ZERO-1")
+    service = ServiceFactory(code="kyc_check", name="KYC check")
+    PriceAgreementFactory(
+        customer=customer, service=service, unit_price=D("0.5"), included_quantity=D(1000), valid_from=date(2026, 1, 1)
+    )
+    import_usage(customer, service, [(10, "2026-10-05T10:00:00Z")])
+    return customer
+
+
+def test_a_month_within_the_allowance_gets_no_draft_saying_how_to_get_one(within_allowance):
+    with pytest.raises(NothingToBill) as refusal:
+        invoice_create_draft(actor=None, customer=within_allowance, period=OCTOBER)
+
+    assert refusal.value.message == (
+        "ZERO-1 has nothing to bill for 2026-10 (no fee, and no usage beyond its allowance): no invoice is made. To "
+        "send a 0.00 invoice, tick “Send a 0.00 invoice when there is nothing to bill” in its billing configuration."
+    )
+    assert not Invoice.objects.exists()
+
+
+def test_with_send_zero_invoices_the_month_gets_a_zero_invoice_that_issues_as_paid(
+    within_allowance, django_capture_on_commit_callbacks
+):
+    billing_config_update(actor=None, customer=within_allowance, send_zero_invoices=True)
+
+    invoice = invoice_create_draft(actor=None, customer=within_allowance, period=OCTOBER)
+    assert lines(invoice) == [("included", D(10), D(0), D("0.00"), D("0.00"))]
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice = invoice_issue(actor=None, invoice=invoice)
+
+    assert (invoice.status, invoice.total) == (Invoice.Status.PAID, D("0.00")) and invoice.number
+    assert [message.subject for message in mail.outbox] == [f"Invoice {invoice.number} from {settings.SELLER['name']}"]
+
+
+def test_a_zero_draft_made_while_asked_for_is_not_issued_once_the_option_is_off(within_allowance):
+    billing_config_update(actor=None, customer=within_allowance, send_zero_invoices=True)
+    draft = invoice_create_draft(actor=None, customer=within_allowance, period=OCTOBER)
+    billing_config_update(actor=None, customer=within_allowance, send_zero_invoices=False)
+
+    with pytest.raises(NothingToBill, match=f"cancel draft #{draft.pk}"):
+        invoice_issue(actor=None, invoice=draft)
+    with pytest.raises(NothingToBill, match=f"cancel draft #{draft.pk}"):
+        approval_submit(actor=None, target=draft)
+
+    draft.refresh_from_db()
+    assert (draft.status, draft.number) == (Invoice.Status.DRAFT, None)
+    assert invoice_cancel(actor=None, invoice=draft).status == Invoice.Status.CANCELLED
+
+
+def test_a_manual_invoice_of_zero_is_still_issued(priced_customer):
     customer, _ = priced_customer
+    invoice = invoice_create_manual(actor=None, customer=customer)
+
+    assert invoice_issue(actor=None, invoice=invoice, send=False).status == Invoice.Status.PAID
+
+
+def test_a_second_usage_draft_for_the_same_month_is_refused(priced_customer, import_usage):
+    customer, service = priced_customer
+    import_usage(customer, service, [(4, "2026-10-02T09:00:00Z")])
     invoice_create_draft(actor=None, customer=customer, period=OCTOBER)
 
     with pytest.raises(DomainError, match="already has a usage invoice"):
@@ -200,8 +267,9 @@ def test_an_issued_invoice_cannot_be_edited_or_cancelled(priced_customer):
     assert InvoiceItem.objects.filter(invoice=invoice).count() == 1
 
 
-def test_a_cancelled_draft_is_not_issued(priced_customer):
-    customer, _ = priced_customer
+def test_a_cancelled_draft_is_not_issued(priced_customer, import_usage):
+    customer, service = priced_customer
+    import_usage(customer, service, [(4, "2026-10-02T09:00:00Z")])
     invoice = invoice_create_draft(actor=None, customer=customer, period=OCTOBER)
     invoice_cancel(actor=None, invoice=invoice)
 

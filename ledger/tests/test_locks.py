@@ -24,6 +24,7 @@ from approvals.models import ApprovalRequest
 from approvals.services import (
     approval_approve,
     approval_reject,
+    approval_reroute,
     approval_revert,
     approval_submit,
     approval_submit_many,
@@ -104,6 +105,7 @@ def cast(make_user):
         "finance": make_user(Role.FINANCE, email="finance@x.example"),
         "cs": make_user(Role.CUSTOMER_SUCCESS, email="cs@x.example"),
         "sales": make_user(Role.SALES, email="sales@x.example"),
+        "admin": make_user(Role.ADMIN, email="admin@x.example"),
     }
 
 
@@ -449,6 +451,11 @@ WRITES = {
     "revert": _reverted,
     "withdraw": lambda cast, books: (
         lambda: approval_withdraw(actor=cast["finance"], request=request_for(books["pending"]))
+    ),
+    "re-route": lambda cast, books: (
+        lambda: approval_reroute(
+            actor=cast["admin"], request=request_for(books["pending"]), route="csm", comment="To the CSM"
+        )
     ),
 }
 

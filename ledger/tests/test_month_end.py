@@ -5,6 +5,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from billing_project.celery import app as celery_app
+from catalog.models import Customer
 from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
 from ledger.models import BillingRun, Invoice, InvoiceItem
 from ledger.services import month_end
@@ -101,7 +102,7 @@ def test_month_end_closes_the_period_so_no_more_usage_lands_in_it(customers):
 def test_the_preview_writes_nothing(customers):
     used, fee_only, _, _ = customers
 
-    previews = month_end.month_end_preview(period=OCTOBER)
+    previews = month_end.month_end_preview(period=OCTOBER).invoices
 
     assert [(p.customer.pk, p.total) for p in previews] == [(used.pk, D("5.00")), (fee_only.pk, D("99.00"))]
     assert not Invoice.objects.exists() and not ClosedPeriod.objects.exists() and not BillingRun.objects.exists()
@@ -189,3 +190,99 @@ def test_the_celery_task_fans_out_per_customer_and_finishes_the_run(customers, e
 def test_last_month_is_the_default_period():
     assert month_end.previous_period(date(2026, 11, 1)) == OCTOBER
     assert month_end.previous_period(date(2027, 1, 15)) == date(2026, 12, 1)
+
+
+@pytest.fixture
+def one_nobody_can_approve(customers, people):
+    """`customers`, the two billed ones under the CSM rule; the first has lost its CSM (saved before one was
+    required), so nobody can approve its bill."""
+    used, fee_only, _, _ = customers
+    for customer in (used, fee_only):
+        Customer.objects.filter(pk=customer.pk).update(csm=people["csm"])
+        customer.refresh_from_db()
+        billing_config_update(actor=None, customer=customer, approval_rule="csm")
+    Customer.objects.filter(pk=used.pk).update(csm=None)
+    why = f"NoApprover: {used.client_id} has no CSM: set one on the customer or change its approval rule."
+    return used, fee_only, why
+
+
+def test_the_celery_path_leaves_a_bill_nobody_can_approve_a_draft_and_the_run_says_why(
+    one_nobody_can_approve, eager_celery
+):
+    used, fee_only, why = one_nobody_can_approve
+
+    run = BillingRun.objects.get(pk=month_end_task.delay(period="2026-10-01").get())
+
+    statuses = dict(Invoice.objects.values_list("customer_id", "status"))
+    assert statuses == {used.pk: Invoice.Status.DRAFT, fee_only.pk: Invoice.Status.PENDING_APPROVAL}
+    assert (run.customers_done, run.invoices_created, run.invoices_submitted) == (3, 2, 1)
+    assert run.failures == [{"stage": "route", "customers": [used.pk], "error": why}]
+
+
+def test_the_command_reports_why_a_bill_was_left_a_draft(one_nobody_can_approve, capsys):
+    used, _, why = one_nobody_can_approve
+
+    with pytest.raises(CommandError, match="1 failure"):
+        call_command("month_end", "--period", "2026-10", "--customer", used.client_id)
+
+    assert why in capsys.readouterr().err
+    assert Invoice.objects.get().status == Invoice.Status.DRAFT
+
+
+# A month with nothing to bill gets no invoice, unless the customer asks for a 0.00 one (issue 10, point 6).
+
+
+@pytest.fixture
+def within_allowance(customers, import_usage):
+    """`customers` plus ZERO-1: no fee, 1,000 checks included, 10 used in October (a 0.00 invoice, one included
+    line), issued at once by its configuration."""
+    service = customers[-1]
+    zero = CustomerFactory(client_id="ZERO-1", name="Zero Ltd")
+    PriceAgreementFactory(
+        customer=zero, service=service, unit_price=D("0.5"), included_quantity=D(1000), valid_from=date(2026, 1, 1)
+    )
+    billing_config_update(actor=None, customer=zero, auto_issue=True)
+    import_usage(zero, service, [(10, "2026-10-05T10:00:00Z")])
+    return zero
+
+
+def test_a_month_within_the_allowance_gets_no_invoice_and_counts_as_nothing_to_bill(within_allowance, mailoutbox):
+    run = month_end.month_end_run(actor=None, period=OCTOBER)
+
+    assert not Invoice.objects.filter(customer=within_allowance).exists()
+    assert (run.status, run.customer_count, run.invoices_created, run.nothing_to_bill) == ("completed", 4, 2, 2)
+    assert run.invoices_issued == 0 and mailoutbox == []
+
+
+def test_with_send_zero_invoices_month_end_sends_a_zero_invoice(
+    within_allowance, django_capture_on_commit_callbacks, mailoutbox
+):
+    billing_config_update(actor=None, customer=within_allowance, send_zero_invoices=True)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = month_end.month_end_run(actor=None, period=OCTOBER)
+
+    invoice = Invoice.objects.get(customer=within_allowance)
+    assert (invoice.status, invoice.total, invoice.items.get().source) == (Invoice.Status.PAID, D("0.00"), "included")
+    assert (run.invoices_created, run.invoices_issued, run.nothing_to_bill) == (3, 1, 1)
+    assert [message.to for message in mailoutbox] == [[within_allowance.billing_email]]
+
+
+def test_the_celery_path_counts_nothing_to_bill_too(within_allowance, eager_celery):
+    run = BillingRun.objects.get(pk=month_end_task.delay(period="2026-10-01").get())
+
+    assert (run.status, run.customers_done, run.invoices_created, run.nothing_to_bill) == ("completed", 4, 2, 2)
+    assert not Invoice.objects.filter(customer=within_allowance).exists()
+
+
+def test_the_preview_and_the_dry_run_list_who_has_nothing_to_bill(within_allowance, capsys):
+    preview = month_end.month_end_preview(period=OCTOBER)
+
+    assert within_allowance not in [invoice.customer for invoice in preview.invoices]
+    assert within_allowance in preview.nothing_to_bill and len(preview.nothing_to_bill) == 2  # and the idle one
+
+    call_command("month_end", "--period", "2026-10", "--dry-run")
+    out = capsys.readouterr().out
+    assert "ZERO-1: nothing to bill, no invoice" in out
+    assert "2 invoice(s) would be made, 2 customer(s) with nothing to bill; nothing written." in out
+    assert not Invoice.objects.exists()

@@ -96,3 +96,35 @@ def test_a_csm_rejects_reverts_and_approves_a_bill_from_the_queue(page: Page, cs
     expect(page.get_by_test_id("approval-status")).to_contain_text("Approved under the rule")
     expect(page.get_by_role("link", name="Approve", exact=True)).to_have_count(0)
     expect(page.get_by_role("link", name="Reject", exact=True)).to_have_count(0)
+
+
+def test_an_admin_reroutes_a_bill_nobody_can_approve_and_sales_approves_it(page: Page, csm, submitted):
+    invoice_id = submitted.target_id
+    csm.is_active = False  # the CSM has left since the bill was submitted
+    csm.save()
+    UserFactory(roles=[Role.ADMIN], email="admin@countinghouse.example", full_name="Ada Admin")
+    sales = UserFactory(roles=[Role.SALES], email="sales@countinghouse.example", full_name="Sam Sales")
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+
+    admin_log_in(page, "admin@countinghouse.example")
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    open_page(page, f"/admin/ledger/invoice/{invoice_id}/change/")
+    expect(page.get_by_test_id("approval-blocked")).to_contain_text("ACME's CSM, Casey Success")
+    expect(page.get_by_test_id("approval-blocked")).to_contain_text("is inactive")
+
+    page.get_by_role("link", name="Re-route approval").click()
+    expect(page.get_by_role("heading", name="Re-route this approval request?")).to_be_visible()
+    page.get_by_label("Sam Sales <sales@countinghouse.example> alone, instead of every step").check()
+    page.get_by_label("Comment").fill("Casey has left; Sam knows the account")
+    page.get_by_role("button", name="Re-route").click()
+    expect(page.get_by_text(f"Draft #{invoice_id} re-routed to")).to_be_visible()
+
+    expect(page.get_by_test_id("approval-blocked")).to_have_count(0)
+    rerouted = page.get_by_test_id("timeline-action").filter(has_text="Re-routed")
+    expect(rerouted).to_contain_text("from “The customer's CSM” to “Sam Sales")
+    expect(rerouted).to_contain_text("Ada Admin")
+    expect(rerouted).to_contain_text("Casey has left; Sam knows the account")
+    assert errors == []
+    request = ApprovalRequest.objects.get(pk=submitted.pk)
+    assert [step["users"] for step in request.rule["steps"]] == [[sales.pk]]

@@ -31,13 +31,18 @@ class Command(BaseCommand):
             if only is None:
                 raise CommandError(f"--customer {customer!r}: no customer has that client id.")
         if dry_run:
-            previews = month_end_preview(period=billed, customer_ids=[only.pk] if only else None)
-            for preview in previews:
+            preview = month_end_preview(period=billed, customer_ids=[only.pk] if only else None)
+            for invoice in preview.invoices:
                 self.stdout.write(
-                    f"{preview.customer.client_id}: {len(preview.lines)} line(s), subtotal {preview.subtotal}, "
-                    f"tax {preview.tax}, total {preview.total} {preview.customer.currency}"
+                    f"{invoice.customer.client_id}: {len(invoice.lines)} line(s), subtotal {invoice.subtotal}, "
+                    f"tax {invoice.tax}, total {invoice.total} {invoice.customer.currency}"
                 )
-            self.stdout.write(f"Dry run for {billed:%Y-%m}: {len(previews)} invoice(s) would be made; nothing written.")
+            for customer in preview.nothing_to_bill:
+                self.stdout.write(f"{customer.client_id}: nothing to bill, no invoice")
+            self.stdout.write(
+                f"Dry run for {billed:%Y-%m}: {len(preview.invoices)} invoice(s) would be made, "
+                f"{len(preview.nothing_to_bill)} customer(s) with nothing to bill; nothing written."
+            )
             return
 
         def progress(done: int, total: int) -> None:
