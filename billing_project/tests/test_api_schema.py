@@ -93,7 +93,7 @@ def test_the_schema_validates_without_warnings(tmp_path):
 
 def test_every_operation_documents_its_refusals_in_the_error_format():
     operations = dict(_operations())
-    assert len(operations) == 43
+    assert {"POST /api/payments", "PATCH /api/bills/{id}/approve", "GET /api/usage"} <= set(operations)
     for name, operation in operations.items():
         responses = operation["responses"]
         parameters = operation.get("parameters", [])

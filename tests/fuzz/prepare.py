@@ -39,7 +39,7 @@ ROLES = {
 INVOICE_PATHS = [
     f"/api/{resource}/{{id}}{action}"
     for resource in ("invoices", "bills")
-    for action in ("", "/issue", "/credit-notes", "/submit", "/approve", "/reject", "/revert")
+    for action in ("", "/issue", "/credit-notes", "/submit", "/approve", "/reject", "/revert", "/reroute")
 ]
 
 
@@ -70,6 +70,7 @@ def targets() -> dict[str, list[dict]]:
         "/api/services/{id}": _ids(Service.objects.all()),
         "/api/price-agreements/{id}": _ids(PriceAgreement.objects.all()),
         "/api/payments/{id}": _ids(Payment.objects.all()),
+        "/api/payments/{id}/allocations": _ids(Payment.objects.all()),
         "/api/transactions/{id}": _ids(Transaction.objects.all()),
         "/api/users/{id}": _ids(User.objects.all()),
     }
@@ -78,11 +79,14 @@ def targets() -> dict[str, list[dict]]:
 def body_values() -> dict[str, list]:
     """Values for the fields of request bodies that name another object, by field name."""
     staff = list(User.objects.filter(is_staff=True, is_active=True).order_by("pk").values_list("pk", flat=True))
+    invoices = list(Invoice.objects.filter(number__isnull=False).order_by("pk").values_list("pk", flat=True))
     return {
         "customer": list(Customer.objects.order_by("pk").values_list("pk", flat=True)),
         "csm": staff,
         "sales_owner": staff,
         "service": list(Service.objects.order_by("pk").values_list("code", flat=True)),
+        "invoice": invoices,
+        "from_invoice": invoices,
     }
 
 
