@@ -1,6 +1,9 @@
+from decimal import Decimal
+
 from rest_framework import serializers
 
 from accounts.models import User
+from billing_project.api_fields import AmountField, QuantityField, UnitPriceField
 from catalog.models import Customer, PriceAgreement, Service
 from catalog.selectors import customer_list_for
 
@@ -50,6 +53,11 @@ class PriceAgreementSerializer(serializers.ModelSerializer):
     customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all())
     service = serializers.SlugRelatedField(slug_field="code", queryset=Service.objects.all())
     currency = serializers.CharField(source="customer.currency", read_only=True)
+    unit_price = UnitPriceField(min_value=Decimal(0))
+    included_quantity = QuantityField(
+        min_value=Decimal(0), required=False, help_text="Monthly allowance: units free of charge each billing month."
+    )
+    monthly_fee = AmountField(min_value=Decimal(0), required=False)
 
     class Meta:
         model = PriceAgreement

@@ -53,6 +53,7 @@ def amount_field(**kwargs) -> forms.DecimalField:
         max_digits=money.AMOUNT_MAX_DIGITS,
         decimal_places=money.AMOUNT_DECIMAL_PLACES,
         min_value=CENT,
+        validators=[money.WithinBound("amount")],
         widget=UnfoldAdminDecimalFieldWidget(),
         **kwargs,
     )
@@ -230,12 +231,14 @@ class InvoiceLineForm(BaseDialogForm):
     quantity = forms.DecimalField(
         max_digits=money.QUANTITY_MAX_DIGITS,
         decimal_places=money.QUANTITY_DECIMAL_PLACES,
+        validators=[money.WithinBound("quantity")],
         widget=UnfoldAdminDecimalFieldWidget(),
     )
     unit_price = forms.DecimalField(
         label="Unit price",
         max_digits=money.UNIT_PRICE_MAX_DIGITS,
         decimal_places=money.UNIT_PRICE_DECIMAL_PLACES,
+        validators=[money.WithinBound("unit_price")],
         widget=UnfoldAdminDecimalFieldWidget(),
         help_text="Before tax; the customer's tax rate is applied to the line.",
     )
@@ -255,7 +258,7 @@ class CreditNoteForm(BaseDialogForm):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("scope") == self.PARTIAL and cleaned.get("amount") is None:
+        if cleaned.get("scope") == self.PARTIAL and cleaned.get("amount") is None and "amount" not in self.errors:
             self.add_error("amount", "Give the amount to credit.")
         return cleaned
 

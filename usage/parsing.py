@@ -24,7 +24,6 @@ REQUIRED_COLUMNS = {
 }
 OPTIONAL_COLUMNS = {"eventid": "eventId"}
 MAX_EVENT_ID_LENGTH = 128
-_MAX_QUANTITY = Decimal(10) ** (money.QUANTITY_MAX_DIGITS - money.QUANTITY_DECIMAL_PLACES)
 _SNIFF_BYTES = 64 * 1024
 _QUANTITY_CACHE_SIZE = 4096
 
@@ -77,8 +76,8 @@ def parse_quantity(text: str) -> Decimal | str:
         return "must be positive"
     if quantity.as_tuple().exponent < -money.QUANTITY_DECIMAL_PLACES:
         return f"has more than {money.QUANTITY_DECIMAL_PLACES} decimal places"
-    if quantity >= _MAX_QUANTITY:
-        return "is too large"
+    if quantity > money.max_quantity():
+        return f"is beyond the largest quantity accepted, {money.max_quantity():,f} (MAX_QUANTITY)"
     return quantity
 
 

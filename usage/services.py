@@ -24,6 +24,7 @@ from django.db.models import Count, DecimalField, F, Max, Min, Sum
 from django.utils import timezone
 
 from accounts.models import User
+from billing_project import money
 from billing_project.billing_time import billing_zone
 from billing_project.bulk import history_record_created
 from billing_project.errors import Conflict
@@ -92,7 +93,7 @@ class _Tally:
     @property
     def amount(self) -> Decimal:
         # The sum of each record's quantity times this one unit price: exact, like the sum of the products.
-        return self.quantity * self.unit_price
+        return money.EXACT.multiply(self.quantity, self.unit_price)
 
 
 @dataclass
@@ -663,10 +664,18 @@ def rebuild_usage_summaries(*, customer_ids: list[int] | None = None) -> int:
             UsageRecord.objects.filter(customer_id__in=locked)
             .values("customer_id", "service_id", "period", "price_agreement_id", "unit_price")
             .annotate(
-                total_quantity=Sum("quantity"),
+                total_quantity=Sum(
+                    "quantity",
+                    output_field=DecimalField(
+                        max_digits=money.SUMMARY_QUANTITY_MAX_DIGITS, decimal_places=money.QUANTITY_DECIMAL_PLACES
+                    ),
+                ),
                 record_count=Count("pk"),
                 amount=Sum(
-                    F("quantity") * F("unit_price"), output_field=DecimalField(max_digits=30, decimal_places=12)
+                    F("quantity") * F("unit_price"),
+                    output_field=DecimalField(
+                        max_digits=money.SUMMARY_AMOUNT_MAX_DIGITS, decimal_places=money.SUMMARY_AMOUNT_DECIMAL_PLACES
+                    ),
                 ),
                 first_service_time=Min("service_time"),
                 last_service_time=Max("service_time"),

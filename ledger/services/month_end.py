@@ -31,7 +31,15 @@ from ledger.locks import lock_billing_run, lock_customers
 from ledger.models import BillingConfig, BillingRun, BillingRunCustomer, Invoice, InvoiceItem
 from ledger.selectors import billing_run_is_stalled, billing_run_list
 from ledger.services.billing import billing_config_for
-from ledger.services.invoices import LineDraft, invoice_issue, items_for, line_tax, usage_lines
+from ledger.services.invoices import (
+    InvoiceBeyondBounds,
+    LineDraft,
+    invoice_bounds_problem,
+    invoice_issue,
+    items_for,
+    line_tax,
+    usage_lines,
+)
 from usage.models import MonthlySummary
 from usage.report_selectors import usage_month_report
 from usage.services import usage_close_periods
@@ -73,6 +81,13 @@ class InvoicePreview:
     def items(self) -> list[InvoiceItem]:
         """The lines as unsaved invoice items, for showing a preview."""
         return items_for(Invoice(customer=self.customer), self.lines, self.tax_rate)
+
+    @property
+    def problem(self) -> str | None:
+        """Why this invoice cannot be made (a figure beyond MAX_AMOUNT or MAX_QUANTITY), or None."""
+        return invoice_bounds_problem(
+            self.lines, subtotal=self.subtotal, tax=self.tax, total=self.total, currency=self.customer.currency
+        )
 
 
 def _preview(customer: Customer, lines: list[LineDraft], tax_rate: Decimal) -> InvoicePreview:
@@ -155,6 +170,10 @@ def month_end_bill(*, run: BillingRun, customer_ids: Iterable[int], actor: User 
     previews = _previews(period, todo)
     invoices = []
     for preview in previews:
+        if problem := preview.problem:  # the chunk rolls back and is billed again customer by customer
+            raise InvoiceBeyondBounds(
+                f"The invoice of {preview.customer.client_id} for {period:%Y-%m} cannot be made: {problem}."
+            )
         invoice = Invoice(
             customer=preview.customer,
             kind=Invoice.Kind.USAGE,

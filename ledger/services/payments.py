@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from billing_project.errors import Conflict, DomainError
-from billing_project.money import round_amount
+from billing_project.money import check_bound, round_amount
 from catalog.models import Customer
 from ledger.locks import lock_customer, lock_invoice, lock_invoices, lock_payment
 from ledger.models import Adjustment, Allocation, Invoice, Payment, Refund, Transaction
@@ -31,6 +31,7 @@ def _check_amount(amount: Decimal) -> None:
         raise DomainError("The amount must be positive.", fields={"amount": ["Must be greater than zero."]})
     if amount != round_amount(amount):
         raise DomainError("Amounts have two decimal places.", fields={"amount": ["At most two decimal places."]})
+    check_bound(amount, kind="amount", field="amount", label="amount")
 
 
 def _invoice_label(invoice: Invoice) -> str:
