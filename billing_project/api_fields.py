@@ -1,16 +1,43 @@
-"""Serializer fields every app's API uses for money input.
+"""Serializer fields every app's API uses for ids and money input.
 
+- A related object is given by its id as a whole number (or its digits as text, as forms send it); 2.5,
+  "2.5" and true are refused, never read as 2 or 1.
 - Amounts, unit prices and quantities carry their precision (billing_project/money.py) and their bound,
   read from the settings when a serializer is made. Decimals travel as strings, which JSON Schema's
   `maximum` does not constrain: the schema's `pattern` holds the bound instead (`bounded_decimal_pattern`).
 """
 
+import re
 from decimal import Decimal
 
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from billing_project import money
+
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+
+
+class StrictPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """A primary key given as a whole number: anything else is refused rather than truncated by the database."""
+
+    default_error_messages = {"incorrect_type": "Give the id as a whole number, not {data_type}."}
+
+    def to_internal_value(self, data):
+        whole = isinstance(data, int) and not isinstance(data, bool)
+        if not whole and not (isinstance(data, str) and _WHOLE_NUMBER.fullmatch(data.strip())):
+            self.fail("incorrect_type", data_type=_describe(data))
+        return super().to_internal_value(data.strip() if isinstance(data, str) else data)
+
+
+def _describe(data) -> str:
+    if isinstance(data, bool):
+        return "a boolean"
+    if isinstance(data, float):
+        return f"the number {data!r}"
+    if isinstance(data, str):
+        return f"the text {data[:40]!r}"
+    return type(data).__name__
 
 
 class BoundedDecimalField(serializers.DecimalField):

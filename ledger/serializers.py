@@ -11,7 +11,7 @@ from rest_framework.reverse import reverse
 
 from approvals.models import ApprovalAction, ApprovalRequest
 from billing_project import money
-from billing_project.api_fields import AmountField
+from billing_project.api_fields import AmountField, StrictPrimaryKeyRelatedField
 from billing_project.billing_time import billing_zone
 from catalog.models import Customer
 from catalog.selectors import customer_list_for
@@ -56,7 +56,7 @@ ApprovalActionKindField = enum_field(ApprovalAction.Kind, "ApprovalActionKindEnu
 
 
 @extend_schema_field(OpenApiTypes.INT)
-class VisibleCustomerField(serializers.PrimaryKeyRelatedField):
+class VisibleCustomerField(StrictPrimaryKeyRelatedField):
     """A customer id among those the caller may see; any other id is reported as not existing."""
 
     def get_queryset(self):
@@ -65,7 +65,7 @@ class VisibleCustomerField(serializers.PrimaryKeyRelatedField):
 
 
 @extend_schema_field(OpenApiTypes.INT)
-class VisibleInvoiceField(serializers.PrimaryKeyRelatedField):
+class VisibleInvoiceField(StrictPrimaryKeyRelatedField):
     """An invoice id among those the caller may see; any other id is reported as not existing."""
 
     def get_queryset(self):
@@ -149,6 +149,11 @@ class PaymentCreateSerializer(serializers.Serializer):
         help_text="Optional: the invoice the payment is for (an issued or overdue invoice of the customer, in its "
         "currency); it is paid first. Without it, or for what it does not need, the oldest open invoices are paid "
         "first and any excess stays as credit.",
+    )
+    currency = serializers.ChoiceField(
+        choices=money.CURRENCY_CHOICES,
+        required=False,
+        help_text="Optional: when given it must be the customer's currency; a payment in another is refused.",
     )
 
 

@@ -14,10 +14,14 @@ from billing_project import money
 from billing_project.api_fields import (
     AmountField,
     QuantityField,
+    StrictPrimaryKeyRelatedField,
     UnitPriceField,
     bounded_decimal_pattern,
 )
 from billing_project.tests.test_settings import run_manage
+from catalog.models import Customer
+
+PROJECT_APPS = ("accounts.", "catalog.", "usage.", "approvals.", "ledger.", "reports.", "billing_project.")
 
 
 @pytest.mark.parametrize(
@@ -64,6 +68,67 @@ def test_line_amounts_are_exact_however_large():
 
 
 # --- Ids ----------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("given_id", [True, False, 2.5, 2.0, "2.5", "2.0", " ", "1e1", "٣", [1], {"id": 1}])
+def test_a_primary_key_that_is_not_a_whole_number_is_refused(given_id):
+    field = StrictPrimaryKeyRelatedField(queryset=Customer.objects.all())
+
+    with pytest.raises(serializers.ValidationError) as refused:
+        field.run_validation(given_id)
+
+    assert refused.value.detail[0].startswith("Give the id as a whole number, not ")
+
+
+@pytest.mark.django_db
+def test_a_primary_key_as_a_number_or_its_digits_is_looked_up():
+    customer = Customer.objects.create(name="Acme", client_id="ACME")
+    field = StrictPrimaryKeyRelatedField(queryset=Customer.objects.all())
+
+    assert field.run_validation(customer.pk) == customer
+    assert field.run_validation(f" {customer.pk} ") == customer
+    with pytest.raises(serializers.ValidationError, match="does not exist"):
+        field.run_validation(customer.pk + 1)
+
+
+def _project_serializers() -> list[type[serializers.Serializer]]:
+    found, stack = [], [serializers.Serializer]
+    while stack:
+        for subclass in stack.pop().__subclasses__():
+            stack.append(subclass)
+            if subclass.__module__.startswith(PROJECT_APPS) and ".tests." not in subclass.__module__:
+                found.append(subclass)
+    return found
+
+
+def _writable_relations(serializer: serializers.Serializer, path: str = ""):
+    for name, field in serializer.fields.items():
+        if field.read_only:
+            continue
+        if isinstance(field, serializers.Serializer):
+            yield from _writable_relations(field, f"{path}{name}.")
+        elif isinstance(field, serializers.ManyRelatedField):
+            yield f"{path}{name}", field.child_relation
+        elif isinstance(field, serializers.RelatedField):
+            yield f"{path}{name}", field
+
+
+def test_every_id_the_api_takes_is_a_strict_primary_key_or_a_slug():
+    serializer_classes = _project_serializers()
+    relations = {
+        f"{cls.__module__}.{cls.__name__}.{name}": field
+        for cls in serializer_classes
+        for name, field in _writable_relations(cls())
+    }
+
+    assert len(serializer_classes) > 20 and len(relations) >= 5, relations  # the walk found the API's inputs
+    lax = [
+        name
+        for name, field in relations.items()
+        if not isinstance(field, StrictPrimaryKeyRelatedField | serializers.SlugRelatedField)
+    ]
+    assert lax == []
 
 
 # --- The schema's pattern for bounded decimals ---------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Price agreements within MAX_AMOUNT and MAX_QUANTITY: API, admin and import."""
+"""Price agreements within MAX_AMOUNT and MAX_QUANTITY (API, admin, import), their currency, and ids that are
+whole numbers on the catalog's API."""
 
 from datetime import date
 from decimal import Decimal as D
@@ -7,8 +8,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from accounts.roles import Role
 from catalog import services
-from catalog.models import PriceAgreement
+from catalog.models import Customer, PriceAgreement
 from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
 from catalog.tests.test_admin import agreement_row, customer_form, inline_rows
 from catalog.tests.test_resources import AGREEMENT_HEADER, upload
@@ -75,6 +77,51 @@ def test_the_schema_pattern_of_an_agreement_price_holds_its_bound(finance_user, 
 
     unit_price = schema["components"]["schemas"]["PriceAgreementRequest"]["properties"]["unit_price"]
     assert unit_price["pattern"].startswith("^(?:0*(?:")  # no minus sign: prices are not negative
+
+
+def test_an_agreement_in_another_currency_than_the_customers_is_refused(priced, finance_user, client_for):
+    client = client_for(finance_user)
+
+    response = client.post("/api/price-agreements", agreement_body(*priced, currency="USD"), format="json")
+
+    assert refusal(response, "currency") == ["Must be the customer's currency, CHF."]
+    assert not PriceAgreement.objects.exists()
+    response = client.post("/api/price-agreements", agreement_body(*priced, currency="CHF"), format="json")
+    assert (response.status_code, response.json()["currency"]) == (201, "CHF")
+
+
+@pytest.mark.parametrize(
+    "customer_id", [lambda pk: pk + 0.5, lambda pk: f"{pk}.5", lambda pk: True], ids=["2.5", "'2.5'", "true"]
+)
+def test_an_agreement_for_a_customer_id_that_is_not_a_whole_number_is_refused(
+    customer_id, priced, finance_user, client_for
+):
+    customer, service = priced
+
+    response = client_for(finance_user).post(
+        "/api/price-agreements", agreement_body(customer, service, customer=customer_id(customer.pk)), format="json"
+    )
+
+    assert refusal(response, "customer")[0].startswith("Give the id as a whole number, not ")
+    assert not PriceAgreement.objects.exists()
+
+
+@pytest.mark.parametrize("field", ["csm", "sales_owner"])
+def test_a_user_id_that_is_not_a_whole_number_is_refused_on_customers(field, make_user, finance_user, client_for):
+    role = Role.CUSTOMER_SUCCESS if field == "csm" else Role.SALES
+    user = make_user(role)
+    client = client_for(finance_user)
+    body = {"name": "Acme", "client_id": "ACME", "currency": "EUR", field: user.pk + 0.5}
+
+    created = client.post("/api/customers", body, format="json")
+    existing = CustomerFactory()
+    changed = client.patch(f"/api/customers/{existing.pk}", {field: f"{user.pk}.0"}, format="json")
+
+    for response in (created, changed):
+        assert refusal(response, field)[0].startswith("Give the id as a whole number, not ")
+    assert list(Customer.objects.all()) == [existing]
+    existing.refresh_from_db()
+    assert getattr(existing, f"{field}_id") is None
 
 
 def test_the_agreement_admin_refuses_a_price_beyond_max_amount(client, finance_user, priced):

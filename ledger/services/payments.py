@@ -9,6 +9,7 @@ from accounts.models import User
 from billing_project.errors import Conflict, DomainError
 from billing_project.money import check_bound, round_amount
 from catalog.models import Customer
+from catalog.services import refuse_other_currency
 from ledger.locks import lock_customer, lock_invoice, lock_invoices, lock_payment
 from ledger.models import Adjustment, Allocation, Invoice, Payment, Refund, Transaction
 from ledger.selectors import payment_allocated_invoices
@@ -83,15 +84,18 @@ def payment_record(
     method: str = Payment.Method.BANK_TRANSFER,
     note: str = "",
     invoice: Invoice | None = None,
+    currency: str | None = None,
 ) -> Payment:
     """Book a received payment and set it against the oldest open invoices; any excess stays as credit.
 
     With `invoice` (an open invoice of the customer, e.g. the one the remittance names) the payment pays that
     invoice first; what it does not need goes to the oldest open invoices as usual, so credit never sits idle
     beside an invoice that is still owed. The bank reference is unique per customer, so the same bank line
-    cannot be booked twice.
+    cannot be booked twice. A payment is in the customer's currency: `currency`, when given, must be that one.
     """
     _check_amount(amount)
+    if currency is not None:
+        refuse_other_currency(customer, currency)
     if method not in Payment.Method.values:
         raise DomainError(f"Unknown payment method {method!r}.", fields={"method": ["Choose a listed method."]})
     bank_reference = bank_reference.strip()

@@ -226,7 +226,10 @@ def test_ledger_rows_are_not_edited_through_the_api(method, url, admin_user, wor
         ("/api/invoices", ["customer", "period"]),
         ("/api/invoices/{invoice}/issue", ["send"]),
         ("/api/invoices/{invoice}/credit-notes", ["reason", "amount"]),
-        ("/api/payments", ["customer", "amount", "received_at", "bank_reference", "method", "note", "invoice"]),
+        (
+            "/api/payments",
+            ["customer", "amount", "received_at", "bank_reference", "method", "note", "invoice", "currency"],
+        ),
         ("/api/payments/{payment}/allocations", ["invoice", "from_invoice", "amount"]),
     ],
 )

@@ -1,7 +1,8 @@
-"""Amounts beyond the ledger's range: services, API and admin forms.
+"""Amounts beyond the ledger's range and money input once accepted silently: services, API and admin forms.
 
 MAX_AMOUNT (by default 1,000,000,000.00) bounds any single amount, typed or derived; MAX_QUANTITY (by default
-100,000,000,000) any single quantity. Each refusal names the field and the bound, and writes nothing.
+100,000,000,000) any single quantity; a payment is in its customer's currency; an id is a whole number. Each
+refusal names the field and writes nothing.
 """
 
 import re
@@ -191,6 +192,16 @@ def test_month_end_notes_a_customer_beyond_the_bounds_as_failed_and_bills_the_ot
     assert list(Invoice.objects.values_list("customer__client_id", "total")) == [("FINE", D("5.00"))]
 
 
+def test_a_payment_in_another_currency_than_the_customers_is_refused(customer):
+    with pytest.raises(DomainError) as refused:
+        pay(customer, "10.00", currency="USD")
+
+    assert refused.value.code == "currency_mismatch"
+    assert refused.value.fields == {"currency": ["Must be the customer's currency, EUR."]}
+    assert not Payment.objects.exists()
+    assert pay(customer, "10.00", currency="EUR").currency == "EUR"
+
+
 def test_a_sales_approval_threshold_beyond_max_amount_is_refused(customer):
     with pytest.raises(ValidationError) as refused:
         billing_config_update(actor=None, customer=customer, sales_approval_above=OVER)
@@ -246,6 +257,45 @@ def test_the_schema_says_how_large_an_amount_may_be(finance_api):
         True
     ] * 4
     assert not any(pattern.search(text) for text in ["1000000000.01", "1000000001", "9999999999999999.99", "1.001"])
+
+
+@pytest.mark.parametrize(
+    "customer_id",
+    [
+        pytest.param(lambda pk: pk + 0.5, id="2.5"),
+        pytest.param(lambda pk: f"{pk}.5", id="'2.5'"),
+        pytest.param(lambda pk: f"{pk}.0", id="'2.0'"),
+        pytest.param(lambda pk: True, id="true"),
+        pytest.param(lambda pk: [pk], id="a list"),
+    ],
+)
+def test_a_customer_id_that_is_not_a_whole_number_is_refused_everywhere(customer_id, finance_api, customer):
+    payment = finance_api.post(
+        "/api/payments", payment_body(customer, customer=customer_id(customer.pk)), format="json"
+    )
+    draft = finance_api.post(
+        "/api/invoices", {"customer": customer_id(customer.pk), "period": "2026-10"}, format="json"
+    )
+
+    for response in (payment, draft):
+        assert refusal(response, "customer")[0].startswith("Give the id as a whole number, not ")
+    assert not Payment.objects.exists() and not Invoice.objects.exists()
+
+
+def test_a_customer_id_as_digits_is_still_accepted(finance_api, customer):
+    response = finance_api.post("/api/payments", payment_body(customer, customer=str(customer.pk)), format="json")
+
+    assert response.status_code == 201, response.content
+
+
+def test_a_payment_in_another_currency_is_a_400_naming_currency(finance_api, customer):
+    response = finance_api.post("/api/payments", payment_body(customer, currency="USD"), format="json")
+
+    assert refusal(response, "currency") == ["Must be the customer's currency, EUR."]
+    assert response.json()["error"]["code"] == "currency_mismatch"
+    assert not Payment.objects.exists()
+    response = finance_api.post("/api/payments", payment_body(customer, currency="EUR"), format="json")
+    assert (response.status_code, response.json()["currency"]) == (201, "EUR")
 
 
 def test_a_credit_note_beyond_max_amount_is_a_400_naming_amount(finance_api, customer):
