@@ -26,6 +26,7 @@ from approvals.forms import RerouteForm
 from approvals.models import ApprovalRequest
 from approvals.services import request_for
 from billing_project import money
+from billing_project.billing_time import booking_day_problem
 from catalog.models import Customer
 from ledger.models import Adjustment, BillingRun, Invoice, Payment, Refund
 from ledger.selectors import invoice_list_for, invoice_open_list, payment_allocated_invoices, payment_list_for
@@ -46,6 +47,11 @@ class MonthField(forms.DateField):
 
     def prepare_value(self, value):
         return f"{value:%Y-%m}" if isinstance(value, date) else value
+
+    def validate(self, value):
+        super().validate(value)
+        if value is not None and (problem := booking_day_problem(value)):
+            raise forms.ValidationError(f"The month {problem}.", code="out_of_range")
 
 
 def amount_field(**kwargs) -> forms.DecimalField:

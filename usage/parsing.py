@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import BinaryIO, NamedTuple
 
 from billing_project import money
+from billing_project.billing_time import TOO_EARLY, TOO_LATE
 from billing_project.text import has_unprintable, printable
 
 REQUIRED_COLUMNS = {
@@ -91,7 +92,10 @@ def parse_service_time(text: str, default_zone: tzinfo) -> datetime | str:
         return _NOT_ISO_8601
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=default_zone)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 or 9999-12-31T23:00-02:00 has no UTC date-time
+        return TOO_EARLY if moment.year == 1 else TOO_LATE
 
 
 _NOT_ISO_8601 = "is not an ISO 8601 date-time (e.g. 2026-10-03T10:00:00Z)"

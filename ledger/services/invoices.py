@@ -16,7 +16,7 @@ from simple_history.utils import bulk_create_with_history
 
 from accounts.models import User
 from billing_project import money
-from billing_project.billing_time import billing_today
+from billing_project.billing_time import billing_today, check_booking_day
 from billing_project.errors import Conflict, DomainError
 from billing_project.money import check_bound, round_amount
 from catalog.models import Customer, Service
@@ -206,6 +206,7 @@ def _save(instance, actor: User | None) -> None:
 def invoice_create_draft(*, actor: User | None, customer: Customer, period: date) -> Invoice:
     """The usage invoice of a customer and month, as a draft rated from its usage so far. With nothing to bill
     (0.00) none is made, unless the customer's configuration asks for a 0.00 invoice."""
+    check_booking_day(period, field="period", label="month")
     period = period_start(period)
     lock_customer(customer)
     existing = Invoice.objects.filter(customer=customer, period=period, kind=Invoice.Kind.USAGE).first()
@@ -245,6 +246,8 @@ def invoice_create_manual(
     *, actor: User | None, customer: Customer, period: date | None = None, lines: Iterable[dict] = ()
 ) -> Invoice:
     """A manual invoice (one-off charges), as a draft; lines are dicts of description, quantity, unit_price."""
+    if period is not None:
+        check_booking_day(period, field="period", label="month")
     invoice = Invoice(
         customer=customer,
         kind=Invoice.Kind.MANUAL,

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from approvals.services import approval_submit, approval_submit_many
-from billing_project.billing_time import billing_today
+from billing_project.billing_time import billing_today, check_booking_day
 from billing_project.bulk import history_record_created, insert_rows
 from billing_project.errors import Conflict, DomainError
 from catalog.models import Customer, PriceAgreement
@@ -127,6 +127,7 @@ class MonthEndPreview:
 def month_end_preview(*, period: date, customer_ids: Iterable[int] | None = None) -> MonthEndPreview:
     """A dry run: the invoices month-end would make for customers not yet invoiced, and who would get none.
     Writes nothing."""
+    check_booking_day(period, field="period", label="month")
     ids = billable_customer_ids(period=period, customer_ids=customer_ids)
     invoiced = set(
         Invoice.objects.filter(customer_id__in=ids, period=period, kind=Invoice.Kind.USAGE).values_list(
@@ -367,6 +368,7 @@ def billing_run_record_failure(
 def billing_run_start(
     *, actor: User | None, period: date, customer: Customer | None = None
 ) -> tuple[BillingRun, list[int]]:
+    check_booking_day(period, field="period", label="month")
     ids = billable_customer_ids(period=period, customer_ids=[customer.pk] if customer else None)
     run = BillingRun(period=period, customer=customer, started_by=actor, customer_count=len(ids))
     run._history_user = actor  # a worker has no request: the history names who started it, like started_by

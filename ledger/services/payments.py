@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
+from billing_project.billing_time import check_booking_time
 from billing_project.errors import Conflict, DomainError
 from billing_project.money import check_bound, round_amount
 from catalog.models import Customer
@@ -94,6 +95,7 @@ def payment_record(
     cannot be booked twice. A payment is in the customer's currency: `currency`, when given, must be that one.
     """
     _check_amount(amount)
+    check_booking_time(received_at, field="received_at", label="date received")
     if currency is not None:
         refuse_other_currency(customer, currency)
     if method not in Payment.Method.values:

@@ -1,18 +1,19 @@
 """Amounts beyond the ledger's range and money input once accepted silently: services, API and admin forms.
 
 MAX_AMOUNT (by default 1,000,000,000.00) bounds any single amount, typed or derived; MAX_QUANTITY (by default
-100,000,000,000) any single quantity; a payment is in its customer's currency; an id is a whole number. Each
-refusal names the field and writes nothing.
+100,000,000,000) any single quantity; a date given for money is from 2000-01-01 to a day ahead; a payment is in
+its customer's currency; an id is a whole number. Each refusal names the field and writes nothing.
 """
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
 from django.contrib.messages import get_messages
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.utils import timezone
 
 from billing_project.errors import DomainError
 from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
@@ -192,6 +193,34 @@ def test_month_end_notes_a_customer_beyond_the_bounds_as_failed_and_bills_the_ot
     assert list(Invoice.objects.values_list("customer__client_id", "total")) == [("FINE", D("5.00"))]
 
 
+@pytest.mark.parametrize(
+    ("received_at", "problem"),
+    [
+        pytest.param(datetime(1, 1, 1, tzinfo=UTC), "is before 2000-01-01", id="year 1"),
+        pytest.param(datetime(1999, 12, 31, 23, 59, tzinfo=UTC), "is before 2000-01-01", id="1999"),
+        pytest.param(datetime(9999, 12, 31, tzinfo=UTC), "is more than a day in the future", id="year 9999"),
+        pytest.param(timezone.now() + timedelta(days=2), "is more than a day in the future", id="in two days"),
+    ],
+)
+def test_a_payment_received_outside_the_booking_window_is_refused_naming_received_at(customer, received_at, problem):
+    with pytest.raises(DomainError) as refused:
+        pay(customer, "10.00", received_at=received_at)
+
+    assert refused.value.message.startswith("The date received ") and problem in refused.value.message
+    assert list(refused.value.fields) == ["received_at"]
+    assert problem in refused.value.fields["received_at"][0]
+    assert not Payment.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "received_at",
+    [datetime(2000, 1, 1, tzinfo=UTC), timezone.now() + timedelta(hours=23)],
+    ids=["first day", "later today"],
+)
+def test_a_payment_received_inside_the_booking_window_is_booked(customer, received_at):
+    assert pay(customer, "10.00", received_at=received_at).received_at == received_at
+
+
 def test_a_payment_in_another_currency_than_the_customers_is_refused(customer):
     with pytest.raises(DomainError) as refused:
         pay(customer, "10.00", currency="USD")
@@ -200,6 +229,23 @@ def test_a_payment_in_another_currency_than_the_customers_is_refused(customer):
     assert refused.value.fields == {"currency": ["Must be the customer's currency, EUR."]}
     assert not Payment.objects.exists()
     assert pay(customer, "10.00", currency="EUR").currency == "EUR"
+
+
+@pytest.mark.parametrize("period", [date(1, 1, 1), date(1999, 12, 1), date(9999, 12, 1)])
+@pytest.mark.parametrize("create", [invoice_create_draft, invoice_create_manual])
+def test_an_invoice_for_a_month_outside_the_booking_window_is_refused_naming_the_period(customer, create, period):
+    with pytest.raises(DomainError) as refused:
+        create(actor=None, customer=customer, period=period)
+
+    assert list(refused.value.fields) == ["period"]
+    assert not Invoice.objects.exists()
+
+
+def test_month_end_for_a_month_outside_the_booking_window_is_refused(customer):
+    with pytest.raises(DomainError, match="The month 1999-12-01 is before 2000-01-01"):
+        month_end_run(actor=None, period=date(1999, 12, 1))
+
+    assert not BillingRun.objects.exists()
 
 
 def test_a_sales_approval_threshold_beyond_max_amount_is_refused(customer):
@@ -298,6 +344,16 @@ def test_a_payment_in_another_currency_is_a_400_naming_currency(finance_api, cus
     assert (response.status_code, response.json()["currency"]) == (201, "EUR")
 
 
+@pytest.mark.parametrize(
+    "received_at", ["0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00", "1999-12-31T23:59:59Z", "9999-12-31T00:00Z"]
+)
+def test_a_payment_received_outside_the_booking_window_is_a_400_naming_received_at(finance_api, customer, received_at):
+    response = finance_api.post("/api/payments", payment_body(customer, received_at=received_at), format="json")
+
+    refusal(response, "received_at")
+    assert not Payment.objects.exists()
+
+
 def test_a_credit_note_beyond_max_amount_is_a_400_naming_amount(finance_api, customer):
     invoice = issued(customer, 100)
 
@@ -307,6 +363,14 @@ def test_a_credit_note_beyond_max_amount_is_a_400_naming_amount(finance_api, cus
 
     assert refusal(response, "amount") == [f"Beyond the largest amount accepted, {AMOUNT_BOUND}."]
     assert not CreditNote.objects.exists()
+
+
+@pytest.mark.parametrize("period", ["0001-01", "1999-12", "9999-12"])
+def test_a_draft_for_a_month_outside_the_booking_window_is_a_400_naming_period(finance_api, customer, period):
+    response = finance_api.post("/api/invoices", {"customer": customer.pk, "period": period}, format="json")
+
+    refusal(response, "period")
+    assert not Invoice.objects.exists()
 
 
 def test_a_usage_draft_beyond_max_amount_is_a_400_saying_why(finance_api, huge_usage):
@@ -346,6 +410,23 @@ def test_the_payment_form_refuses_an_amount_beyond_max_amount(finance, customer)
     response = finance.post("/admin/ledger/payment/add/", data)
 
     assert form_errors(response) == {"amount": [f"Beyond the largest amount accepted, {AMOUNT_BOUND}."]}
+    assert not Payment.objects.exists()
+
+
+@pytest.mark.parametrize(("day", "problem"), [("1999-12-31", "before 2000-01-01"), ("2999-01-01", "in the future")])
+def test_the_payment_form_refuses_a_date_received_outside_the_booking_window(finance, customer, day, problem):
+    data = {
+        "customer": customer.pk,
+        "amount": "10.00",
+        "method": "bank_transfer",
+        "received_at_0": day,
+        "received_at_1": "09:30:00",
+        "bank_reference": "BANK-FORM",
+    }
+
+    errors = form_errors(finance.post("/admin/ledger/payment/add/", data))
+
+    assert problem in errors["received_at"][0]
     assert not Payment.objects.exists()
 
 
@@ -425,6 +506,17 @@ def test_the_billing_configuration_refuses_a_threshold_beyond_max_amount(finance
     }
     config.refresh_from_db()
     assert config.sales_approval_above is None
+
+
+@pytest.mark.parametrize("url", ["/admin/ledger/invoice/add/", "/admin/ledger/billingrun/month-end/"])
+@pytest.mark.parametrize(("period", "problem"), [("1999-12", "before 2000-01-01"), ("2999-01", "in the future")])
+def test_the_month_fields_refuse_a_month_outside_the_booking_window(finance, customer, url, period, problem):
+    data = {"customer": customer.pk, "period": period, "kind": "usage", "preview": ""}
+
+    errors = form_errors(finance.post(url, data))
+
+    assert list(errors) == ["period"] and problem in errors["period"][0]
+    assert not Invoice.objects.exists() and not BillingRun.objects.exists()
 
 
 def test_the_month_end_preview_says_which_customer_it_will_not_bill_and_why(finance, huge_usage):

@@ -1,6 +1,6 @@
-"""Usage within MAX_QUANTITY, and monthly summaries that never overflow.
+"""Usage within MAX_QUANTITY and the booking window, and monthly summaries that never overflow.
 
-A row beyond the bound is refused naming its row, column and the bound, on a file and through the API alike; a
+A row beyond a bound is refused naming its row, column and the bound, on a file and through the API alike; a
 month whose usage adds up beyond what one invoice line may hold is imported and summed (the summaries are wide
 enough for any number of records) and then refused, with its reason, when it is billed.
 """
@@ -55,6 +55,31 @@ def test_a_file_row_beyond_max_quantity_is_refused_naming_row_column_and_bound(p
     assert errors_of(upload) == [(3, "quantity", "100000000000.000001", QUANTITY_REASON)]
 
 
+@pytest.mark.parametrize(
+    ("service_time", "reason"),
+    [
+        ("1999-12-31T23:59:59Z", "is before 2000-01-01"),
+        ("0001-01-01T00:00:00Z", "is before 2000-01-01"),
+        ("0001-01-01T00:00:00+01:00", "is before 2000-01-01"),
+        ("9999-12-31T23:30:00-01:00", "is more than a day in the future"),
+        ("9999-12-31T23:59:59Z", "is more than a day in the future"),
+    ],
+)
+def test_a_file_row_outside_the_booking_window_is_refused_naming_row_and_column(priced, service_time, reason):
+    upload = import_csv(f"appraisal,ACME,1,{service_time}", "appraisal,ACME,1,2026-10-03T10:00:00Z")
+
+    ((row, column, _, found),) = errors_of(upload)
+    assert (row, column, found) == (2, "serviceTime", reason)
+
+
+def test_the_first_day_of_the_booking_window_is_accepted(priced):
+    PriceAgreementFactory(customer=priced[0], service=ServiceFactory(code="old"), valid_from=date(2000, 1, 1))
+
+    upload = import_csv("old,ACME,1,2000-01-01T00:00:00Z")
+
+    assert upload.status == Upload.Status.IMPORTED, upload.errors
+
+
 def test_api_events_beyond_max_quantity_are_a_400_naming_each(priced, finance_user, client_for):
     events = [
         {"serviceName": "appraisal", "clientId": "ACME", "quantity": "1", "serviceTime": "2026-10-03T10:00:00Z"},
@@ -68,6 +93,21 @@ def test_api_events_beyond_max_quantity_are_a_400_naming_each(priced, finance_us
     assert response.json()["error"]["fields"] == {
         "events[2].quantity": [f"'1e12' {QUANTITY_REASON}"],
         "events[3].quantity": [f"'200000000000' {QUANTITY_REASON}"],
+    }
+    assert not UsageRecord.objects.exists()
+
+
+def test_an_api_event_outside_the_booking_window_is_a_400_naming_it(priced, finance_user, client_for):
+    events = [
+        {"serviceName": "appraisal", "clientId": "ACME", "quantity": "1", "serviceTime": "2026-10-03T10:00:00Z"},
+        {"serviceName": "appraisal", "clientId": "ACME", "quantity": 1, "serviceTime": "0001-01-01T00:00:00+01:00"},
+    ]
+
+    response = client_for(finance_user).post("/api/usage/events", {"events": events}, format="json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["fields"] == {
+        "events[2].serviceTime": ["'0001-01-01T00:00:00+01:00' is before 2000-01-01"]
     }
     assert not UsageRecord.objects.exists()
 
