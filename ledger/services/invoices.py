@@ -161,12 +161,14 @@ def invoice_bounds_problem(
                 f"the line “{line.description}” has {line.quantity.normalize():,f} units, beyond the largest "
                 f"quantity accepted, {money.max_quantity():,f} (MAX_QUANTITY)"
             )
-        for figure, kind, name in ((line.unit_price, "unit_price", "a unit price"), (line.amount, "amount", "")):
+        for figure, kind, verb in (
+            (line.unit_price, "unit_price", "has a unit price of"),
+            (line.amount, "amount", "comes to"),
+        ):
             if money.beyond_bound(figure, kind):
-                shown = f"{name} of " if name else ""
                 return (
-                    f"the line “{line.description}” comes to {shown}{figure:,f} {currency}, beyond the largest "
-                    f"amount accepted, {money.bound_of(kind):,f} (MAX_AMOUNT)"
+                    f"the line “{line.description}” {verb} {figure:,f} {currency}, beyond the largest amount "
+                    f"accepted, {money.bound_of(kind):,f} (MAX_AMOUNT)"
                 )
     for name, figure in (("subtotal", subtotal), ("tax", tax), ("total", total)):
         if money.beyond_bound(figure, "amount"):

@@ -16,6 +16,7 @@ from django.db import connection
 from django.utils import timezone
 
 from billing_project.errors import DomainError
+from catalog.models import PriceAgreement
 from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
 from ledger.models import Account, BillingRun, CreditNote, Invoice, Payment, Transaction
 from ledger.selectors import customer_balance
@@ -162,6 +163,17 @@ def test_a_usage_draft_beyond_max_amount_is_refused_saying_which_line_and_why(hu
         "or bill the charges on separate invoices."
     )
     assert not Invoice.objects.exists()
+
+
+def test_a_price_agreed_before_the_bound_and_beyond_it_is_named_when_billed(customer, import_usage):
+    service = ServiceFactory(code="legacy", name="Legacy")
+    PriceAgreement.objects.create(  # as old data may hold it: written before MAX_AMOUNT, without full_clean
+        customer=customer, service=service, unit_price=D(2_000_000_000), valid_from=date(2026, 1, 1)
+    )
+    import_usage(customer, service, [(D("0.1"), "2026-10-03T10:00:00Z")])  # 200,000,000.00: the line is fine
+
+    with pytest.raises(InvoiceBeyondBounds, match=r"the line “Legacy — usage at 2000000000” has a unit price of "):
+        invoice_create_draft(actor=None, customer=customer, period=OCTOBER)
 
 
 def test_rating_a_draft_again_beyond_max_amount_is_refused_and_the_draft_stays(customer, import_usage):
