@@ -167,7 +167,7 @@ class PaymentReallocateSerializer(serializers.Serializer):
         help_text="The invoice the payment's money leaves (one it is set against, issued, overdue or paid). "
         "Leave out to use the payment's unallocated part.",
     )
-    amount = amount_field(
+    amount = AmountField(
         required=False,
         allow_null=True,
         help_text="Leave out to move as much as fits: what is available, up to what the invoice still owes.",

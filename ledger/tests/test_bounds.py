@@ -377,6 +377,21 @@ def test_a_credit_note_beyond_max_amount_is_a_400_naming_amount(finance_api, cus
     assert not CreditNote.objects.exists()
 
 
+def test_moving_a_payment_by_an_amount_beyond_max_amount_is_a_400_naming_amount(finance_api, customer):
+    first, second = issued(customer, 100), issued(customer, 50)
+    payment = pay(customer, "120.00")  # pays the first
+    before = list(payment.allocations.values_list("invoice", "amount"))
+
+    response = finance_api.post(
+        f"/api/payments/{payment.pk}/allocations",
+        {"invoice": second.pk, "from_invoice": first.pk, "amount": str(OVER)},
+        format="json",
+    )
+
+    assert refusal(response, "amount") == [f"Beyond the largest amount accepted, {AMOUNT_BOUND}."]
+    assert list(payment.allocations.values_list("invoice", "amount")) == before
+
+
 @pytest.mark.parametrize("period", ["0001-01", "1999-12", "9999-12"])
 def test_a_draft_for_a_month_outside_the_booking_window_is_a_400_naming_period(finance_api, customer, period):
     response = finance_api.post("/api/invoices", {"customer": customer.pk, "period": period}, format="json")
