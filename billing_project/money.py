@@ -124,8 +124,11 @@ def bound_message(kind: str) -> str:
     return f"Beyond the largest {noun} accepted, {bound():,f} ({setting})."
 
 
-def beyond_bound(value: Decimal | None, kind: str) -> bool:
-    return value is not None and value.is_finite() and abs(value) > bound_of(kind)
+def beyond_bound(value: Decimal | int | None, kind: str) -> bool:
+    if value is None:
+        return False
+    value = value if isinstance(value, Decimal) else Decimal(value)
+    return value.is_finite() and abs(value) > bound_of(kind)
 
 
 @deconstructible
@@ -151,6 +154,7 @@ class WithinBound:
 def check_bound(value: Decimal, *, kind: str, field: str, label: str) -> None:
     """For services: refuse a value beyond its bound with a DomainError naming the field and the bound."""
     if beyond_bound(value, kind):
+        value = Decimal(value)
         bound, noun, setting = _BOUNDS[kind]
         raise DomainError(
             f"The {label} {value:,f} is beyond the largest {noun} accepted, {bound():,f} ({setting}).",
