@@ -1,4 +1,10 @@
-"""Billing months are calendar months in BILLING_TIME_ZONE (DESIGN.md, "Money, time and numbers")."""
+"""Billing months are calendar months in BILLING_TIME_ZONE (DESIGN.md, "Money, time and numbers").
+
+The booking window: a date or time a person or a machine gives for money (a payment's receipt, an
+invoice's month, a month-end, a usage record's service time) is not before 2000-01-01 in the billing
+zone and not more than a day in the future (usage counts from when its batch was received). Filters
+are wider (FIRST_DAY to LAST_DAY): they look at data, they book none.
+"""
 
 from datetime import date, datetime, time, timedelta
 from typing import NamedTuple
@@ -8,10 +14,17 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from billing_project.errors import DomainError
+
 # The days a filter may name. Past them a day's bounds leave Python's datetime range in some time zones
 # (9999-12-31 has no next day), and no billing data lies there.
 FIRST_DAY = date(1900, 1, 1)
 LAST_DAY = date(2100, 12, 31)
+
+EARLIEST_BOOKING_DAY = date(2000, 1, 1)
+FUTURE_TOLERANCE = timedelta(days=1)
+TOO_EARLY = f"is before {EARLIEST_BOOKING_DAY.isoformat()}"
+TOO_LATE = "is more than a day in the future"
 
 
 def billing_zone() -> ZoneInfo:
@@ -62,3 +75,47 @@ def billing_day_range(
     if errors:
         raise ValidationError(errors)
     return DayRange(first, last)
+
+
+def earliest_booking_time() -> datetime:
+    return day_start(EARLIEST_BOOKING_DAY)
+
+
+def booking_time_problem(moment: datetime, *, now: datetime | None = None) -> str | None:
+    """Why an aware date-time is outside the booking window (TOO_EARLY or TOO_LATE), or None."""
+    if moment < earliest_booking_time():
+        return TOO_EARLY
+    if moment > (now or timezone.now()) + FUTURE_TOLERANCE:
+        return TOO_LATE
+    return None
+
+
+def booking_day_problem(day: date) -> str | None:
+    """Why a day (in the billing zone) is outside the booking window, or None."""
+    if day < EARLIEST_BOOKING_DAY:
+        return TOO_EARLY
+    if day > billing_today() + FUTURE_TOLERANCE:
+        return TOO_LATE
+    return None
+
+
+def _refuse(problem: str, *, field: str, label: str, shown: str) -> DomainError:
+    return DomainError(
+        f"The {label} {shown} {problem}.",
+        code="out_of_range",
+        fields={field: [f"The {label} {problem}: give one from {EARLIEST_BOOKING_DAY.isoformat()} to tomorrow."]},
+    )
+
+
+def check_booking_time(moment: datetime, *, field: str, label: str) -> None:
+    """For services: refuse a date-time outside the booking window, naming the field."""
+    problem = booking_time_problem(moment)
+    if problem:
+        raise _refuse(problem, field=field, label=label, shown=moment.isoformat(sep=" ", timespec="minutes"))
+
+
+def check_booking_day(day: date, *, field: str, label: str) -> None:
+    """For services: refuse a day outside the booking window, naming the field."""
+    problem = booking_day_problem(day)
+    if problem:
+        raise _refuse(problem, field=field, label=label, shown=day.isoformat())

@@ -11,6 +11,8 @@ from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
 from django.urls import reverse_lazy
 
+from billing_project import money
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -197,6 +199,24 @@ USE_I18N = True
 USE_TZ = True
 # Billing months are calendar months in this zone (DESIGN.md, "Money, time and numbers").
 BILLING_TIME_ZONE = os.environ.get("BILLING_TIME_ZONE", "UTC")
+# The largest single amount and quantity accepted; why balances cannot overflow is in billing_project/money.py.
+try:
+    MAX_AMOUNT = money.round_amount(
+        money.parse_bound(
+            "MAX_AMOUNT",
+            os.environ.get("MAX_AMOUNT", money.DEFAULT_MAX_AMOUNT),
+            places=money.AMOUNT_DECIMAL_PLACES,
+            column_max=money.AMOUNT_COLUMN_MAX,
+        )
+    )
+    MAX_QUANTITY = money.parse_bound(
+        "MAX_QUANTITY",
+        os.environ.get("MAX_QUANTITY", money.DEFAULT_MAX_QUANTITY),
+        places=money.QUANTITY_DECIMAL_PLACES,
+        column_max=money.QUANTITY_COLUMN_MAX,
+    )
+except ValueError as error:
+    sys.exit(f"Countinghouse refuses to start: {error}")
 # Largest usage file the admin upload page accepts; manage.py import_usage has no limit.
 USAGE_UPLOAD_MAX_BYTES = int(os.environ.get("USAGE_UPLOAD_MAX_BYTES", str(10 * 1024 * 1024)))
 

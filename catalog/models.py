@@ -199,20 +199,20 @@ class PriceAgreement(models.Model):
     unit_price = models.DecimalField(
         max_digits=money.UNIT_PRICE_MAX_DIGITS,
         decimal_places=money.UNIT_PRICE_DECIMAL_PLACES,
-        validators=[MinValueValidator(Decimal("0"))],
+        validators=[MinValueValidator(Decimal("0")), money.WithinBound("unit_price")],
     )
     included_quantity = models.DecimalField(
         max_digits=money.QUANTITY_MAX_DIGITS,
         decimal_places=money.QUANTITY_DECIMAL_PLACES,
         default=Decimal("0"),
-        validators=[MinValueValidator(Decimal("0"))],
+        validators=[MinValueValidator(Decimal("0")), money.WithinBound("quantity")],
         help_text="Monthly allowance: units free of charge each billing month.",
     )
     monthly_fee = models.DecimalField(
         max_digits=money.AMOUNT_MAX_DIGITS,
         decimal_places=money.AMOUNT_DECIMAL_PLACES,
         default=Decimal("0"),
-        validators=[MinValueValidator(Decimal("0"))],
+        validators=[MinValueValidator(Decimal("0")), money.WithinBound("amount")],
     )
     valid_from = models.DateField()
     valid_to = models.DateField(null=True, blank=True, help_text="Last day in force; empty means open-ended.")

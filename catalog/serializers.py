@@ -1,15 +1,17 @@
+from decimal import Decimal
+
 from rest_framework import serializers
 
 from accounts.models import User
+from billing_project.api_fields import AmountField, QuantityField, StrictPrimaryKeyRelatedField, UnitPriceField
 from catalog.models import Customer, PriceAgreement, Service
 from catalog.selectors import customer_list_for
+from catalog.services import refuse_other_currency
 
 
 class CustomerSerializer(serializers.ModelSerializer):
-    csm = serializers.PrimaryKeyRelatedField(
-        queryset=User.objects.filter(is_active=True), allow_null=True, required=False
-    )
-    sales_owner = serializers.PrimaryKeyRelatedField(
+    csm = StrictPrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), allow_null=True, required=False)
+    sales_owner = StrictPrimaryKeyRelatedField(
         queryset=User.objects.filter(is_active=True), allow_null=True, required=False
     )
 
@@ -47,9 +49,18 @@ class ServiceSerializer(serializers.ModelSerializer):
 
 
 class PriceAgreementSerializer(serializers.ModelSerializer):
-    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all())
+    customer = StrictPrimaryKeyRelatedField(queryset=Customer.objects.all())
     service = serializers.SlugRelatedField(slug_field="code", queryset=Service.objects.all())
-    currency = serializers.CharField(source="customer.currency", read_only=True)
+    currency = serializers.CharField(
+        source="customer.currency",
+        read_only=True,
+        help_text="The customer's currency. May be sent to check it: another one is refused.",
+    )
+    unit_price = UnitPriceField(min_value=Decimal(0))
+    included_quantity = QuantityField(
+        min_value=Decimal(0), required=False, help_text="Monthly allowance: units free of charge each billing month."
+    )
+    monthly_fee = AmountField(min_value=Decimal(0), required=False)
 
     class Meta:
         model = PriceAgreement
@@ -74,3 +85,10 @@ class PriceAgreementSerializer(serializers.ModelSerializer):
         if request is not None:
             # A customer the caller cannot see is reported as not existing.
             self.fields["customer"].queryset = customer_list_for(request.user)
+
+    def validate(self, attrs):
+        # `currency` is read-only: the customer's. A client that sends another expects prices in it: refuse.
+        currency = self.initial_data.get("currency") if isinstance(self.initial_data, dict) else None
+        if currency is not None and "customer" in attrs:
+            refuse_other_currency(attrs["customer"], str(currency))
+        return attrs

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from accounts.services import user_create
+from billing_project.errors import DomainError
 from catalog.locks import lock_customer, lock_customers, lock_price_agreement
 from catalog.models import Customer, Partner, PortalMembership, PriceAgreement, Service
 
@@ -29,6 +30,16 @@ def _apply(instance, changes: dict[str, Any], allowed: set[str]) -> list[str]:
     for field, value in changes.items():
         setattr(instance, field, value)
     return list(changes)
+
+
+def refuse_other_currency(customer: Customer, currency: str, *, field: str = "currency") -> None:
+    """Money given for a customer is in the customer's currency; one given in another is refused, never converted."""
+    if currency != customer.currency:
+        raise DomainError(
+            f"{customer.client_id} is billed in {customer.currency}; nothing in {currency} can be booked for it.",
+            code="currency_mismatch",
+            fields={field: [f"Must be the customer's currency, {customer.currency}."]},
+        )
 
 
 CUSTOMER_FIELDS = {

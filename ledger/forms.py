@@ -26,6 +26,7 @@ from approvals.forms import RerouteForm
 from approvals.models import ApprovalRequest
 from approvals.services import request_for
 from billing_project import money
+from billing_project.billing_time import booking_day_problem
 from catalog.models import Customer
 from ledger.models import Adjustment, BillingRun, Invoice, Payment, Refund
 from ledger.selectors import invoice_list_for, invoice_open_list, payment_allocated_invoices, payment_list_for
@@ -47,12 +48,18 @@ class MonthField(forms.DateField):
     def prepare_value(self, value):
         return f"{value:%Y-%m}" if isinstance(value, date) else value
 
+    def validate(self, value):
+        super().validate(value)
+        if value is not None and (problem := booking_day_problem(value)):
+            raise forms.ValidationError(f"The month {problem}.", code="out_of_range")
+
 
 def amount_field(**kwargs) -> forms.DecimalField:
     return forms.DecimalField(
         max_digits=money.AMOUNT_MAX_DIGITS,
         decimal_places=money.AMOUNT_DECIMAL_PLACES,
         min_value=CENT,
+        validators=[money.WithinBound("amount")],
         widget=UnfoldAdminDecimalFieldWidget(),
         **kwargs,
     )
@@ -230,12 +237,14 @@ class InvoiceLineForm(BaseDialogForm):
     quantity = forms.DecimalField(
         max_digits=money.QUANTITY_MAX_DIGITS,
         decimal_places=money.QUANTITY_DECIMAL_PLACES,
+        validators=[money.WithinBound("quantity")],
         widget=UnfoldAdminDecimalFieldWidget(),
     )
     unit_price = forms.DecimalField(
         label="Unit price",
         max_digits=money.UNIT_PRICE_MAX_DIGITS,
         decimal_places=money.UNIT_PRICE_DECIMAL_PLACES,
+        validators=[money.WithinBound("unit_price")],
         widget=UnfoldAdminDecimalFieldWidget(),
         help_text="Before tax; the customer's tax rate is applied to the line.",
     )
@@ -255,7 +264,7 @@ class CreditNoteForm(BaseDialogForm):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("scope") == self.PARTIAL and cleaned.get("amount") is None:
+        if cleaned.get("scope") == self.PARTIAL and cleaned.get("amount") is None and "amount" not in self.errors:
             self.add_error("amount", "Give the amount to credit.")
         return cleaned
 

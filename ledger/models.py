@@ -26,6 +26,13 @@ def amount_field(**kwargs) -> models.DecimalField:
     return models.DecimalField(max_digits=money.AMOUNT_MAX_DIGITS, decimal_places=money.AMOUNT_DECIMAL_PLACES, **kwargs)
 
 
+def balance_field(**kwargs) -> models.DecimalField:
+    """A running balance: wide enough that no number of postings can overflow it (billing_project/money.py)."""
+    return models.DecimalField(
+        max_digits=money.BALANCE_MAX_DIGITS, decimal_places=money.AMOUNT_DECIMAL_PLACES, **kwargs
+    )
+
+
 class ImmutableError(Exception):
     pass
 
@@ -74,7 +81,7 @@ class Account(models.Model):
     category = models.CharField(
         max_length=16, choices=Service.Category.choices, blank=True, help_text="Revenue accounts: the service category."
     )
-    balance = amount_field(default=ZERO)
+    balance = balance_field(default=ZERO)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -134,7 +141,7 @@ class Leg(AppendOnlyModel):
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="legs")
     debit = amount_field(default=ZERO)
     credit = amount_field(default=ZERO)
-    balance_after = amount_field()
+    balance_after = balance_field()
 
     class Meta:
         ordering = ["id"]
@@ -214,6 +221,7 @@ class BillingConfig(models.Model):
     sales_approval_above = amount_field(
         null=True,
         blank=True,
+        validators=[money.WithinBound("amount")],
         help_text="A bill whose total exceeds this also needs a Sales approval. Empty: never.",
     )
 

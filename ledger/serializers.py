@@ -11,6 +11,7 @@ from rest_framework.reverse import reverse
 
 from approvals.models import ApprovalAction, ApprovalRequest
 from billing_project import money
+from billing_project.api_fields import AmountField, StrictPrimaryKeyRelatedField
 from billing_project.billing_time import billing_zone
 from catalog.models import Customer
 from catalog.selectors import customer_list_for
@@ -21,6 +22,13 @@ from ledger.selectors import invoice_list_for
 def amount_field(**kwargs) -> serializers.DecimalField:
     return serializers.DecimalField(
         max_digits=money.AMOUNT_MAX_DIGITS, decimal_places=money.AMOUNT_DECIMAL_PLACES, **kwargs
+    )
+
+
+def balance_field(**kwargs) -> serializers.DecimalField:
+    """An account's running balance, as wide as its column (ledger.models.balance_field)."""
+    return serializers.DecimalField(
+        max_digits=money.BALANCE_MAX_DIGITS, decimal_places=money.AMOUNT_DECIMAL_PLACES, **kwargs
     )
 
 
@@ -48,7 +56,7 @@ ApprovalActionKindField = enum_field(ApprovalAction.Kind, "ApprovalActionKindEnu
 
 
 @extend_schema_field(OpenApiTypes.INT)
-class VisibleCustomerField(serializers.PrimaryKeyRelatedField):
+class VisibleCustomerField(StrictPrimaryKeyRelatedField):
     """A customer id among those the caller may see; any other id is reported as not existing."""
 
     def get_queryset(self):
@@ -57,7 +65,7 @@ class VisibleCustomerField(serializers.PrimaryKeyRelatedField):
 
 
 @extend_schema_field(OpenApiTypes.INT)
-class VisibleInvoiceField(serializers.PrimaryKeyRelatedField):
+class VisibleInvoiceField(StrictPrimaryKeyRelatedField):
     """An invoice id among those the caller may see; any other id is reported as not existing."""
 
     def get_queryset(self):
@@ -88,7 +96,7 @@ class InvoiceIssueSerializer(serializers.Serializer):
 
 class CreditNoteCreateSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
-    amount = amount_field(
+    amount = AmountField(
         required=False,
         allow_null=True,
         help_text="Tax included. Leave out to credit the whole invoice (it becomes void).",
@@ -128,7 +136,7 @@ class ApprovalRerouteSerializer(ApprovalReasonSerializer):
 
 class PaymentCreateSerializer(serializers.Serializer):
     customer = VisibleCustomerField(help_text="Customer id; the payment is in the customer's currency.")
-    amount = amount_field()
+    amount = AmountField(help_text="At most MAX_AMOUNT (by default 1,000,000,000.00).")
     received_at = BillingDateTimeField(help_text="ISO 8601; without an offset, in BILLING_TIME_ZONE.")
     bank_reference = serializers.CharField(
         max_length=140, help_text="The bank line's reference; a line is booked once per customer."
@@ -142,6 +150,11 @@ class PaymentCreateSerializer(serializers.Serializer):
         "currency); it is paid first. Without it, or for what it does not need, the oldest open invoices are paid "
         "first and any excess stays as credit.",
     )
+    currency = serializers.ChoiceField(
+        choices=money.CURRENCY_CHOICES,
+        required=False,
+        help_text="Optional: when given it must be the customer's currency; a payment in another is refused.",
+    )
 
 
 class PaymentReallocateSerializer(serializers.Serializer):
@@ -154,7 +167,7 @@ class PaymentReallocateSerializer(serializers.Serializer):
         help_text="The invoice the payment's money leaves (one it is set against, issued, overdue or paid). "
         "Leave out to use the payment's unallocated part.",
     )
-    amount = amount_field(
+    amount = AmountField(
         required=False,
         allow_null=True,
         help_text="Leave out to move as much as fits: what is available, up to what the invoice still owes.",
@@ -487,7 +500,7 @@ class StatementLineSerializer(serializers.Serializer):
     reference = serializers.CharField(read_only=True)
     description = serializers.CharField(read_only=True)
     amount = amount_field(read_only=True, help_text="Positive: the customer owes more; negative: less.")
-    balance_after = amount_field(read_only=True)
+    balance_after = balance_field(read_only=True)
 
 
 class StatementSerializer(serializers.Serializer):
@@ -496,7 +509,7 @@ class StatementSerializer(serializers.Serializer):
     customer = serializers.IntegerField(source="customer.pk", read_only=True)
     client_id = serializers.CharField(source="customer.client_id", read_only=True)
     currency = serializers.CharField(source="customer.currency", read_only=True)
-    balance = amount_field(read_only=True, help_text="Positive: the customer owes; negative: it holds credit.")
+    balance = balance_field(read_only=True, help_text="Positive: the customer owes; negative: it holds credit.")
     lines = StatementLineSerializer(many=True, read_only=True)
 
 
@@ -507,6 +520,6 @@ class StatementPageSerializer(StatementSerializer):
     count = serializers.IntegerField(read_only=True, help_text="Lines in the whole statement.")
     next = serializers.URLField(read_only=True, allow_null=True)
     previous = serializers.URLField(read_only=True, allow_null=True)
-    opening_balance = amount_field(
+    opening_balance = balance_field(
         read_only=True, allow_null=True, help_text="The balance before the page's first line; null on an empty page."
     )

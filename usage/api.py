@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.idempotency import idempotent
 from accounts.permissions import RoleModelPermissions
+from billing_project import money
 from billing_project.api_errors import error_body
 from billing_project.api_schema import AnyOf, error_response
 from billing_project.billing_time import billing_zone
@@ -180,10 +181,18 @@ def _totals(records: QuerySet[UsageRecord], group_by: str) -> QuerySet:
         records.values("customer_id", "service__code", key, "currency")
         .annotate(
             # Named apart from the model's fields: `quantity` here would be read back as this very Sum.
-            total_quantity=Sum("quantity"),
+            total_quantity=Sum(
+                "quantity",
+                output_field=DecimalField(
+                    max_digits=money.SUMMARY_QUANTITY_MAX_DIGITS, decimal_places=money.QUANTITY_DECIMAL_PLACES
+                ),
+            ),
             record_count=Count("id"),
             total_amount=Sum(
-                F("quantity") * F("unit_price"), output_field=DecimalField(max_digits=30, decimal_places=12)
+                F("quantity") * F("unit_price"),
+                output_field=DecimalField(
+                    max_digits=money.SUMMARY_AMOUNT_MAX_DIGITS, decimal_places=money.SUMMARY_AMOUNT_DECIMAL_PLACES
+                ),
             ),
         )
         .order_by(key, "customer_id", "service__code")

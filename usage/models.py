@@ -122,11 +122,16 @@ class MonthlySummary(models.Model):
     unit_price = models.DecimalField(
         max_digits=money.UNIT_PRICE_MAX_DIGITS, decimal_places=money.UNIT_PRICE_DECIMAL_PLACES
     )
-    quantity = models.DecimalField(max_digits=money.QUANTITY_MAX_DIGITS, decimal_places=money.QUANTITY_DECIMAL_PLACES)
+    # Sums of records: wide enough for any number of them (billing_project/money.py).
+    quantity = models.DecimalField(
+        max_digits=money.SUMMARY_QUANTITY_MAX_DIGITS, decimal_places=money.QUANTITY_DECIMAL_PLACES
+    )
     record_count = models.PositiveIntegerField()
     # Exact: a quantity (6 places) times a unit price (6 places) has 12 places, so sums never round.
     amount = models.DecimalField(
-        max_digits=30, decimal_places=12, help_text="Quantity at the records' snapshot prices, before allowance."
+        max_digits=money.SUMMARY_AMOUNT_MAX_DIGITS,
+        decimal_places=money.SUMMARY_AMOUNT_DECIMAL_PLACES,
+        help_text="Quantity at the records' snapshot prices, before allowance.",
     )
     first_service_time = models.DateTimeField()
     last_service_time = models.DateTimeField()

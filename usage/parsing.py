@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import BinaryIO, NamedTuple
 
 from billing_project import money
+from billing_project.billing_time import TOO_EARLY, TOO_LATE
 from billing_project.text import has_unprintable, printable
 
 REQUIRED_COLUMNS = {
@@ -24,7 +25,6 @@ REQUIRED_COLUMNS = {
 }
 OPTIONAL_COLUMNS = {"eventid": "eventId"}
 MAX_EVENT_ID_LENGTH = 128
-_MAX_QUANTITY = Decimal(10) ** (money.QUANTITY_MAX_DIGITS - money.QUANTITY_DECIMAL_PLACES)
 _SNIFF_BYTES = 64 * 1024
 _QUANTITY_CACHE_SIZE = 4096
 
@@ -77,8 +77,8 @@ def parse_quantity(text: str) -> Decimal | str:
         return "must be positive"
     if quantity.as_tuple().exponent < -money.QUANTITY_DECIMAL_PLACES:
         return f"has more than {money.QUANTITY_DECIMAL_PLACES} decimal places"
-    if quantity >= _MAX_QUANTITY:
-        return "is too large"
+    if quantity > money.max_quantity():
+        return f"is beyond the largest quantity accepted, {money.max_quantity():,f} (MAX_QUANTITY)"
     return quantity
 
 
@@ -92,7 +92,10 @@ def parse_service_time(text: str, default_zone: tzinfo) -> datetime | str:
         return _NOT_ISO_8601
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=default_zone)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 or 9999-12-31T23:00-02:00 has no UTC date-time
+        return TOO_EARLY if moment.year == 1 else TOO_LATE
 
 
 _NOT_ISO_8601 = "is not an ISO 8601 date-time (e.g. 2026-10-03T10:00:00Z)"

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from billing_project.money import round_amount
+from billing_project.money import line_amount, round_amount
 
 ZERO = Decimal(0)
 
@@ -90,7 +90,7 @@ def rating_lines(
         if quantity <= 0:
             continue
         overage += quantity
-        lines.append(RatedLine(RatedLine.USAGE, quantity, unit_price, round_amount(quantity * unit_price)))
+        lines.append(RatedLine(RatedLine.USAGE, quantity, unit_price, line_amount(quantity, unit_price)))
     return Rating(
         lines=tuple(lines), quantity=included_used + overage, included_used=included_used, overage_quantity=overage
     )

@@ -155,12 +155,14 @@ class UsageGroupSerializer(serializers.Serializer):
     period = serializers.DateField(required=False, help_text="With group_by=month: the billing month's first day.")
     currency = serializers.CharField()
     quantity = serializers.DecimalField(
-        source="total_quantity", max_digits=money.QUANTITY_MAX_DIGITS + 6, decimal_places=money.QUANTITY_DECIMAL_PLACES
+        source="total_quantity",
+        max_digits=money.SUMMARY_QUANTITY_MAX_DIGITS,
+        decimal_places=money.QUANTITY_DECIMAL_PLACES,
     )
     record_count = serializers.IntegerField()
     amount = serializers.DecimalField(
         source="total_amount",
-        max_digits=30,
+        max_digits=money.SUMMARY_AMOUNT_MAX_DIGITS,
         decimal_places=money.UNIT_PRICE_DECIMAL_PLACES,
         rounding=ROUND_HALF_UP,
         help_text="Quantity at the records' snapshot prices, before allowance and fees.",

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from operator import itemgetter
 from typing import BinaryIO
@@ -24,7 +24,8 @@ from django.db.models import Count, DecimalField, F, Max, Min, Sum
 from django.utils import timezone
 
 from accounts.models import User
-from billing_project.billing_time import billing_zone
+from billing_project import money
+from billing_project.billing_time import FUTURE_TOLERANCE, billing_zone, booking_time_problem, earliest_booking_time
 from billing_project.bulk import history_record_created
 from billing_project.errors import Conflict
 from billing_project.text import printable
@@ -34,7 +35,6 @@ from usage.models import ClosedPeriod, MonthlySummary, Upload, UsageRecord
 from usage.parsing import FileError, ParsedRow, RowError, UsageCsv, parse_fields
 
 ERRORS_KEPT = 1000
-FUTURE_TOLERANCE = timedelta(days=1)
 _BATCH = 20000
 _COLUMNS = (
     "customer_id",
@@ -92,7 +92,7 @@ class _Tally:
     @property
     def amount(self) -> Decimal:
         # The sum of each record's quantity times this one unit price: exact, like the sum of the products.
-        return self.quantity * self.unit_price
+        return money.EXACT.multiply(self.quantity, self.unit_price)
 
 
 @dataclass
@@ -203,7 +203,7 @@ def _check_rows(
     catalog = _Catalog(upload.pk, tallies)
     settled_rows = catalog.settled
     zone = billing_zone()
-    latest_allowed = received_at + FUTURE_TOLERANCE
+    earliest_allowed, latest_allowed = earliest_booking_time(), received_at + FUTURE_TOLERANCE
     periods: dict[date, date] = {}  # local day -> its billing period (first of the month)
     seen_events: set[tuple[int, str]] = set()
     pending: list[tuple] = []
@@ -214,19 +214,20 @@ def _check_rows(
             outcome.reject(parsed)
             continue
         row, service_code, client_id, quantity, service_time, event_id, utc_text = parsed
-        local_day = service_time.astimezone(zone).date()
-        period = periods.get(local_day)
-        if period is None:
-            period = periods[local_day] = local_day.replace(day=1)
-        # A row like one seen before needs only its time checked and its agreement picked by day.
-        settled = settled_rows.get((service_code, client_id, period))
-        tally = None
-        if settled is not None and service_time <= latest_allowed:
-            customer_id, in_month = settled
-            tally = in_month if in_month.__class__ is int else _tally_on(in_month, local_day)
+        tally = local_day = period = None
+        if earliest_allowed <= service_time <= latest_allowed:  # outside, it may have no local day at all
+            local_day = service_time.astimezone(zone).date()
+            period = periods.get(local_day)
+            if period is None:
+                period = periods[local_day] = local_day.replace(day=1)
+            # A row like one seen before needs only its agreement picked by day.
+            settled = settled_rows.get((service_code, client_id, period))
+            if settled is not None:
+                customer_id, in_month = settled
+                tally = in_month if in_month.__class__ is int else _tally_on(in_month, local_day)
         errors = None
         if tally is None:  # not seen before, or an error: the full checks say which
-            errors, checked = _check_in_catalog(parsed, catalog, latest_allowed, local_day, period)
+            errors, checked = _check_in_catalog(parsed, catalog, received_at, local_day, period)
             if checked is None:  # the service, the customer or the time is wrong: the event id is not looked at
                 outcome.reject(errors)
                 continue
@@ -251,7 +252,7 @@ def _check_rows(
 
 
 def _check_in_catalog(
-    parsed: ParsedRow, catalog: _Catalog, latest_allowed: datetime, local_day: date, period: date
+    parsed: ParsedRow, catalog: _Catalog, received_at: datetime, local_day: date | None, period: date | None
 ) -> tuple[list[RowError], tuple[int, int | None] | None]:
     """A row's errors against the catalog, and its (customer, tally) unless the service, customer or time is wrong."""
     errors = []
@@ -267,8 +268,8 @@ def _check_in_catalog(
     elif customer[1] != Customer.Status.ACTIVE:
         errors.append(RowError(row, "clientId", parsed.client_id, f"is a {customer[1]} customer, not active"))
     service_time = parsed.service_time
-    if service_time > latest_allowed:
-        errors.append(RowError(row, "serviceTime", service_time.isoformat(), "is more than a day in the future"))
+    if problem := booking_time_problem(service_time, now=received_at):
+        errors.append(RowError(row, "serviceTime", service_time.isoformat(), problem))
     if errors:
         return errors, None
 
@@ -663,10 +664,18 @@ def rebuild_usage_summaries(*, customer_ids: list[int] | None = None) -> int:
             UsageRecord.objects.filter(customer_id__in=locked)
             .values("customer_id", "service_id", "period", "price_agreement_id", "unit_price")
             .annotate(
-                total_quantity=Sum("quantity"),
+                total_quantity=Sum(
+                    "quantity",
+                    output_field=DecimalField(
+                        max_digits=money.SUMMARY_QUANTITY_MAX_DIGITS, decimal_places=money.QUANTITY_DECIMAL_PLACES
+                    ),
+                ),
                 record_count=Count("pk"),
                 amount=Sum(
-                    F("quantity") * F("unit_price"), output_field=DecimalField(max_digits=30, decimal_places=12)
+                    F("quantity") * F("unit_price"),
+                    output_field=DecimalField(
+                        max_digits=money.SUMMARY_AMOUNT_MAX_DIGITS, decimal_places=money.SUMMARY_AMOUNT_DECIMAL_PLACES
+                    ),
                 ),
                 first_service_time=Min("service_time"),
                 last_service_time=Max("service_time"),

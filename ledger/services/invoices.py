@@ -15,9 +15,10 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from accounts.models import User
-from billing_project.billing_time import billing_today
+from billing_project import money
+from billing_project.billing_time import billing_today, check_booking_day
 from billing_project.errors import Conflict, DomainError
-from billing_project.money import round_amount
+from billing_project.money import check_bound, round_amount
 from catalog.models import Customer, Service
 from ledger.approval import invoice_approval_rule
 from ledger.locks import lock_customer, lock_invoice
@@ -143,6 +144,53 @@ def line_tax(amount: Decimal, tax_rate: Decimal) -> Decimal:
     return round_amount(amount * tax_rate)
 
 
+class InvoiceBeyondBounds(DomainError):
+    code = "out_of_range"
+
+
+def invoice_bounds_problem(
+    lines: Iterable[LineDraft | InvoiceItem], *, subtotal: Decimal, tax: Decimal, total: Decimal, currency: str
+) -> str | None:
+    """Why lines and totals cannot be an invoice (a figure beyond MAX_AMOUNT or MAX_QUANTITY), or None.
+
+    Lines are derived (a month's units at a price) or typed: either way each figure lands in a column, and
+    one beyond the bounds is refused here rather than overflowing it."""
+    for line in lines:
+        if money.beyond_bound(line.quantity, "quantity"):
+            return (
+                f"the line “{line.description}” has {line.quantity.normalize():,f} units, beyond the largest "
+                f"quantity accepted, {money.max_quantity():,f} (MAX_QUANTITY)"
+            )
+        for figure, kind, verb in (
+            (line.unit_price, "unit_price", "has a unit price of"),
+            (line.amount, "amount", "comes to"),
+        ):
+            if money.beyond_bound(figure, kind):
+                return (
+                    f"the line “{line.description}” {verb} {figure:,f} {currency}, beyond the largest amount "
+                    f"accepted, {money.bound_of(kind):,f} (MAX_AMOUNT)"
+                )
+    for name, figure in (("subtotal", subtotal), ("tax", tax), ("total", total)):
+        if money.beyond_bound(figure, "amount"):
+            return (
+                f"its {name} would be {figure:,f} {currency}, beyond the largest amount accepted, "
+                f"{money.max_amount():,f} (MAX_AMOUNT)"
+            )
+    return None
+
+
+def check_invoice_bounds(invoice: Invoice, items: Iterable[InvoiceItem]) -> None:
+    """Refuse an invoice whose lines or totals (set_totals) are beyond the bounds, saying which and why."""
+    problem = invoice_bounds_problem(
+        items, subtotal=invoice.subtotal, tax=invoice.tax, total=invoice.total, currency=invoice.currency
+    )
+    if problem:
+        raise InvoiceBeyondBounds(
+            f"The invoice of {invoice.customer.client_id} for {invoice.period:%Y-%m} cannot be made: {problem}. "
+            "Check the usage and prices, or bill the charges on separate invoices."
+        )
+
+
 def set_totals(invoice: Invoice, items: Iterable[InvoiceItem]) -> None:
     """Amounts were rounded at the line; the totals only add them up."""
     items = list(items)
@@ -160,6 +208,7 @@ def _save(instance, actor: User | None) -> None:
 def invoice_create_draft(*, actor: User | None, customer: Customer, period: date) -> Invoice:
     """The usage invoice of a customer and month, as a draft rated from its usage so far. With nothing to bill
     (0.00) none is made, unless the customer's configuration asks for a 0.00 invoice."""
+    check_booking_day(period, field="period", label="month")
     period = period_start(period)
     lock_customer(customer)
     existing = Invoice.objects.filter(customer=customer, period=period, kind=Invoice.Kind.USAGE).first()
@@ -179,6 +228,7 @@ def invoice_create_draft(*, actor: User | None, customer: Customer, period: date
         config.effective_tax_rate,
     )
     set_totals(invoice, items)
+    check_invoice_bounds(invoice, items)
     refuse_nothing_to_bill(invoice, config)
     try:
         with transaction.atomic():
@@ -198,6 +248,8 @@ def invoice_create_manual(
     *, actor: User | None, customer: Customer, period: date | None = None, lines: Iterable[dict] = ()
 ) -> Invoice:
     """A manual invoice (one-off charges), as a draft; lines are dicts of description, quantity, unit_price."""
+    if period is not None:
+        check_booking_day(period, field="period", label="month")
     invoice = Invoice(
         customer=customer,
         kind=Invoice.Kind.MANUAL,
@@ -230,6 +282,15 @@ def invoice_add_line(
         raise DomainError("A line needs a description.", fields={"description": ["This field is required."]})
     if quantity <= 0:
         raise DomainError("The quantity must be positive.", fields={"quantity": ["Must be greater than zero."]})
+    check_bound(quantity, kind="quantity", field="quantity", label="quantity")
+    check_bound(unit_price, kind="unit_price", field="unit_price", label="unit price")
+    amount = money.line_amount(quantity, unit_price)
+    if money.beyond_bound(amount, "amount"):
+        raise InvoiceBeyondBounds(
+            f"The line comes to {amount:,f} {invoice.currency}, beyond the largest amount accepted, "
+            f"{money.max_amount():,f} (MAX_AMOUNT).",
+            fields={"unit_price": [f"Quantity × unit price: {money.bound_message('amount')}"]},
+        )
     config = billing_config_for(invoice.customer)
     position = invoice.items.count()
     (item,) = items_for(
@@ -241,14 +302,16 @@ def invoice_add_line(
                 service_id=service.pk if service else None,
                 quantity=quantity,
                 unit_price=unit_price,
-                amount=round_amount(quantity * unit_price),
+                amount=amount,
             )
         ],
         config.effective_tax_rate,
         start=position,
     )
+    items = [*invoice.items.all(), item]
+    set_totals(invoice, items)
+    check_invoice_bounds(invoice, items)
     _save(item, actor)
-    set_totals(invoice, invoice.items.all())
     _save(invoice, actor)
     return item
 
@@ -274,8 +337,9 @@ def invoice_regenerate(*, actor: User | None, invoice: Invoice) -> Invoice:
         item.tax_rate = config.effective_tax_rate
         item.tax_amount = round_amount(item.amount * item.tax_rate)
         _save(item, actor)
-    bulk_create_with_history(items, InvoiceItem, default_user=actor)
     set_totals(invoice, [*items, *manual])
+    check_invoice_bounds(invoice, [*items, *manual])
+    bulk_create_with_history(items, InvoiceItem, default_user=actor)
     _save(invoice, actor)
     return invoice
 
@@ -426,6 +490,8 @@ def credit_note_issue(
     """
     if not reason.strip():
         raise DomainError("Give the reason for the credit note.", fields={"reason": ["This field is required."]})
+    if amount is not None:
+        check_bound(amount, kind="amount", field="amount", label="amount")
     invoice = lock_invoice(invoice)
     if invoice.status not in {Invoice.Status.ISSUED, Invoice.Status.OVERDUE, Invoice.Status.PAID}:
         raise InvoiceNotEditable(

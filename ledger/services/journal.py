@@ -160,7 +160,7 @@ def transaction_post(
     legs = []
     for entry in entries:
         account = accounts[entry.account.pk]
-        account.balance += entry.debit - entry.credit
+        account.balance = money.EXACT.add(account.balance, entry.debit - entry.credit)
         legs.append(
             Leg(
                 transaction=posted,

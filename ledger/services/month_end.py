@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from approvals.services import approval_submit, approval_submit_many
-from billing_project.billing_time import billing_today
+from billing_project.billing_time import billing_today, check_booking_day
 from billing_project.bulk import history_record_created, insert_rows
 from billing_project.errors import Conflict, DomainError
 from catalog.models import Customer, PriceAgreement
@@ -31,7 +31,15 @@ from ledger.locks import lock_billing_run, lock_customers
 from ledger.models import BillingConfig, BillingRun, BillingRunCustomer, Invoice, InvoiceItem
 from ledger.selectors import billing_run_is_stalled, billing_run_list
 from ledger.services.billing import billing_config_for
-from ledger.services.invoices import LineDraft, invoice_issue, items_for, line_tax, usage_lines
+from ledger.services.invoices import (
+    InvoiceBeyondBounds,
+    LineDraft,
+    invoice_bounds_problem,
+    invoice_issue,
+    items_for,
+    line_tax,
+    usage_lines,
+)
 from usage.models import MonthlySummary
 from usage.report_selectors import usage_month_report
 from usage.services import usage_close_periods
@@ -74,6 +82,13 @@ class InvoicePreview:
         """The lines as unsaved invoice items, for showing a preview."""
         return items_for(Invoice(customer=self.customer), self.lines, self.tax_rate)
 
+    @property
+    def problem(self) -> str | None:
+        """Why this invoice cannot be made (a figure beyond MAX_AMOUNT or MAX_QUANTITY), or None."""
+        return invoice_bounds_problem(
+            self.lines, subtotal=self.subtotal, tax=self.tax, total=self.total, currency=self.customer.currency
+        )
+
 
 def _preview(customer: Customer, lines: list[LineDraft], tax_rate: Decimal) -> InvoicePreview:
     taxes = [line_tax(line.amount, tax_rate) for line in lines]
@@ -112,6 +127,7 @@ class MonthEndPreview:
 def month_end_preview(*, period: date, customer_ids: Iterable[int] | None = None) -> MonthEndPreview:
     """A dry run: the invoices month-end would make for customers not yet invoiced, and who would get none.
     Writes nothing."""
+    check_booking_day(period, field="period", label="month")
     ids = billable_customer_ids(period=period, customer_ids=customer_ids)
     invoiced = set(
         Invoice.objects.filter(customer_id__in=ids, period=period, kind=Invoice.Kind.USAGE).values_list(
@@ -155,6 +171,10 @@ def month_end_bill(*, run: BillingRun, customer_ids: Iterable[int], actor: User 
     previews = _previews(period, todo)
     invoices = []
     for preview in previews:
+        if problem := preview.problem:  # the chunk rolls back and is billed again customer by customer
+            raise InvoiceBeyondBounds(
+                f"The invoice of {preview.customer.client_id} for {period:%Y-%m} cannot be made: {problem}."
+            )
         invoice = Invoice(
             customer=preview.customer,
             kind=Invoice.Kind.USAGE,
@@ -348,6 +368,7 @@ def billing_run_record_failure(
 def billing_run_start(
     *, actor: User | None, period: date, customer: Customer | None = None
 ) -> tuple[BillingRun, list[int]]:
+    check_booking_day(period, field="period", label="month")
     ids = billable_customer_ids(period=period, customer_ids=[customer.pk] if customer else None)
     run = BillingRun(period=period, customer=customer, started_by=actor, customer_count=len(ids))
     run._history_user = actor  # a worker has no request: the history names who started it, like started_by

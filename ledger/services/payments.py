@@ -6,9 +6,11 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
+from billing_project.billing_time import check_booking_time
 from billing_project.errors import Conflict, DomainError
-from billing_project.money import round_amount
+from billing_project.money import check_bound, round_amount
 from catalog.models import Customer
+from catalog.services import refuse_other_currency
 from ledger.locks import lock_customer, lock_invoice, lock_invoices, lock_payment
 from ledger.models import Adjustment, Allocation, Invoice, Payment, Refund, Transaction
 from ledger.selectors import payment_allocated_invoices
@@ -31,6 +33,7 @@ def _check_amount(amount: Decimal) -> None:
         raise DomainError("The amount must be positive.", fields={"amount": ["Must be greater than zero."]})
     if amount != round_amount(amount):
         raise DomainError("Amounts have two decimal places.", fields={"amount": ["At most two decimal places."]})
+    check_bound(amount, kind="amount", field="amount", label="amount")
 
 
 def _invoice_label(invoice: Invoice) -> str:
@@ -82,15 +85,19 @@ def payment_record(
     method: str = Payment.Method.BANK_TRANSFER,
     note: str = "",
     invoice: Invoice | None = None,
+    currency: str | None = None,
 ) -> Payment:
     """Book a received payment and set it against the oldest open invoices; any excess stays as credit.
 
     With `invoice` (an open invoice of the customer, e.g. the one the remittance names) the payment pays that
     invoice first; what it does not need goes to the oldest open invoices as usual, so credit never sits idle
     beside an invoice that is still owed. The bank reference is unique per customer, so the same bank line
-    cannot be booked twice.
+    cannot be booked twice. A payment is in the customer's currency: `currency`, when given, must be that one.
     """
     _check_amount(amount)
+    check_booking_time(received_at, field="received_at", label="date received")
+    if currency is not None:
+        refuse_other_currency(customer, currency)
     if method not in Payment.Method.values:
         raise DomainError(f"Unknown payment method {method!r}.", fields={"method": ["Choose a listed method."]})
     bank_reference = bank_reference.strip()

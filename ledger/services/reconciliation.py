@@ -10,6 +10,7 @@ from django.db.models import Sum
 
 from accounts.models import User
 from accounts.roles import Role
+from billing_project import money
 from ledger.models import Account, Leg, ReconciliationReport
 
 ZERO = Decimal("0.00")
@@ -25,7 +26,7 @@ def ledger_differences() -> tuple[list[dict], int, int]:
         .values_list("account_id", "id", "debit", "credit", "balance_after")
         .iterator(chunk_size=5000)
     ):
-        running[account_id] += debit - credit
+        running[account_id] = money.EXACT.add(running[account_id], debit - credit)
         if running[account_id] != balance_after:
             differences.append(
                 {

@@ -226,7 +226,10 @@ def test_ledger_rows_are_not_edited_through_the_api(method, url, admin_user, wor
         ("/api/invoices", ["customer", "period"]),
         ("/api/invoices/{invoice}/issue", ["send"]),
         ("/api/invoices/{invoice}/credit-notes", ["reason", "amount"]),
-        ("/api/payments", ["customer", "amount", "received_at", "bank_reference", "method", "note", "invoice"]),
+        (
+            "/api/payments",
+            ["customer", "amount", "received_at", "bank_reference", "method", "note", "invoice", "currency"],
+        ),
         ("/api/payments/{payment}/allocations", ["invoice", "from_invoice", "amount"]),
     ],
 )
@@ -609,7 +612,7 @@ def test_a_payment_naming_the_newer_invoice_pays_it_and_not_the_older(world, two
         ("other_invoice", "invalid", "belongs to another customer."),
         ("own_draft", "invoice_not_open", "is draft, not open."),
         (0, "invalid", 'Invalid pk "0" - object does not exist.'),
-        ("2.5", "invalid", "Incorrect type. Expected pk value, received str."),
+        ("2.5", "invalid", "Give the id as a whole number, not the text '2.5'."),
     ],
 )
 def test_a_payment_to_an_invoice_it_cannot_pay_is_a_400_naming_the_invoice(

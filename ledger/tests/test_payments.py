@@ -180,8 +180,8 @@ def test_credit_read_in_batches_pays_the_oldest_payments_and_credit_notes_first(
     paid = issued(customer, 100)  # 120.00
     pay(customer, "120.00", "PAYS-IT")
     note = credit_note_issue(actor=None, invoice=paid, reason="Discount", amount=D("24.00"))  # 24.00 of credit
-    day = timedelta(days=1)
-    # Booked out of date order, two on the same day: the oldest (then the lowest id) pays first.
+    day = timedelta(hours=1)  # hours, not days: a receipt is dated at most a day ahead
+    # Booked out of date order, two at the same time: the oldest (then the lowest id) pays first.
     for reference, received_at in [
         ("LATE", note.issued_at + 2 * day),
         ("OLDEST", note.issued_at - 3 * day),

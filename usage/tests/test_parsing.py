@@ -35,7 +35,9 @@ BERLIN = ZoneInfo("Europe/Berlin")
         ("NaN", "is not a number"),
         ("Infinity", "is not a number"),
         ("1.0000001", "has more than 6 decimal places"),
-        ("1" + "0" * 12, "is too large"),
+        ("100000000000", Decimal("100000000000")),
+        ("100000000000.000001", "is beyond the largest quantity accepted, 100,000,000,000 (MAX_QUANTITY)"),
+        ("1" + "0" * 12, "is beyond the largest quantity accepted, 100,000,000,000 (MAX_QUANTITY)"),
     ],
 )
 def test_parse_quantity(text, expected):

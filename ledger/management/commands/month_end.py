@@ -2,6 +2,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
+from billing_project.billing_time import booking_day_problem
 from catalog.models import Customer
 from ledger.models import BillingRun
 from ledger.services.month_end import month_end_preview, month_end_run, previous_period
@@ -10,9 +11,12 @@ from ledger.services.month_end import month_end_preview, month_end_run, previous
 def parse_period(value: str) -> date:
     try:
         year, month = (int(part) for part in value.split("-"))
-        return date(year, month, 1)
+        period = date(year, month, 1)
     except ValueError as error:
         raise CommandError(f"--period {value!r}: expected YYYY-MM, e.g. 2026-10.") from error
+    if problem := booking_day_problem(period):
+        raise CommandError(f"--period {value!r} {problem}.")
+    return period
 
 
 class Command(BaseCommand):
