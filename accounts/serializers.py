@@ -2,14 +2,15 @@ from rest_framework import serializers
 
 from accounts.models import User
 from accounts.roles import Role
+from billing_project.api_fields import CharField, EmailField, ModelSerializer
 
 
 class SessionLoginSerializer(serializers.Serializer):
-    email = serializers.EmailField()
-    password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+    email = EmailField()
+    password = CharField(trim_whitespace=False, style={"input_type": "password"})
 
 
-class UserSerializer(serializers.ModelSerializer):
+class UserSerializer(ModelSerializer):
     roles = serializers.SerializerMethodField()
     customer = serializers.SerializerMethodField()
 
@@ -27,7 +28,7 @@ class UserSerializer(serializers.ModelSerializer):
 
 
 class UserCreateSerializer(serializers.Serializer):
-    email = serializers.EmailField()
-    full_name = serializers.CharField(max_length=200)
-    password = serializers.CharField(required=False, trim_whitespace=False, write_only=True)
+    email = EmailField()
+    full_name = CharField(max_length=200)
+    password = CharField(required=False, trim_whitespace=False, write_only=True)
     roles = serializers.ListField(child=serializers.ChoiceField(choices=Role.values), allow_empty=False)

@@ -121,3 +121,70 @@ class BoundedDecimalFieldSchema(OpenApiSerializerFieldExtension):
                 field.max_value, field.decimal_places, negative=field.min_value != 0
             )
         return schema
+
+
+class TextOnly:
+    """Text given as text: a JSON number or boolean is refused, not turned into its digits ("reason": -13092 is
+    not a reason). Form values are always text, so forms are unaffected."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError(f"Give text, not {_describe(data)}.", code="invalid")
+        return super().to_internal_value(data)
+
+
+class CharField(TextOnly, serializers.CharField):
+    pass
+
+
+class EmailField(TextOnly, serializers.EmailField):
+    pass
+
+
+class URLField(TextOnly, serializers.URLField):
+    pass
+
+
+class SlugField(TextOnly, serializers.SlugField):
+    pass
+
+
+class RegexField(TextOnly, serializers.RegexField):
+    pass
+
+
+class BooleanField(serializers.BooleanField):
+    """true or false: a JSON boolean, or the words as a form sends them. 0, 1, "yes" and "on" are refused, as the
+    schema's `type: boolean` says."""
+
+    default_error_messages = {"invalid": "Give true or false, not {input}."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        if isinstance(data, str) and data.strip().lower() in {"true", "false"}:
+            return data.strip().lower() == "true"
+        self.fail("invalid", input=_describe(data))
+
+
+STRICT = {
+    serializers.CharField: CharField,
+    serializers.EmailField: EmailField,
+    serializers.URLField: URLField,
+    serializers.SlugField: SlugField,
+    serializers.BooleanField: BooleanField,
+}
+
+
+class ModelSerializer(serializers.ModelSerializer):
+    """The project's model serializer: text and booleans of the model are read strictly, as above."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        **{
+            model_field: strict
+            for model_field, lax in serializers.ModelSerializer.serializer_field_mapping.items()
+            for strict in [STRICT.get(lax)]
+            if strict is not None
+        },
+    }

@@ -21,13 +21,14 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 from accounts.idempotency import HEADER as IDEMPOTENCY_HEADER
+from billing_project.api_fields import CharField
 
 
 class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Stable, for machines: `invalid`, `not_found`, `permission_denied`, ...")
-    message = serializers.CharField(help_text="For people.")
+    code = CharField(help_text="Stable, for machines: `invalid`, `not_found`, `permission_denied`, ...")
+    message = CharField(help_text="For people.")
     fields = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
+        child=serializers.ListField(child=CharField()),
         help_text="The fields at fault, each with its reasons; empty when the error is not about one field.",
     )
 

@@ -3,13 +3,20 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from accounts.models import User
-from billing_project.api_fields import AmountField, QuantityField, StrictPrimaryKeyRelatedField, UnitPriceField
+from billing_project.api_fields import (
+    AmountField,
+    CharField,
+    ModelSerializer,
+    QuantityField,
+    StrictPrimaryKeyRelatedField,
+    UnitPriceField,
+)
 from catalog.models import Customer, PriceAgreement, Service
 from catalog.selectors import customer_list_for
 from catalog.services import refuse_other_currency
 
 
-class CustomerSerializer(serializers.ModelSerializer):
+class CustomerSerializer(ModelSerializer):
     csm = StrictPrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), allow_null=True, required=False)
     sales_owner = StrictPrimaryKeyRelatedField(
         queryset=User.objects.filter(is_active=True), allow_null=True, required=False
@@ -40,7 +47,7 @@ class CustomerSerializer(serializers.ModelSerializer):
         extra_kwargs = {"name": {"validators": []}, "client_id": {"validators": []}}
 
 
-class ServiceSerializer(serializers.ModelSerializer):
+class ServiceSerializer(ModelSerializer):
     class Meta:
         model = Service
         fields = ["id", "code", "name", "description", "unit_label", "category", "active"]
@@ -48,10 +55,10 @@ class ServiceSerializer(serializers.ModelSerializer):
         extra_kwargs = {"code": {"validators": []}}
 
 
-class PriceAgreementSerializer(serializers.ModelSerializer):
+class PriceAgreementSerializer(ModelSerializer):
     customer = StrictPrimaryKeyRelatedField(queryset=Customer.objects.all())
     service = serializers.SlugRelatedField(slug_field="code", queryset=Service.objects.all())
-    currency = serializers.CharField(
+    currency = CharField(
         source="customer.currency",
         read_only=True,
         help_text="The customer's currency. May be sent to check it: another one is refused.",

@@ -11,7 +11,15 @@ from rest_framework.reverse import reverse
 
 from approvals.models import ApprovalAction, ApprovalRequest
 from billing_project import money
-from billing_project.api_fields import AmountField, StrictPrimaryKeyRelatedField
+from billing_project.api_fields import (
+    AmountField,
+    BooleanField,
+    CharField,
+    EmailField,
+    ModelSerializer,
+    StrictPrimaryKeyRelatedField,
+    URLField,
+)
 from billing_project.billing_time import billing_zone
 from catalog.models import Customer
 from catalog.selectors import customer_list_for
@@ -91,11 +99,11 @@ class InvoiceDraftCreateSerializer(serializers.Serializer):
 
 
 class InvoiceIssueSerializer(serializers.Serializer):
-    send = serializers.BooleanField(default=True, help_text="Email the PDF to the customer once issued.")
+    send = BooleanField(default=True, help_text="Email the PDF to the customer once issued.")
 
 
 class CreditNoteCreateSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=500)
+    reason = CharField(max_length=500)
     amount = AmountField(
         required=False,
         allow_null=True,
@@ -106,7 +114,7 @@ class CreditNoteCreateSerializer(serializers.Serializer):
 class ApprovalNoteSerializer(serializers.Serializer):
     """Submitting or approving: a comment is optional."""
 
-    comment = serializers.CharField(
+    comment = CharField(
         required=False, allow_blank=True, default="", help_text="Optional; kept in the approval's history."
     )
 
@@ -116,7 +124,7 @@ class ApprovalReasonSerializer(serializers.Serializer):
 
     # Not required here on purpose: the approvals service refuses a missing or blank comment with the one code
     # `comment_required`; this serializer would refuse a missing one with another.
-    comment = serializers.CharField(
+    comment = CharField(
         required=False,
         allow_blank=True,
         default="",
@@ -127,7 +135,7 @@ class ApprovalReasonSerializer(serializers.Serializer):
 class ApprovalRerouteSerializer(ApprovalReasonSerializer):
     """Re-routing (an Admin): the route, one of `approval_allowed.reroute_routes`, and why."""
 
-    route = serializers.CharField(
+    route = CharField(
         max_length=64,
         help_text="The key of one of the routes in `approval_allowed.reroute_routes`, e.g. `cs_or_sales` or "
         "`approver:12`. Any other answers 400 `unknown_route`.",
@@ -138,11 +146,11 @@ class PaymentCreateSerializer(serializers.Serializer):
     customer = VisibleCustomerField(help_text="Customer id; the payment is in the customer's currency.")
     amount = AmountField(help_text="At most MAX_AMOUNT (by default 1,000,000,000.00).")
     received_at = BillingDateTimeField(help_text="ISO 8601; without an offset, in BILLING_TIME_ZONE.")
-    bank_reference = serializers.CharField(
+    bank_reference = CharField(
         max_length=140, help_text="The bank line's reference; a line is booked once per customer."
     )
     method = serializers.ChoiceField(choices=Payment.Method.choices, default=Payment.Method.BANK_TRANSFER)
-    note = serializers.CharField(max_length=500, allow_blank=True, default="")
+    note = CharField(max_length=500, allow_blank=True, default="")
     invoice = VisibleInvoiceField(
         required=False,
         allow_null=True,
@@ -177,7 +185,7 @@ class PaymentReallocateSerializer(serializers.Serializer):
 # --- Outputs --------------------------------------------------------------------------------------------------
 
 
-class InvoiceItemSerializer(serializers.ModelSerializer):
+class InvoiceItemSerializer(ModelSerializer):
     service = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
 
     class Meta:
@@ -197,8 +205,8 @@ class InvoiceItemSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CreditNoteSerializer(serializers.ModelSerializer):
-    invoice_number = serializers.CharField(source="invoice.number", read_only=True)
+class CreditNoteSerializer(ModelSerializer):
+    invoice_number = CharField(source="invoice.number", read_only=True)
 
     class Meta:
         model = CreditNote
@@ -220,10 +228,10 @@ class CreditNoteSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AllocationSerializer(serializers.ModelSerializer):
+class AllocationSerializer(ModelSerializer):
     """Part of a payment, or of a credit note's excess, set against an invoice."""
 
-    invoice_number = serializers.CharField(source="invoice.number", read_only=True)
+    invoice_number = CharField(source="invoice.number", read_only=True)
 
     class Meta:
         model = Allocation
@@ -237,10 +245,10 @@ class AllocationSerializer(serializers.ModelSerializer):
         }
 
 
-class InvoiceSerializer(serializers.ModelSerializer):
+class InvoiceSerializer(ModelSerializer):
     kind = InvoiceKindField()
     status = InvoiceStatusField()
-    client_id = serializers.CharField(source="customer.client_id", read_only=True)
+    client_id = CharField(source="customer.client_id", read_only=True)
     outstanding = amount_field(read_only=True, help_text="Total less credit notes and payments.")
 
     class Meta:
@@ -272,17 +280,17 @@ class InvoiceSerializer(serializers.ModelSerializer):
 class ApprovalStepSerializer(serializers.Serializer):
     """One approval a request needs: from one of `users`, or from anyone holding one of the roles in `groups`."""
 
-    name = serializers.CharField(read_only=True)
-    label = serializers.CharField(read_only=True)
+    name = CharField(read_only=True)
+    label = CharField(read_only=True)
     users = serializers.ListField(child=serializers.IntegerField(), read_only=True, help_text="User ids.")
-    groups = serializers.ListField(child=serializers.CharField(), read_only=True, help_text="Role names.")
+    groups = serializers.ListField(child=CharField(), read_only=True, help_text="Role names.")
 
 
 class ApprovalRuleSerializer(serializers.Serializer):
     """The customer's approval rule as it was when the request was opened; later changes do not alter it."""
 
-    name = serializers.CharField(read_only=True)
-    label = serializers.CharField(read_only=True)
+    name = CharField(read_only=True)
+    label = CharField(read_only=True)
     amount = amount_field(read_only=True, allow_null=True, help_text="The invoice's total when submitted.")
     sales_approval_above = amount_field(
         read_only=True, allow_null=True, help_text="Above this total a Sales approval was needed as well."
@@ -290,12 +298,12 @@ class ApprovalRuleSerializer(serializers.Serializer):
     steps = ApprovalStepSerializer(many=True, read_only=True)
 
 
-class InvoiceApprovalSerializer(serializers.ModelSerializer):
+class InvoiceApprovalSerializer(ModelSerializer):
     """The invoice's current approval request (pending, approved or rejected)."""
 
     status = ApprovalStatusField()
     rule = ApprovalRuleSerializer(read_only=True)
-    opened_by = serializers.EmailField(
+    opened_by = EmailField(
         source="opened_by.email", read_only=True, allow_null=True, help_text="Null when month-end submitted it."
     )
 
@@ -319,12 +327,12 @@ class ApprovalAttachmentField(serializers.Field):
         return reverse("invoice-approval-attachment", kwargs=kwargs, request=self.context.get("request"))
 
 
-class ApprovalActionSerializer(serializers.ModelSerializer):
+class ApprovalActionSerializer(ModelSerializer):
     """One entry of the approval history: submitted, approved, rejected, commented, reverted, withdrawn or
     re-routed."""
 
     action = ApprovalActionKindField(source="kind")
-    actor = serializers.EmailField(
+    actor = EmailField(
         source="actor.email", read_only=True, allow_null=True, help_text="Null for a scheduled job (month-end)."
     )
     attachment = ApprovalAttachmentField(help_text="Where to download the attached file; null without one.")
@@ -355,8 +363,8 @@ class ApprovalActionSerializer(serializers.ModelSerializer):
 
 
 class RerouteRouteSerializer(serializers.Serializer):
-    route = serializers.CharField(read_only=True, help_text="What to send as `route` to …/reroute.")
-    label = serializers.CharField(read_only=True, help_text="Who would approve on that route.")
+    route = CharField(read_only=True, help_text="What to send as `route` to …/reroute.")
+    label = CharField(read_only=True, help_text="Who would approve on that route.")
 
     def to_representation(self, instance: tuple[str, str]) -> dict:
         return {"route": instance[0], "label": instance[1]}
@@ -365,10 +373,10 @@ class RerouteRouteSerializer(serializers.Serializer):
 class ApprovalAllowedSerializer(serializers.Serializer):
     """What the caller may do now on the current request: hints for a client's buttons; each call is checked again."""
 
-    approve = serializers.BooleanField(source="may_approve", read_only=True)
-    reject = serializers.BooleanField(source="may_reject", read_only=True)
-    revert = serializers.BooleanField(source="may_revert", read_only=True)
-    reroute = serializers.BooleanField(
+    approve = BooleanField(source="may_approve", read_only=True)
+    reject = BooleanField(source="may_reject", read_only=True)
+    revert = BooleanField(source="may_revert", read_only=True)
+    reroute = BooleanField(
         source="may_reroute", read_only=True, help_text="An Admin, with at least one route someone can approve."
     )
     reroute_routes = RerouteRouteSerializer(
@@ -377,7 +385,7 @@ class ApprovalAllowedSerializer(serializers.Serializer):
         read_only=True,
         help_text="The routes the caller may re-route the pending request to; empty for anyone but an Admin.",
     )
-    blocked = serializers.CharField(
+    blocked = CharField(
         read_only=True,
         allow_null=True,
         help_text="Why nobody can give an approval the pending request waits for, and what to fix; null when "
@@ -424,15 +432,15 @@ class InvoiceDetailSerializer(InvoiceSerializer):
 
 
 class InvoiceSubmitResultSerializer(serializers.Serializer):
-    approval_required = serializers.BooleanField(
+    approval_required = BooleanField(
         read_only=True, help_text="False: the customer's rule needs no approval; the draft can be issued as it is."
     )
-    message = serializers.CharField(read_only=True)
+    message = CharField(read_only=True)
     invoice = InvoiceDetailSerializer(read_only=True)
 
 
-class PaymentSerializer(serializers.ModelSerializer):
-    client_id = serializers.CharField(source="customer.client_id", read_only=True)
+class PaymentSerializer(ModelSerializer):
+    client_id = CharField(source="customer.client_id", read_only=True)
     allocations = AllocationSerializer(many=True, read_only=True)
 
     class Meta:
@@ -454,8 +462,8 @@ class PaymentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class LegSerializer(serializers.ModelSerializer):
-    account = serializers.CharField(source="account.code", read_only=True, help_text="The account's code.")
+class LegSerializer(ModelSerializer):
+    account = CharField(source="account.code", read_only=True, help_text="The account's code.")
     account_kind = serializers.ChoiceField(source="account.kind", choices=Account.Kind.choices, read_only=True)
 
     class Meta:
@@ -464,9 +472,9 @@ class LegSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TransactionSerializer(serializers.ModelSerializer):
+class TransactionSerializer(ModelSerializer):
     kind = TransactionKindField()
-    client_id = serializers.CharField(source="customer.client_id", read_only=True, allow_null=True)
+    client_id = CharField(source="customer.client_id", read_only=True, allow_null=True)
     legs = LegSerializer(
         many=True,
         read_only=True,
@@ -480,12 +488,12 @@ class TransactionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class BalanceSerializer(serializers.ModelSerializer):
+class BalanceSerializer(ModelSerializer):
     """A customer's receivable account: positive, the customer owes; negative, the customer holds credit."""
 
     customer = serializers.IntegerField(source="customer_id", read_only=True, help_text="Customer id.")
-    client_id = serializers.CharField(source="customer.client_id", read_only=True)
-    name = serializers.CharField(source="customer.name", read_only=True)
+    client_id = CharField(source="customer.client_id", read_only=True)
+    name = CharField(source="customer.name", read_only=True)
 
     class Meta:
         model = Account
@@ -496,9 +504,9 @@ class BalanceSerializer(serializers.ModelSerializer):
 class StatementLineSerializer(serializers.Serializer):
     date = serializers.DateTimeField(read_only=True)
     kind = TransactionKindField()
-    kind_label = serializers.CharField(read_only=True)
-    reference = serializers.CharField(read_only=True)
-    description = serializers.CharField(read_only=True)
+    kind_label = CharField(read_only=True)
+    reference = CharField(read_only=True)
+    description = CharField(read_only=True)
     amount = amount_field(read_only=True, help_text="Positive: the customer owes more; negative: less.")
     balance_after = balance_field(read_only=True)
 
@@ -507,8 +515,8 @@ class StatementSerializer(serializers.Serializer):
     """A customer's statement: every movement on its receivable account, oldest first."""
 
     customer = serializers.IntegerField(source="customer.pk", read_only=True)
-    client_id = serializers.CharField(source="customer.client_id", read_only=True)
-    currency = serializers.CharField(source="customer.currency", read_only=True)
+    client_id = CharField(source="customer.client_id", read_only=True)
+    currency = CharField(source="customer.currency", read_only=True)
     balance = balance_field(read_only=True, help_text="Positive: the customer owes; negative: it holds credit.")
     lines = StatementLineSerializer(many=True, read_only=True)
 
@@ -518,8 +526,8 @@ class StatementPageSerializer(StatementSerializer):
     lines start from."""
 
     count = serializers.IntegerField(read_only=True, help_text="Lines in the whole statement.")
-    next = serializers.URLField(read_only=True, allow_null=True)
-    previous = serializers.URLField(read_only=True, allow_null=True)
+    next = URLField(read_only=True, allow_null=True)
+    previous = URLField(read_only=True, allow_null=True)
     opening_balance = balance_field(
         read_only=True, allow_null=True, help_text="The balance before the page's first line; null on an empty page."
     )

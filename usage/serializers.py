@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing_project import money
+from billing_project.api_fields import CharField, ModelSerializer, URLField
 from billing_project.api_filters import MAX_ID
 from billing_project.api_schema import ErrorDetailSerializer
 from billing_project.billing_time import FIRST_DAY, LAST_DAY, billing_day_range
@@ -14,7 +15,7 @@ MAX_EVENTS = 10_000
 
 
 @extend_schema_field({"anyOf": [{"type": "string"}, {"type": "number"}]})
-class TextOrNumberField(serializers.CharField):
+class TextOrNumberField(CharField):
     pass
 
 
@@ -22,11 +23,11 @@ class UsageEventSerializer(serializers.Serializer):
     """The shape of one event, for the schema; the import pipeline reads and checks each value (as text).
     The names are the CSV header's."""
 
-    serviceName = serializers.CharField(help_text="Service code.")
-    clientId = serializers.CharField(help_text="The customer's client id.")
+    serviceName = CharField(help_text="Service code.")
+    clientId = CharField(help_text="The customer's client id.")
     quantity = TextOrNumberField(help_text="A number, as a JSON number or a string.")
-    serviceTime = serializers.CharField(help_text="ISO 8601; read in BILLING_TIME_ZONE when it has no offset.")
-    eventId = serializers.CharField(
+    serviceTime = CharField(help_text="ISO 8601; read in BILLING_TIME_ZONE when it has no offset.")
+    eventId = CharField(
         required=False,
         allow_null=True,
         allow_blank=True,
@@ -58,9 +59,9 @@ class UsageEventBatchSerializer(serializers.Serializer):
 
 class UsageRejectedRowSerializer(serializers.Serializer):
     row = serializers.IntegerField(help_text="The event's position in the batch, from 1.")
-    column = serializers.CharField()
-    value = serializers.CharField(allow_blank=True)
-    reason = serializers.CharField()
+    column = CharField()
+    value = CharField(allow_blank=True)
+    reason = CharField()
 
 
 class UsageRejectedDetailSerializer(ErrorDetailSerializer):
@@ -77,7 +78,7 @@ class UsageRejectedSerializer(serializers.Serializer):
     error = UsageRejectedDetailSerializer()
 
 
-class UsageEventBatchResultSerializer(serializers.ModelSerializer):
+class UsageEventBatchResultSerializer(ModelSerializer):
     upload = serializers.IntegerField(source="pk")
     imported = serializers.IntegerField(source="imported_count")
 
@@ -95,7 +96,7 @@ class UsageQuerySerializer(serializers.Serializer):
     customer = serializers.IntegerField(
         required=False, min_value=1, max_value=MAX_ID, help_text="Customer id; one the caller may not see answers 404."
     )
-    service = serializers.CharField(required=False, help_text="Service code.")
+    service = CharField(required=False, help_text="Service code.")
     to = serializers.DateField(
         required=False, help_text=f"Last day of service time, inclusive; {DAYS}, not before `from`."
     )
@@ -122,10 +123,10 @@ class UsageQuerySerializer(serializers.Serializer):
         return attrs
 
 
-class UsageRecordSerializer(serializers.ModelSerializer):
+class UsageRecordSerializer(ModelSerializer):
     customer = serializers.IntegerField(source="customer_id")
-    client_id = serializers.CharField(source="customer.client_id")
-    service = serializers.CharField(source="service.code")
+    client_id = CharField(source="customer.client_id")
+    service = CharField(source="service.code")
     upload = serializers.IntegerField(source="upload_id")
 
     class Meta:
@@ -150,10 +151,10 @@ class UsageGroupSerializer(serializers.Serializer):
     """One customer, service and day (group_by=day) or billing month (group_by=month)."""
 
     customer = serializers.IntegerField(source="customer_id")
-    service = serializers.CharField(source="service__code")
+    service = CharField(source="service__code")
     day = serializers.DateField(required=False, help_text="With group_by=day: the day in BILLING_TIME_ZONE.")
     period = serializers.DateField(required=False, help_text="With group_by=month: the billing month's first day.")
-    currency = serializers.CharField()
+    currency = CharField()
     quantity = serializers.DecimalField(
         source="total_quantity",
         max_digits=money.SUMMARY_QUANTITY_MAX_DIGITS,
@@ -172,8 +173,8 @@ class UsageGroupSerializer(serializers.Serializer):
 class UsageRecordPageSerializer(serializers.Serializer):
     """Records, newest first, a page at a time by a cursor (no count: the table grows without end)."""
 
-    next = serializers.URLField(allow_null=True, read_only=True)
-    previous = serializers.URLField(allow_null=True, read_only=True)
+    next = URLField(allow_null=True, read_only=True)
+    previous = URLField(allow_null=True, read_only=True)
     results = UsageRecordSerializer(many=True, read_only=True)
 
 
@@ -181,6 +182,6 @@ class UsageGroupPageSerializer(serializers.Serializer):
     """Totals (group_by), a page at a time by number."""
 
     count = serializers.IntegerField(read_only=True)
-    next = serializers.URLField(allow_null=True, read_only=True)
-    previous = serializers.URLField(allow_null=True, read_only=True)
+    next = URLField(allow_null=True, read_only=True)
+    previous = URLField(allow_null=True, read_only=True)
     results = UsageGroupSerializer(many=True, read_only=True)

@@ -13,8 +13,11 @@ import billing_project.api_urls  # noqa: F401  (imports every API module, so eve
 from billing_project import money
 from billing_project.api_fields import (
     AmountField,
+    BooleanField,
+    CharField,
     QuantityField,
     StrictPrimaryKeyRelatedField,
+    TextOnly,
     UnitPriceField,
     bounded_decimal_pattern,
 )
@@ -99,6 +102,8 @@ def _project_serializers() -> list[serializers.Serializer]:
     while stack:
         for subclass in stack.pop().__subclasses__():
             stack.append(subclass)
+            if issubclass(subclass, serializers.ModelSerializer) and not hasattr(subclass, "Meta"):
+                continue  # a base class (billing_project.api_fields.ModelSerializer), not a shape of the API
             if subclass.__module__.startswith(PROJECT_APPS) and ".tests." not in subclass.__module__:
                 try:
                     found.append(subclass())
@@ -167,3 +172,63 @@ def test_the_schema_pattern_accepts_exactly_the_decimal_texts_the_field_accepts(
 
     # Like drf-spectacular's own pattern, it lets a lone sign or point through: the field says why it is no number.
     assert bool(re.search(pattern, text)) == accepted or text in {"", "-", ".", "-."}, (text, pattern)
+
+
+# --- Text and booleans read strictly -----------------------------------------------------------------------------
+
+
+def _writable_fields(serializer: serializers.Serializer, path: str = ""):
+    for name, field in serializer.fields.items():
+        if field.read_only:
+            continue
+        if isinstance(field, serializers.Serializer):
+            yield from _writable_fields(field, f"{path}{name}.")
+        elif isinstance(field, serializers.ListField):
+            yield f"{path}{name}[]", field.child
+        else:
+            yield f"{path}{name}", field
+
+
+def test_every_text_and_boolean_the_api_takes_is_read_strictly():
+    fields = {
+        f"{type(serializer).__module__}.{type(serializer).__name__}.{name}": field
+        for serializer in _project_serializers()
+        for name, field in _writable_fields(serializer)
+    }
+    texts = {name: field for name, field in fields.items() if isinstance(field, serializers.CharField)}
+    booleans = {name: field for name, field in fields.items() if isinstance(field, serializers.BooleanField)}
+
+    assert len(texts) > 10 and booleans, fields  # the walk found the API's inputs
+    assert [name for name, field in texts.items() if not isinstance(field, TextOnly)] == []
+    assert [name for name, field in booleans.items() if not isinstance(field, BooleanField)] == []
+
+
+@pytest.mark.parametrize("given", [-13092, 2.5, True, None, ["a"], {"a": 1}])
+def test_text_is_given_as_text(given):
+    with pytest.raises(serializers.ValidationError) as refused:
+        CharField().run_validation(given)
+    assert "Give text" in str(refused.value.detail[0]) or given is None
+
+
+@pytest.mark.parametrize(("given", "read"), [(True, True), (False, False), ("true", True), (" FALSE ", False)])
+def test_booleans_are_true_or_false(given, read):
+    assert BooleanField().run_validation(given) is read
+
+
+@pytest.mark.parametrize("given", [0, 1, "0", "1", "yes", "on", "", 2.5])
+def test_anything_else_is_not_a_boolean(given):
+    with pytest.raises(serializers.ValidationError, match="Give true or false"):
+        BooleanField().run_validation(given)
+
+
+@pytest.mark.django_db
+def test_a_number_for_a_credit_notes_reason_is_refused(client_for, finance_user):
+    from catalog.tests.factories import CustomerFactory
+    from ledger.tests.test_api import issued
+
+    invoice = issued(CustomerFactory(), D("10.00"))
+    response = client_for(finance_user).post(
+        f"/api/invoices/{invoice.pk}/credit-notes", {"reason": -13092}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"reason": ["Give text, not int."]}
