@@ -50,6 +50,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(
         default=False, help_text="Staff open the back-office; customer portal users never do."
     )
+    shared_only = models.BooleanField(
+        "outside account",
+        default=False,
+        help_text="Sees only the orders shared with it, whatever its role (an outside agent).",
+    )
     date_joined = models.DateTimeField(default=timezone.now)
 
     # Role changes are the audit trail's most sensitive rows: the groups are kept with every version.

@@ -19,6 +19,19 @@ def _crud(app_label: str, model: str, *actions: str) -> list[str]:
     return [f"{app_label}.{action}_{model}" for action in actions]
 
 
+# Reading orders and what hangs off them; which orders is orders.selectors.order_list_for's answer.
+ORDER_READER = [
+    *_crud("orders", "order", "view"),
+    *_crud("orders", "orderdocument", "view"),
+    *_crud("orders", "orderstatushistory", "view"),
+    *_crud("orders", "task", "view"),
+    *_crud("orders", "comment", "view"),
+    *_crud("orders", "ordertype", "view"),
+    *_crud("orders", "documenttype", "view"),
+    *_crud("orders", "company", "view"),
+    *_crud("orders", "registrar", "view"),
+]
+
 # Admin holds every permission there is; the others hold exactly these.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.FINANCE: [
@@ -51,6 +64,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_crud("approvals", "approvalrequest", "view"),
         # The audit log page and its export (reports.audit_views); Admin holds it like every permission.
         "reports.view_audit_log",
+        *ORDER_READER,
+        "orders.view_order_money",
     ],
     Role.CUSTOMER_SUCCESS: [
         *_crud("catalog", "customer", "view", "change"),
@@ -68,6 +83,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         # Approving and rejecting are checked by approvals.services (the rule's steps, maker-checker).
         *_crud("approvals", "approvalrequest", "view"),
         *_crud("approvals", "awaitingapproval", "view"),
+        # Their customers' orders (orders.selectors): they read them and comment on them.
+        *ORDER_READER,
+        *_crud("orders", "comment", "add"),
     ],
     Role.SALES: [
         *_crud("catalog", "customer", "view", "change"),
@@ -85,11 +103,21 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         # Approving and rejecting are checked by approvals.services (the rule's steps, maker-checker).
         *_crud("approvals", "approvalrequest", "view"),
         *_crud("approvals", "awaitingapproval", "view"),
+        *ORDER_READER,
+        *_crud("orders", "order", "add"),
+        "orders.view_order_money",
     ],
+    # Runs orders, their documents, tasks and comments; sees no money beyond an order's fee.
     Role.OPERATIONS: [
         *_crud("catalog", "customer", "view"),
         *_crud("catalog", "partner", "view"),
         *_crud("catalog", "service", "view"),
+        *ORDER_READER,
+        *_crud("orders", "order", "add", "change"),
+        *_crud("orders", "orderdocument", "add", "change"),
+        *_crud("orders", "task", "add", "change"),
+        *_crud("orders", "comment", "add"),
+        *_crud("orders", "company", "add", "change"),
     ],
 }
 

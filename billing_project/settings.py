@@ -59,11 +59,14 @@ INSTALLED_APPS = [
     "simple_history",
     "axes",
     "csp",
+    "guardian",
+    "django_countries",
     "accounts",
     "catalog",
     "usage",
     "approvals",
     "ledger",
+    "orders",
     "reports",
     "fixtures",
 ]
@@ -134,7 +137,11 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # Grants on single orders and customers (a shared order, a deputy CSM): orders.selectors, catalog.selectors.
+    "guardian.backends.ObjectPermissionBackend",
 ]
+# Nobody signed out holds a grant: no anonymous user row.
+ANONYMOUS_USER_NAME = None
 LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:home"
 LOGOUT_REDIRECT_URL = "portal:login"
@@ -219,6 +226,8 @@ except ValueError as error:
     sys.exit(f"Countinghouse refuses to start: {error}")
 # Largest usage file the admin upload page accepts; manage.py import_usage has no limit.
 USAGE_UPLOAD_MAX_BYTES = int(os.environ.get("USAGE_UPLOAD_MAX_BYTES", str(10 * 1024 * 1024)))
+# Largest order document or comment attachment; a document type may set a smaller limit.
+MAX_DOCUMENT_BYTES = int(os.environ.get("MAX_DOCUMENT_BYTES", str(10 * 1024 * 1024)))
 
 STATIC_URL = "static/"
 # In development and tests static files come straight from the apps; production serves collectstatic's output.

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from guardian.models import UserObjectPermissionBase
 from simple_history.models import HistoricalRecords
 
 from billing_project import money
@@ -74,6 +75,10 @@ class Customer(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [
+            ("share_customer", "Can give a customer deputy CSMs"),
+            ("deputy_csm", "Acts as a deputy CSM of the customer (granted per customer)"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
@@ -292,3 +297,15 @@ class PortalMembership(models.Model):
         super().clean()
         if self.user_id and (self.user.is_staff or self.user.is_superuser):
             raise ValidationError({"user": "A staff user cannot be a customer portal user."})
+
+
+class CustomerUserObjectPermission(UserObjectPermissionBase):
+    """django-guardian's grant of a permission on one customer to one user: a deputy CSM holds `deputy_csm`."""
+
+    content_object = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="user_grants")
+
+    history = HistoricalRecords()
+
+    class Meta(UserObjectPermissionBase.Meta):
+        verbose_name = "customer access"
+        verbose_name_plural = "customer access"

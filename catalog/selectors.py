@@ -1,10 +1,10 @@
 """Who may see which customers, agreements and services (DESIGN.md, "Roles")."""
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import User
 from accounts.roles import Role
-from catalog.models import Customer, PriceAgreement, Service
+from catalog.models import Customer, CustomerUserObjectPermission, PriceAgreement, Service
 
 ROLES_SEEING_ALL_CUSTOMERS = {Role.ADMIN, Role.FINANCE, Role.SALES, Role.OPERATIONS}
 
@@ -27,12 +27,45 @@ def customer_list_for(user: User) -> QuerySet[Customer]:
         return customers
     if not user.is_staff:
         return customers.none()
+    if user.shared_only:
+        return customers.none()
     roles = set(user.groups.values_list("name", flat=True))
     if roles & ROLES_SEEING_ALL_CUSTOMERS:
         return customers
     if Role.CUSTOMER_SUCCESS in roles:
-        return customers.filter(csm=user)
+        return customers.filter(Q(csm=user) | Q(Exists(deputy_grants(user))))
     return customers.none()
+
+
+def deputy_grants(user: User) -> QuerySet[CustomerUserObjectPermission]:
+    """The grants that make `user` a deputy CSM, correlated to the outer query's customer (`pk`)."""
+    return CustomerUserObjectPermission.objects.filter(
+        content_object=OuterRef("pk"), user=user, permission__codename="deputy_csm"
+    )
+
+
+def customer_deputies(customer: Customer) -> QuerySet[User]:
+    """The active Customer Success users who stand in for the customer's CSM (django-guardian grants)."""
+    return User.objects.filter(
+        is_active=True,
+        groups__name=Role.CUSTOMER_SUCCESS,
+        customeruserobjectpermission__content_object=customer,
+        customeruserobjectpermission__permission__codename="deputy_csm",
+    ).distinct()
+
+
+def customer_deputy_ids(customer_ids) -> dict[int, set[int]]:
+    """Deputy CSMs of several customers at once: {customer id: {user ids}}."""
+    deputies: dict[int, set[int]] = {}
+    grants = CustomerUserObjectPermission.objects.filter(
+        content_object_id__in=set(customer_ids),
+        permission__codename="deputy_csm",
+        user__is_active=True,
+        user__groups__name=Role.CUSTOMER_SUCCESS,
+    ).values_list("content_object_id", "user_id")
+    for customer_id, user_id in grants:
+        deputies.setdefault(customer_id, set()).add(user_id)
+    return deputies
 
 
 def price_agreement_list_for(user: User) -> QuerySet[PriceAgreement]:

@@ -8,10 +8,18 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
+from accounts.roles import Role
 from accounts.services import user_create
-from billing_project.errors import DomainError
+from billing_project.errors import DomainError, NotAllowed
 from catalog.locks import lock_customer, lock_customers, lock_price_agreement
-from catalog.models import Customer, Partner, PortalMembership, PriceAgreement, Service
+from catalog.models import (
+    Customer,
+    CustomerUserObjectPermission,
+    Partner,
+    PortalMembership,
+    PriceAgreement,
+    Service,
+)
 
 OVERLAP_CONSTRAINT = "agreement_no_overlap"
 
@@ -193,3 +201,49 @@ def portal_user_create(
     user = user_create(actor=actor, email=email, full_name=full_name, password=password, roles=[])
     membership = PortalMembership(user=user, customer=customer)
     return _save(membership, actor=actor)
+
+
+def _deputy_permission():
+    from django.contrib.auth.models import Permission
+
+    return Permission.objects.get(content_type__app_label="catalog", codename="deputy_csm")
+
+
+@transaction.atomic
+def customer_deputy_add(*, actor: User | None, customer: Customer, user: User) -> CustomerUserObjectPermission:
+    """Make `user` (in Customer Success) a deputy CSM of `customer`: they see and approve its bills and orders like
+    its CSM (django-guardian's `deputy_csm` on the customer). Adding them again changes nothing."""
+    customer = lock_customer(customer)
+    if actor is not None and not actor.has_perm("catalog.share_customer"):
+        raise NotAllowed("Only an Admin can give a customer deputy CSMs.")
+    if not (user.is_staff and user.is_active and user.groups.filter(name=Role.CUSTOMER_SUCCESS).exists()):
+        message = f"{user} is not an active Customer Success user; only they can be deputy CSMs."
+        raise DomainError(message, fields={"user": [message]})
+    if user.pk == customer.csm_id:
+        message = f"{user} is already {customer.client_id}'s CSM."
+        raise DomainError(message, fields={"user": [message]})
+    permission = _deputy_permission()
+    grant = CustomerUserObjectPermission.objects.filter(
+        content_object=customer, user=user, permission=permission
+    ).first()
+    if grant is not None:
+        return grant
+    grant = CustomerUserObjectPermission(content_object=customer, user=user, permission=permission)
+    grant._history_user = actor
+    grant.save()
+    return grant
+
+
+@transaction.atomic
+def customer_deputy_remove(*, actor: User | None, customer: Customer, user: User) -> bool:
+    customer = lock_customer(customer)
+    if actor is not None and not actor.has_perm("catalog.share_customer"):
+        raise NotAllowed("Only an Admin can give a customer deputy CSMs.")
+    grant = CustomerUserObjectPermission.objects.filter(
+        content_object=customer, user=user, permission=_deputy_permission()
+    ).first()
+    if grant is None:
+        return False
+    grant._history_user = actor
+    grant.delete()
+    return True

@@ -1,0 +1,22 @@
+"""Order rows are locked after their customer's, in the project's one lock order (ledger/locks.py)."""
+
+from catalog.locks import lock_customers
+from orders.models import Order, OrderDocument
+
+
+def lock_order(order: Order) -> Order:
+    """The order re-read under its lock, taken after its customer's."""
+    lock_customers([order.customer_id])
+    return Order.objects.select_for_update(of=("self",)).select_related("customer", "order_type").get(pk=order.pk)
+
+
+def lock_document(document: OrderDocument) -> OrderDocument:
+    """The document re-read under its lock, after its order's (which comes after its customer's)."""
+    order = lock_order(document.order)
+    locked = (
+        OrderDocument.objects.select_for_update(of=("self",))
+        .select_related("document_type", "current_file")
+        .get(pk=document.pk)
+    )
+    locked.order = order
+    return locked

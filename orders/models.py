@@ -1,0 +1,473 @@
+"""The order desk: reference data, orders and their documents, tasks and comments (DESIGN.md, "Orders").
+
+Statuses move only through `orders.services.orders.order_transition`; these tables hold what the lifecycle
+leaves behind and the constraints the database can keep on its own.
+"""
+
+from datetime import date
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django_countries.fields import CountryField
+from guardian.models import UserObjectPermissionBase
+from simple_history.models import HistoricalRecords
+
+from billing_project import money
+from catalog.models import Customer, Partner, external_key_validator
+from orders.files import FILE_KINDS
+
+
+def amount_field(verbose_name: str, **kwargs) -> models.DecimalField:
+    return models.DecimalField(
+        verbose_name,
+        max_digits=money.AMOUNT_MAX_DIGITS,
+        decimal_places=money.AMOUNT_DECIMAL_PLACES,
+        default=Decimal("0.00"),
+        validators=[MinValueValidator(Decimal("0")), money.WithinBound("amount")],
+        **kwargs,
+    )
+
+
+def validate_file_kinds(value: str) -> None:
+    kinds = [kind.strip() for kind in value.split(",") if kind.strip()]
+    unknown = sorted(set(kinds) - set(FILE_KINDS))
+    if not kinds:
+        raise ValidationError("Name at least one file kind.")
+    if unknown:
+        raise ValidationError(f"Unknown file kind: {', '.join(unknown)}. Known kinds: {', '.join(sorted(FILE_KINDS))}.")
+
+
+class DocumentType(models.Model):
+    code = models.CharField(max_length=64, unique=True, validators=[external_key_validator])
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    accepted_kinds = models.CharField(
+        "accepted file kinds",
+        max_length=100,
+        default="pdf",
+        validators=[validate_file_kinds],
+        help_text=f"Comma-separated, from: {', '.join(sorted(FILE_KINDS))}.",
+    )
+    max_size_bytes = models.PositiveIntegerField(
+        "maximum size (bytes)",
+        default=5 * 1024 * 1024,
+        validators=[MinValueValidator(1)],
+    )
+    validity_days = models.PositiveIntegerField(
+        "valid for (days)", null=True, blank=True, help_text="Days an accepted document stays valid; empty: forever."
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def kinds(self) -> list[str]:
+        return [kind.strip() for kind in self.accepted_kinds.split(",") if kind.strip()]
+
+    def clean(self) -> None:
+        super().clean()
+        limit = settings.MAX_DOCUMENT_BYTES
+        if self.max_size_bytes and self.max_size_bytes > limit:
+            raise ValidationError({"max_size_bytes": f"At most {limit:,} bytes (MAX_DOCUMENT_BYTES)."})
+
+
+class OrderType(models.Model):
+    code = models.CharField(max_length=64, unique=True, validators=[external_key_validator])
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    default_fee = amount_field("default fee")
+    default_base_charge = amount_field(
+        "default base charge", help_text="A cost passed through to the client (e.g. the registrar's fee), untaxed."
+    )
+    target_duration_days = models.PositiveIntegerField("target duration (days)", default=14)
+    active = models.BooleanField(default=True)
+    document_types = models.ManyToManyField(DocumentType, through="OrderTypeDocument", related_name="order_types")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(default_fee__gte=0) & Q(default_base_charge__gte=0),
+                name="order_type_amounts_not_negative",
+                violation_error_message="Fee and base charge cannot be negative.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OrderTypeDocument(models.Model):
+    """A document type an order type asks for: required, or optional, with a note shown to the client."""
+
+    order_type = models.ForeignKey(OrderType, on_delete=models.CASCADE, related_name="requirements")
+    document_type = models.ForeignKey(DocumentType, on_delete=models.PROTECT, related_name="requirements")
+    required = models.BooleanField(default=True)
+    client_note = models.CharField(max_length=300, blank=True, help_text="Shown to the client in the portal.")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["order_type", "-required", "document_type__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["order_type", "document_type"], name="order_type_document_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_type} · {self.document_type} ({'required' if self.required else 'optional'})"
+
+
+class Registrar(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    jurisdiction = CountryField()
+    website = models.URLField(blank=True)
+    contact_email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Company(models.Model):
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", "Being formed"
+        ACTIVE = "active", "Active"
+        DORMANT = "dormant", "Dormant"
+        DISSOLVED = "dissolved", "Dissolved"
+
+    name = models.CharField(max_length=250)
+    registration_number = models.CharField(max_length=64, blank=True)
+    jurisdiction = CountryField()
+    registrar = models.ForeignKey(Registrar, on_delete=models.PROTECT, null=True, blank=True, related_name="companies")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="companies")
+    incorporation_date = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "companies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["registrar", "registration_number"],
+                condition=~Q(registration_number=""),
+                name="company_number_unique_per_registrar",
+                violation_error_message="This registrar already has a company with this registration number.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.registration_number})" if self.registration_number else self.name
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        STARTED = "started", "Started"
+        DOCUMENTS_PENDING = "documents_pending", "Documents pending"
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    OPEN_STATUSES = (Status.STARTED, Status.DOCUMENTS_PENDING, Status.IN_PROGRESS)
+    FINAL_STATUSES = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+
+    number = models.CharField(max_length=20, unique=True, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, null=True, blank=True, related_name="orders")
+    order_type = models.ForeignKey(OrderType, on_delete=models.PROTECT, related_name="orders")
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, null=True, blank=True, related_name="orders")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.STARTED)
+    currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES, editable=False)
+    fee = amount_field("fee")
+    base_charge = amount_field("base charge", help_text="Passed through to the client without tax.")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="assigned_orders",
+        limit_choices_to={"is_staff": True, "is_active": True},
+    )
+    start_date = models.DateField(default=date.today)
+    due_date = models.DateField()
+    started_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True, help_text="Why the order failed or was cancelled.")
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="created_orders"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        permissions = [
+            ("view_order_money", "Can see an order's money beyond its fee"),
+            ("override_order", "Can start work with documents missing, and reopen a finished order"),
+            ("share_order", "Can share an order with other staff"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_date"], name="order_status_due_idx"),
+            models.Index(fields=["customer", "-created_at"], name="order_customer_idx"),
+            models.Index(fields=["assignee", "status"], name="order_assignee_idx"),
+            models.Index(fields=["-created_at", "-id"], name="order_newest_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(due_date__gte=F("start_date")),
+                name="order_due_not_before_start",
+                violation_error_message="The due date cannot be before the start date.",
+            ),
+            models.CheckConstraint(
+                condition=Q(fee__gte=0) & Q(base_charge__gte=0),
+                name="order_amounts_not_negative",
+                violation_error_message="Fee and base charge cannot be negative.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["failed", "cancelled"]) | ~Q(reason=""),
+                name="order_final_failure_has_reason",
+                violation_error_message="A failed or cancelled order needs a reason.",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="completed", completed_at__isnull=False) | ~Q(status="completed"),
+                name="order_completed_has_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="failed", failed_at__isnull=False) | ~Q(status="failed"),
+                name="order_failed_has_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="cancelled", cancelled_at__isnull=False) | ~Q(status="cancelled"),
+                name="order_cancelled_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+    @property
+    def is_overdue(self) -> bool:
+        from billing_project.billing_time import billing_today
+
+        return self.is_open and self.due_date < billing_today()
+
+
+class OrderStatusHistory(models.Model):
+    """One change of an order's status: its timeline. Append-only."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="status_history")
+    from_status = models.CharField(max_length=20, choices=Order.Status.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=Order.Status.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    at = models.DateTimeField()
+    comment = models.TextField(blank=True)
+    override = models.BooleanField(default=False, help_text="An Admin moved the order past a rule, with a reason.")
+
+    class Meta:
+        ordering = ["at", "pk"]
+        verbose_name = "status change"
+        verbose_name_plural = "status history"
+        indexes = [models.Index(fields=["order", "at"], name="order_history_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.order.number}: {self.from_status or '—'} → {self.to_status}"
+
+
+class OrderDocument(models.Model):
+    """One document an order needs; its uploads are `OrderDocumentFile` rows, the newest being `current_file`."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RECEIVED = "received", "Received"
+        SUBMITTED = "submitted", "Submitted"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="documents")
+    document_type = models.ForeignKey(DocumentType, on_delete=models.PROTECT, related_name="documents")
+    required = models.BooleanField(default=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    current_file = models.OneToOneField(
+        "OrderDocumentFile", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.TextField(blank=True)
+    expires_on = models.DateField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["order", "-required", "document_type__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "document_type"], name="order_document_once"),
+            models.CheckConstraint(
+                condition=~Q(status="rejected") | ~Q(rejection_reason=""),
+                name="order_document_rejection_has_reason",
+                violation_error_message="A rejected document needs a reason.",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="pending") | Q(current_file__isnull=False),
+                name="order_document_file_after_pending",
+                violation_error_message="A document past pending has a file.",
+            ),
+        ]
+        indexes = [models.Index(fields=["order", "status"], name="order_document_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.order.number} · {self.document_type.name}"
+
+
+class OrderDocumentFile(models.Model):
+    """One upload of a document, kept after a newer one replaces it (the document's file history)."""
+
+    document = models.ForeignKey(OrderDocument, on_delete=models.CASCADE, related_name="files")
+    sequence = models.PositiveIntegerField(help_text="1 for the first upload of the document, then 2, …")
+    file = models.FileField(max_length=300)
+    original_name = models.CharField(max_length=255)
+    kind = models.CharField(max_length=16)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField("SHA-256", max_length=64)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["document", "sequence"]
+        constraints = [models.UniqueConstraint(fields=["document", "sequence"], name="order_document_file_sequence")]
+
+    def __str__(self) -> str:
+        return self.file.name
+
+
+class Task(models.Model):
+    class Priority(models.TextChoices):
+        LOW = "low", "Low"
+        NORMAL = "normal", "Normal"
+        HIGH = "high", "High"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="tasks")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="order_tasks",
+        limit_choices_to={"is_staff": True, "is_active": True},
+    )
+    due_date = models.DateField(null=True, blank=True)
+    priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.NORMAL)
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["done_at", "due_date", "pk"]
+        indexes = [
+            models.Index(fields=["assignee", "due_date"], condition=Q(done_at__isnull=True), name="task_open_idx"),
+            models.Index(fields=["order"], name="task_order_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(done_at__isnull=True, done_by__isnull=True)
+                | Q(done_at__isnull=False, done_by__isnull=False),
+                name="task_done_by_someone",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_done(self) -> bool:
+        return self.done_at is not None
+
+
+class Comment(models.Model):
+    """A note on an order. Append-only: never edited or deleted, so it is its own trail."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["order", "created_at"], name="comment_order_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.order.number} · {self.author} · {self.created_at:%Y-%m-%d}"
+
+
+class CommentAttachment(models.Model):
+    comment = models.ForeignKey(Comment, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(max_length=300)
+    original_name = models.CharField(max_length=255)
+    kind = models.CharField(max_length=16)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField("SHA-256", max_length=64)
+
+    class Meta:
+        ordering = ["comment", "pk"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class OrderUserObjectPermission(UserObjectPermissionBase):
+    """django-guardian's grant of a permission on one order to one user (a direct foreign key, so grants join)."""
+
+    content_object = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="user_grants")
+
+    history = HistoricalRecords()
+
+    class Meta(UserObjectPermissionBase.Meta):
+        verbose_name = "order access"
+        verbose_name_plural = "order access"

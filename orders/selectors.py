@@ -1,0 +1,134 @@
+"""Who may see which orders, and the reads the order pages, API and portal share (DESIGN.md, "Roles").
+
+`order_list_for` is the one answer to "which orders may this user see": role, CSM, deputy CSM (a grant on
+the customer), a grant on the order itself (django-guardian) and portal membership, combined in one
+queryset. Admin, API, portal, downloads and exports all start from it, so someone else's order is a 404
+everywhere.
+"""
+
+from datetime import date
+
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+
+from accounts.models import User
+from accounts.roles import Role
+from billing_project.billing_time import billing_today
+from catalog.selectors import customer_list_for, deputy_grants, portal_customer_id
+from orders.models import (
+    Comment,
+    Company,
+    Order,
+    OrderDocument,
+    OrderDocumentFile,
+    OrderStatusHistory,
+    OrderUserObjectPermission,
+    Task,
+)
+
+ROLES_SEEING_ALL_ORDERS = {Role.ADMIN, Role.FINANCE, Role.SALES, Role.OPERATIONS}
+
+
+def order_grants(user: User) -> QuerySet[OrderUserObjectPermission]:
+    """The grants that share an order with `user`, correlated to the outer query's order (`pk`)."""
+    return OrderUserObjectPermission.objects.filter(
+        content_object=OuterRef("pk"), user=user, permission__codename="view_order"
+    )
+
+
+def order_list_for(user: User) -> QuerySet[Order]:
+    orders = Order.objects.all()
+    if not user.is_authenticated or not user.is_active:
+        return orders.none()
+    customer_id = portal_customer_id(user)
+    if customer_id is not None:
+        return orders.filter(customer_id=customer_id)
+    if user.is_superuser:
+        return orders
+    if not user.is_staff:
+        return orders.none()
+    shared = Q(Exists(order_grants(user)))
+    if user.shared_only:
+        return orders.filter(shared)
+    roles = set(user.groups.values_list("name", flat=True))
+    if roles & ROLES_SEEING_ALL_ORDERS:
+        return orders
+    if Role.CUSTOMER_SUCCESS in roles:
+        deputy = Exists(deputy_grants(user).filter(content_object=OuterRef("customer_id")))
+        return orders.filter(Q(customer__csm=user) | Q(deputy) | shared)
+    return orders.filter(shared)
+
+
+def order_may_see_money(user: User) -> bool:
+    """Whether `user` sees an order's money beyond its fee (base charge; later its invoice and expenses)."""
+    return portal_customer_id(user) is not None or user.has_perm("orders.view_order_money")
+
+
+def order_page(user: User, pk: int) -> Order | None:
+    """One order the user may see, with what its page shows, or None."""
+    return (
+        order_list_for(user)
+        .select_related("customer", "partner", "order_type", "company", "assignee", "created_by")
+        .prefetch_related(
+            Prefetch(
+                "documents",
+                queryset=OrderDocument.objects.select_related("document_type", "current_file", "reviewed_by"),
+            ),
+            Prefetch("status_history", queryset=OrderStatusHistory.objects.select_related("actor")),
+            Prefetch("tasks", queryset=Task.objects.select_related("assignee", "done_by")),
+            Prefetch("comments", queryset=Comment.objects.select_related("author").prefetch_related("attachments")),
+        )
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def document_file_for(user: User, file_pk: int) -> OrderDocumentFile | None:
+    """An uploaded document file, if its order is one the user may see."""
+    return (
+        OrderDocumentFile.objects.select_related("document__order", "document__document_type")
+        .filter(pk=file_pk, document__order__in=order_list_for(user))
+        .first()
+    )
+
+
+def document_list_for(user: User) -> QuerySet[OrderDocument]:
+    return OrderDocument.objects.filter(order__in=order_list_for(user))
+
+
+def task_list_for(user: User) -> QuerySet[Task]:
+    return Task.objects.filter(order__in=order_list_for(user))
+
+
+def open_tasks_for(user: User) -> QuerySet[Task]:
+    """The user's tasks that are not done, on orders still open, overdue first."""
+    return (
+        task_list_for(user)
+        .filter(assignee=user, done_at__isnull=True, order__status__in=Order.OPEN_STATUSES)
+        .select_related("order", "order__customer")
+        .order_by("due_date", "pk")
+    )
+
+
+def tasks_due_for_digest(day: date | None = None) -> QuerySet[Task]:
+    """Open tasks due on `day` or before, on open orders, with an active assignee: what the daily digest lists."""
+    day = day or billing_today()
+    return (
+        Task.objects.filter(
+            done_at__isnull=True,
+            due_date__lte=day,
+            assignee__is_active=True,
+            order__status__in=Order.OPEN_STATUSES,
+        )
+        .select_related("assignee", "order", "order__customer")
+        .order_by("assignee_id", "due_date", "pk")
+    )
+
+
+def company_list_for(user: User) -> QuerySet[Company]:
+    """Companies of the customers whose orders the user may see (a portal user: their own customer's)."""
+    customer_id = portal_customer_id(user)
+    if customer_id is not None:
+        return Company.objects.filter(customer_id=customer_id)
+    if user.is_superuser or (user.is_staff and not user.shared_only):
+        return Company.objects.filter(customer__in=customer_list_for(user))
+    return Company.objects.filter(orders__in=order_list_for(user)).distinct()
