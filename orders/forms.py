@@ -113,7 +113,8 @@ class OrderEditForm(OrderTermsForm):
     def __init__(self, *args, order: Order, **kwargs):
         initial = {field: getattr(order, field) for field in ("partner", "company", "assignee", "due_date")}
         initial |= {"fee": order.fee, "base_charge": order.base_charge, "description": order.description}
-        super().__init__(*args, initial=initial, **kwargs)
+        kwargs["initial"] = initial | kwargs.get("initial", {})
+        super().__init__(*args, **kwargs)
         self.fields["company"].queryset = Company.objects.filter(customer_id=order.customer_id)
 
 
