@@ -15,6 +15,7 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.timezone import localtime
 from import_export.admin import ImportExportModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin, TabularInline
@@ -153,6 +154,14 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
+def person(user) -> str:
+    return (user.full_name or user.email) if user is not None else "—"
+
+
+def moment(value) -> str:
+    return f"{localtime(value):%d %b %Y %H:%M}" if value else "—"
+
+
 def missing_documents_of(order: Order) -> list[OrderDocument]:
     """The required documents not accepted yet, from the documents the page has already read."""
     return [d for d in order.documents.all() if d.required and d.status != OrderDocument.Status.ACCEPTED]
@@ -203,12 +212,12 @@ TRANSITION_DIALOGS = {
 @admin.register(Order)
 class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
     list_display = [
-        "number",
+        "order_number",
         "customer_name",
         "order_type",
-        "company",
+        "company_name",
         "status_label",
-        "assignee",
+        "assignee_name",
         "due",
         "fee_label",
     ]
@@ -261,10 +270,11 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         money = ["fee_label", "base_charge_label"] if order_may_see_money(request.user) else ["fee_label"]
+        record = ["reason"] if obj is not None and obj.reason else []
         return [
-            (None, {"fields": ["customer", "order_type", "company", "partner", "status_label", "assignee"]}),
-            ("Terms", {"fields": [*money, "start_date", "due", "description"]}),
-            ("Record", {"fields": ["reason", "created_by", "started_at", "finished_at"]}),
+            (None, {"fields": ["customer", "order_type", "company", "partner", "status", "assignee_name"]}),
+            ("Terms", {"fields": [*money, "start", "due", "description"]}),
+            ("Record", {"fields": [*record, "created_by_name", "started", "finished"]}),
         ]
 
     def get_readonly_fields(self, request, obj=None):
@@ -367,9 +377,33 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
             "share_form": ShareForm(auto_id="share_%s"),
         }
 
+    @display(description="Number", ordering="number")
+    def order_number(self, order: Order) -> str:
+        return format_html('<span class="whitespace-nowrap">{}</span>', order.number)
+
     @display(description="Customer", ordering="customer__name")
     def customer_name(self, order: Order) -> str:
         return order.customer.name
+
+    @display(description="Company", ordering="company__name")
+    def company_name(self, order: Order) -> str:
+        return order.company.name if order.company else "—"
+
+    @display(description="Assignee", ordering="assignee__full_name")
+    def assignee_name(self, order: Order) -> str:
+        return person(order.assignee)
+
+    @display(description="Created by")
+    def created_by_name(self, order: Order) -> str:
+        return person(order.created_by)
+
+    @display(description="Start date", ordering="start_date")
+    def start(self, order: Order) -> str:
+        return f"{order.start_date:%d %b %Y}"
+
+    @display(description="Started")
+    def started(self, order: Order) -> str:
+        return moment(order.started_at)
 
     @display(description="Status", ordering="status", label=STATUS_COLOURS)
     def status_label(self, order: Order) -> tuple[str, str]:
@@ -379,23 +413,23 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
     def due(self, order: Order) -> str:
         if order.is_overdue:
             return format_html(
-                '<span class="font-semibold text-red-600 dark:text-red-400" title="Overdue">{} · overdue</span>',
+                '<span class="font-semibold text-red-600 dark:text-red-400 whitespace-nowrap">{}</span> '
+                '<span class="text-red-600 dark:text-red-400">overdue</span>',
                 f"{order.due_date:%d %b %Y}",
             )
-        return f"{order.due_date:%d %b %Y}"
+        return format_html('<span class="whitespace-nowrap">{}</span>', f"{order.due_date:%d %b %Y}")
 
     @display(description="Fee", ordering="fee")
     def fee_label(self, order: Order) -> str:
-        return money_label(order.fee, order.currency)
+        return format_html('<span class="whitespace-nowrap">{}</span>', money_label(order.fee, order.currency))
 
     @display(description="Base charge")
     def base_charge_label(self, order: Order) -> str:
         return money_label(order.base_charge, order.currency)
 
     @display(description="Finished")
-    def finished_at(self, order: Order) -> str:
-        moment = order.completed_at or order.failed_at or order.cancelled_at
-        return f"{moment:%d %b %Y %H:%M}" if moment else "—"
+    def finished(self, order: Order) -> str:
+        return moment(order.completed_at or order.failed_at or order.cancelled_at)
 
     # Buttons of the order page ----------------------------------------------------------------------------
 
@@ -460,7 +494,7 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
         return self._transition(request, object_id, Status.IN_PROGRESS, reason=form.cleaned_data["reason"])
 
     @action(
-        description="Start without documents",
+        description="Override start",
         icon="gavel",
         url_path="start-work-override",
         permissions=["override"],
