@@ -411,7 +411,7 @@ UNFOLD = {
                         "title": "My open tasks",
                         "icon": "checklist_rtl",
                         "link": reverse_lazy("admin:orders_my_tasks"),
-                        "permission": lambda request: request.user.is_staff,
+                        "permission": can_view("orders.view_task"),
                     },
                     {
                         "title": "Order types",

@@ -78,6 +78,7 @@ class OrderTypeDocumentInline(TabularInline):
     autocomplete_fields = ["document_type"]
     verbose_name = "document"
     verbose_name_plural = "documents asked for"
+    hide_title = True  # each row's name repeats its columns
     tab = True
 
     def get_queryset(self, request):

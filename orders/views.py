@@ -291,10 +291,10 @@ class OrderEditView(ServiceFormView):
 
 
 class MyTasksView(UnfoldModelAdminViewMixin, TemplateView):
-    """The signed-in user's open tasks, overdue first; every staff user has the page."""
+    """The signed-in user's open tasks, overdue first; every role that works on orders has the page."""
 
     title = "My open tasks"
-    permission_required = ()
+    permission_required = "orders.view_task"
     template_name = "orders/my_tasks.html"
 
     def get_context_data(self, **kwargs):
