@@ -138,9 +138,14 @@ class CustomerAdmin(ServiceBackedAdmin):
         ("Billing", {"fields": ["currency", "billing_email", "billing_address", "require_csm_approval"]}),
         ("Ownership", {"fields": ["csm", "sales_owner"]}),
         ("Contract", {"fields": ["start_date", "end_date"]}),
-        ("Access", {"fields": ["deputy_csms"]}),
     ]
     actions_detail = ["add_deputy", "remove_deputy"]
+
+    def get_fieldsets(self, request, obj=None):
+        # Deputy CSMs are an Admin's business: listed for who may add and remove them.
+        if obj is not None and self.has_share_permission(request):
+            return [*self.fieldsets, ("Access", {"fields": ["deputy_csms"]})]
+        return self.fieldsets
 
     def get_queryset(self, request):
         return customer_list_for(request.user).select_related("csm", "sales_owner")
@@ -155,8 +160,10 @@ class CustomerAdmin(ServiceBackedAdmin):
     def deputy_csms(self, customer: Customer) -> str:
         if customer.pk is None:
             return "Add deputy CSMs once the customer is saved."
-        deputies = ", ".join(str(user) for user in customer_deputies(customer).order_by("full_name"))
-        return deputies or "None. An Admin can add Customer Success users who stand in for the CSM."
+        # Read once per page: readonly fields are evaluated several times.
+        if not hasattr(customer, "_deputy_names"):
+            customer._deputy_names = ", ".join(str(user) for user in customer_deputies(customer).order_by("full_name"))
+        return customer._deputy_names or "None. An Admin can add Customer Success users who stand in for the CSM."
 
     def has_share_permission(self, request, object_id=None) -> bool:
         return request.user.has_perm("catalog.share_customer")
