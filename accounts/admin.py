@@ -47,14 +47,14 @@ class UserAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, BaseUserAdmin, ModelAd
     add_form = StaffUserCreationForm
     change_password_form = AdminPasswordChangeForm
     list_display = ["email", "full_name", "is_staff", "is_active", "roles", "last_login"]
-    list_filter = ["is_staff", "is_active", "groups"]
+    list_filter = ["is_staff", "is_active", "shared_only", "groups"]
     search_fields = ["email", "full_name"]
     ordering = ["email"]
     filter_horizontal = ["groups", "user_permissions"]
     readonly_fields = ["last_login", "date_joined"]
     fieldsets = [
         (None, {"fields": ["email", "full_name", "password"]}),
-        ("Access", {"fields": ["is_active", "is_staff", "is_superuser", "groups"]}),
+        ("Access", {"fields": ["is_active", "is_staff", "is_superuser", "shared_only", "groups"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "full_name", "password1", "password2"]})]

@@ -399,6 +399,47 @@ UNFOLD = {
                 ],
             },
             {
+                "title": "Orders",
+                "items": [
+                    {
+                        "title": "Orders",
+                        "icon": "work",
+                        "link": reverse_lazy("admin:orders_order_changelist"),
+                        "permission": can_view("orders.view_order"),
+                    },
+                    {
+                        "title": "My open tasks",
+                        "icon": "checklist_rtl",
+                        "link": reverse_lazy("admin:orders_my_tasks"),
+                        "permission": can_view("orders.view_task"),
+                    },
+                    {
+                        "title": "Order types",
+                        "icon": "category",
+                        "link": reverse_lazy("admin:orders_ordertype_changelist"),
+                        "permission": can_view("orders.view_ordertype"),
+                    },
+                    {
+                        "title": "Document types",
+                        "icon": "description",
+                        "link": reverse_lazy("admin:orders_documenttype_changelist"),
+                        "permission": can_view("orders.view_documenttype"),
+                    },
+                    {
+                        "title": "Companies",
+                        "icon": "corporate_fare",
+                        "link": reverse_lazy("admin:orders_company_changelist"),
+                        "permission": can_view("orders.view_company"),
+                    },
+                    {
+                        "title": "Registrars",
+                        "icon": "account_balance",
+                        "link": reverse_lazy("admin:orders_registrar_changelist"),
+                        "permission": can_view("orders.view_registrar"),
+                    },
+                ],
+            },
+            {
                 "title": "Catalog and prices",
                 "items": [
                     {

@@ -2,22 +2,28 @@ from datetime import date
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import password_validation
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from import_export.admin import ImportExportModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.import_export.forms import ExportForm, ImportForm
+from unfold.decorators import action, display
+from unfold.forms import BaseDialogForm
+from unfold.widgets import UnfoldAdminSelectWidget
 
 from accounts.models import User
+from accounts.roles import Role
 from billing_project.admin_site import ReadOnlyHistoryMixin
 from billing_project.admin_tools import CheckedDateHierarchyMixin
+from billing_project.errors import DomainError
 from catalog import services
 from catalog.models import Customer, Partner, PortalMembership, PriceAgreement, Service
 from catalog.resources import CustomerResource, PartnerResource, PriceAgreementResource, ServiceResource
-from catalog.selectors import customer_list_for, price_agreement_list_for
+from catalog.selectors import customer_deputies, customer_list_for, price_agreement_list_for
 
 AGREEMENT_TERMS = ["unit_price", "included_quantity", "monthly_fee", "valid_from", "valid_to"]
 
@@ -94,6 +100,27 @@ class PriceAgreementInline(TabularInline):
     tab = True
 
 
+class DeputyAddForm(BaseDialogForm):
+    user = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True, is_staff=True, groups__name=Role.CUSTOMER_SUCCESS).order_by(
+            "full_name"
+        ),
+        widget=UnfoldAdminSelectWidget(),
+        help_text="A Customer Success user; they then see and approve this customer's bills and orders.",
+    )
+
+
+class DeputyRemoveForm(BaseDialogForm):
+    user = forms.ModelChoiceField(queryset=User.objects.none(), widget=UnfoldAdminSelectWidget())
+
+    def __init__(self, request, object_id=None, *args, **kwargs):
+        super().__init__(request, object_id, *args, **kwargs)
+        customer = customer_list_for(request.user).filter(pk=object_id).first() if object_id else None
+        if customer is None:
+            raise Http404("No such customer.")
+        self.fields["user"].queryset = customer_deputies(customer).order_by("full_name")
+
+
 @admin.register(Customer)
 class CustomerAdmin(ServiceBackedAdmin):
     resource_classes = [CustomerResource]
@@ -112,6 +139,13 @@ class CustomerAdmin(ServiceBackedAdmin):
         ("Ownership", {"fields": ["csm", "sales_owner"]}),
         ("Contract", {"fields": ["start_date", "end_date"]}),
     ]
+    actions_detail = ["add_deputy", "remove_deputy"]
+
+    def get_fieldsets(self, request, obj=None):
+        # Deputy CSMs are an Admin's business: listed for who may add and remove them.
+        if obj is not None and self.has_share_permission(request):
+            return [*self.fieldsets, ("Access", {"fields": ["deputy_csms"]})]
+        return self.fieldsets
 
     def get_queryset(self, request):
         return customer_list_for(request.user).select_related("csm", "sales_owner")
@@ -119,8 +153,78 @@ class CustomerAdmin(ServiceBackedAdmin):
     def get_readonly_fields(self, request, obj=None):
         # Picking a CSM or sales owner searches users, which needs the permission to view them.
         if request.user.has_perm("accounts.view_user"):
-            return []
-        return ["csm", "sales_owner"]
+            return ["deputy_csms"]
+        return ["csm", "sales_owner", "deputy_csms"]
+
+    @display(description="Deputy CSMs")
+    def deputy_csms(self, customer: Customer) -> str:
+        if customer.pk is None:
+            return "Add deputy CSMs once the customer is saved."
+        # Read once per page: readonly fields are evaluated several times.
+        if not hasattr(customer, "_deputy_names"):
+            customer._deputy_names = ", ".join(str(user) for user in customer_deputies(customer).order_by("full_name"))
+        return customer._deputy_names or "None. An Admin can add Customer Success users who stand in for the CSM."
+
+    def has_share_permission(self, request, object_id=None) -> bool:
+        return request.user.has_perm("catalog.share_customer")
+
+    def _deputy_change(self, request, object_id, call, success: str) -> HttpResponse:
+        customer = self.get_object(request, unquote(object_id))
+        if customer is None:
+            raise Http404
+        try:
+            call(customer)
+        except DomainError as error:
+            self.message_user(request, error.message, messages.ERROR)
+        else:
+            self.message_user(request, success, messages.SUCCESS)
+        url = reverse("admin:catalog_customer_change", args=[customer.pk])
+        if request.headers.get("HX-Request"):
+            return HttpResponse(headers={"HX-Redirect": url})
+        return HttpResponseRedirect(url)
+
+    @action(
+        description="Add deputy CSM",
+        icon="person_add",
+        url_path="add-deputy",
+        permissions=["share"],
+        dialog={
+            "title": "Add a deputy CSM",
+            "description": "They see and approve this customer's bills and orders like its CSM. "
+            "The grant is kept in the audit trail.",
+            "form_class": DeputyAddForm,
+            "form_submit_text": "Add",
+        },
+    )
+    def add_deputy(self, request, form, object_id):
+        user = form.cleaned_data["user"]
+        return self._deputy_change(
+            request,
+            object_id,
+            lambda customer: services.customer_deputy_add(actor=request.user, customer=customer, user=user),
+            f"{user} is now a deputy CSM of this customer.",
+        )
+
+    @action(
+        description="Remove deputy CSM",
+        icon="person_remove",
+        url_path="remove-deputy",
+        permissions=["share"],
+        dialog={
+            "title": "Remove a deputy CSM",
+            "description": "They no longer see this customer's bills and orders (unless their role lets them).",
+            "form_class": DeputyRemoveForm,
+            "form_submit_text": "Remove",
+        },
+    )
+    def remove_deputy(self, request, form, object_id):
+        user = form.cleaned_data["user"]
+        return self._deputy_change(
+            request,
+            object_id,
+            lambda customer: services.customer_deputy_remove(actor=request.user, customer=customer, user=user),
+            f"{user} is no longer a deputy CSM of this customer.",
+        )
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not PriceAgreement:

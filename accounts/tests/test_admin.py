@@ -152,6 +152,12 @@ SIDEBAR = {
     reverse("admin:audit_log"): "reports.view_audit_log",
     reverse("admin:approvals_awaitingapproval_changelist"): "approvals.view_awaitingapproval",
     reverse("admin:approvals_approvalrequest_changelist"): "approvals.view_approvalrequest",
+    reverse("admin:orders_order_changelist"): "orders.view_order",
+    reverse("admin:orders_my_tasks"): "orders.view_task",
+    reverse("admin:orders_ordertype_changelist"): "orders.view_ordertype",
+    reverse("admin:orders_documenttype_changelist"): "orders.view_documenttype",
+    reverse("admin:orders_company_changelist"): "orders.view_company",
+    reverse("admin:orders_registrar_changelist"): "orders.view_registrar",
 }
 
 
