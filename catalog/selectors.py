@@ -37,10 +37,11 @@ def customer_list_for(user: User) -> QuerySet[Customer]:
     return customers.none()
 
 
-def deputy_grants(user: User) -> QuerySet[CustomerUserObjectPermission]:
-    """The grants that make `user` a deputy CSM, correlated to the outer query's customer (`pk`)."""
+def deputy_grants(user: User, customer_ref: str = "pk") -> QuerySet[CustomerUserObjectPermission]:
+    """The grants that make `user` a deputy CSM, correlated to the outer query's customer (its field
+    `customer_ref`: `pk` on customers, `customer_id` on what a customer owns)."""
     return CustomerUserObjectPermission.objects.filter(
-        content_object=OuterRef("pk"), user=user, permission__codename="deputy_csm"
+        content_object=OuterRef(customer_ref), user=user, permission__codename="deputy_csm"
     )
 
 

@@ -53,7 +53,7 @@ def order_list_for(user: User) -> QuerySet[Order]:
     if roles & ROLES_SEEING_ALL_ORDERS:
         return orders
     if Role.CUSTOMER_SUCCESS in roles:
-        deputy = Exists(deputy_grants(user).filter(content_object=OuterRef("customer_id")))
+        deputy = Exists(deputy_grants(user, "customer_id"))
         return orders.filter(Q(customer__csm=user) | Q(deputy) | shared)
     return orders.filter(shared)
 
