@@ -139,7 +139,7 @@ def test_order_page_shows_the_timeline_and_what_is_missing_or_rejected_and_why(
         "Optional; send it if it applies to you.",
         "PDF, PNG, up to 5.0",
         "1,500.00 GBP",
-        "Started",
+        "Opened",
         "Documents pending",
         "2 required documents are not accepted: Passport (pending), Proof of address (pending)",
     ]:
