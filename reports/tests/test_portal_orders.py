@@ -1,6 +1,7 @@
 """The portal's order pages: a portal user sees their own customer's orders, documents and timeline only."""
 
 import io
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,6 +11,7 @@ from reportlab.pdfgen import canvas
 
 from accounts.roles import Role
 from accounts.tests.factories import UserFactory
+from billing_project.billing_time import billing_today
 from catalog.tests.factories import CustomerFactory, PortalMembershipFactory
 from orders.services.comments import comment_add
 from orders.services.documents import document_review, document_upload
@@ -68,10 +70,14 @@ def test_portal_user_sees_their_customers_orders_only(
     client, membership, formation, operations, django_assert_max_num_queries
 ):
     company = CompanyFactory(customer=membership.customer, name="Acme Widgets Ltd")
-    earlier, own = (
-        order_create(actor=operations, customer=membership.customer, order_type=formation, company=company)
-        for _ in range(2)
+    earlier = order_create(
+        actor=operations,
+        customer=membership.customer,
+        order_type=formation,
+        company=company,
+        start_date=billing_today() - timedelta(days=30),
     )
+    own = order_create(actor=operations, customer=membership.customer, order_type=formation, company=company)
     other_customer = CustomerFactory(name="Globex Corp", client_id="GLOBEX")
     other = order_create(
         actor=operations,
@@ -89,7 +95,8 @@ def test_portal_user_sees_their_customers_orders_only(
     content = response.content.decode()
     for shown in [own.number, "UK company formation", "Acme Widgets Ltd", "Documents pending", "1,500.00 GBP"]:
         assert shown in content
-    assert f"Due {own.due_date:%Y-%m-%d}" in content
+    assert f"Due {own.due_date:%Y-%m-%d}</td>" in content
+    assert f"Due {earlier.due_date:%Y-%m-%d} (overdue)" in content
     assert reverse("portal:order", args=[own.pk]) in content
     for hidden in [other.number, "Globex"]:
         assert hidden not in content
