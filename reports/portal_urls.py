@@ -8,6 +8,9 @@ app_name = "portal"
 urlpatterns = [
     path("", portal_views.home, name="home"),
     path("invoices/<int:pk>/pdf/", portal_views.invoice_pdf, name="invoice_pdf"),
+    path("orders/", portal_views.orders, name="orders"),
+    path("orders/<int:pk>/", portal_views.order, name="order"),
+    path("orders/documents/<int:pk>/", portal_views.order_document, name="order_document"),
     path(
         "login/",
         auth_views.LoginView.as_view(template_name="reports/portal_login.html", redirect_authenticated_user=True),

@@ -1,6 +1,12 @@
 """The customer portal: read-only pages of the signed-in customer's own account."""
 
+from dataclasses import dataclass
+from functools import wraps
+from pathlib import PurePosixPath
+
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
@@ -9,6 +15,9 @@ from catalog.models import PriceAgreement
 from catalog.selectors import portal_customer_id
 from ledger.models import Invoice
 from ledger.selectors import customer_balance, invoice_list_for
+from orders.files import FILE_KINDS
+from orders.models import DocumentType, Order, OrderDocument, OrderTypeDocument
+from orders.selectors import document_file_for, order_list_for
 
 # What a customer sees of its invoices: never a draft or one waiting for approval.
 SENT_STATUSES = [Invoice.Status.ISSUED, Invoice.Status.OVERDUE, Invoice.Status.PAID, Invoice.Status.VOID]
@@ -18,13 +27,24 @@ def _sent_invoices(user):
     return invoice_list_for(user).filter(status__in=SENT_STATUSES)
 
 
-@login_required
+def portal_page(view):
+    """A page of the portal: signed in, and only for a customer's portal user (staff go to the admin)."""
+
+    @login_required
+    @wraps(view)
+    def page(request, *args, **kwargs):
+        if portal_customer_id(request.user) is None:
+            if request.user.is_staff:
+                return redirect("admin:index")
+            return render(request, "reports/portal_no_account.html", status=403)
+        return view(request, *args, **kwargs)
+
+    return page
+
+
+@portal_page
 def home(request):
     customer_id = portal_customer_id(request.user)
-    if customer_id is None:
-        if request.user.is_staff:
-            return redirect("admin:index")
-        return render(request, "reports/portal_no_account.html", status=403)
     membership = request.user.portal_membership
     today = billing_today()
     agreements = PriceAgreement.objects.filter(customer_id=customer_id).select_related("service")
@@ -40,6 +60,7 @@ def home(request):
             "today": today,
             "balance": customer_balance(membership.customer),
             "invoices": _sent_invoices(request.user).order_by("-issued_at")[:24],
+            "section": "account",
         },
     )
 
@@ -53,3 +74,117 @@ def invoice_pdf(request, pk: int):
     if not invoice.pdf:
         raise Http404
     return FileResponse(invoice.pdf.open("rb"), as_attachment=True, filename=f"{invoice.number}.pdf")
+
+
+ORDERS_PER_PAGE = 25
+
+
+@portal_page
+def orders(request):
+    listed = order_list_for(request.user).select_related("order_type", "company").order_by("-start_date", "-pk")
+    page = Paginator(listed, ORDERS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "reports/portal_orders.html",
+        {"customer": request.user.portal_membership.customer, "page": page, "section": "orders"},
+    )
+
+
+@dataclass(frozen=True)
+class ChecklistRow:
+    """One line of an order's document checklist, as the client reads it."""
+
+    document_type: DocumentType
+    required: bool
+    client_note: str
+    document: OrderDocument | None
+
+    @property
+    def status(self) -> str:
+        return self.document.status if self.document else OrderDocument.Status.PENDING
+
+    @property
+    def is_missing(self) -> bool:
+        return self.required and self.status in (OrderDocument.Status.PENDING, OrderDocument.Status.REJECTED)
+
+    @property
+    def accepted_kinds(self) -> str:
+        return ", ".join(kind.upper() for kind in self.document_type.kinds)
+
+
+def _checklist(order: Order) -> list[ChecklistRow]:
+    """The order type's document types (required first) with the order's document of each, if any; a document
+    whose type the order type no longer lists still shows."""
+    documents = {document.document_type_id: document for document in order.documents.all()}
+    rows = []
+    for requirement in order.order_type.requirements.all():
+        document = documents.pop(requirement.document_type_id, None)
+        rows.append(
+            ChecklistRow(
+                document_type=requirement.document_type,
+                required=document.required if document else requirement.required,
+                client_note=requirement.client_note,
+                document=document,
+            )
+        )
+    rows += [
+        ChecklistRow(
+            document_type=document.document_type, required=document.required, client_note="", document=document
+        )
+        for document in documents.values()
+    ]
+    return sorted(rows, key=lambda row: (not row.required, row.document_type.name))
+
+
+# Timeline notes the client reads: why the order waits, failed or was cancelled. Other notes (an override's,
+# a reopening's) are the staff's.
+CLIENT_NOTES = {Order.Status.DOCUMENTS_PENDING, Order.Status.FAILED, Order.Status.CANCELLED}
+
+
+@portal_page
+def order(request, pk: int):
+    shown = get_object_or_404(
+        order_list_for(request.user)
+        .select_related("order_type", "company__registrar")
+        .prefetch_related(
+            Prefetch("documents", queryset=OrderDocument.objects.select_related("document_type", "current_file")),
+            Prefetch("order_type__requirements", queryset=OrderTypeDocument.objects.select_related("document_type")),
+            "status_history",
+        ),
+        pk=pk,
+    )
+    checklist = _checklist(shown)
+    return render(
+        request,
+        "reports/portal_order.html",
+        {
+            "customer": request.user.portal_membership.customer,
+            "order": shown,
+            "checklist": checklist,
+            "missing": [row for row in checklist if row.is_missing],
+            "waiting_for_documents": shown.status in (Order.Status.STARTED, Order.Status.DOCUMENTS_PENDING),
+            "required_count": sum(row.required for row in checklist),
+            "accepted_count": sum(row.required and row.status == OrderDocument.Status.ACCEPTED for row in checklist),
+            "timeline": shown.status_history.all(),
+            "client_notes": CLIENT_NOTES,
+            "today": billing_today(),
+            "section": "orders",
+        },
+    )
+
+
+@login_required
+def order_document(request, pk: int):
+    """One uploaded file of a document of the portal user's own orders, as a download; anyone else gets 404."""
+    if portal_customer_id(request.user) is None:
+        raise Http404
+    file = document_file_for(request.user, pk)
+    if file is None:
+        raise Http404
+    extension = PurePosixPath(file.file.name).suffix
+    return FileResponse(
+        file.file.open("rb"),
+        as_attachment=True,
+        filename=f"{file.document.order.number}-{file.document.document_type.code}-{file.sequence}{extension}",
+        content_type=FILE_KINDS[file.kind][0],
+    )

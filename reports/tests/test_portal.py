@@ -143,7 +143,7 @@ def test_portal_login_locks_out_after_five_failures(client, membership, settings
 def test_portal_user_sees_balance_and_sent_invoices_and_downloads_only_their_own_pdf(client, membership):
     from ledger.services.invoices import invoice_create_manual, invoice_issue
 
-    line = [{"description": "Onboarding", "quantity": Decimal(1), "unit_price": Decimal("250.00")}]
+    line = [{"description": "Onboarding", "quantity": Decimal(1), "unit_price": Decimal("1250.00")}]
     issued = invoice_issue(
         actor=None,
         invoice=invoice_create_manual(actor=None, customer=membership.customer, lines=line),
@@ -157,9 +157,9 @@ def test_portal_user_sees_balance_and_sent_invoices_and_downloads_only_their_own
 
     page = client.get(HOME)
 
-    assert page.context["balance"] == Decimal("250.00")
+    assert page.context["balance"] == Decimal("1250.00")
     assert list(page.context["invoices"]) == [issued]
-    assert "You owe" in page.content.decode() and issued.number in page.content.decode()
+    assert "You owe <strong>1,250.00 " in page.content.decode() and issued.number in page.content.decode()
     download = client.get(reverse("portal:invoice_pdf", args=[issued.pk]))
     assert download.status_code == 200 and download["Content-Type"] == "application/pdf"
     assert b"".join(download.streaming_content).startswith(b"%PDF")
