@@ -228,7 +228,7 @@ class OrderViewSet(OrderDeskView, mixins.ListModelMixin, viewsets.GenericViewSet
         order = order_detail_queryset(self.request.user).filter(pk=pk).first()
         if order is None:
             raise Http404(NO_SUCH_ORDER)
-        return OrderDetailSerializer(order, context=self.get_serializer_context()).data
+        return OrderDetailSerializer(order, context={**self.get_serializer_context(), "order_pk": order.pk}).data
 
     @extend_schema(responses={200: OrderDetailSerializer, 404: error_response(NOT_YOURS)})
     def retrieve(self, request, pk=None):
