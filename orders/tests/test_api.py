@@ -432,10 +432,14 @@ def test_comments_are_added_as_json_or_with_attachments(order, operations_user, 
 def test_a_comment_attachment_with_a_path_for_a_name_is_refused(order, operations_user, client_for, media_in_tmp):
     boundary = "----countinghouse-test"
     body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="body"\r\n\r\nSee attached\r\n'
-        f'--{boundary}\r\nContent-Disposition: form-data; name="attachments"; filename="../../x.pdf"\r\n'
-        f"Content-Type: application/pdf\r\n\r\n"
-    ).encode() + pdf_bytes() + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="body"\r\n\r\nSee attached\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="attachments"; filename="../../x.pdf"\r\n'
+            f"Content-Type: application/pdf\r\n\r\n"
+        ).encode()
+        + pdf_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
 
     response = client_for(operations_user).generic(
         "POST", f"/api/orders/{order.pk}/comments", body, content_type=f"multipart/form-data; boundary={boundary}"

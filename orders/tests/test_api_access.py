@@ -113,9 +113,11 @@ def test_someone_elses_order_answers_like_one_that_does_not_exist(world):
     hidden = client.get(f"/api/orders/{world.order.pk}")
     missing = client.get("/api/orders/999999")
     assert hidden.status_code == missing.status_code == 404
-    assert hidden.json() == missing.json() == {
-        "error": {"code": "not_found", "message": "No order matches the given query.", "fields": {}}
-    }
+    assert (
+        hidden.json()
+        == missing.json()
+        == {"error": {"code": "not_found", "message": "No order matches the given query.", "fields": {}}}
+    )
 
 
 def test_the_list_holds_exactly_the_orders_each_caller_may_see(world, formation):
