@@ -29,7 +29,7 @@ from billing_project.api_schema import error_response
 from billing_project.errors import DomainError, NotAllowed
 from orders import selectors
 from orders.files import FILE_KINDS, clean_file_name
-from orders.filters import CompanyFilter, OrderFilter
+from orders.filters import CompanyFilter, DocumentTypeFilter, OrderFilter, OrderTypeFilter, RegistrarFilter
 from orders.models import (
     Comment,
     Company,
@@ -145,6 +145,17 @@ class OrderDeskPermissions(permissions.BasePermission):
         return user.has_perms(view.required_permissions.get(method, ["_no_such_permission"]))
 
 
+def found(orders: QuerySet[Order], pk) -> Order:
+    """The order of that id among `orders`; 404 for any other id, one that is not a number too (`/api/orders/x`)."""
+    try:
+        order = orders.filter(pk=pk).first()
+    except (TypeError, ValueError):
+        order = None
+    if order is None:
+        raise Http404(NO_SUCH_ORDER)
+    return order
+
+
 class OrderDeskView:
     """What every order desk view shares: its permissions and the caller's order, found through the selector."""
 
@@ -153,11 +164,7 @@ class OrderDeskView:
     portal_reads = True
 
     def visible_order(self, pk) -> Order:
-        order = selectors.order_list_for(self.request.user).select_related("customer", "order_type").filter(pk=pk)
-        order = order.first()
-        if order is None:
-            raise Http404(NO_SUCH_ORDER)
-        return order
+        return found(selectors.order_list_for(self.request.user).select_related("customer", "order_type"), pk)
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
@@ -225,9 +232,7 @@ class OrderViewSet(OrderDeskView, mixins.ListModelMixin, viewsets.GenericViewSet
         )
 
     def _detail(self, pk) -> dict:
-        order = order_detail_queryset(self.request.user).filter(pk=pk).first()
-        if order is None:
-            raise Http404(NO_SUCH_ORDER)
+        order = found(order_detail_queryset(self.request.user), pk)
         return OrderDetailSerializer(order, context={**self.get_serializer_context(), "order_pk": order.pk}).data
 
     @extend_schema(responses={200: OrderDetailSerializer, 404: error_response(NOT_YOURS)})
@@ -647,7 +652,7 @@ class OrderTypeViewSet(ReferenceViewSet):
 
     model = OrderType
     serializer_class = OrderTypeSerializer
-    filterset_fields = ["code", "active"]
+    filterset_class = OrderTypeFilter
     queryset = OrderType.objects.prefetch_related(
         Prefetch("requirements", queryset=OrderTypeDocument.objects.select_related("document_type"))
     ).order_by("name", "pk")
@@ -656,14 +661,14 @@ class OrderTypeViewSet(ReferenceViewSet):
 class DocumentTypeViewSet(ReferenceViewSet):
     model = DocumentType
     serializer_class = DocumentTypeSerializer
-    filterset_fields = ["code", "active"]
+    filterset_class = DocumentTypeFilter
     queryset = DocumentType.objects.order_by("name", "pk")
 
 
 class RegistrarViewSet(ReferenceViewSet):
     model = Registrar
     serializer_class = RegistrarSerializer
-    filterset_fields = ["jurisdiction"]
+    filterset_class = RegistrarFilter
     queryset = Registrar.objects.order_by("name", "pk")
 
 

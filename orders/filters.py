@@ -6,7 +6,7 @@ from django.db.models import Q
 
 from billing_project.api_filters import ApiFilterSet, IdFilter, IsoDateFilter, StrictBooleanFilter
 from billing_project.billing_time import billing_today
-from orders.models import Company, Order
+from orders.models import Company, DocumentType, Order, OrderType, Registrar
 
 
 class OrderFilter(ApiFilterSet):
@@ -53,3 +53,21 @@ class CompanyFilter(ApiFilterSet):
 
     def filter_search(self, queryset, name, value):
         return queryset.filter(Q(name__icontains=value) | Q(registration_number__icontains=value))
+
+
+class OrderTypeFilter(ApiFilterSet):
+    class Meta:
+        model = OrderType
+        fields = ["code", "active"]
+
+
+class DocumentTypeFilter(ApiFilterSet):
+    class Meta:
+        model = DocumentType
+        fields = ["code", "active"]
+
+
+class RegistrarFilter(ApiFilterSet):
+    class Meta:
+        model = Registrar
+        fields = ["jurisdiction"]

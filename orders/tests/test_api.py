@@ -493,3 +493,17 @@ def test_companies_are_created_by_staff_and_read_by_their_portal_user(formation,
     portal_client = client_for(portal)
     assert [c["name"] for c in ok(portal_client.get("/api/companies"))["results"]] == ["Acme Holdings Ltd"]
     assert error_of(portal_client.post("/api/companies", {**body, "registration_number": "2"}, "json"), 403)
+
+
+def test_an_id_that_is_not_a_number_answers_404(order, operations_user, client_for):
+    client = client_for(operations_user)
+    for path in ("/api/orders/null,null", "/api/order-types/x", "/api/companies/1e3"):
+        assert error_of(client.get(path), 404)["code"] == "not_found", path
+    assert error_of(client.patch("/api/orders/null", {"description": "x"}, format="json"), 404)["code"] == "not_found"
+
+
+def test_reference_filters_refuse_what_is_not_a_boolean(formation, operations_user, client_for):
+    client = client_for(operations_user)
+    for path in ("/api/order-types", "/api/document-types"):
+        assert set(error_of(client.get(path, {"active": "7e-151"}), 400)["fields"]) == {"active"}, path
+    assert ok(client.get("/api/order-types", {"active": "false"}))["count"] == 0
