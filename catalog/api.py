@@ -1,12 +1,23 @@
-from rest_framework import mixins, status, viewsets
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, mixins, permissions, status, viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from accounts.idempotency import idempotent
+from accounts.models import User
 from accounts.permissions import RoleModelPermissions
+from billing_project.api_schema import error_response
 from catalog import selectors, services
 from catalog.filters import CustomerFilter, PriceAgreementFilter, ServiceFilter
-from catalog.serializers import CustomerSerializer, PriceAgreementSerializer, ServiceSerializer
+from catalog.serializers import (
+    CustomerSerializer,
+    DeputyGrantSerializer,
+    DeputySerializer,
+    PriceAgreementSerializer,
+    ServiceSerializer,
+)
 
 
 class CatalogViewSet(viewsets.GenericViewSet):
@@ -69,3 +80,65 @@ class PriceAgreementViewSet(CatalogViewSet, mixins.ListModelMixin, mixins.Retrie
 
     def perform_service_create(self, data):
         return services.price_agreement_create(actor=self.request.user, **data)
+
+
+class MayShareCustomers(permissions.BasePermission):
+    message = "Only an Admin can give a customer deputy CSMs."
+
+    def has_permission(self, request, view) -> bool:
+        return request.user.has_perm("catalog.share_customer")
+
+
+class CustomerDeputiesView(generics.ListAPIView):
+    """GET: a customer's deputy CSMs, the Customer Success users who see and approve its bills and orders like its
+    CSM. POST: make one more (Admin). Every grant and revoke is in the audit trail."""
+
+    permission_classes = [IsAuthenticated, MayShareCustomers]
+    serializer_class = DeputySerializer
+    filter_backends: list = []
+
+    def customer(self):
+        return get_object_or_404(selectors.customer_list_for(self.request.user), pk=self.kwargs["pk"])
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return User.objects.none()
+        return selectors.customer_deputies(self.customer()).order_by("email")
+
+    @extend_schema(
+        summary="Make a Customer Success user a deputy CSM of the customer (again: changes nothing)",
+        request=DeputyGrantSerializer,
+        responses={
+            201: DeputySerializer,
+            400: error_response(
+                "`error.code`: `invalid` (`user` is not an active Customer Success user, or is "
+                "already the customer's CSM)"
+            ),
+        },
+    )
+    @idempotent
+    def post(self, request, pk):
+        customer = self.customer()
+        serializer = DeputyGrantSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = serializer.validated_data["user"]
+        services.customer_deputy_add(actor=request.user, customer=customer, user=user)
+        return Response(DeputySerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class CustomerDeputyView(generics.GenericAPIView):
+    permission_classes = [IsAuthenticated, MayShareCustomers]
+    serializer_class = DeputySerializer
+    filter_backends: list = []
+
+    @extend_schema(
+        summary="Take a deputy CSM off the customer",
+        request=None,
+        responses={204: None, 404: error_response("`not_found` (no such customer, or that user is not its deputy)")},
+    )
+    def delete(self, request, pk, user_pk):
+        customer = get_object_or_404(selectors.customer_list_for(request.user), pk=pk)
+        user = User.objects.filter(pk=user_pk).first()
+        if user is None or not services.customer_deputy_remove(actor=request.user, customer=customer, user=user):
+            raise Http404("That user is not a deputy CSM of the customer.")
+        return Response(status=status.HTTP_204_NO_CONTENT)

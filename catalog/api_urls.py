@@ -1,3 +1,4 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from catalog import api
@@ -7,4 +8,8 @@ router.register("customers", api.CustomerViewSet, basename="customer")
 router.register("services", api.ServiceViewSet, basename="service")
 router.register("price-agreements", api.PriceAgreementViewSet, basename="price-agreement")
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    path("customers/<int:pk>/deputies", api.CustomerDeputiesView.as_view(), name="customer-deputies"),
+    path("customers/<int:pk>/deputies/<int:user_pk>", api.CustomerDeputyView.as_view(), name="customer-deputy"),
+]

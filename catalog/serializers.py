@@ -99,3 +99,16 @@ class PriceAgreementSerializer(ModelSerializer):
         if currency is not None and "customer" in attrs:
             refuse_other_currency(attrs["customer"], str(currency))
         return attrs
+
+
+class DeputySerializer(ModelSerializer):
+    """A Customer Success user who stands in for the customer's CSM."""
+
+    class Meta:
+        model = User
+        fields = ["id", "email", "full_name"]
+        read_only_fields = fields
+
+
+class DeputyGrantSerializer(serializers.Serializer):
+    user = StrictPrimaryKeyRelatedField(queryset=User.objects.all(), help_text="The Customer Success user's id.")

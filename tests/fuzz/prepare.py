@@ -6,7 +6,8 @@ Run by tests/fuzz/run.py with the fuzz database's environment:
 
 It writes OUT_DIR/<role>.json for Admin, Finance and the portal user: an API token created for that
 user; for each path of the schema with an id in it, the ids of the demo's objects to use there; and
-for the body fields that name another object (customer, csm, sales_owner, service), real values.
+for the body fields that name another object (customer, csm, sales_owner, service, order_type, document_type,
+user, ...), real values. The order desk's lists may be empty when the demo holds no orders.
 Every role gets every id: what the user may not see (for the portal user, other customers' objects)
 must answer 404.
 """
@@ -25,11 +26,23 @@ django.setup()
 from django.contrib.contenttypes.models import ContentType  # noqa: E402
 
 from accounts.models import User  # noqa: E402
+from accounts.roles import Role  # noqa: E402
 from accounts.services import api_token_create  # noqa: E402
 from approvals.models import ApprovalAction  # noqa: E402
-from catalog.models import Customer, PriceAgreement, Service  # noqa: E402
+from catalog.models import Customer, CustomerUserObjectPermission, Partner, PriceAgreement, Service  # noqa: E402
 from fixtures.demo import PORTAL_EMAIL  # noqa: E402
 from ledger.models import Invoice, Payment, Transaction  # noqa: E402
+from orders.models import (  # noqa: E402
+    Company,
+    DocumentType,
+    Order,
+    OrderDocument,
+    OrderDocumentFile,
+    OrderType,
+    OrderUserObjectPermission,
+    Registrar,
+    Task,
+)
 
 ROLES = {
     "admin": "admin@countinghouse.example",
@@ -58,10 +71,61 @@ def _attachments() -> list[dict]:
     return with_file + ([{"id": without.request.target_id, "action_id": without.pk}] if without else [])
 
 
+def _pairs(queryset, **names: str) -> list[dict]:
+    """Rows of `queryset` as path parameters: {parameter: the row's value of the field named}."""
+    rows = queryset.order_by("pk").values_list(*names.values())
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def _order_targets() -> dict[str, list[dict]]:
+    """The order desk's paths. Every list may be empty (a demo without orders): the fuzzer then keeps the ids it
+    generates, which must answer 404."""
+    orders = _pairs(Order.objects.all(), order_pk="pk")
+    documents = _pairs(OrderDocument.objects.all(), order_pk="order_id", document_pk="pk")
+    tasks = _pairs(Task.objects.all(), order_pk="order_id", task_pk="pk")
+    staff = User.objects.filter(is_staff=True).order_by("pk").values_list("pk", flat=True)
+    first_order = Order.objects.order_by("pk").first()
+    first_customer = Customer.objects.order_by("pk").first()
+    # A grant that exists (DELETE answers 204 once) and pairs that are none (404).
+    shared = _pairs(OrderUserObjectPermission.objects.all(), order_pk="content_object_id", user_pk="user_id")
+    shared += [{"order_pk": first_order.pk, "user_pk": pk} for pk in staff[:3]] if first_order else []
+    deputies = _pairs(
+        CustomerUserObjectPermission.objects.filter(permission__codename="deputy_csm"),
+        id="content_object_id",
+        user_pk="user_id",
+    )
+    deputies += [{"id": first_customer.pk, "user_pk": pk} for pk in staff[:3]] if first_customer else []
+    document = "/api/orders/{order_pk}/documents/{document_pk}"
+    task = "/api/orders/{order_pk}/tasks/{task_pk}"
+    return {
+        "/api/orders/{id}": _ids(Order.objects.all()),
+        "/api/orders/{id}/transition": _ids(Order.objects.all()),
+        **dict.fromkeys(
+            [f"/api/orders/{{order_pk}}/{part}" for part in ("documents", "tasks", "comments", "access")], orders
+        ),
+        f"{document}/review": documents,
+        f"{document}/submit": documents,
+        f"{document}/files/{{file_pk}}/download": _pairs(
+            OrderDocumentFile.objects.all(), order_pk="document__order_id", document_pk="document_id", file_pk="pk"
+        ),
+        task: tasks,
+        f"{task}/complete": tasks,
+        f"{task}/reopen": tasks,
+        "/api/orders/{order_pk}/access/{user_pk}": shared,
+        "/api/customers/{id}/deputies": _ids(Customer.objects.all()),
+        "/api/customers/{id}/deputies/{user_pk}": deputies,
+        "/api/order-types/{id}": _ids(OrderType.objects.all()),
+        "/api/document-types/{id}": _ids(DocumentType.objects.all()),
+        "/api/companies/{id}": _ids(Company.objects.all()),
+        "/api/registrars/{id}": _ids(Registrar.objects.all()),
+    }
+
+
 def targets() -> dict[str, list[dict]]:
     invoices = _ids(Invoice.objects.all())
     customers = _ids(Customer.objects.all())
     return {
+        **_order_targets(),
         **dict.fromkeys(INVOICE_PATHS, invoices),
         "/api/invoices/{id}/approval-attachments/{action_id}": _attachments(),
         "/api/bills/{id}/approval-attachments/{action_id}": _attachments(),
@@ -87,6 +151,19 @@ def body_values() -> dict[str, list]:
         "service": list(Service.objects.order_by("pk").values_list("code", flat=True)),
         "invoice": invoices,
         "from_invoice": invoices,
+        "order_type": list(OrderType.objects.filter(active=True).order_by("pk").values_list("code", flat=True)),
+        "document_type": list(DocumentType.objects.order_by("pk").values_list("code", flat=True)),
+        "company": list(Company.objects.order_by("pk").values_list("pk", flat=True)),
+        "partner": list(Partner.objects.order_by("pk").values_list("pk", flat=True)),
+        "registrar": list(Registrar.objects.order_by("pk").values_list("pk", flat=True)),
+        "assignee": staff,
+        # Sharing an order takes a staff user; a deputy CSM, a Customer Success one (they are staff too).
+        "user": list(
+            User.objects.filter(is_staff=True, groups__name__in=[Role.OPERATIONS, Role.CUSTOMER_SUCCESS])
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .distinct()
+        ),
     }
 
 

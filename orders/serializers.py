@@ -1,0 +1,479 @@
+"""Shapes of the order desk's API. Inputs are plain serializers that the services check further; outputs are
+read-only.
+
+Money is a string with two decimals beside its `currency` (the customer's), as in the ledger's API. An order's
+base charge is money beyond its fee: callers who may not see it (Operations) get null
+(orders.selectors.order_may_see_money), and so does an order type's default base charge.
+"""
+
+from decimal import Decimal
+
+from django.db.models import TextChoices
+from django_countries import countries
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.reverse import reverse
+
+from accounts.models import User
+from billing_project import money
+from billing_project.api_fields import (
+    AmountField,
+    BooleanField,
+    CharField,
+    ModelSerializer,
+    StrictPrimaryKeyRelatedField,
+)
+from catalog.models import Customer, Partner
+from catalog.selectors import customer_list_for
+from orders.models import (
+    Comment,
+    CommentAttachment,
+    Company,
+    DocumentType,
+    Order,
+    OrderDocument,
+    OrderDocumentFile,
+    OrderStatusHistory,
+    OrderType,
+    OrderTypeDocument,
+    Registrar,
+    Task,
+)
+from orders.selectors import company_list_for
+from orders.services.orders import transitions_from
+
+HIDDEN_MONEY = "Null for callers who do not see an order's money beyond its fee (Operations)."
+
+
+def enum_field(choices: type[TextChoices], component_name: str, **defaults) -> type[serializers.ChoiceField]:
+    """A choice field published as its own OpenAPI enum component (`status` names several choice sets)."""
+
+    @extend_schema_field({"type": "string", "enum": list(choices.values)}, component_name=component_name)
+    class EnumField(serializers.ChoiceField):
+        def __init__(self, **kwargs):
+            super().__init__(choices=choices.choices, **{**defaults, **kwargs})
+
+    EnumField.__name__ = EnumField.__qualname__ = component_name.removesuffix("Enum") + "Field"
+    return EnumField
+
+
+OrderStatusField = enum_field(Order.Status, "OrderStatusEnum")
+DocumentStatusField = enum_field(OrderDocument.Status, "OrderDocumentStatusEnum", read_only=True)
+TaskPriorityField = enum_field(Task.Priority, "TaskPriorityEnum")
+CompanyStatusField = enum_field(Company.Status, "CompanyStatusEnum")
+
+
+def amount_out(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=money.AMOUNT_MAX_DIGITS, decimal_places=money.AMOUNT_DECIMAL_PLACES, read_only=True, **kwargs
+    )
+
+
+class MoneyHidingMixin:
+    """Nulls `money_fields` unless the view's context says the caller may see an order's money."""
+
+    money_fields: tuple[str, ...] = ()
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not self.context.get("may_see_money", False):
+            for field in self.money_fields:
+                if field in data:
+                    data[field] = None
+        return data
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class StaffUserField(StrictPrimaryKeyRelatedField):
+    """An active staff user's id; the service says why another is refused."""
+
+    def __init__(self, **kwargs):
+        super().__init__(queryset=User.objects.filter(is_active=True), **kwargs)
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class VisibleCustomerField(StrictPrimaryKeyRelatedField):
+    """A customer id among those the caller may see; any other id is reported as not existing."""
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        return customer_list_for(request.user) if request is not None else Customer.objects.none()
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class VisibleCompanyField(StrictPrimaryKeyRelatedField):
+    """A company id among those the caller may see; any other id is reported as not existing."""
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        return company_list_for(request.user) if request is not None else Company.objects.none()
+
+
+class UserRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    email = CharField(read_only=True)
+    full_name = CharField(read_only=True)
+
+
+# --- Reference data ---------------------------------------------------------------------------------------------
+
+
+class DocumentTypeSerializer(ModelSerializer):
+    accepted_kinds = serializers.ListField(
+        source="kinds", child=CharField(), read_only=True, help_text="File kinds, as sniffed from the bytes."
+    )
+
+    class Meta:
+        model = DocumentType
+        fields = ["id", "code", "name", "description", "accepted_kinds", "max_size_bytes", "validity_days", "active"]
+        read_only_fields = fields
+
+
+class RequirementSerializer(ModelSerializer):
+    document_type = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    document_type_name = CharField(source="document_type.name", read_only=True)
+
+    class Meta:
+        model = OrderTypeDocument
+        fields = ["document_type", "document_type_name", "required", "client_note"]
+        read_only_fields = fields
+
+
+class OrderTypeSerializer(MoneyHidingMixin, ModelSerializer):
+    money_fields = ("default_base_charge",)
+    default_fee = amount_out(help_text="In the customer's currency when an order is created.")
+    default_base_charge = amount_out(allow_null=True, help_text=HIDDEN_MONEY)
+    requirements = RequirementSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = OrderType
+        fields = [
+            "id",
+            "code",
+            "name",
+            "description",
+            "default_fee",
+            "default_base_charge",
+            "target_duration_days",
+            "active",
+            "requirements",
+        ]
+        read_only_fields = fields
+
+
+class RegistrarSerializer(ModelSerializer):
+    jurisdiction = CharField(read_only=True, help_text="ISO 3166 country code.")
+
+    class Meta:
+        model = Registrar
+        fields = ["id", "name", "jurisdiction", "website", "contact_email"]
+        read_only_fields = fields
+
+
+class CompanySerializer(ModelSerializer):
+    customer = VisibleCustomerField(help_text="The owning customer's id.")
+    registrar = StrictPrimaryKeyRelatedField(queryset=Registrar.objects.all(), allow_null=True, required=False)
+    jurisdiction = serializers.ChoiceField(choices=list(countries), help_text="ISO 3166 country code.")
+    status = CompanyStatusField(required=False)
+
+    class Meta:
+        model = Company
+        fields = [
+            "id",
+            "name",
+            "registration_number",
+            "jurisdiction",
+            "registrar",
+            "customer",
+            "incorporation_date",
+            "status",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_at"]
+        # The model's rules (the registration number once per registrar) are checked on save, with their message.
+        validators = []
+
+
+# --- Orders -----------------------------------------------------------------------------------------------------
+
+
+class OrderCreateSerializer(serializers.Serializer):
+    customer = VisibleCustomerField(help_text="Customer id; the order is in the customer's currency.")
+    order_type = serializers.SlugRelatedField(
+        slug_field="code", queryset=OrderType.objects.all(), help_text="The order type's code."
+    )
+    partner = StrictPrimaryKeyRelatedField(queryset=Partner.objects.all(), allow_null=True, required=False)
+    company = VisibleCompanyField(allow_null=True, required=False, help_text="A company of the same customer.")
+    fee = AmountField(min_value=Decimal(0), required=False, help_text="Leave out for the order type's default fee.")
+    base_charge = AmountField(
+        min_value=Decimal(0),
+        required=False,
+        help_text="Leave out for the order type's default. Only callers who see an order's money may set it.",
+    )
+    assignee = StaffUserField(allow_null=True, required=False)
+    start_date = serializers.DateField(required=False, help_text="Leave out for today (BILLING_TIME_ZONE).")
+    due_date = serializers.DateField(
+        required=False, help_text="Leave out for the start date plus the type's target duration."
+    )
+    description = CharField(allow_blank=True, required=False, default="")
+
+
+class OrderUpdateSerializer(serializers.Serializer):
+    partner = StrictPrimaryKeyRelatedField(queryset=Partner.objects.all(), allow_null=True, required=False)
+    company = VisibleCompanyField(allow_null=True, required=False)
+    fee = AmountField(min_value=Decimal(0), required=False)
+    base_charge = AmountField(
+        min_value=Decimal(0), required=False, help_text="Only callers who see an order's money may change it."
+    )
+    assignee = StaffUserField(allow_null=True, required=False)
+    due_date = serializers.DateField(required=False)
+    description = CharField(allow_blank=True, required=False)
+
+
+class OrderTransitionSerializer(serializers.Serializer):
+    to_status = OrderStatusField()
+    reason = CharField(
+        allow_blank=True,
+        required=False,
+        default="",
+        help_text="Required to cancel, fail, reopen, and for an Admin's override; kept in the timeline.",
+    )
+    override = BooleanField(
+        required=False,
+        default=False,
+        help_text="An Admin starts work while required documents are not accepted (with a reason).",
+    )
+
+
+class TransitionSerializer(serializers.Serializer):
+    to_status = OrderStatusField(source="to", read_only=True)
+    label = CharField(read_only=True)
+    needs_reason = BooleanField(read_only=True)
+    needs_documents = BooleanField(read_only=True, help_text="Refused while a required document is not accepted.")
+
+
+class StatusChangeSerializer(ModelSerializer):
+    from_status = CharField(read_only=True, help_text="Empty for the order's creation.")
+    to_status = OrderStatusField(read_only=True)
+    actor = serializers.EmailField(source="actor.email", read_only=True, allow_null=True)
+
+    class Meta:
+        model = OrderStatusHistory
+        fields = ["from_status", "to_status", "actor", "at", "comment", "override"]
+        read_only_fields = fields
+
+
+@extend_schema_field({"type": "string", "format": "uri"})
+class DownloadField(serializers.Field):
+    """The API address that serves an uploaded file to those who may see its order; never a MEDIA link."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, file: OrderDocumentFile) -> str:
+        # The view names the order all its files belong to, sparing a query per file.
+        order_pk = self.context.get("order_pk") or file.document.order_id
+        kwargs = {"order_pk": order_pk, "document_pk": file.document_id, "file_pk": file.pk}
+        return reverse("order-document-file-download", kwargs=kwargs, request=self.context.get("request"))
+
+
+class DocumentFileSerializer(ModelSerializer):
+    uploaded_by = serializers.EmailField(source="uploaded_by.email", read_only=True)
+    download = DownloadField()
+
+    class Meta:
+        model = OrderDocumentFile
+        fields = ["id", "sequence", "original_name", "kind", "size", "sha256", "uploaded_by", "uploaded_at", "download"]
+        read_only_fields = fields
+
+
+class OrderDocumentSerializer(ModelSerializer):
+    """One line of the order's documents checklist."""
+
+    document_type = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    document_type_name = CharField(source="document_type.name", read_only=True)
+    status = DocumentStatusField()
+    current_file = DocumentFileSerializer(read_only=True, allow_null=True)
+    reviewed_by = serializers.EmailField(source="reviewed_by.email", read_only=True, allow_null=True)
+
+    class Meta:
+        model = OrderDocument
+        fields = [
+            "id",
+            "document_type",
+            "document_type_name",
+            "required",
+            "status",
+            "rejection_reason",
+            "reviewed_by",
+            "reviewed_at",
+            "expires_on",
+            "current_file",
+        ]
+        read_only_fields = fields
+
+
+class OrderDocumentDetailSerializer(OrderDocumentSerializer):
+    files = DocumentFileSerializer(many=True, read_only=True, help_text="Every upload, oldest first.")
+
+    class Meta(OrderDocumentSerializer.Meta):
+        fields = [*OrderDocumentSerializer.Meta.fields, "files"]
+        read_only_fields = fields
+
+
+class OrderSerializer(MoneyHidingMixin, ModelSerializer):
+    money_fields = ("base_charge",)
+    status = OrderStatusField(read_only=True)
+    customer_name = CharField(source="customer.name", read_only=True)
+    client_id = CharField(source="customer.client_id", read_only=True)
+    partner_name = CharField(source="partner.name", read_only=True, allow_null=True)
+    order_type = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    order_type_name = CharField(source="order_type.name", read_only=True)
+    company_name = CharField(source="company.name", read_only=True, allow_null=True)
+    fee = amount_out()
+    base_charge = amount_out(allow_null=True, help_text=HIDDEN_MONEY)
+    assignee = UserRefSerializer(read_only=True, allow_null=True)
+    overdue = BooleanField(source="is_overdue", read_only=True, help_text="Open and past its due date.")
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "number",
+            "status",
+            "customer",
+            "customer_name",
+            "client_id",
+            "partner",
+            "partner_name",
+            "order_type",
+            "order_type_name",
+            "company",
+            "company_name",
+            "currency",
+            "fee",
+            "base_charge",
+            "assignee",
+            "start_date",
+            "due_date",
+            "overdue",
+            "started_at",
+            "completed_at",
+            "failed_at",
+            "cancelled_at",
+            "reason",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class OrderDetailSerializer(OrderSerializer):
+    description = CharField(read_only=True)
+    created_by = serializers.EmailField(source="created_by.email", read_only=True, allow_null=True)
+    documents = OrderDocumentSerializer(many=True, read_only=True, help_text="The documents checklist.")
+    tasks_open = serializers.IntegerField(source="open_tasks", read_only=True, help_text="Tasks not done yet.")
+    tasks_total = serializers.IntegerField(source="all_tasks", read_only=True)
+    timeline = StatusChangeSerializer(source="status_history", many=True, read_only=True, help_text="Oldest first.")
+    transitions = serializers.SerializerMethodField(
+        help_text="Where the order may go next by a person's hand; each move is checked again."
+    )
+
+    class Meta(OrderSerializer.Meta):
+        fields = [
+            *OrderSerializer.Meta.fields,
+            "description",
+            "created_by",
+            "documents",
+            "tasks_open",
+            "tasks_total",
+            "timeline",
+            "transitions",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(TransitionSerializer(many=True))
+    def get_transitions(self, order: Order) -> list[dict]:
+        return TransitionSerializer(transitions_from(order.status), many=True).data
+
+
+# --- Documents, tasks, comments, access -------------------------------------------------------------------------
+
+
+class DocumentUploadSerializer(serializers.Serializer):
+    document_type = serializers.SlugRelatedField(
+        slug_field="code", queryset=DocumentType.objects.all(), help_text="The document type's code."
+    )
+    file = serializers.FileField(
+        help_text="Its kind is read from its bytes and must be one the document type accepts, within its size; the "
+        "name must be a plain file name whose extension agrees with the bytes."
+    )
+
+
+class DocumentReviewSerializer(serializers.Serializer):
+    accept = BooleanField()
+    reason = CharField(
+        allow_blank=True, required=False, default="", help_text="Required to reject; the client sees it."
+    )
+
+
+class TaskSerializer(ModelSerializer):
+    priority = TaskPriorityField(read_only=True)
+    assignee = UserRefSerializer(read_only=True, allow_null=True)
+    done_by = serializers.EmailField(source="done_by.email", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Task
+        fields = ["id", "title", "description", "assignee", "due_date", "priority", "done_at", "done_by", "created_at"]
+        read_only_fields = fields
+
+
+class TaskCreateSerializer(serializers.Serializer):
+    title = CharField(max_length=200)
+    description = CharField(allow_blank=True, required=False, default="")
+    assignee = StaffUserField(allow_null=True, required=False)
+    due_date = serializers.DateField(allow_null=True, required=False)
+    priority = TaskPriorityField(required=False, default=Task.Priority.NORMAL)
+
+
+class TaskUpdateSerializer(serializers.Serializer):
+    title = CharField(max_length=200, required=False)
+    description = CharField(allow_blank=True, required=False)
+    assignee = StaffUserField(allow_null=True, required=False)
+    due_date = serializers.DateField(allow_null=True, required=False)
+    priority = TaskPriorityField(required=False)
+
+
+class CommentAttachmentSerializer(ModelSerializer):
+    class Meta:
+        model = CommentAttachment
+        fields = ["id", "original_name", "kind", "size", "sha256"]
+        read_only_fields = fields
+
+
+class CommentSerializer(ModelSerializer):
+    author = serializers.EmailField(source="author.email", read_only=True)
+    attachments = CommentAttachmentSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Comment
+        fields = ["id", "author", "body", "created_at", "attachments"]
+        read_only_fields = fields
+
+
+class CommentCreateSerializer(serializers.Serializer):
+    body = CharField(max_length=10_000)
+
+
+class CommentUploadSerializer(CommentCreateSerializer):
+    attachments = serializers.ListField(
+        child=serializers.FileField(),
+        required=False,
+        default=list,
+        help_text="Up to 5 files (PDF, JPEG, PNG, TIFF), each a plain file name whose extension agrees with its bytes.",
+    )
+
+
+class GrantSerializer(serializers.Serializer):
+    user = StrictPrimaryKeyRelatedField(queryset=User.objects.all(), help_text="The user's id.")
