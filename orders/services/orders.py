@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.models import User
 from billing_project.billing_time import billing_today
 from billing_project.errors import DomainError, NotAllowed
+from catalog.locks import lock_customer
 from catalog.models import Customer, Partner
 from ledger.services.billing import next_document_number
 from orders.locks import lock_order
@@ -157,6 +158,8 @@ def order_create(
 ) -> Order:
     """A new order: numbered, prefilled from its type, with a pending placeholder per required document; it
     waits in documents_pending straight away when the type requires any."""
+    # The customer's lock comes before the order series' (ledger/locks.py), and its status is read under it.
+    customer = lock_customer(customer)
     start_date = start_date or billing_today()
     due_date = due_date or start_date + timedelta(days=order_type.target_duration_days)
     _check_parts(
@@ -263,11 +266,11 @@ def order_transition(
             field="to_status",
             code="invalid_transition",
         )
+    if transition.reopens and not (actor is not None and actor.has_perm("orders.override_order")):
+        raise NotAllowed(f"Only an Admin can reopen a {current.label.lower()} order.")
     if transition.needs_reason and not reason:
         what = "Reopening" if transition.reopens else f"Moving to {target.label.lower()}"
         raise _refuse(f"{what} needs a reason.", field="reason", code="reason_required")
-    if transition.reopens and not (actor is not None and actor.has_perm("orders.override_order")):
-        raise NotAllowed(f"Only an Admin can reopen a {current.label.lower()} order.")
     overridden = False
     if transition.needs_documents:
         missing = missing_documents(order)
