@@ -14,6 +14,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
 from accounts.models import User
 from billing_project.billing_time import billing_today
@@ -193,7 +194,7 @@ def order_create(
         OrderDocument(order=order, document_type_id=requirement.document_type_id, required=True)
         for requirement in order_type.requirements.filter(required=True)
     ]
-    OrderDocument.objects.bulk_create(placeholders)
+    bulk_create_with_history(placeholders, OrderDocument, default_user=actor)
     _wait_for_documents(order, actor=actor)
     return order
 

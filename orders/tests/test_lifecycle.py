@@ -96,6 +96,8 @@ def test_creating_an_order_numbers_it_prefills_it_and_waits_for_its_documents(ne
         ("passport", "pending", True),
         ("proof_of_address", "pending", True),
     }
+    # The placeholders are in the audit trail too, made by the order's creator.
+    assert [d.history.get().history_user for d in documents_of(order).values()] == [operations_user] * 2
     rows = list(order.status_history.all())
     assert [(r.from_status, r.to_status, r.actor, r.override) for r in rows] == [
         ("", "started", operations_user, False),
