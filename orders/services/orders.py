@@ -22,7 +22,7 @@ from billing_project.errors import DomainError, NotAllowed
 from catalog.locks import lock_customer
 from catalog.models import Customer, Partner
 from ledger.services.billing import next_document_number
-from orders.locks import lock_order
+from orders.locks import lock_order, lock_orders
 from orders.models import Company, Order, OrderDocument, OrderStatusHistory, OrderType
 
 Status = Order.Status
@@ -226,13 +226,14 @@ def order_update(*, actor: User | None, order: Order, **changes: Any) -> Order:
 
 @transaction.atomic
 def order_assign_many(*, actor: User | None, orders: list[Order], assignee: User | None) -> int:
+    """Give every order to `assignee` (None: to nobody); how many were."""
     if assignee is not None and not (assignee.is_staff and assignee.is_active):
         raise _refuse(f"{assignee} is not an active staff user.", field="assignee")
-    for order in sorted(orders, key=lambda o: (o.customer_id, o.pk)):
-        order = lock_order(order)
+    locked = lock_orders(orders)
+    for order in locked:
         order.assignee = assignee
         _save(order, actor=actor)
-    return len(orders)
+    return len(locked)
 
 
 @transaction.atomic

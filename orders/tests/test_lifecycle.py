@@ -18,7 +18,7 @@ from catalog.models import Customer
 from catalog.tests.factories import CustomerFactory, PartnerFactory
 from orders.models import Order, OrderDocument, OrderStatusHistory
 from orders.services.documents import document_review, document_upload
-from orders.services.orders import TRANSITIONS, order_create, order_transition, order_update
+from orders.services.orders import TRANSITIONS, order_assign_many, order_create, order_transition, order_update
 from orders.tests.factories import CompanyFactory, OrderTypeFactory, RequirementFactory
 
 Status = Order.Status
@@ -752,3 +752,25 @@ def test_a_negative_fee_is_refused_by_the_model(new_order, operations_user):
     assert "fee" in caught.value.message_dict
     order.refresh_from_db()
     assert order.fee == Decimal("1000.00")
+
+
+def test_orders_of_several_customers_are_assigned_at_once(new_order, formation, operations_user, admin_user):
+    other = CustomerFactory()
+    orders = [new_order(), new_order(customer=other), new_order()]
+
+    assert order_assign_many(actor=admin_user, orders=orders, assignee=operations_user) == 3
+
+    assert [o.assignee for o in Order.objects.order_by("pk")] == [operations_user] * 3
+    assert all(o.history.first().history_user == admin_user for o in Order.objects.all())
+    assert order_assign_many(actor=admin_user, orders=orders[:1], assignee=None) == 1
+    assert Order.objects.filter(assignee__isnull=True).count() == 1
+
+
+def test_a_bulk_assignment_to_someone_not_staff_changes_nothing(new_order, make_user, admin_user):
+    orders = [new_order(), new_order()]
+    outsider = make_user(is_staff=False, email="out@x.example")
+
+    error = refusal(lambda: order_assign_many(actor=admin_user, orders=orders, assignee=outsider))
+
+    assert error.fields == {"assignee": [f"{outsider} is not an active staff user."]}
+    assert not Order.objects.filter(assignee__isnull=False).exists()
