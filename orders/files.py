@@ -23,6 +23,9 @@ FILE_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 MAX_NAME_LENGTH = 120
 SNIFF_BYTES = 8192
+# Control characters (NUL, newlines) and format characters (right-to-left overrides, zero-width spaces): a name
+# holding them reads differently from what it is ("invoice\u202efdp.exe" shows as "invoiceexe.pdf").
+HIDING_CATEGORIES = {"Cc", "Cf"}
 
 
 @dataclass(frozen=True)
@@ -40,9 +43,10 @@ def clean_file_name(name: str, *, field: str = "file") -> str:
     problem = None
     if not name or not name.strip():
         problem = "The file has no name."
-    elif "\x00" in name or any(unicodedata.category(char) == "Cc" for char in name):
-        problem = "The file name holds control characters."
-    elif "/" in name or "\\" in name or name in {".", ".."} or name.startswith("."):
+    elif any(unicodedata.category(char) in HIDING_CATEGORIES for char in name):
+        problem = "The file name holds control or invisible characters."
+    # ":" names a Windows drive ("C:x.pdf") or an NTFS stream ("x.pdf:payload").
+    elif any(separator in name for separator in "/\\:") or name.startswith("."):
         problem = "The file name must be a plain name, not a path."
     elif len(name) > MAX_NAME_LENGTH:
         problem = f"The file name is longer than {MAX_NAME_LENGTH} characters."

@@ -1,4 +1,7 @@
-"""Order rows are locked after their customer's, in the project's one lock order (ledger/locks.py)."""
+"""Order rows are locked after their customer's, in the project's one lock order (ledger/locks.py): an order is
+one of its customer's own rows, like an invoice, and its documents and tasks come after it."""
+
+from collections.abc import Iterable
 
 from catalog.locks import lock_customers
 from orders.models import Order, OrderDocument
@@ -8,6 +11,19 @@ def lock_order(order: Order) -> Order:
     """The order re-read under its lock, taken after its customer's."""
     lock_customers([order.customer_id])
     return Order.objects.select_for_update(of=("self",)).select_related("customer", "order_type").get(pk=order.pk)
+
+
+def lock_orders(orders: Iterable[Order]) -> list[Order]:
+    """The orders re-read under their locks, by primary key, after all their customers' (by primary key); those
+    that no longer exist are left out."""
+    orders = list(orders)
+    lock_customers({order.customer_id for order in orders})
+    return list(
+        Order.objects.select_for_update(of=("self",))
+        .select_related("customer", "order_type")
+        .filter(pk__in={order.pk for order in orders})
+        .order_by("pk")
+    )
 
 
 def lock_document(document: OrderDocument) -> OrderDocument:

@@ -22,7 +22,8 @@ def comment_add(*, actor: User, order: Order, body: str, attachments: Sequence[U
     order = lock_order(order)
     body = (body or "").strip()
     if not body:
-        raise DomainError("Write something in the comment.", fields={"body": ["This field may not be blank."]})
+        message = "Write something in the comment."
+        raise DomainError(message, fields={"body": [message]})
     if len(attachments) > MAX_ATTACHMENTS:
         message = f"At most {MAX_ATTACHMENTS} attachments on one comment."
         raise DomainError(message, fields={"attachments": [message]})

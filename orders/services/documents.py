@@ -61,7 +61,12 @@ def document_for_type(*, actor: User | None, order: Order, document_type: Docume
             code="document_type_not_used",
         )
     _refuse_closed(order)
-    return _save(OrderDocument(order=order, document_type=document_type, required=requirement.required), actor=actor)
+    document = _save(
+        OrderDocument(order=order, document_type=document_type, required=requirement.required), actor=actor
+    )
+    # The order type may have come to require this document after the order was started.
+    wait_for_documents(actor=actor, order=order)
+    return document
 
 
 @transaction.atomic

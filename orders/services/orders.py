@@ -14,13 +14,15 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
 from accounts.models import User
 from billing_project.billing_time import billing_today
 from billing_project.errors import DomainError, NotAllowed
+from catalog.locks import lock_customer
 from catalog.models import Customer, Partner
 from ledger.services.billing import next_document_number
-from orders.locks import lock_order
+from orders.locks import lock_order, lock_orders
 from orders.models import Company, Order, OrderDocument, OrderStatusHistory, OrderType
 
 Status = Order.Status
@@ -157,6 +159,8 @@ def order_create(
 ) -> Order:
     """A new order: numbered, prefilled from its type, with a pending placeholder per required document; it
     waits in documents_pending straight away when the type requires any."""
+    # The customer's lock comes before the order series' (ledger/locks.py), and its status is read under it.
+    customer = lock_customer(customer)
     start_date = start_date or billing_today()
     due_date = due_date or start_date + timedelta(days=order_type.target_duration_days)
     _check_parts(
@@ -190,7 +194,7 @@ def order_create(
         OrderDocument(order=order, document_type_id=requirement.document_type_id, required=True)
         for requirement in order_type.requirements.filter(required=True)
     ]
-    OrderDocument.objects.bulk_create(placeholders)
+    bulk_create_with_history(placeholders, OrderDocument, default_user=actor)
     _wait_for_documents(order, actor=actor)
     return order
 
@@ -222,13 +226,14 @@ def order_update(*, actor: User | None, order: Order, **changes: Any) -> Order:
 
 @transaction.atomic
 def order_assign_many(*, actor: User | None, orders: list[Order], assignee: User | None) -> int:
+    """Give every order to `assignee` (None: to nobody); how many were."""
     if assignee is not None and not (assignee.is_staff and assignee.is_active):
         raise _refuse(f"{assignee} is not an active staff user.", field="assignee")
-    for order in sorted(orders, key=lambda o: (o.customer_id, o.pk)):
-        order = lock_order(order)
+    locked = lock_orders(orders)
+    for order in locked:
         order.assignee = assignee
         _save(order, actor=actor)
-    return len(orders)
+    return len(locked)
 
 
 @transaction.atomic
@@ -263,11 +268,11 @@ def order_transition(
             field="to_status",
             code="invalid_transition",
         )
+    if transition.reopens and not (actor is not None and actor.has_perm("orders.override_order")):
+        raise NotAllowed(f"Only an Admin can reopen a {current.label.lower()} order.")
     if transition.needs_reason and not reason:
         what = "Reopening" if transition.reopens else f"Moving to {target.label.lower()}"
         raise _refuse(f"{what} needs a reason.", field="reason", code="reason_required")
-    if transition.reopens and not (actor is not None and actor.has_perm("orders.override_order")):
-        raise NotAllowed(f"Only an Admin can reopen a {current.label.lower()} order.")
     overridden = False
     if transition.needs_documents:
         missing = missing_documents(order)

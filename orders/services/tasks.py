@@ -42,7 +42,7 @@ def task_create(
     return _save(
         Task(
             order=order,
-            title=title,
+            title=(title or "").strip(),
             description=description,
             assignee=assignee,
             due_date=due_date,
@@ -65,6 +65,8 @@ def task_update(*, actor: User | None, task: Task, **changes: Any) -> Task:
         raise ValidationError({field: ["This field cannot be changed here."] for field in unknown})
     if "assignee" in changes:
         _check_assignee(changes["assignee"])
+    if "title" in changes:
+        changes["title"] = (changes["title"] or "").strip()
     for field, value in changes.items():
         setattr(task, field, value)
     return _save(task, actor=actor)
@@ -84,8 +86,11 @@ def task_complete(*, actor: User, task: Task) -> Task:
 
 @transaction.atomic
 def task_reopen(*, actor: User | None, task: Task) -> Task:
+    """Mark a done task open again; an open one stays as it is."""
     lock_order(task.order)
     task = Task.objects.select_for_update().get(pk=task.pk)
+    if not task.is_done:
+        return task
     task.done_at = None
     task.done_by = None
     return _save(task, actor=actor)
