@@ -261,5 +261,6 @@ def test_the_beat_schedule_runs_month_end_reminders_and_reconciliation_in_the_bi
     }
     assert settings.CELERY_TIMEZONE == settings.BILLING_TIME_ZONE
     assert str(celery_app.conf.timezone) == settings.BILLING_TIME_ZONE
+    celery_app.loader.import_default_modules()  # what a worker loads: every app's tasks module
     for name in schedules:
         assert name in celery_app.tasks
