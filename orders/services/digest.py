@@ -48,8 +48,8 @@ def task_digest_send(*, day: date | None = None, progress: Callable[[int, int], 
     if day > billing_today():
         raise DomainError(f"{day:%d %b %Y} is in the future; a digest is sent on its day or later.")
     result = TaskDigestRun(day=day)
-    assignee_ids = set(tasks_due_for_digest(day).order_by().values_list("assignee_id", flat=True))
-    assignees = User.objects.filter(pk__in=assignee_ids).order_by("pk")
+    due = tasks_due_for_digest(day).order_by().values("assignee_id")
+    assignees = list(User.objects.filter(pk__in=due).order_by("pk"))
     for done, assignee in enumerate(assignees, start=1):
         try:
             sent = _send_one(assignee=assignee, day=day)
@@ -68,7 +68,8 @@ def task_digest_send(*, day: date | None = None, progress: Callable[[int, int], 
 
 @transaction.atomic
 def _send_one(*, assignee: User, day: date) -> bool:
-    """Claim the assignee's digest for `day` and email it; False when it was already sent (or nothing is due)."""
+    """Claim the assignee's digest for `day` and email it; False when it was already sent (or, since the run
+    began, the assignee finished every task due)."""
     if TaskDigest.objects.filter(assignee=assignee, day=day).exists():
         return False
     tasks = list(tasks_due_for_digest(day).filter(assignee=assignee))
