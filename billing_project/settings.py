@@ -266,6 +266,8 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "billing@countinghouse.localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where links in emails point: the address people open the back-office at, without a trailing slash.
+SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000").rstrip("/")
 # Who hears of ledger reconciliation differences besides the Admin role: "Name <a@b>,..." or plain addresses.
 ADMINS = [("", address.strip()) for address in env_list("ADMINS")]
 
@@ -305,6 +307,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ledger.tasks.reconcile_ledger_task",
         "schedule": crontab(minute=0, hour=2, day_of_week="sunday"),
     },
+    "task-digest": {"task": "orders.tasks.send_task_digest_task", "schedule": crontab(minute=0, hour=8)},
 }
 
 REST_FRAMEWORK = {

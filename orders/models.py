@@ -471,3 +471,23 @@ class OrderUserObjectPermission(UserObjectPermissionBase):
     class Meta(UserObjectPermissionBase.Meta):
         verbose_name = "order access"
         verbose_name_plural = "order access"
+
+
+class TaskDigest(models.Model):
+    """An assignee's daily task digest, sent: the row that lets the daily job email each assignee once a day.
+
+    The row is written before the email goes and in the same transaction, so two runs at once send one
+    email (the second waits on the unique key, then finds the row) and a failed send leaves no row behind.
+    """
+
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    day = models.DateField(help_text="The day in the billing time zone the digest is for.")
+    sent_at = models.DateTimeField()
+    task_count = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["-day", "assignee"]
+        constraints = [models.UniqueConstraint(fields=["assignee", "day"], name="task_digest_once_a_day")]
+
+    def __str__(self) -> str:
+        return f"Task digest for {self.assignee} on {self.day:%d %b %Y}"

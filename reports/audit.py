@@ -69,6 +69,7 @@ WITHOUT_HISTORY = {
     "new current file.",
     "orders.comment": "Append-only and never edited, with author and time.",
     "orders.commentattachment": "Written once with its comment, never changed.",
+    "orders.taskdigest": "A log itself: one row per daily task digest emailed, never changed.",
 }
 
 
