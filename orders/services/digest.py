@@ -15,6 +15,7 @@ from datetime import date
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
@@ -24,9 +25,6 @@ from orders.models import Task, TaskDigest
 from orders.selectors import tasks_due_for_digest
 
 logger = logging.getLogger(__name__)
-
-ORDER_PAGE_PATH = "/admin/orders/order/{pk}/change/"
-MY_OPEN_TASKS_PATH = "/admin/orders/task/"
 
 
 @dataclass
@@ -93,7 +91,7 @@ def task_digest_message(*, assignee: User, day: date, tasks: list[Task]) -> Emai
         if group:
             lines += ["", f"{heading} ({len(group)})"]
             lines += [_task_line(task, day) for task in group]
-    lines += ["", f"All your open tasks: {settings.SITE_URL}{MY_OPEN_TASKS_PATH}"]
+    lines += ["", f"All your open tasks: {settings.SITE_URL}{reverse('admin:orders_my_tasks')}"]
     return EmailMessage(
         subject=f"Your tasks on {day:%d %b %Y}: {len(due_today)} due today, {len(overdue)} overdue",
         body="\n".join(lines) + "\n",
@@ -105,5 +103,5 @@ def _task_line(task: Task, day: date) -> str:
     order = task.order
     late = (day - task.due_date).days
     when = f"due {task.due_date:%d %b %Y}" + (f", {late} day{'s' if late != 1 else ''} overdue" if late else "")
-    link = settings.SITE_URL + ORDER_PAGE_PATH.format(pk=order.pk)
+    link = settings.SITE_URL + reverse("admin:orders_order_change", args=[order.pk])
     return f"- {order.number} · {order.customer.name} · {task.title} ({when})\n  {link}"

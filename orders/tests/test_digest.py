@@ -107,7 +107,7 @@ def test_each_assignee_gets_one_email_with_their_tasks_due_today_and_overdue(tod
         f"- {second.number} · Acme Ltd · Call the registrar (due {day})\n"
         f"  https://billing.example.com/admin/orders/order/{second.pk}/change/\n"
         "\n"
-        "All your open tasks: https://billing.example.com/admin/orders/task/\n"
+        "All your open tasks: https://billing.example.com/admin/orders/order/my-tasks/\n"
     )
     bob_mail = received["bob@x.example"][0]
     assert bob_mail.subject == f"Your tasks on {day}: 1 due today, 0 overdue"
