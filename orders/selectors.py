@@ -13,6 +13,7 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from accounts.models import User
 from accounts.roles import Role
 from billing_project.billing_time import billing_today
+from catalog.models import Customer
 from catalog.selectors import customer_list_for, deputy_grants, portal_customer_id
 from orders.models import (
     Comment,
@@ -53,8 +54,8 @@ def order_list_for(user: User) -> QuerySet[Order]:
     if roles & ROLES_SEEING_ALL_ORDERS:
         return orders
     if Role.CUSTOMER_SUCCESS in roles:
-        deputy = Exists(deputy_grants(user).filter(content_object=OuterRef("customer_id")))
-        return orders.filter(Q(customer__csm=user) | Q(deputy) | shared)
+        deputy_of = Customer.objects.filter(Exists(deputy_grants(user)))  # deputy_grants correlates to a customer
+        return orders.filter(Q(customer__csm=user) | Q(customer__in=deputy_of) | shared)
     return orders.filter(shared)
 
 

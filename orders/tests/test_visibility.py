@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def world(make_user, admin_user):
-    """Acme (CSM `csm`, deputy CSM `deputy`) has one order; Globex (CSM `globex_csm`) has two, one of which, "shared",
+    """Acme (CSM `csm`, deputy CSM `deputy`) has two orders; Globex (CSM `globex_csm`) has two, one of which, "shared",
     is shared with the outside account `agent` and with `unrelated_cs_shared`. Everyone else is who they say."""
     csm, deputy, globex_csm = (make_user(Role.CUSTOMER_SUCCESS) for _ in range(3))
     acme = CustomerFactory(client_id="ACME-001", csm=csm)
@@ -28,8 +28,10 @@ def world(make_user, admin_user):
     CustomerFactory(client_id="INITECH-001", csm=make_user(Role.CUSTOMER_SUCCESS))  # no orders
     customer_deputy_add(actor=admin_user, customer=acme, user=deputy)
     order_type = OrderTypeFactory()
+    # Two orders of Acme: at most one can have Acme's id, so a rule that mixed up order and customer ids shows.
     orders = {
         "acme": order_create(actor=None, customer=acme, order_type=order_type),
+        "acme_2": order_create(actor=None, customer=acme, order_type=order_type),
         "globex": order_create(actor=None, customer=globex, order_type=order_type),
         "shared": order_create(actor=None, customer=globex, order_type=order_type),
     }
@@ -61,19 +63,19 @@ def world(make_user, admin_user):
 
 
 SEES = {
-    "admin": {"acme", "globex", "shared"},
-    "superuser": {"acme", "globex", "shared"},
-    "finance": {"acme", "globex", "shared"},
-    "sales": {"acme", "globex", "shared"},
-    "operations": {"acme", "globex", "shared"},
-    "csm": {"acme"},
-    "deputy": {"acme"},
+    "admin": {"acme", "acme_2", "globex", "shared"},
+    "superuser": {"acme", "acme_2", "globex", "shared"},
+    "finance": {"acme", "acme_2", "globex", "shared"},
+    "sales": {"acme", "acme_2", "globex", "shared"},
+    "operations": {"acme", "acme_2", "globex", "shared"},
+    "csm": {"acme", "acme_2"},
+    "deputy": {"acme", "acme_2"},
     "unrelated_cs": set(),
     "unrelated_cs_shared": {"shared"},
     "agent": {"shared"},  # an outside account: its Operations role shows it nothing but what is shared with it
     "agent_without_grant": set(),
     "staff_without_role": set(),
-    "portal_acme": {"acme"},
+    "portal_acme": {"acme", "acme_2"},
     "portal_globex": {"globex", "shared"},
     "inactive_admin": set(),
     "inactive_deputy": set(),
@@ -98,7 +100,7 @@ def test_the_selector_reads_the_roles_once_and_the_orders_in_one_query(world, dj
     deputy.refresh_from_db()
 
     with django_assert_max_num_queries(3):  # the portal membership, the roles, the orders
-        assert len(list(order_list_for(deputy))) == 1
+        assert len(list(order_list_for(deputy))) == 2
 
 
 def test_a_deputy_and_a_csm_lose_the_orders_with_the_customer(world, admin_user):
@@ -109,7 +111,7 @@ def test_a_deputy_and_a_csm_lose_the_orders_with_the_customer(world, admin_user)
 
     assert visible(world, "deputy") == set()
     assert visible(world, "csm") == set()
-    assert visible(world, "unrelated_cs") == {"acme"}
+    assert visible(world, "unrelated_cs") == {"acme", "acme_2"}
 
 
 # Sharing an order.
@@ -119,7 +121,7 @@ def test_sharing_takes_effect_at_once_and_unsharing_takes_it_back(world, admin_u
     agent, order = world["people"]["agent_without_grant"], world["orders"]["acme"]
 
     grant = order_share(actor=admin_user, order=order, user=agent)
-    assert visible(world, "agent_without_grant") == {"acme"}
+    assert visible(world, "agent_without_grant") == {"acme"}  # that one order, not Acme's other
     assert order_share(actor=admin_user, order=order, user=agent).pk == grant.pk  # sharing again changes nothing
 
     assert order_unshare(actor=admin_user, order=order, user=agent) is True
