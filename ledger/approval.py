@@ -2,6 +2,7 @@
 
 import copy
 from collections import defaultdict
+from collections.abc import Collection, Iterable
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
@@ -12,7 +13,7 @@ from simple_history.utils import get_history_manager_for_model
 from accounts.roles import ROLE_PERMISSIONS, Role
 from approvals.registry import Rule, Step
 from billing_project.errors import Conflict
-from catalog.selectors import ROLES_SEEING_ALL_CUSTOMERS
+from catalog.selectors import ROLES_SEEING_ALL_CUSTOMERS, customer_deputy_ids
 from ledger.locks import lock_invoice, lock_invoices
 from ledger.models import BillingConfig, Invoice, csm_problem
 from ledger.selectors import invoice_list_for
@@ -29,14 +30,35 @@ INVOICE_READERS = frozenset(
 )
 
 
-def invoice_approval_rule(invoice: Invoice, config: BillingConfig | None = None) -> Rule:
+def deputies_of(invoices: Iterable[Invoice]) -> dict[int, frozenset[int]]:
+    """The deputy CSMs of the invoices' customers (active, in Customer Success), by customer id, in one query.
+
+    Each customer object keeps what was read: a submission reads them for the rule, then for who may decide and
+    who is emailed, all while it holds the customers' locks, which adding or removing a deputy takes as well."""
+    invoices = list(invoices)
+    missing = {invoice.customer_id for invoice in invoices if not hasattr(invoice.customer, "deputy_csm_ids")}
+    found = customer_deputy_ids(missing) if missing else {}
+    for invoice in invoices:
+        if not hasattr(invoice.customer, "deputy_csm_ids"):
+            invoice.customer.deputy_csm_ids = frozenset(found.get(invoice.customer_id, ()))
+    return {invoice.customer_id: invoice.customer.deputy_csm_ids for invoice in invoices}
+
+
+def invoice_approval_rule(
+    invoice: Invoice, config: BillingConfig | None = None, *, deputy_ids: Collection[int] = ()
+) -> Rule:
+    """The customer's rule for `invoice`. The CSM's step is open to the CSM and to `deputy_ids`, the customer's
+    deputy CSMs (`deputies_of`): the handler passes them when it freezes a rule; whoever only asks whether a
+    bill needs approval may leave them out, the steps are the same."""
     config = config or billing_config_for(invoice.customer)
     rule_name = config.effective_approval_rule
     steps = []
     if rule_name == BillingConfig.ApprovalRule.CSM:
-        # Without a CSM nobody can give it: submitting is refused, saying so (InvoiceApprovalHandler.unsatisfiable).
+        # Without a CSM nobody can give it, deputies or not (a customer that requires its CSM's approval has a
+        # CSM): submitting is refused, saying so (InvoiceApprovalHandler.unsatisfiable).
         csm_id = invoice.customer.csm_id
-        steps.append(Step("csm", "The customer's CSM", users=(csm_id,) if csm_id else ()))
+        users = (csm_id, *sorted(set(deputy_ids) - {csm_id})) if csm_id else ()
+        steps.append(Step("csm", "The customer's CSM", users=users))
     elif rule_name == BillingConfig.ApprovalRule.CS_OR_SALES:
         steps.append(
             Step("cs_or_sales", "Customer Success or Sales", groups=(Role.CUSTOMER_SUCCESS.value, Role.SALES.value))
@@ -54,13 +76,16 @@ def invoice_approval_rule(invoice: Invoice, config: BillingConfig | None = None)
 
 
 class _Deciders:
-    """Who could decide the bills of a batch: the users the steps name, the customers' CSMs and the active staff
-    members of the groups the steps name, read in three queries whatever the batch."""
+    """Who could decide the bills of a batch: the users the steps name, the customers' CSMs and deputy CSMs and the
+    active staff members of the groups the steps name, read in four queries whatever the batch (three when the
+    deputies were read already, see `deputies_of`)."""
 
     def __init__(self, invoices: list[Invoice], steps: list[Step]) -> None:
         User = get_user_model()
+        self.deputies = deputies_of(invoices)
         ids = {pk for step in steps for pk in step.users}
         ids |= {invoice.customer.csm_id for invoice in invoices if invoice.customer.csm_id}
+        ids |= {pk for deputies in self.deputies.values() for pk in deputies}
         self.people = {user.pk: user for user in User.objects.filter(pk__in=ids).prefetch_related("groups")}
         self.groups_of = {pk: {group.name for group in user.groups.all()} for pk, user in self.people.items()}
         self.members = defaultdict(set)  # group name -> ids of its active staff members
@@ -82,19 +107,36 @@ class _Deciders:
         groups = self.groups_of[user_id]
         if not user.is_staff:
             return False
-        return bool(groups & INVOICE_READERS) or (CUSTOMER_SUCCESS in groups and invoice.customer.csm_id == user_id)
+        return bool(groups & INVOICE_READERS) or (
+            CUSTOMER_SUCCESS in groups and user_id in self.csm_and_deputies(invoice)
+        )
+
+    def csm_and_deputies(self, invoice: Invoice) -> set[int]:
+        """The customer's CSM (if any) and deputy CSMs: the Customer Success users who see its bills."""
+        csm_id = invoice.customer.csm_id
+        return set(self.deputies[invoice.customer_id]) | ({csm_id} if csm_id else set())
+
+    def able_to_give_csm_step(self, invoice: Invoice) -> set[int]:
+        """Who may give the CSM's step of a bill of the customer now, whomever a request names: its CSM or a deputy,
+        active, in Customer Success and able to see its bills."""
+        return {
+            pk
+            for pk in self.csm_and_deputies(invoice)
+            if pk in self.people and self.sees(pk, invoice) and CUSTOMER_SUCCESS in self.groups_of[pk]
+        }
 
     def of(self, step: Step, invoice: Invoice, submitter_id: int | None) -> set[int]:
         """Who may give `step` on `invoice`: open to them, active, able to see it, and not its submitter; the CSM's
-        step, only while they are in Customer Success."""
-        deciders = {pk for pk in step.users if self.sees(pk, invoice)}
+        step, only while they are its CSM or a deputy, in Customer Success."""
         if step.name == "csm":
-            deciders = {pk for pk in deciders if CUSTOMER_SUCCESS in self.groups_of[pk]}
+            deciders = set(step.users) & self.able_to_give_csm_step(invoice)
+        else:
+            deciders = {pk for pk in step.users if self.sees(pk, invoice)}
         for group in step.groups:
             if group in INVOICE_READERS:
                 deciders |= self.members[group]
-            elif group == CUSTOMER_SUCCESS and invoice.customer.csm_id in self.members[group]:
-                deciders.add(invoice.customer.csm_id)
+            elif group == CUSTOMER_SUCCESS:
+                deciders |= self.csm_and_deputies(invoice) & self.members[group]
         return deciders - {submitter_id}
 
     def why_nobody(self, invoice: Invoice, step: Step, submitter_id: int | None) -> str:
@@ -106,15 +148,24 @@ class _Deciders:
             csm = self.people.get(customer.csm_id)
             in_customer_success = csm is not None and CUSTOMER_SUCCESS in self.groups_of[csm.pk]
             problem = csm_problem(customer, csm, in_customer_success=in_customer_success)
-            if problem:
+            able = self.able_to_give_csm_step(invoice) if csm is not None else set()
+            if problem and not able:
                 fix = "one" if csm is None else "another CSM"
                 return f"{problem}: set {fix} on the customer or change its approval rule."
-            if csm.pk not in step.users:
+            named = able & set(step.users)
+            if able == {csm.pk} and not named:
                 return f"{client_id}'s CSM is now {csm}, who is not the approver it was submitted to: re-route it."
-            if csm.pk == submitter_id:
+            if able and not named:
+                names = ", ".join(sorted(str(self.people[pk]) for pk in able))
                 return (
-                    f"{client_id}'s CSM, {csm}, submitted it and cannot approve it too: let someone else submit it, "
-                    "or change its approval rule."
+                    f"{client_id}'s bills are now approved by its CSM or deputy CSMs ({names}), none of whom it was "
+                    "submitted to: re-route it."
+                )
+            if named and named == {submitter_id}:
+                who = "CSM" if submitter_id == csm.pk else "deputy CSM"
+                return (
+                    f"{client_id}'s {who}, {self.people[submitter_id]}, submitted it and cannot approve it too: "
+                    "let someone else submit it, or change its approval rule."
                 )
         if step.name == "cs_or_sales":
             return (
@@ -138,7 +189,7 @@ class InvoiceApprovalHandler:
     """Callbacks `approvals` makes on an invoice; each runs inside the deciding transaction."""
 
     def rule(self, invoice: Invoice) -> Rule:
-        return invoice_approval_rule(invoice)
+        return invoice_approval_rule(invoice, deputy_ids=deputies_of([invoice])[invoice.customer_id])
 
     def summary(self, invoice: Invoice) -> str:
         kind = "Bill" if invoice.kind == Invoice.Kind.USAGE else "Manual invoice"
@@ -180,37 +231,43 @@ class InvoiceApprovalHandler:
         return reasons
 
     def reroute_rules(self, invoice: Invoice, actor) -> dict[str, Rule]:
-        """The customer's CSM (when it has one) and any Customer Success or Sales user, each with the Sales
-        threshold of its configuration; or one named approver instead of every step: a Sales user, an Admin or the
-        customer's CSM, never the Admin re-routing it (someone else checks)."""
+        """The customer's CSM and deputy CSMs (when it has a CSM) and any Customer Success or Sales user, each with
+        the Sales threshold of its configuration; or one named approver instead of every step: a Sales user, an
+        Admin, the customer's CSM or one of its deputy CSMs, never the Admin re-routing it (someone else checks)."""
         config = billing_config_for(invoice.customer)
         csm = invoice.customer.csm
+        deputy_ids = deputies_of([invoice])[invoice.customer_id]
+        User = get_user_model()
+        approvers = list(
+            User.objects.filter(is_active=True)
+            .filter(
+                Q(is_superuser=True)
+                | Q(is_staff=True, groups__name__in=[Role.ADMIN.value, SALES])
+                | Q(
+                    is_staff=True, pk__in={invoice.customer.csm_id, *deputy_ids} - {None}, groups__name=CUSTOMER_SUCCESS
+                )
+            )
+            .distinct()
+            .order_by("full_name", "email")
+        )
+        csm_label = f"The customer's CSM, {csm}"
+        if deputies := [str(user) for user in approvers if user.pk in deputy_ids]:
+            csm_label += f", or a deputy CSM: {', '.join(deputies)}"
         routes = {}
         for name in (BillingConfig.ApprovalRule.CSM, BillingConfig.ApprovalRule.CS_OR_SALES):
             if name == BillingConfig.ApprovalRule.CSM and csm is None:
                 continue
             variant = copy.copy(config)
             variant.approval_rule = name
-            rule = invoice_approval_rule(invoice, variant)
+            rule = invoice_approval_rule(invoice, variant, deputy_ids=deputy_ids)
             steps = tuple(
-                Step(step.name, f"The customer's CSM, {csm}", users=step.users) if step.name == "csm" else step
-                for step in rule.steps
+                Step(step.name, csm_label, users=step.users) if step.name == "csm" else step for step in rule.steps
             )
             label = " + ".join(step.label for step in steps)
             routes[str(name)] = Rule(rule.name, label, steps, rule.amount, rule.details)
-        User = get_user_model()
-        named = (
-            User.objects.filter(is_active=True)
-            .filter(
-                Q(is_superuser=True)
-                | Q(is_staff=True, groups__name__in=[Role.ADMIN.value, SALES])
-                | Q(is_staff=True, pk=invoice.customer.csm_id, groups__name=CUSTOMER_SUCCESS)
-            )
-            .exclude(pk=actor.pk)
-            .distinct()
-            .order_by("full_name", "email")
-        )
-        for user in named:
+        for user in approvers:
+            if user.pk == actor.pk:
+                continue
             routes[f"approver:{user.pk}"] = Rule(
                 "approver",
                 f"{user} alone, instead of every step",
@@ -243,8 +300,13 @@ class InvoiceApprovalHandler:
                 customer_id__in={invoice.customer_id for invoice in invoices}
             ).select_related("customer")
         }
+        deputies = deputies_of(invoices)
         return [
-            invoice_approval_rule(invoice, configs.get(invoice.customer_id) or billing_config_for(invoice.customer))
+            invoice_approval_rule(
+                invoice,
+                configs.get(invoice.customer_id) or billing_config_for(invoice.customer),
+                deputy_ids=deputies[invoice.customer_id],
+            )
             for invoice in invoices
         ]
 
@@ -280,8 +342,12 @@ class InvoiceApprovalHandler:
         return self.notify_addresses_many([(invoice, step)])[0]
 
     def notify_addresses_many(self, pairs: list[tuple[Invoice, Step]]) -> list[list[str]]:
-        """Active users only; at most two queries (the users named by steps, the members of their groups)."""
+        """Active users only, and of those a CSM's step names, only the customer's CSM and its deputy CSMs now; at
+        most three queries (the users named by steps, the members of their groups, the deputies: see
+        `deputies_of`)."""
         User = get_user_model()
+        with_csm = [invoice for invoice, step in pairs if step.name == "csm" or CUSTOMER_SUCCESS in step.groups]
+        deputies = deputies_of(with_csm)
         named = {pk for _, step in pairs for pk in step.users}
         groups = {group for _, step in pairs if not step.users for group in step.groups}
         emails = dict(User.objects.filter(is_active=True, pk__in=named).values_list("pk", "email")) if named else {}
@@ -293,15 +359,15 @@ class InvoiceApprovalHandler:
         cs = Role.CUSTOMER_SUCCESS.value
         addresses = []
         for invoice, step in pairs:
+            csm_and_deputies = {invoice.customer.csm_id, *deputies.get(invoice.customer_id, ())} - {None}
             if step.users:
-                addresses.append(sorted(emails[pk] for pk in step.users if pk in emails))
+                users = set(step.users) & csm_and_deputies if step.name == "csm" else set(step.users)
+                addresses.append(sorted(emails[pk] for pk in users if pk in emails))
                 continue
             found = {email for group in step.groups if group != cs for email in members[group].values()}
             if cs in step.groups:
-                # Customer Success users see only their own customers: only the CSM is told, if there is one.
-                csm_id = invoice.customer.csm_id
-                if csm_id in members[cs]:
-                    found.add(members[cs][csm_id])
+                # Customer Success users see only their own customers: only the CSM and deputies are told.
+                found |= {members[cs][pk] for pk in csm_and_deputies if pk in members[cs]}
             addresses.append(sorted(found))
         return addresses
 

@@ -475,10 +475,11 @@ def test_get_query_count_does_not_grow_with_the_history(people, client_for, djan
     # Session, user, portal membership, roles and permissions (3); the invoice, its lines with services, credit
     # notes, allocations; the approval actions with their actors, requests and reverts, who opened the current
     # request, the caller's roles again (approvals.selectors.approval_state_for: what the caller may do), and who
-    # could approve what it waits for (the users its steps name, with their roles: whether it is blocked).
-    with django_assert_max_num_queries(15):
+    # could approve what it waits for (the customer's deputy CSMs, the users its steps name, with their roles:
+    # whether it is blocked).
+    with django_assert_max_num_queries(16):
         assert len(ok(client.get(f"/api/bills/{short.pk}"))["approval_history"]) == 1
-    with django_assert_max_num_queries(15):
+    with django_assert_max_num_queries(16):
         # 1 submitted + 4 rounds of rejected, reverted, rejected, withdrawn (by the resubmission), submitted
         assert len(ok(client.get(f"/api/bills/{long.pk}"))["approval_history"]) == 21
 
