@@ -17,8 +17,11 @@ tasks" for a user who holds 1/10 of all tasks.
 """
 
 import argparse
+import os
+import statistics
 import tempfile
 import time
+from collections import Counter
 
 import psycopg
 from common import QueryCounter, fresh_database, load_average, setup_django, summary, time_limit
@@ -153,16 +156,17 @@ def pages(ids: dict) -> dict[str, str]:
         "order list, filtered": f"{order_list}?status__exact=in_progress&order_type__id__exact={ids['order_types'][0]}",
         "order list, overdue, search": f"{order_list}?overdue=yes&q=ORD-2020-0001",
         "order page": reverse("admin:orders_order_change", args=[order.pk]),
-        "my open tasks": reverse("admin:orders_task_my_open"),
+        "my open tasks": reverse("admin:orders_my_tasks"),
     }
 
 
-def render(client, path: str, runs: int) -> tuple[list[float], int]:
+def render(client, path: str, runs: int) -> tuple[list[float], int, list[float], Counter]:
+    """Timings (ms), statements per request, time in SQL (ms) and SQL seconds by statement kind and table."""
     from django.db import connection
 
     response = client.get(path)  # warm-up
     assert response.status_code == 200, f"{path} answered {response.status_code}"
-    timings, statements = [], 0
+    timings, sql_timings, statements, by_table = [], [], 0, Counter()
     for _ in range(runs):
         with QueryCounter(connection) as counter:
             started = time.perf_counter()
@@ -170,7 +174,9 @@ def render(client, path: str, runs: int) -> tuple[list[float], int]:
             timings.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200
         statements = counter.total
-    return timings, statements
+        sql_timings.append(counter.seconds * 1000)
+        by_table.update(counter.seconds_by_table)
+    return timings, statements, sql_timings, by_table
 
 
 def main() -> None:
@@ -181,9 +187,14 @@ def main() -> None:
     args = parser.parse_args()
 
     with fresh_database("postgres", timeout=args.timeout) as url, time_limit(args.timeout, "the benchmark"):
+        # Static files as in production: collected, with their manifest.
+        os.environ["STATIC_ROOT"] = tempfile.mkdtemp(prefix="bench_orders_static_")
         setup_django(url, media_root=tempfile.mkdtemp(prefix="bench_orders_media_"))
         from django.conf import settings
+        from django.core.management import call_command
         from django.test import Client
+
+        call_command("collectstatic", "--no-input", verbosity=0)
 
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
         ids = reference_rows()
@@ -196,8 +207,12 @@ def main() -> None:
 
         print(f"\nrendering as {ids['operations'].email}, {args.runs} runs each (load {load_average()})")
         for name, path in pages(ids).items():
-            timings, statements = render(client, path, args.runs)
+            timings, statements, sql_timings, by_table = render(client, path, args.runs)
             print(f"{name:30} {summary(timings)}; {statements} statements (demo data alone: {before[name]})")
+            slowest = ", ".join(
+                f"{key} {seconds * 1000 / args.runs:.1f} ms" for key, seconds in by_table.most_common(3)
+            )
+            print(f"{'':30} in SQL: median {statistics.median(sql_timings):.1f} ms; slowest: {slowest}")
         print(f"load {load_average()}")
 
 
