@@ -106,8 +106,7 @@ def client_as(user) -> Client:
 def downloaded(response) -> int:
     """A download's status; a 200 must carry the uploaded PDF itself."""
     if response.status_code == 200:
-        body = b"".join(response.streaming_content)
-        response.close()
+        body = b"".join(response.streaming_content)  # reading it to the end closes the file
         assert body.startswith(b"%PDF-"), body[:20]
     return response.status_code
 
