@@ -11,7 +11,7 @@ from collections.abc import Callable
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -331,8 +331,9 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         order = self.get_object(request, unquote(object_id))
-        extra_context = (extra_context or {}) | ({"title": order.number} if order else {})
-        return super().change_view(request, object_id, form_url, extra_context)
+        if order is None:
+            raise Http404("No such order.")  # not the admin's redirect home: someone else's order is a 404
+        return super().change_view(request, object_id, form_url, (extra_context or {}) | {"title": order.number})
 
     def _page_context(self, request, order: Order) -> dict:
         user = request.user
@@ -457,7 +458,7 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
     def _transition(self, request, object_id, to_status: str, *, reason: str = "", override: bool = False):
         order = self.get_object(request, unquote(object_id))
         if order is None:
-            raise PermissionDenied
+            raise Http404("No such order.")
         return self._report(
             request,
             order,
@@ -547,7 +548,7 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
     def reopen(self, request, form, object_id):
         order = self.get_object(request, unquote(object_id))
         if order is None:
-            raise PermissionDenied
+            raise Http404("No such order.")
         target = next((t.to for t in transitions_from(order.status) if t.reopens), Status.IN_PROGRESS)
         return self._transition(request, object_id, target, reason=form.cleaned_data["reason"])
 
