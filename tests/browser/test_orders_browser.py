@@ -114,6 +114,13 @@ def test_operations_runs_an_order_to_completion_and_the_client_follows_it_in_the
     expect(address.get_by_test_id("rejection-reason")).to_have_count(0)
     expect(page.locator("#order-tabs")).to_contain_text("Documents 2/2")
 
+    page.locator("#order-tabs").get_by_role("link", name="Comments").click()
+    page.get_by_label("Body").fill("Both documents checked against the register.")
+    page.get_by_label("Attachments").set_input_files(passport_file)
+    expect(page.get_by_test_id("comments").locator(".order-file input[type=text]")).to_have_value(passport_file.name)
+    page.get_by_role("button", name="Add comment").click()
+    expect(page.get_by_text("Comment added with 1 attachment(s).")).to_be_visible()
+
     transition(page, "Start work", f"{order.number} is in progress.")
     expect(summary).to_contain_text("In progress")
     transition(page, "Complete", f"{order.number} is completed.")
