@@ -88,9 +88,10 @@ def test_operations_runs_an_order_to_completion_and_the_client_follows_it_in_the
     choose_in_autocomplete(page, "id_customer", "Acme", "Acme Ltd (ACME)")
     page.get_by_label("Order type").select_option(label="UK company formation")
     page.get_by_role("button", name="Create order").click()
+    summary = page.get_by_test_id("order-summary")
+    expect(summary).to_be_visible()
     order = Order.objects.get(customer=formation)
     expect(page.get_by_text(f"{order.number} created for Acme Ltd: 2 required document(s) pending.")).to_be_visible()
-    summary = page.get_by_test_id("order-summary")
     expect(summary).to_contain_text("Documents pending")
     expect(summary).to_contain_text("Waiting for 2 required documents: Passport (pending), Proof of address (pending)")
 
