@@ -205,7 +205,12 @@ def main() -> None:
         print(f"filling {args.orders:,} orders (load {load_average()})", flush=True)
         fill(url, orders=args.orders, ids=ids)
 
-        print(f"\nrendering as {ids['operations'].email}, {args.runs} runs each (load {load_average()})")
+        from orders.selectors import open_tasks_for
+
+        print(
+            f"\nrendering as {ids['operations'].email}, one of {len(ids['staff'])} staff users, with "
+            f"{open_tasks_for(ids['operations']).count():,} open tasks; {args.runs} runs each (load {load_average()})"
+        )
         for name, path in pages(ids).items():
             timings, statements, sql_timings, by_table = render(client, path, args.runs)
             print(f"{name:30} {summary(timings)}; {statements} statements (demo data alone: {before[name]})")
