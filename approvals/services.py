@@ -349,6 +349,9 @@ def approval_revert(*, actor, request: ApprovalRequest, comment: str) -> Approva
     """Take back the latest approval or rejection (the actor's own, or any for a superuser); the request reopens."""
     comment = _comment_required(comment, "revert")
     request, target, handler = _lock_target_then_request(request)
+    if request.status == ApprovalRequest.Status.WITHDRAWN:
+        # Resubmitted (or withdrawn) meanwhile: a newer request, if any, is the open one; this one stays closed.
+        raise Conflict("This request was withdrawn; its decisions can no longer be reverted.", code="withdrawn")
     if not handler.can_revert(target):
         raise Conflict("It has already been issued; its approval can no longer be reverted.", code="already_issued")
     decisions = revertible_decisions(_decisions(request))

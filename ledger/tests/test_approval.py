@@ -183,6 +183,19 @@ def test_a_decision_is_final_until_reverted_and_reverting_reopens(people):
     assert kinds == ["submitted", "rejected", "reverted", "approved"]
 
 
+def test_a_withdrawn_requests_rejection_cannot_be_reverted(people):
+    """A bill rejected and resubmitted has a new request; reverting the old rejection (a revert that raced the
+    resubmission) is refused instead of reopening a second request for the bill."""
+    invoice = draft_for(people)
+    request = approval_submit(actor=people["finance"], target=invoice)
+    approval_reject(actor=people["csm"], request=request, comment="Wrong period")
+    again = approval_submit(actor=people["finance"], target=Invoice.objects.get(pk=invoice.pk))
+
+    with pytest.raises(Conflict, match="withdrawn"):
+        approval_revert(actor=people["csm"], request=request, comment="Period was right after all")
+    assert request_for(invoice) == again and again.status == ApprovalRequest.Status.PENDING
+
+
 def test_an_issued_invoices_approval_cannot_be_reverted(people):
     invoice = draft_for(people)
     request = approval_submit(actor=people["finance"], target=invoice)
