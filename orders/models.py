@@ -580,12 +580,8 @@ class RevenueShareAgreement(models.Model):
         if clash is not None:
             clash_end = f"{clash.valid_to:%d %b %Y}" if clash.valid_to else "open-ended"
             applies_to = f"order type {self.order_type.name}" if self.order_type_id else "all order types (general)"
-            raise ValidationError(
-                {
-                    "valid_from": (
-                        f"Overlaps {self.partner.name}'s agreement for {applies_to} in force "
-                        f"{clash.valid_from:%d %b %Y} – {clash_end}; end that one first."
-                    )
-                },
-                code="overlap",
+            message = (
+                f"Overlaps {self.partner.name}'s agreement for {applies_to} in force "
+                f"{clash.valid_from:%d %b %Y} – {clash_end}; end that one first."
             )
+            raise ValidationError({"valid_from": ValidationError(message, code="overlap")})

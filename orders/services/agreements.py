@@ -48,7 +48,11 @@ def _save(agreement: RevenueShareAgreement, *, actor: User | None) -> RevenueSha
 
 def _locked(agreement: RevenueShareAgreement) -> RevenueShareAgreement:
     lock_partner(agreement.partner)
-    return RevenueShareAgreement.objects.select_for_update().select_related("partner", "order_type").get(pk=agreement.pk)
+    return (
+        RevenueShareAgreement.objects.select_for_update(of=("self",))
+        .select_related("partner", "order_type")
+        .get(pk=agreement.pk)
+    )
 
 
 @transaction.atomic
