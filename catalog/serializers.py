@@ -73,6 +73,8 @@ class PartnerSerializer(ModelSerializer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         request = self.context.get("request")
+        if getattr(self.context.get("view"), "swagger_fake_view", False):
+            return  # the schema shows every field, each saying who gets it
         if request is not None and not may_see_bank_details(request.user):
             for field in Partner.BANK_DETAILS:
                 self.fields.pop(field)
