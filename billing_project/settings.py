@@ -394,6 +394,12 @@ UNFOLD = {
                         "permission": can_view("catalog.view_partner"),
                     },
                     {
+                        "title": "Revenue shares",
+                        "icon": "percent",
+                        "link": reverse_lazy("admin:orders_revenueshareagreement_changelist"),
+                        "permission": can_view("orders.view_revenueshareagreement"),
+                    },
+                    {
                         "title": "Portal memberships",
                         "icon": "badge",
                         "link": reverse_lazy("admin:catalog_portalmembership_changelist"),

@@ -4,10 +4,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import password_validation
+from django.db.models import F
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from import_export.admin import ImportExportModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin, TabularInline
@@ -294,7 +295,7 @@ class PartnerAdmin(ServiceBackedAdmin):
 
     def get_list_display(self, request):
         if self.may_see_bank_details(request):
-            return [*self.list_display, "iban_grouped", "payout_currency"]
+            return [*self.list_display, "iban_grouped", "payout_in"]
         return self.list_display
 
     def get_resource_classes(self, request):
@@ -311,18 +312,39 @@ class PartnerAdmin(ServiceBackedAdmin):
 
     @display(description="Agreements")
     def revenue_share_agreements(self, partner: Partner) -> str:
+        # The agreements live in `orders`, which the catalog does not import: read through the reverse relation.
+        agreements = partner.revenue_share_agreements.select_related("order_type").order_by(
+            F("order_type__name").asc(nulls_first=True), "valid_from"
+        )
+        rows = format_html_join(
+            "",
+            "<li>{}: {} %, {} – {}</li>",
+            (
+                (
+                    agreement.order_type.name if agreement.order_type_id else "All order types (general)",
+                    agreement.percentage,
+                    f"{agreement.valid_from:%d %b %Y}",
+                    f"{agreement.valid_to:%d %b %Y}" if agreement.valid_to else "open-ended",
+                )
+                for agreement in agreements
+            ),
+        )
         url = reverse("admin:orders_revenueshareagreement_changelist")
         return format_html(
-            '<a class="text-primary-600 underline" href="{}?partner__id__exact={}">'
-            "See and change {}'s revenue-share agreements</a>",
+            '{}<a class="text-primary-600 underline" href="{}?partner__id__exact={}">{}</a>',
+            format_html('<ul class="mb-2">{}</ul>', rows) if rows else "No agreement yet: the partner gets no share. ",
             url,
             partner.pk,
-            partner.name,
+            "Add or change agreements",
         )
 
     @display(description="IBAN", ordering="iban")
     def iban_grouped(self, partner: Partner) -> str:
-        return partner.iban_grouped or "—"
+        return format_html('<span class="whitespace-nowrap">{}</span>', partner.iban_grouped or "—")
+
+    @display(description="Payout currency", ordering="payout_currency")
+    def payout_in(self, partner: Partner) -> str:
+        return partner.payout_currency or "—"
 
 
 @admin.register(Service)

@@ -622,15 +622,17 @@ class RevenueShareAgreementAdmin(ServiceBackedAdmin):
 
     resource_classes = [RevenueShareAgreementResource]
     update_kwarg = "agreement"
-    list_display = ["partner", "applies_to", "share", "valid_from", "valid_to"]
+    list_display = ["partner", "applies_to", "share", "first_day", "last_day"]
     list_filter = [("partner", RelatedDropdownFilter), ("order_type", RelatedDropdownFilter), "valid_from"]
     list_select_related = ["partner", "order_type"]
     search_fields = ["partner__name", "order_type__name", "order_type__code"]
     autocomplete_fields = ["partner", "order_type"]
-    fields = ["partner", "order_type", "percentage", "valid_from", "valid_to"]
+
+    def get_fields(self, request, obj=None):
+        return ["partner", "order_type" if obj is None else "applies_to", "percentage", "valid_from", "valid_to"]
 
     def get_readonly_fields(self, request, obj=None):
-        return ["partner", "order_type"] if obj is not None else []
+        return ["partner", "applies_to"] if obj is not None else []
 
     @display(description="Order type", ordering="order_type__name")
     def applies_to(self, agreement: RevenueShareAgreement) -> str:
@@ -639,6 +641,14 @@ class RevenueShareAgreementAdmin(ServiceBackedAdmin):
     @display(description="Share", ordering="percentage")
     def share(self, agreement: RevenueShareAgreement) -> str:
         return f"{agreement.percentage} %"
+
+    @display(description="Valid from", ordering="valid_from")
+    def first_day(self, agreement: RevenueShareAgreement) -> str:
+        return f"{agreement.valid_from:%d %b %Y}"
+
+    @display(description="Valid to", ordering="valid_to")
+    def last_day(self, agreement: RevenueShareAgreement) -> str:
+        return f"{agreement.valid_to:%d %b %Y}" if agreement.valid_to else "open-ended"
 
     @staticmethod
     def create_service(*, actor, **data):

@@ -557,9 +557,8 @@ class RevenueShareAgreement(models.Model):
         ]
 
     def __str__(self) -> str:
-        end = f"{self.valid_to:%d %b %Y}" if self.valid_to else "open-ended"
         applies_to = self.order_type.name if self.order_type_id else "all order types"
-        return f"{self.partner.name} · {applies_to} · {self.percentage} % · {self.valid_from:%d %b %Y} – {end}"
+        return f"{self.partner.name} · {applies_to} from {self.valid_from:%d %b %Y}"
 
     def clean(self) -> None:
         super().clean()
