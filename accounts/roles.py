@@ -32,11 +32,17 @@ ORDER_READER = [
     *_crud("orders", "registrar", "view"),
 ]
 
+# Partners' revenue-share agreements, for the roles that see partners and money (not Operations, who sees no money
+# beyond an order's fee). Partners' bank details are Finance's and Admin's only (catalog.view_partner_bank_details).
+AGREEMENT_READER = _crud("orders", "revenueshareagreement", "view")
+
 # Admin holds every permission there is; the others hold exactly these.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.FINANCE: [
         *_crud("catalog", "customer", "view", "add", "change"),
         *_crud("catalog", "partner", "view", "add", "change"),
+        "catalog.view_partner_bank_details",
+        *_crud("orders", "revenueshareagreement", "view", "add", "change"),
         *_crud("catalog", "service", "view", "add", "change"),
         *_crud("catalog", "priceagreement", "view", "add", "change"),
         *_crud("catalog", "portalmembership", "view"),
@@ -70,6 +76,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.CUSTOMER_SUCCESS: [
         *_crud("catalog", "customer", "view", "change"),
         *_crud("catalog", "partner", "view"),
+        *AGREEMENT_READER,
         *_crud("catalog", "service", "view"),
         *_crud("catalog", "priceagreement", "view"),
         *_crud("usage", "usagerecord", "view"),
@@ -90,6 +97,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.SALES: [
         *_crud("catalog", "customer", "view", "change"),
         *_crud("catalog", "partner", "view"),
+        *AGREEMENT_READER,
         *_crud("catalog", "service", "view"),
         *_crud("catalog", "priceagreement", "view"),
         *_crud("usage", "usagerecord", "view"),

@@ -338,6 +338,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # A customer's currency and a partner's payout currency are one choice set: one enum in the schema.
+    "ENUM_NAME_OVERRIDES": {"CurrencyEnum": "billing_project.money.CURRENCY_CHOICES"},
 }
 
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
@@ -392,6 +394,12 @@ UNFOLD = {
                         "icon": "handshake",
                         "link": reverse_lazy("admin:catalog_partner_changelist"),
                         "permission": can_view("catalog.view_partner"),
+                    },
+                    {
+                        "title": "Revenue shares",
+                        "icon": "percent",
+                        "link": reverse_lazy("admin:orders_revenueshareagreement_changelist"),
+                        "permission": can_view("orders.view_revenueshareagreement"),
                     },
                     {
                         "title": "Portal memberships",

@@ -4,16 +4,18 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import password_validation
+from django.db.models import F
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from import_export.admin import ImportExportModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.import_export.forms import ExportForm, ImportForm
 from unfold.decorators import action, display
 from unfold.forms import BaseDialogForm
-from unfold.widgets import UnfoldAdminSelectWidget
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from accounts.models import User
 from accounts.roles import Role
@@ -22,7 +24,13 @@ from billing_project.admin_tools import CheckedDateHierarchyMixin
 from billing_project.errors import DomainError
 from catalog import services
 from catalog.models import Customer, Partner, PortalMembership, PriceAgreement, Service
-from catalog.resources import CustomerResource, PartnerResource, PriceAgreementResource, ServiceResource
+from catalog.resources import (
+    CustomerResource,
+    PartnerBankDetailsResource,
+    PartnerResource,
+    PriceAgreementResource,
+    ServiceResource,
+)
 from catalog.selectors import customer_deputies, customer_list_for, price_agreement_list_for
 
 AGREEMENT_TERMS = ["unit_price", "included_quantity", "monthly_fee", "valid_from", "valid_to"]
@@ -247,14 +255,96 @@ class CustomerAdmin(ServiceBackedAdmin):
                 formset.new_objects.append(agreement)
 
 
+class CompactField(forms.CharField):
+    """Bank codes as people type them: spaces anywhere, any case; checked and kept compact, in capitals."""
+
+    def to_python(self, value):
+        return "".join(super().to_python(value).split()).upper()
+
+
+class GroupedInput(UnfoldAdminTextInputWidget):
+    """Shows an IBAN in groups of four, as it is printed."""
+
+    def format_value(self, value):
+        compact = "".join(str(value or "").split()).upper()
+        return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4)) or None
+
+
 @admin.register(Partner)
 class PartnerAdmin(ServiceBackedAdmin):
-    resource_classes = [PartnerResource]
     create_service = services.partner_create
     update_service = services.partner_update
     update_kwarg = "partner"
-    list_display = ["name", "contact_person", "email", "phone", "default_revenue_share_percent"]
+    list_display = ["name", "contact_person", "email", "phone"]
     search_fields = ["name", "contact_person", "email"]
+    readonly_fields = ["revenue_share_agreements"]
+    contact = (None, {"fields": ["name", "contact_person", "email", "phone"]})
+    revenue_share = ("Revenue share", {"fields": ["revenue_share_agreements"]})
+    bank_details = ("Bank details", {"fields": list(Partner.BANK_DETAILS)})
+
+    def may_see_bank_details(self, request) -> bool:
+        return request.user.has_perm("catalog.view_partner_bank_details")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = [self.contact]
+        if obj is not None:
+            fieldsets.append(self.revenue_share)
+        if self.may_see_bank_details(request):
+            fieldsets.append(self.bank_details)
+        return fieldsets
+
+    def get_list_display(self, request):
+        if self.may_see_bank_details(request):
+            return [*self.list_display, "iban_grouped", "payout_in"]
+        return self.list_display
+
+    def get_resource_classes(self, request):
+        return [PartnerBankDetailsResource if self.may_see_bank_details(request) else PartnerResource]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "iban":
+            return CompactField(
+                label="IBAN", max_length=34, required=False, widget=GroupedInput, help_text="Spaces are optional."
+            )
+        if db_field.name == "bic":
+            return CompactField(label="BIC", max_length=11, required=False, widget=UnfoldAdminTextInputWidget)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    @display(description="Agreements")
+    def revenue_share_agreements(self, partner: Partner) -> str:
+        # The agreements live in `orders`, which the catalog does not import: read through the reverse relation.
+        agreements = partner.revenue_share_agreements.select_related("order_type").order_by(
+            F("order_type__name").asc(nulls_first=True), "valid_from"
+        )
+        rows = format_html_join(
+            "",
+            "<li>{}: {} %, {} – {}</li>",
+            (
+                (
+                    agreement.order_type.name if agreement.order_type_id else "All order types (general)",
+                    agreement.percentage,
+                    f"{agreement.valid_from:%d %b %Y}",
+                    f"{agreement.valid_to:%d %b %Y}" if agreement.valid_to else "open-ended",
+                )
+                for agreement in agreements
+            ),
+        )
+        url = reverse("admin:orders_revenueshareagreement_changelist")
+        return format_html(
+            '{}<a class="text-primary-600 underline" href="{}?partner__id__exact={}">{}</a>',
+            format_html('<ul class="mb-2">{}</ul>', rows) if rows else "No agreement yet: the partner gets no share. ",
+            url,
+            partner.pk,
+            "Add or change agreements",
+        )
+
+    @display(description="IBAN", ordering="iban")
+    def iban_grouped(self, partner: Partner) -> str:
+        return format_html('<span class="whitespace-nowrap">{}</span>', partner.iban_grouped or "—")
+
+    @display(description="Payout currency", ordering="payout_currency")
+    def payout_in(self, partner: Partner) -> str:
+        return partner.payout_currency or "—"
 
 
 @admin.register(Service)

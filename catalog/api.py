@@ -15,6 +15,7 @@ from catalog.serializers import (
     CustomerSerializer,
     DeputyGrantSerializer,
     DeputySerializer,
+    PartnerSerializer,
     PriceAgreementSerializer,
     ServiceSerializer,
 )
@@ -51,6 +52,27 @@ class CustomerViewSet(CatalogViewSet, mixins.ListModelMixin, mixins.RetrieveMode
         serializer = self.get_serializer(instance, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         instance = services.customer_update(actor=request.user, customer=instance, **serializer.validated_data)
+        return Response(self.get_serializer(instance).data)
+
+
+class PartnerViewSet(CatalogViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """Partners: list, read, create and change (PATCH). Their bank details (`iban`, `bic`, `payout_currency`) are
+    Finance's and Admin's: left out of the response for other roles. An invalid IBAN or BIC is a 400 naming it."""
+
+    serializer_class = PartnerSerializer
+
+    def get_queryset(self):
+        return selectors.partner_list_for(self.request.user).order_by("name", "pk")
+
+    def perform_service_create(self, data):
+        return services.partner_create(actor=self.request.user, **data)
+
+    @idempotent
+    def partial_update(self, request, *args, **kwargs):
+        instance = self.get_object()
+        serializer = self.get_serializer(instance, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        instance = services.partner_update(actor=request.user, partner=instance, **serializer.validated_data)
         return Response(self.get_serializer(instance).data)
 
 

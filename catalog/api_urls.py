@@ -5,6 +5,7 @@ from catalog import api
 
 router = SimpleRouter(trailing_slash=False)
 router.register("customers", api.CustomerViewSet, basename="customer")
+router.register("partners", api.PartnerViewSet, basename="partner")
 router.register("services", api.ServiceViewSet, basename="service")
 router.register("price-agreements", api.PriceAgreementViewSet, basename="price-agreement")
 

@@ -8,7 +8,7 @@ functions, so that every path through the product waits for a customer in the sa
 
 from collections.abc import Iterable
 
-from catalog.models import Customer, PriceAgreement
+from catalog.models import Customer, Partner, PriceAgreement
 
 
 def lock_customer(customer: Customer) -> Customer:
@@ -30,3 +30,9 @@ def lock_price_agreement(agreement: PriceAgreement) -> PriceAgreement:
     then its agreements)."""
     lock_customers([agreement.customer_id])
     return PriceAgreement.objects.select_for_update().get(pk=agreement.pk)
+
+
+def lock_partner(partner: Partner) -> Partner:
+    """The partner re-read under its row lock: writes to a partner's revenue-share agreements take it first, so
+    two overlapping agreements cannot both pass the check."""
+    return Partner.objects.select_for_update().get(pk=partner.pk)

@@ -3,10 +3,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from guardian.models import UserObjectPermissionBase
+from schwifty import BIC, IBAN
+from schwifty.exceptions import SchwiftyException
 from simple_history.models import HistoricalRecords
 
 from billing_project import money
@@ -115,34 +117,63 @@ class Customer(models.Model):
             raise ValidationError({"csm": [f"{self.client_id} needs its CSM: {reason}" for reason in reasons]})
 
 
+def validate_iban(value: str) -> None:
+    try:
+        IBAN(value)
+    except SchwiftyException as error:
+        raise ValidationError(f"Not a valid IBAN: {error}.", code="invalid_iban") from None
+
+
+def validate_bic(value: str) -> None:
+    try:
+        BIC(value)
+    except SchwiftyException as error:
+        raise ValidationError(f"Not a valid BIC: {error}.", code="invalid_bic") from None
+
+
 class Partner(models.Model):
+    """Someone who brings in orders for a share of their revenue (orders.RevenueShareAgreement), paid out to the
+    bank account given here."""
+
     name = models.CharField(max_length=200, unique=True)
     contact_person = models.CharField(max_length=200, blank=True)
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=40, blank=True)
-    default_revenue_share_percent = models.DecimalField(
-        max_digits=5,
-        decimal_places=2,
-        default=Decimal("0.00"),
-        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+    iban = models.CharField(
+        "IBAN",
+        max_length=34,
+        blank=True,
+        validators=[validate_iban],
+        help_text="Kept without spaces, in capitals; shown in groups of four.",
+    )
+    bic = models.CharField("BIC", max_length=11, blank=True, validators=[validate_bic])
+    payout_currency = models.CharField(
+        max_length=3, choices=money.CURRENCY_CHOICES, blank=True, help_text="The currency the account is paid in."
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     history = HistoricalRecords()
 
+    BANK_DETAILS = ("iban", "bic", "payout_currency")
+
     class Meta:
         ordering = ["name"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(default_revenue_share_percent__gte=0) & Q(default_revenue_share_percent__lte=100),
-                name="partner_share_between_0_and_100",
-                violation_error_message="The revenue share is a percentage between 0 and 100.",
-            ),
-        ]
+        permissions = [("view_partner_bank_details", "Can see and change a partner's bank details")]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def iban_grouped(self) -> str:
+        """The IBAN in groups of four, as printed on statements."""
+        return " ".join(self.iban[i : i + 4] for i in range(0, len(self.iban), 4))
+
+    def clean_fields(self, exclude=None) -> None:
+        # What people type (spaces, small letters) is checked and stored in the compact form.
+        self.iban = "".join(self.iban.split()).upper()
+        self.bic = "".join(self.bic.split()).upper()
+        super().clean_fields(exclude)
 
 
 class Service(models.Model):

@@ -74,12 +74,22 @@ class CustomerResource(CatalogResource):
 
 
 class PartnerResource(CatalogResource):
+    """Partners without their bank details: what roles that do not see bank details export."""
+
     class Meta:
         model = Partner
         import_id_fields = ["name"]
-        fields = ["name", "contact_person", "email", "phone", "default_revenue_share_percent"]
+        fields = ["name", "contact_person", "email", "phone"]
         clean_model_instances = True
         skip_unchanged = True
+
+
+class PartnerBankDetailsResource(PartnerResource):
+    """Partners with their bank details, for Finance and Admin."""
+
+    class Meta(PartnerResource.Meta):
+        name = "Partners with bank details"
+        fields = [*PartnerResource.Meta.fields, *Partner.BANK_DETAILS]
 
 
 class ServiceResource(CatalogResource):

@@ -4,7 +4,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import User
 from accounts.roles import Role
-from catalog.models import Customer, CustomerUserObjectPermission, PriceAgreement, Service
+from catalog.models import Customer, CustomerUserObjectPermission, Partner, PriceAgreement, Service
 
 ROLES_SEEING_ALL_CUSTOMERS = {Role.ADMIN, Role.FINANCE, Role.SALES, Role.OPERATIONS}
 
@@ -80,3 +80,16 @@ def service_list_for(user: User) -> QuerySet[Service]:
         return Service.objects.all() if user.is_staff or user.is_superuser else Service.objects.none()
     priced = PriceAgreement.objects.filter(service=OuterRef("pk"), customer_id=customer_id)
     return Service.objects.filter(Exists(priced))
+
+
+def partner_list_for(user: User) -> QuerySet[Partner]:
+    """Partners, for staff whose role sees them; none for portal users and outside accounts."""
+    if user.is_superuser:
+        return Partner.objects.all()
+    if not (user.is_active and user.is_staff) or user.shared_only or portal_customer_id(user) is not None:
+        return Partner.objects.none()
+    return Partner.objects.all() if user.has_perm("catalog.view_partner") else Partner.objects.none()
+
+
+def may_see_bank_details(user: User) -> bool:
+    return user.has_perm("catalog.view_partner_bank_details")

@@ -11,8 +11,8 @@ from billing_project.api_fields import (
     StrictPrimaryKeyRelatedField,
     UnitPriceField,
 )
-from catalog.models import Customer, PriceAgreement, Service
-from catalog.selectors import customer_list_for
+from catalog.models import Customer, Partner, PriceAgreement, Service
+from catalog.selectors import customer_list_for, may_see_bank_details
 from catalog.services import refuse_other_currency
 
 
@@ -45,6 +45,39 @@ class CustomerSerializer(ModelSerializer):
         # Uniqueness and model rules are checked by the service, with the same messages.
         validators = []
         extra_kwargs = {"name": {"validators": []}, "client_id": {"validators": []}}
+
+
+BANK_DETAILS_NOTE = "Only for Finance and Admin: left out of the response for other roles."
+
+
+class PartnerSerializer(ModelSerializer):
+    """A partner; its bank details (`iban`, `bic`, `payout_currency`) only for callers who may see them."""
+
+    iban = CharField(
+        allow_blank=True,
+        required=False,
+        max_length=42,
+        help_text=f"Spaces optional; kept and returned without them, in capitals. {BANK_DETAILS_NOTE}",
+    )
+    bic = CharField(allow_blank=True, required=False, max_length=14, help_text=BANK_DETAILS_NOTE)
+
+    class Meta:
+        model = Partner
+        fields = ["id", "name", "contact_person", "email", "phone", *Partner.BANK_DETAILS, "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {
+            "name": {"validators": []},
+            "payout_currency": {"help_text": f"The currency the account is paid in. {BANK_DETAILS_NOTE}"},
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if getattr(self.context.get("view"), "swagger_fake_view", False):
+            return  # the schema shows every field, each saying who gets it
+        if request is not None and not may_see_bank_details(request.user):
+            for field in Partner.BANK_DETAILS:
+                self.fields.pop(field)
 
 
 class ServiceSerializer(ModelSerializer):

@@ -11,7 +11,7 @@ from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_create
 from billing_project.errors import DomainError, NotAllowed
-from catalog.locks import lock_customer, lock_customers, lock_price_agreement
+from catalog.locks import lock_customer, lock_customers, lock_partner, lock_price_agreement
 from catalog.models import (
     Customer,
     CustomerUserObjectPermission,
@@ -80,11 +80,21 @@ def customer_update(*, actor: User | None, customer: Customer, **changes: Any) -
     return _save(customer, actor=actor)
 
 
-PARTNER_FIELDS = {"name", "contact_person", "email", "phone", "default_revenue_share_percent"}
+PARTNER_FIELDS = {"name", "contact_person", "email", "phone", *Partner.BANK_DETAILS}
+
+
+BANK_DETAILS_HIDDEN = "Only Finance and Admin see and change a partner's bank details."
+
+
+def _refuse_hidden_bank_details(actor: User | None, fields: dict[str, Any]) -> None:
+    given = sorted(set(fields) & set(Partner.BANK_DETAILS))
+    if given and actor is not None and not actor.has_perm("catalog.view_partner_bank_details"):
+        raise NotAllowed(BANK_DETAILS_HIDDEN, fields={field: [BANK_DETAILS_HIDDEN] for field in given})
 
 
 @transaction.atomic
 def partner_create(*, actor: User | None, **fields: Any) -> Partner:
+    _refuse_hidden_bank_details(actor, fields)
     partner = Partner()
     _apply(partner, fields, PARTNER_FIELDS)
     return _save(partner, actor=actor)
@@ -92,7 +102,8 @@ def partner_create(*, actor: User | None, **fields: Any) -> Partner:
 
 @transaction.atomic
 def partner_update(*, actor: User | None, partner: Partner, **changes: Any) -> Partner:
-    partner = Partner.objects.select_for_update().get(pk=partner.pk)
+    _refuse_hidden_bank_details(actor, changes)
+    partner = lock_partner(partner)
     _apply(partner, changes, PARTNER_FIELDS)
     return _save(partner, actor=actor)
 

@@ -27,19 +27,31 @@ from unfold.enums import ActionVariant
 from billing_project.admin_site import ReadOnlyHistoryMixin
 from billing_project.billing_time import billing_today
 from billing_project.errors import DomainError
+from catalog.admin import ServiceBackedAdmin
 from ledger.forms import money_label
 from orders import views
 from orders.admin_selectors import document_file_history, order_shared_with
 from orders.forms import BulkAssignForm, BulkMoveForm, CommentForm, OptionalReasonForm, ReasonForm, ShareForm, TaskForm
-from orders.models import Company, DocumentType, Order, OrderDocument, OrderType, OrderTypeDocument, Registrar
+from orders.models import (
+    Company,
+    DocumentType,
+    Order,
+    OrderDocument,
+    OrderType,
+    OrderTypeDocument,
+    Registrar,
+    RevenueShareAgreement,
+)
 from orders.resources import (
     CompanyResource,
     DocumentTypeResource,
     OrderTypeDocumentResource,
     OrderTypeResource,
     RegistrarResource,
+    RevenueShareAgreementResource,
 )
 from orders.selectors import company_list_for, order_list_for, order_may_see_money, order_page
+from orders.services.agreements import revenue_share_agreement_create, revenue_share_agreement_update
 from orders.services.orders import order_assign_many, order_transition, transitions_from
 from usage.admin import CustomerFilter, EstimatedCountPaginator
 
@@ -601,3 +613,47 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
         if refused:
             self.message_user(request, "Not moved — " + " ".join(refused), messages.ERROR)
         return None
+
+
+@admin.register(RevenueShareAgreement)
+class RevenueShareAgreementAdmin(ServiceBackedAdmin):
+    """Partners' revenue-share agreements, written through orders.services.agreements; a saved agreement keeps its
+    partner and order type."""
+
+    resource_classes = [RevenueShareAgreementResource]
+    update_kwarg = "agreement"
+    list_display = ["partner", "applies_to", "share", "first_day", "last_day"]
+    list_filter = [("partner", RelatedDropdownFilter), ("order_type", RelatedDropdownFilter), "valid_from"]
+    list_select_related = ["partner", "order_type"]
+    search_fields = ["partner__name", "order_type__name", "order_type__code"]
+    autocomplete_fields = ["partner", "order_type"]
+
+    def get_fields(self, request, obj=None):
+        return ["partner", "order_type" if obj is None else "applies_to", "percentage", "valid_from", "valid_to"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["partner", "applies_to"] if obj is not None else []
+
+    @display(description="Order type", ordering="order_type__name")
+    def applies_to(self, agreement: RevenueShareAgreement) -> str:
+        return agreement.order_type.name if agreement.order_type_id else "All (general)"
+
+    @display(description="Share", ordering="percentage")
+    def share(self, agreement: RevenueShareAgreement) -> str:
+        return f"{agreement.percentage} %"
+
+    @display(description="Valid from", ordering="valid_from")
+    def first_day(self, agreement: RevenueShareAgreement) -> str:
+        return f"{agreement.valid_from:%d %b %Y}"
+
+    @display(description="Valid to", ordering="valid_to")
+    def last_day(self, agreement: RevenueShareAgreement) -> str:
+        return f"{agreement.valid_to:%d %b %Y}" if agreement.valid_to else "open-ended"
+
+    @staticmethod
+    def create_service(*, actor, **data):
+        return revenue_share_agreement_create(actor=actor, **data)
+
+    @staticmethod
+    def update_service(*, actor, agreement, **data):
+        return revenue_share_agreement_update(actor=actor, agreement=agreement, **data)

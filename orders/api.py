@@ -29,7 +29,14 @@ from billing_project.api_schema import error_response
 from billing_project.errors import DomainError, NotAllowed
 from orders import selectors
 from orders.files import FILE_KINDS, clean_file_name
-from orders.filters import CompanyFilter, DocumentTypeFilter, OrderFilter, OrderTypeFilter, RegistrarFilter
+from orders.filters import (
+    CompanyFilter,
+    DocumentTypeFilter,
+    OrderFilter,
+    OrderTypeFilter,
+    RegistrarFilter,
+    RevenueShareAgreementFilter,
+)
 from orders.models import (
     Comment,
     Company,
@@ -42,6 +49,7 @@ from orders.models import (
     OrderTypeDocument,
     OrderUserObjectPermission,
     Registrar,
+    RevenueShareAgreement,
     Task,
 )
 from orders.serializers import (
@@ -61,12 +69,15 @@ from orders.serializers import (
     OrderTypeSerializer,
     OrderUpdateSerializer,
     RegistrarSerializer,
+    RevenueShareAgreementSerializer,
+    RevenueShareAgreementUpdateSerializer,
     TaskCreateSerializer,
     TaskSerializer,
     TaskUpdateSerializer,
     UserRefSerializer,
 )
 from orders.services import comments, documents, sharing, tasks
+from orders.services.agreements import revenue_share_agreement_create, revenue_share_agreement_update
 from orders.services.orders import order_create, order_transition, order_update
 
 NO_SUCH_ORDER = "No order matches the given query."
@@ -701,3 +712,55 @@ class CompanyViewSet(ReferenceViewSet):
         company.full_clean()
         company.save()
         return Response(CompanySerializer(company, context=self.get_serializer_context()).data, status=201)
+
+
+# --- Revenue-share agreements -----------------------------------------------------------------------------------
+
+
+class RevenueShareAgreementViewSet(
+    OrderDeskView, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Partners' revenue-share agreements: read by the roles that see partners and money, created and corrected by
+    Finance and Admin. A new percentage from a day on ends one agreement (PATCH `valid_to`) and starts another."""
+
+    serializer_class = RevenueShareAgreementSerializer
+    filterset_class = RevenueShareAgreementFilter
+    portal_reads = False
+    required_permissions = {
+        "GET": ["orders.view_revenueshareagreement"],
+        "POST": ["orders.add_revenueshareagreement"],
+        "PATCH": ["orders.change_revenueshareagreement"],
+    }
+
+    def get_queryset(self) -> QuerySet[RevenueShareAgreement]:
+        agreements = RevenueShareAgreement.objects.select_related("partner", "order_type")
+        if getattr(self, "swagger_fake_view", False) or self.request.user.shared_only:
+            return agreements.none()  # an outside account sees the orders shared with it, no partners' terms
+        return agreements.order_by("partner__name", "order_type__code", "valid_from", "pk")
+
+    @extend_schema(
+        summary="Create a revenue-share agreement",
+        description="400 naming `valid_from` (`error.code` `overlap`) when it overlaps an agreement of the same "
+        "partner and order type (the general agreement, without a type, is a type of its own); 400 naming "
+        "`valid_to` when it ends before it starts.",
+        responses={201: RevenueShareAgreementSerializer},
+    )
+    @idempotent
+    def create(self, request):
+        data = _read(RevenueShareAgreementSerializer, request)
+        agreement = revenue_share_agreement_create(actor=request.user, **data)
+        return Response(RevenueShareAgreementSerializer(agreement).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Correct an agreement's percentage or validity",
+        description="Its partner and order type stay. 400 naming `valid_from` (`overlap`) when the new period "
+        "overlaps another agreement of the same partner and order type.",
+        request=RevenueShareAgreementUpdateSerializer,
+        responses={200: RevenueShareAgreementSerializer},
+    )
+    @idempotent
+    def partial_update(self, request, pk=None):
+        agreement = self.get_object()
+        data = _read(RevenueShareAgreementUpdateSerializer, request)
+        agreement = revenue_share_agreement_update(actor=request.user, agreement=agreement, **data)
+        return Response(RevenueShareAgreementSerializer(agreement).data)

@@ -9,6 +9,7 @@ router.register("order-types", api.OrderTypeViewSet, basename="order-type")
 router.register("document-types", api.DocumentTypeViewSet, basename="document-type")
 router.register("companies", api.CompanyViewSet, basename="company")
 router.register("registrars", api.RegistrarViewSet, basename="registrar")
+router.register("revenue-share-agreements", api.RevenueShareAgreementViewSet, basename="revenue-share-agreement")
 
 DOCUMENT = "orders/<int:order_pk>/documents/<int:document_pk>"
 TASK = "orders/<int:order_pk>/tasks/<int:task_pk>"

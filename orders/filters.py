@@ -6,7 +6,7 @@ from django.db.models import Q
 
 from billing_project.api_filters import ApiFilterSet, IdFilter, IsoDateFilter, StrictBooleanFilter
 from billing_project.billing_time import billing_today
-from orders.models import Company, DocumentType, Order, OrderType, Registrar
+from orders.models import Company, DocumentType, Order, OrderType, Registrar, RevenueShareAgreement
 
 
 class OrderFilter(ApiFilterSet):
@@ -71,3 +71,19 @@ class RegistrarFilter(ApiFilterSet):
     class Meta:
         model = Registrar
         fields = ["jurisdiction"]
+
+
+class RevenueShareAgreementFilter(ApiFilterSet):
+    partner = IdFilter(field_name="partner_id", label="Partner id")
+    order_type = django_filters.CharFilter(field_name="order_type__code", label="Order type code")
+    general = StrictBooleanFilter(
+        field_name="order_type", lookup_expr="isnull", label="The partners' general agreements (true), or not (false)"
+    )
+    in_force_on = IsoDateFilter(method="filter_in_force_on", label="In force on that day (YYYY-MM-DD)")
+
+    class Meta:
+        model = RevenueShareAgreement
+        fields = ["partner", "order_type", "general"]
+
+    def filter_in_force_on(self, queryset, name, value):
+        return queryset.in_force_on(value)

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django_countries.fields import CountryField
@@ -491,3 +491,96 @@ class TaskDigest(models.Model):
 
     def __str__(self) -> str:
         return f"Task digest for {self.assignee} on {self.day:%d %b %Y}"
+
+
+class RevenueShareAgreementQuerySet(models.QuerySet):
+    def in_force_on(self, day: date):
+        return self.filter(Q(valid_to__isnull=True) | Q(valid_to__gte=day), valid_from__lte=day)
+
+    def overlapping(self, *, partner_id: int, order_type_id: int | None, valid_from: date, valid_to: date | None):
+        """The agreements of the same partner and order type (the general one counts as a type of its own) whose
+        days meet [valid_from, valid_to]."""
+        overlap = Q(valid_to__isnull=True) | Q(valid_to__gte=valid_from)
+        if valid_to is not None:
+            overlap &= Q(valid_from__lte=valid_to)
+        return self.filter(overlap, partner_id=partner_id, order_type_id=order_type_id)
+
+
+class RevenueShareAgreement(models.Model):
+    """A partner's share of the revenue of the orders they bring in, over a period; both ends inclusive.
+
+    Without an order type it is the partner's general agreement; one for an order type wins over it for that type
+    (`orders.selectors.agreement_in_force`). Periods of one partner and order type never overlap: a new percentage
+    ends one agreement and starts another (`orders.services.agreements`). On PostgreSQL an exclusion constraint
+    holds it too.
+    """
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="revenue_share_agreements")
+    order_type = models.ForeignKey(
+        OrderType,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="revenue_share_agreements",
+        help_text="Empty: the partner's general agreement, for every order type without one of its own.",
+    )
+    percentage = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+        help_text="The partner's share of an order's net revenue, in per cent.",
+    )
+    valid_from = models.DateField()
+    valid_to = models.DateField(null=True, blank=True, help_text="Last day in force; empty means open-ended.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    objects = RevenueShareAgreementQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["partner__name", "order_type__name", "valid_from"]
+        indexes = [
+            models.Index(fields=["partner", "order_type", "valid_from"], name="revenue_share_lookup_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gte=F("valid_from")),
+                name="revenue_share_valid_to_after_from",
+                violation_error_message="The agreement cannot end before it starts.",
+            ),
+            models.CheckConstraint(
+                condition=Q(percentage__gte=0) & Q(percentage__lte=100),
+                name="revenue_share_between_0_and_100",
+                violation_error_message="The revenue share is a percentage between 0 and 100.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        applies_to = self.order_type.name if self.order_type_id else "all order types"
+        return f"{self.partner.name} · {applies_to} from {self.valid_from:%d %b %Y}"
+
+    def clean(self) -> None:
+        super().clean()
+        if not (self.partner_id and self.valid_from):
+            return
+        if self.valid_to is not None and self.valid_to < self.valid_from:
+            return  # reported by the check constraint's validation
+        clash = (
+            RevenueShareAgreement.objects.overlapping(
+                partner_id=self.partner_id,
+                order_type_id=self.order_type_id,
+                valid_from=self.valid_from,
+                valid_to=self.valid_to,
+            )
+            .exclude(pk=self.pk)
+            .first()
+        )
+        if clash is not None:
+            clash_end = f"{clash.valid_to:%d %b %Y}" if clash.valid_to else "open-ended"
+            applies_to = f"order type {self.order_type.name}" if self.order_type_id else "all order types (general)"
+            message = (
+                f"Overlaps {self.partner.name}'s agreement for {applies_to} in force "
+                f"{clash.valid_from:%d %b %Y} – {clash_end}; end that one first."
+            )
+            raise ValidationError({"valid_from": ValidationError(message, code="overlap")})

@@ -6,9 +6,9 @@ writes nothing, and formula-like text is escaped on export and unescaped on impo
 
 from import_export import fields
 
-from catalog.models import Customer
+from catalog.models import Customer, Partner
 from catalog.resources import CatalogResource, NaturalKeyWidget
-from orders.models import Company, DocumentType, OrderType, OrderTypeDocument, Registrar
+from orders.models import Company, DocumentType, OrderType, OrderTypeDocument, Registrar, RevenueShareAgreement
 
 
 class DocumentTypeResource(CatalogResource):
@@ -83,5 +83,22 @@ class CompanyResource(CatalogResource):
             "incorporation_date",
             "status",
         ]
+        clean_model_instances = True
+        skip_unchanged = True
+
+
+class RevenueShareAgreementResource(CatalogResource):
+    """Partners' revenue-share agreements; an empty order type is the partner's general agreement."""
+
+    partner = fields.Field(attribute="partner", column_name="partner", widget=NaturalKeyWidget(Partner, "name"))
+    order_type = fields.Field(
+        attribute="order_type", column_name="order_type_code", widget=NaturalKeyWidget(OrderType, "code")
+    )
+
+    class Meta:
+        model = RevenueShareAgreement
+        name = "Revenue-share agreements"
+        import_id_fields = ["partner", "order_type", "valid_from"]
+        fields = ["partner", "order_type", "percentage", "valid_from", "valid_to"]
         clean_model_instances = True
         skip_unchanged = True

@@ -8,11 +8,12 @@ everywhere.
 
 from datetime import date
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 
 from accounts.models import User
 from accounts.roles import Role
 from billing_project.billing_time import billing_today
+from catalog.models import Partner
 from catalog.selectors import customer_list_for, deputy_grants, portal_customer_id
 from orders.models import (
     Comment,
@@ -21,7 +22,9 @@ from orders.models import (
     OrderDocument,
     OrderDocumentFile,
     OrderStatusHistory,
+    OrderType,
     OrderUserObjectPermission,
+    RevenueShareAgreement,
     Task,
 )
 
@@ -132,3 +135,15 @@ def company_list_for(user: User) -> QuerySet[Company]:
     if user.is_superuser or (user.is_staff and not user.shared_only):
         return Company.objects.filter(customer__in=customer_list_for(user))
     return Company.objects.filter(orders__in=order_list_for(user)).distinct()
+
+
+def agreement_in_force(partner: Partner, order_type: OrderType, day: date) -> RevenueShareAgreement | None:
+    """The partner's revenue-share agreement for an order of `order_type` on `day`: the one for that order type if
+    there is one, else the partner's general one; None when neither is in force."""
+    return (
+        RevenueShareAgreement.objects.in_force_on(day)
+        .filter(Q(order_type=order_type) | Q(order_type__isnull=True), partner=partner)
+        .select_related("partner", "order_type")
+        .order_by(F("order_type").asc(nulls_last=True))
+        .first()
+    )

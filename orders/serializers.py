@@ -38,6 +38,7 @@ from orders.models import (
     OrderType,
     OrderTypeDocument,
     Registrar,
+    RevenueShareAgreement,
     Task,
 )
 from orders.selectors import company_list_for
@@ -477,3 +478,37 @@ class CommentUploadSerializer(CommentCreateSerializer):
 
 class GrantSerializer(serializers.Serializer):
     user = StrictPrimaryKeyRelatedField(queryset=User.objects.all(), help_text="The user's id.")
+
+
+# --- Revenue-share agreements -----------------------------------------------------------------------------------
+
+
+class RevenueShareAgreementSerializer(ModelSerializer):
+    """A partner's share of an order's net revenue over a period (both ends inclusive); without an order type, the
+    partner's general agreement, which an agreement for the order's type beats."""
+
+    partner = StrictPrimaryKeyRelatedField(queryset=Partner.objects.all(), help_text="The partner's id.")
+    partner_name = CharField(source="partner.name", read_only=True)
+    order_type = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=OrderType.objects.all(),
+        allow_null=True,
+        required=False,
+        help_text="The order type's code; null or left out: the partner's general agreement.",
+    )
+
+    class Meta:
+        model = RevenueShareAgreement
+        fields = ["id", "partner", "partner_name", "order_type", "percentage", "valid_from", "valid_to", "created_at"]
+        read_only_fields = ["id", "partner_name", "created_at"]
+        validators = []
+
+
+class RevenueShareAgreementUpdateSerializer(serializers.Serializer):
+    """Corrects an agreement's terms; its partner and order type stay."""
+
+    percentage = serializers.DecimalField(
+        max_digits=5, decimal_places=2, min_value=Decimal(0), max_value=Decimal(100), required=False
+    )
+    valid_from = serializers.DateField(required=False)
+    valid_to = serializers.DateField(allow_null=True, required=False, help_text="Last day in force; null: open-ended.")

@@ -24,7 +24,6 @@ class PartnerFactory(factory.django.DjangoModelFactory):
         model = Partner
 
     name = factory.Sequence(lambda n: f"Partner {n}")
-    default_revenue_share_percent = Decimal("10.00")
 
 
 class ServiceFactory(factory.django.DjangoModelFactory):

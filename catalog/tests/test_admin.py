@@ -472,13 +472,13 @@ def test_portal_user_form_errors_are_shown_not_raised(client, admin_user, email,
 @pytest.mark.parametrize(
     ("model", "data"),
     [
-        (Partner, {"name": "Formation Partners", "default_revenue_share_percent": "12.50"}),
+        (Partner, {"name": "Formation Partners", "iban": "de89 3704 0044 0532 0130 00", "payout_currency": "EUR"}),
         (Service, {"code": "kyc_check", "name": "KYC check", "unit_label": "check", "category": "kyc", "active": "on"}),
     ],
 )
 def test_finance_adds_partners_and_services_with_history(client, finance_user, model, data):
     client.force_login(finance_user)
-    blank = {"contact_person": "", "email": "", "phone": "", "description": ""}
+    blank = {"contact_person": "", "email": "", "phone": "", "description": "", "bic": ""}
 
     response = client.post(reverse(f"admin:catalog_{model._meta.model_name}_add"), blank | data)
 

@@ -41,6 +41,7 @@ from orders.models import (  # noqa: E402
     OrderType,
     OrderUserObjectPermission,
     Registrar,
+    RevenueShareAgreement,
     Task,
 )
 
@@ -118,6 +119,7 @@ def _order_targets() -> dict[str, list[dict]]:
         "/api/document-types/{id}": _ids(DocumentType.objects.all()),
         "/api/companies/{id}": _ids(Company.objects.all()),
         "/api/registrars/{id}": _ids(Registrar.objects.all()),
+        "/api/revenue-share-agreements/{id}": _ids(RevenueShareAgreement.objects.all()),
     }
 
 
@@ -131,6 +133,7 @@ def targets() -> dict[str, list[dict]]:
         "/api/bills/{id}/approval-attachments/{action_id}": _attachments(),
         "/api/customers/{id}": customers,
         "/api/customers/{id}/statement": customers,
+        "/api/partners/{id}": _ids(Partner.objects.all()),
         "/api/services/{id}": _ids(Service.objects.all()),
         "/api/price-agreements/{id}": _ids(PriceAgreement.objects.all()),
         "/api/payments/{id}": _ids(Payment.objects.all()),
