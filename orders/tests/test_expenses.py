@@ -1,0 +1,216 @@
+"""Order expenses: recording (with a receipt) posts `expense` to the ledger, a reversal posts the opposite once,
+bad input changes nothing, and only Finance and Admin see or record them — in the services, the API and the admin.
+"""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from accounts.roles import Role
+from billing_project.billing_time import billing_today
+from billing_project.errors import DomainError
+from ledger.models import Account, Leg, Transaction
+from ledger.services.reconciliation import ledger_differences
+from orders.models import Expense
+from orders.selectors import expense_list_for
+from orders.services.expenses import expense_record, expense_reverse
+from orders.services.orders import order_create
+from orders.tests.conftest import pdf_bytes
+
+pytestmark = pytest.mark.django_db
+
+REGISTRAR_FEE = Expense.Category.REGISTRAR_FEE
+
+
+def files_in(media_root) -> list[str]:
+    return sorted(str(p.relative_to(media_root)) for p in media_root.rglob("*") if p.is_file()) if media_root.exists() else []
+
+
+def balances() -> dict[str, Decimal]:
+    """The business's own accounts (a customer's receivable opens with the customer)."""
+    return dict(Account.objects.exclude(kind=Account.Kind.RECEIVABLE).values_list("code", "balance"))
+
+
+def exe_named(name: str = "receipt.pdf") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, b"MZ\x90\x00\x03\x00\x00\x00\x04\x00" + b"\x00" * 200, "application/pdf")
+
+
+@pytest.fixture
+def order(formation, operations_user):
+    return order_create(actor=operations_user, customer=formation["customer"], order_type=formation["order_type"])
+
+
+@pytest.fixture
+def record(order, finance_user):
+    def record(**changes):
+        fields = {
+            "actor": finance_user,
+            "order": order,
+            "amount": Decimal("120.00"),
+            "date": billing_today(),
+            "payee": "Companies House",
+            "category": REGISTRAR_FEE,
+        }
+        return expense_record(**(fields | changes))
+
+    return record
+
+
+# --- Recording and posting --------------------------------------------------------------------------------------
+
+
+def test_a_paid_expense_debits_its_category_and_credits_cash(record, order, finance_user, pdf_upload, media_in_tmp):
+    expense = record(reference="CH-4411", receipt=pdf_upload("fee receipt.pdf"))
+
+    assert (expense.amount, expense.currency, expense.created_by) == (Decimal("120.00"), "GBP", finance_user)
+    posted = expense.ledger_transaction
+    assert posted.kind == Transaction.Kind.EXPENSE and posted.source == expense and posted.customer is None
+    legs = {(leg.account.code, leg.debit, leg.credit) for leg in posted.legs.select_related("account")}
+    assert legs == {
+        ("expense:registrar_fee:GBP", Decimal("120.00"), Decimal("0.00")),
+        ("cash:GBP", Decimal("0.00"), Decimal("120.00")),
+    }
+    assert Account.objects.get(code="expense:registrar_fee:GBP").kind == Account.Kind.EXPENSE
+    assert expense.receipt.name == f"orders/acme-001/{order.number}/expenses/1-fee_receipt.pdf"
+    assert files_in(media_in_tmp) == [expense.receipt.name]
+    assert (expense.receipt_name, expense.receipt_kind) == ("fee receipt.pdf", "pdf")
+    assert ledger_differences()[0] == []
+
+
+def test_an_unpaid_expense_is_owed_to_suppliers(record):
+    expense = record(amount=Decimal("30.00"), category=Expense.Category.COURIER, payee="DHL", paid=False)
+
+    assert balances() == {"expense:courier:GBP": Decimal("30.00"), "suppliers:GBP": Decimal("-30.00")}
+    assert Account.objects.get(code="suppliers:GBP").kind == Account.Kind.SUPPLIER_PAYABLE
+    assert expense.ledger_transaction.legs.count() == 2
+
+
+def test_expenses_in_one_category_and_currency_share_an_account(record):
+    record()
+    record(amount=Decimal("0.01"))
+
+    assert balances() == {"expense:registrar_fee:GBP": Decimal("120.01"), "cash:GBP": Decimal("-120.01")}
+
+
+# --- Bad input: a clear error naming the field, and nothing changed or stored -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "code"),
+    [
+        ({"amount": Decimal("0")}, "amount", "amount_not_positive"),
+        ({"amount": Decimal("0.00")}, "amount", "amount_not_positive"),
+        ({"amount": Decimal("-5.00")}, "amount", "amount_not_positive"),
+        ({"amount": Decimal("10.005")}, "amount", "amount_precision"),
+        ({"amount": Decimal("1000000000.01")}, "amount", "out_of_range"),
+        ({"currency": "EUR"}, "currency", "currency_mismatch"),
+        ({"date": date(1999, 12, 31)}, "date", "out_of_range"),
+        ({"date": billing_today() + timedelta(days=2)}, "date", "out_of_range"),
+        ({"payee": "  "}, "payee", "required"),
+        ({"category": "lunch"}, "category", "invalid_choice"),
+        ({"receipt": exe_named()}, "receipt", "file_kind"),
+        ({"receipt": exe_named("setup.exe")}, "receipt", "file_kind"),
+    ],
+)
+def test_bad_input_is_refused_naming_the_field_and_changes_nothing(record, media_in_tmp, changes, field, code):
+    with pytest.raises(DomainError) as refused:
+        record(**({"receipt": SimpleUploadedFile("r.pdf", pdf_bytes())} | changes))
+
+    assert refused.value.code == code and field in refused.value.fields, refused.value.fields
+    assert not Expense.objects.exists() and not Transaction.objects.exists() and balances() == {}
+    assert files_in(media_in_tmp) == []
+
+
+def test_the_amount_bound_follows_max_amount(record, settings):
+    settings.MAX_AMOUNT = Decimal("500.00")
+
+    with pytest.raises(DomainError) as refused:
+        record(amount=Decimal("500.01"))
+
+    assert "MAX_AMOUNT" in refused.value.fields["amount"][0]
+    assert record(amount=Decimal("500.00")).amount == Decimal("500.00")
+
+
+def test_a_failed_posting_leaves_no_receipt_in_storage(record, media_in_tmp, monkeypatch, pdf_upload):
+    from orders.services import expenses
+
+    def refuse(**kwargs):
+        raise DomainError("The journal is closed.")
+
+    monkeypatch.setattr(expenses, "transaction_post", refuse)
+
+    with pytest.raises(DomainError):
+        record(receipt=pdf_upload())
+
+    assert files_in(media_in_tmp) == [] and not Expense.objects.exists()
+
+
+# --- Reversal ---------------------------------------------------------------------------------------------------
+
+
+def test_a_reversal_posts_the_opposite_entry_once(record, finance_user):
+    expense = record(paid=False)
+
+    reversal = expense_reverse(actor=finance_user, expense=expense, reason="Charged to the wrong order")
+
+    assert reversal.reverses == expense and reversal.amount == Decimal("-120.00") and not reversal.paid
+    assert reversal.date == billing_today() and reversal.reason == "Charged to the wrong order"
+    legs = {(leg.account.code, leg.debit, leg.credit) for leg in reversal.ledger_transaction.legs.all()}
+    assert legs == {
+        ("suppliers:GBP", Decimal("120.00"), Decimal("0.00")),
+        ("expense:registrar_fee:GBP", Decimal("0.00"), Decimal("120.00")),
+    }
+    assert set(balances().values()) == {Decimal("0.00")}
+    assert sum(e.amount for e in Expense.objects.filter(order=expense.order)) == Decimal("0.00")
+
+    with pytest.raises(DomainError) as twice:
+        expense_reverse(actor=finance_user, expense=expense, reason="Again")
+    assert twice.value.code == "already_reversed"
+    with pytest.raises(DomainError) as of_reversal:
+        expense_reverse(actor=finance_user, expense=reversal, reason="Undo the undo")
+    assert of_reversal.value.code == "expense_is_reversal"
+    assert Expense.objects.count() == 2 and Transaction.objects.count() == 2
+    assert ledger_differences()[0] == []
+
+
+def test_a_reversal_needs_a_reason(record, finance_user):
+    expense = record()
+
+    with pytest.raises(DomainError) as refused:
+        expense_reverse(actor=finance_user, expense=expense, reason=" ")
+
+    assert "reason" in refused.value.fields and Expense.objects.count() == 1
+
+
+def test_expenses_and_reversals_keep_the_journal_balanced_and_reconciled(record, finance_user):
+    categories = list(Expense.Category.values)
+    recorded = [
+        record(amount=Decimal(f"{n * 7 + 1}.{n:02d}"), category=categories[n % len(categories)], paid=n % 2 == 0)
+        for n in range(10)
+    ]
+    for expense in recorded[::3]:
+        expense_reverse(actor=finance_user, expense=expense, reason="Duplicate")
+
+    differences, _, transactions = ledger_differences()
+    assert differences == [] and transactions == 14
+    for posted in Transaction.objects.filter(kind=Transaction.Kind.EXPENSE):
+        legs = list(posted.legs.all())
+        assert sum(leg.debit for leg in legs) == sum(leg.credit for leg in legs)
+    assert sum(Leg.objects.values_list("debit", flat=True)) == sum(Leg.objects.values_list("credit", flat=True))
+    kept = sum(e.amount for e in recorded) - sum(e.amount for e in recorded[::3])
+    expense_total = sum(a.balance for a in Account.objects.filter(kind=Account.Kind.EXPENSE))
+    assert expense_total == kept == sum(Expense.objects.values_list("amount", flat=True))
+
+
+# --- Who sees expenses ------------------------------------------------------------------------------------------
+
+
+def test_only_finance_and_admin_see_expenses(record, make_user, operations_user, admin_user, finance_user, portal_user):
+    expense = record()
+
+    assert list(expense_list_for(finance_user)) == [expense]
+    assert list(expense_list_for(admin_user)) == [expense]
+    for user in (operations_user, make_user(Role.SALES), make_user(Role.CUSTOMER_SUCCESS), portal_user):
+        assert not expense_list_for(user).exists(), user
