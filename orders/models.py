@@ -526,9 +526,7 @@ class Expense(models.Model):
     paid = models.BooleanField(
         default=True, help_text="Paid from cash when recorded; otherwise owed to the supplier (suppliers payable)."
     )
-    reverses = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
-    )
+    reverses = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by")
     reason = models.TextField(blank=True, help_text="Why a reversing expense corrects the one it reverses.")
     ledger_transaction = models.OneToOneField(
         "ledger.Transaction",

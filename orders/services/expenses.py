@@ -109,9 +109,7 @@ def expense_record(
             f"Choose a category: {', '.join(Expense.Category.values)}.", field="category", code="invalid_choice"
         )
     payee = _text(payee, field="payee", label="payee", max_length=PAYEE_MAX_LENGTH, required=True)
-    reference = _text(
-        reference, field="reference", label="reference", max_length=REFERENCE_MAX_LENGTH, required=False
-    )
+    reference = _text(reference, field="reference", label="reference", max_length=REFERENCE_MAX_LENGTH, required=False)
     checked = (
         check_upload(receipt, accepted_kinds=RECEIPT_KINDS, max_size=settings.MAX_DOCUMENT_BYTES, field="receipt")
         if receipt is not None

@@ -25,7 +25,11 @@ REGISTRAR_FEE = Expense.Category.REGISTRAR_FEE
 
 
 def files_in(media_root) -> list[str]:
-    return sorted(str(p.relative_to(media_root)) for p in media_root.rglob("*") if p.is_file()) if media_root.exists() else []
+    return (
+        sorted(str(p.relative_to(media_root)) for p in media_root.rglob("*") if p.is_file())
+        if media_root.exists()
+        else []
+    )
 
 
 def balances() -> dict[str, Decimal]:
@@ -214,3 +218,99 @@ def test_only_finance_and_admin_see_expenses(record, make_user, operations_user,
     assert list(expense_list_for(admin_user)) == [expense]
     for user in (operations_user, make_user(Role.SALES), make_user(Role.CUSTOMER_SUCCESS), portal_user):
         assert not expense_list_for(user).exists(), user
+
+
+# --- API --------------------------------------------------------------------------------------------------------
+
+
+def url(order, *parts) -> str:
+    return "/".join([f"/api/orders/{order.pk}/expenses", *map(str, parts)])
+
+
+def test_finance_records_an_expense_with_a_receipt_and_downloads_it(order, finance_user, client_for, pdf_upload):
+    api = client_for(finance_user)
+    body = {
+        "amount": "120.00",
+        "date": billing_today().isoformat(),
+        "payee": "Companies House",
+        "category": "registrar_fee",
+        "reference": "CH-1",
+        "paid": "false",
+        "receipt": pdf_upload("fee.pdf"),
+    }
+
+    response = api.post(url(order), body, format="multipart", HTTP_IDEMPOTENCY_KEY="exp-1")
+
+    assert response.status_code == 201, response.content
+    created = response.json()
+    assert (created["amount"], created["currency"], created["paid"]) == ("120.00", "GBP", False)
+    assert created["receipt_name"] == "fee.pdf" and created["created_by"] == finance_user.email
+    download = api.get(created["receipt"])
+    assert download.status_code == 200 and download["Content-Type"] == "application/pdf"
+    with Expense.objects.get().receipt.open("rb") as stored:
+        assert b"".join(download.streaming_content) == stored.read()
+    assert [e["id"] for e in api.get(url(order)).json()["results"]] == [created["id"]]
+    body["receipt"] = pdf_upload("fee.pdf")
+    replay = api.post(url(order), body, format="multipart", HTTP_IDEMPOTENCY_KEY="exp-1")
+    assert replay.status_code == 201 and replay["Idempotency-Key-Replayed"] == "true"
+    assert Expense.objects.count() == 1 and Transaction.objects.count() == 1
+
+
+def test_the_api_refuses_bad_expenses_naming_the_field(order, finance_user, client_for, media_in_tmp):
+    api = client_for(finance_user)
+    good = {"amount": "10.00", "date": billing_today().isoformat(), "payee": "DHL", "category": "courier"}
+    bad = [
+        ({"amount": "0.00"}, "amount"),
+        ({"amount": "-1.00"}, "amount"),
+        ({"amount": "1.005"}, "amount"),
+        ({"amount": "1000000000.01"}, "amount"),
+        ({"currency": "EUR"}, "currency"),
+        ({"date": "1999-12-31"}, "date"),
+        ({"category": "lunch"}, "category"),
+    ]
+    for changes, field in bad:
+        response = api.post(url(order), good | changes, format="json")
+        assert response.status_code == 400, (changes, response.content)
+        assert field in response.json()["error"]["fields"], (changes, response.json())
+    renamed = api.post(url(order), good | {"receipt": exe_named()}, format="multipart")
+    assert renamed.status_code == 400 and "receipt" in renamed.json()["error"]["fields"]
+    assert not Expense.objects.exists() and not Transaction.objects.exists() and files_in(media_in_tmp) == []
+
+
+def test_the_api_reverses_an_expense_once(record, order, finance_user, client_for):
+    expense = record()
+    api = client_for(finance_user)
+
+    reversed_ = api.post(url(order, expense.pk, "reverse"), {"reason": "Duplicate"}, format="json")
+    again = api.post(url(order, expense.pk, "reverse"), {"reason": "Duplicate"}, format="json")
+
+    assert reversed_.status_code == 201 and reversed_.json()["amount"] == "-120.00"
+    assert reversed_.json()["reverses"] == expense.pk
+    assert again.status_code == 400 and again.json()["error"]["code"] == "already_reversed"
+    listed = {e["id"]: e["reversed_by"] for e in api.get(url(order)).json()["results"]}
+    assert listed == {expense.pk: reversed_.json()["id"], reversed_.json()["id"]: None}
+
+
+def test_operations_and_the_portal_neither_see_nor_record_expenses(
+    record, order, operations_user, portal_user, make_user, client_for
+):
+    expense = record()
+    body = {"amount": "10.00", "date": billing_today().isoformat(), "payee": "DHL", "category": "courier"}
+    for user in (operations_user, make_user(Role.SALES), make_user(Role.CUSTOMER_SUCCESS)):
+        api = client_for(user)
+        assert api.get(url(order)).status_code == 403, user
+        assert api.post(url(order), body, format="json").status_code == 403, user
+        assert api.post(url(order, expense.pk, "reverse"), {"reason": "x"}, format="json").status_code == 403
+        assert "expenses" not in str(api.get(f"/api/orders/{order.pk}").content)
+    assert client_for(portal_user).get(url(order)).status_code == 403
+    assert Expense.objects.count() == 1
+
+
+def test_another_orders_expense_answers_404(record, order, formation, finance_user, client_for):
+    expense = record()
+    other = order_create(actor=finance_user, customer=formation["customer"], order_type=formation["order_type"])
+
+    api = client_for(finance_user)
+    assert api.post(url(other, expense.pk, "reverse"), {"reason": "x"}, format="json").status_code == 404
+    assert api.get(url(other, expense.pk, "receipt")).status_code == 404
+    assert api.get(f"/api/orders/{order.pk + 1000}/expenses").status_code == 404
