@@ -155,8 +155,5 @@ def expense_list_for(user: User) -> QuerySet[Expense]:
 def order_expenses(user: User, order: Order) -> list[Expense]:
     """The order's expenses, oldest first, each with what its row shows (and whether it is reversed)."""
     return list(
-        expense_list_for(user)
-        .filter(order=order)
-        .select_related("created_by", "reverses", "reversed_by")
-        .order_by("date", "pk")
+        expense_list_for(user).filter(order=order).select_related("created_by", "reversed_by").order_by("date", "pk")
     )

@@ -105,6 +105,10 @@ def test_every_operation_documents_its_refusals_in_the_error_format():
         "PATCH /api/orders/{order_pk}/tasks/{task_pk}",
         "POST /api/orders/{order_pk}/comments",
         "DELETE /api/orders/{order_pk}/access/{user_pk}",
+        "GET /api/orders/{order_pk}/expenses",
+        "POST /api/orders/{order_pk}/expenses",
+        "POST /api/orders/{order_pk}/expenses/{expense_pk}/reverse",
+        "GET /api/orders/{order_pk}/expenses/{expense_pk}/receipt",
         "POST /api/customers/{id}/deputies",
         "GET /api/companies",
     } <= set(operations)

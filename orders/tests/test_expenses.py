@@ -314,3 +314,81 @@ def test_another_orders_expense_answers_404(record, order, formation, finance_us
     assert api.post(url(other, expense.pk, "reverse"), {"reason": "x"}, format="json").status_code == 404
     assert api.get(url(other, expense.pk, "receipt")).status_code == 404
     assert api.get(f"/api/orders/{order.pk + 1000}/expenses").status_code == 404
+
+
+# --- Admin ------------------------------------------------------------------------------------------------------
+
+
+def page(order) -> str:
+    return f"/admin/orders/order/{order.pk}/change/"
+
+
+def test_finance_records_and_reverses_an_expense_on_the_order_page(client, order, finance_user, pdf_upload):
+    client.force_login(finance_user)
+    empty = client.get(page(order)).content.decode()
+    assert 'data-testid="expenses"' in empty and "No expenses recorded." in empty
+
+    form = {
+        "amount": "1234.50",
+        "date": billing_today().isoformat(),
+        "category": "notary",
+        "payee": "Notary Smith",
+        "reference": "N-77",
+        "paid": "on",
+        "receipt": pdf_upload("notary.pdf"),
+    }
+    response = client.post(f"/admin/orders/order/{order.pk}/expenses/add/", form, follow=True)
+
+    text = response.content.decode()
+    assert "Expense of 1,234.50 GBP to Notary Smith recorded and posted." in text, text[:3000]
+    expense = Expense.objects.get()
+    assert "1,234.50 GBP" in text and "notary.pdf" in text
+    receipt = client.get(f"/admin/orders/expense/{expense.pk}/receipt/")
+    assert receipt.status_code == 200 and receipt["Content-Disposition"].endswith('filename="notary.pdf"')
+
+    reverse_url = f"/admin/orders/order/{order.pk}/expenses/{expense.pk}/reverse/"
+    text = client.post(reverse_url, {"reason": "Wrong notary"}, follow=True).content.decode()
+    assert f"Expense EXP-{expense.pk} reversed by EXP-" in text and "-1,234.50 GBP" in text
+    assert "Reverses EXP-" in text and 'data-testid="expense-total">0.00 GBP' in text
+    again = client.post(reverse_url, {"reason": "Again"}, follow=True).content.decode()
+    assert "already reversed" in again and Expense.objects.count() == 2
+
+
+def test_a_bad_expense_in_the_admin_says_why_and_records_nothing(client, order, finance_user, media_in_tmp):
+    client.force_login(finance_user)
+    form = {"amount": "10.00", "date": "1999-01-01", "category": "courier", "payee": "DHL", "receipt": exe_named()}
+
+    text = client.post(f"/admin/orders/order/{order.pk}/expenses/add/", form, follow=True).content.decode()
+
+    assert "is not a file kind" in text or "before 2000-01-01" in text
+    assert not Expense.objects.exists() and files_in(media_in_tmp) == []
+
+
+def test_operations_sees_no_expenses_tab_and_cannot_post_one(client, record, order, operations_user):
+    expense = record(receipt=SimpleUploadedFile("r.pdf", pdf_bytes()))
+    client.force_login(operations_user)
+
+    text = client.get(page(order)).content.decode()
+    assert 'data-testid="expenses"' not in text and "Companies House" not in text
+    form = {"amount": "10.00", "date": billing_today().isoformat(), "category": "courier", "payee": "DHL"}
+    assert client.post(f"/admin/orders/order/{order.pk}/expenses/add/", form).status_code == 403
+    assert (
+        client.post(f"/admin/orders/order/{order.pk}/expenses/{expense.pk}/reverse/", {"reason": "x"}).status_code
+        == 403
+    )
+    assert client.get(f"/admin/orders/expense/{expense.pk}/receipt/").status_code == 404
+    assert client.get("/admin/orders/expense/").status_code == 403
+    assert Expense.objects.count() == 1
+
+
+def test_the_expense_changelist_is_read_only_and_filters(client, record, finance_user, django_assert_max_num_queries):
+    record()
+    record(category=Expense.Category.COURIER, payee="DHL", amount=Decimal("30.00"))
+    client.force_login(finance_user)
+
+    with django_assert_max_num_queries(20):
+        response = client.get("/admin/orders/expense/?category=courier")
+
+    text = response.content.decode()
+    assert response.status_code == 200 and "DHL" in text and "30.00 GBP" in text and "Companies House" not in text
+    assert client.get("/admin/orders/expense/add/").status_code == 403
