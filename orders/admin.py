@@ -663,8 +663,7 @@ class ExpenseAdmin(ModelAdmin):
         "date_label",
         "order_link",
         "category",
-        "payee",
-        "reference",
+        "payee_label",
         "amount_label",
         "paid_label",
         "reversal_label",
@@ -709,11 +708,17 @@ class ExpenseAdmin(ModelAdmin):
     @display(description="Order", ordering="order__number")
     def order_link(self, expense: Expense) -> str:
         return format_html(
-            '<a class="whitespace-nowrap" href="{}">{}</a> <span class="opacity-70">{}</span>',
+            '<a class="text-primary-600 whitespace-nowrap" href="{}">{}</a> <span class="opacity-70">{}</span>',
             views.order_url(expense.order, "expenses"),
             expense.order.number,
             expense.order.customer.name,
         )
+
+    @display(description="Payee", ordering="payee")
+    def payee_label(self, expense: Expense) -> str:
+        if not expense.reference:
+            return expense.payee
+        return format_html('{}<div class="opacity-70">Ref. {}</div>', expense.payee, expense.reference)
 
     @display(description="Amount", ordering="amount")
     def amount_label(self, expense: Expense) -> str:
@@ -721,12 +726,12 @@ class ExpenseAdmin(ModelAdmin):
 
     @display(description="Paid", ordering="paid")
     def paid_label(self, expense: Expense) -> str:
-        return "Paid" if expense.paid else "Owed to supplier"
+        return "Paid" if expense.paid else "Owed"
 
     @display(description="Correction")
     def reversal_label(self, expense: Expense) -> str:
         if expense.reverses_id:
-            return f"Reverses EXP-{expense.reverses_id}: {expense.reason}"
+            return format_html('Reverses EXP-{}<div class="opacity-70">{}</div>', expense.reverses_id, expense.reason)
         reversal = getattr(expense, "reversed_by", None)
         return f"Reversed by EXP-{reversal.pk}" if reversal else "—"
 
@@ -735,7 +740,9 @@ class ExpenseAdmin(ModelAdmin):
         if not expense.receipt:
             return "—"
         return format_html(
-            '<a href="{}">{}</a>', reverse("admin:orders_expense_receipt", args=[expense.pk]), expense.receipt_name
+            '<a class="text-primary-600" href="{}">{}</a>',
+            reverse("admin:orders_expense_receipt", args=[expense.pk]),
+            expense.receipt_name,
         )
 
     def get_urls(self):
