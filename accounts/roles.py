@@ -72,6 +72,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "reports.view_audit_log",
         *ORDER_READER,
         "orders.view_order_money",
+        # Records an order's expenses and corrects them by reversal (orders.services.expenses); never edits them.
+        *_crud("orders", "expense", "view", "add"),
     ],
     Role.CUSTOMER_SUCCESS: [
         *_crud("catalog", "customer", "view", "change"),

@@ -71,6 +71,8 @@ class Account(models.Model):
         TAX = "tax", "Tax payable"
         CASH = "cash", "Cash and bank"
         ADJUSTMENTS = "adjustments", "Adjustments"
+        EXPENSE = "expense", "Expense (order costs)"
+        SUPPLIER_PAYABLE = "supplier_payable", "Payable (suppliers)"
 
     code = models.CharField(max_length=100, unique=True)
     name = models.CharField(max_length=250)
@@ -108,6 +110,7 @@ class Transaction(AppendOnlyModel):
         CREDIT_NOTE = "credit_note", "Credit note"
         SETTLEMENT = "settlement", "Settlement"
         PAYOUT = "payout", "Payout"
+        EXPENSE = "expense", "Expense"
 
     kind = models.CharField(max_length=16, choices=Kind.choices, db_index=True)
     description = models.CharField(max_length=500)

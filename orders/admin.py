@@ -7,6 +7,7 @@ call one service each and report what it said.
 """
 
 from collections.abc import Callable
+from decimal import Decimal
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -31,10 +32,20 @@ from catalog.admin import ServiceBackedAdmin
 from ledger.forms import money_label
 from orders import views
 from orders.admin_selectors import document_file_history, order_shared_with
-from orders.forms import BulkAssignForm, BulkMoveForm, CommentForm, OptionalReasonForm, ReasonForm, ShareForm, TaskForm
+from orders.forms import (
+    BulkAssignForm,
+    BulkMoveForm,
+    CommentForm,
+    ExpenseForm,
+    OptionalReasonForm,
+    ReasonForm,
+    ShareForm,
+    TaskForm,
+)
 from orders.models import (
     Company,
     DocumentType,
+    Expense,
     Order,
     OrderDocument,
     OrderType,
@@ -50,7 +61,15 @@ from orders.resources import (
     RegistrarResource,
     RevenueShareAgreementResource,
 )
-from orders.selectors import company_list_for, order_list_for, order_may_see_money, order_page
+from orders.selectors import (
+    company_list_for,
+    expense_list_for,
+    expense_may_see,
+    order_expenses,
+    order_list_for,
+    order_may_see_money,
+    order_page,
+)
 from orders.services.agreements import revenue_share_agreement_create, revenue_share_agreement_update
 from orders.services.orders import order_assign_many, order_transition, transitions_from
 from usage.admin import CustomerFilter, EstimatedCountPaginator
@@ -315,6 +334,12 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
             path("<int:pk>/access/share/", wrap(views.share_view), name="orders_order_share"),
             path("<int:pk>/access/unshare/", wrap(views.unshare_view), name="orders_order_unshare"),
             path("files/<int:file_pk>/", wrap(views.document_download), name="orders_document_download"),
+            path("<int:pk>/expenses/add/", wrap(views.expense_add_view), name="orders_expense_add"),
+            path(
+                "<int:pk>/expenses/<int:expense_pk>/reverse/",
+                wrap(views.expense_reverse_view),
+                name="orders_expense_reverse",
+            ),
             path("attachments/<int:pk>/", wrap(views.attachment_download), name="orders_attachment_download"),
             *super().get_urls(),
         ]
@@ -372,7 +397,10 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
         ]
         if may_share:
             tabs.append(("access", "Access", None))
-        return {
+        expense_context = self._expense_context(request, order)
+        if expense_context:
+            tabs.insert(3, ("expenses", "Expenses", len(expense_context["expenses"])))
+        return expense_context | {
             "order": order,
             "status_colour": STATUS_COLOURS[order.status],
             "tabs": tabs,
@@ -389,6 +417,21 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
             "task_form": TaskForm(auto_id="task_%s"),
             "comment_form": CommentForm(auto_id="comment_%s"),
             "share_form": ShareForm(auto_id="share_%s"),
+        }
+
+    def _expense_context(self, request, order: Order) -> dict:
+        """The Expenses tab, for those who see expenses (Finance and Admin); empty for everyone else."""
+        if not expense_may_see(request.user):
+            return {}
+        expenses = order_expenses(request.user, order)
+        for expense in expenses:
+            expense.reversal = getattr(expense, "reversed_by", None)
+            expense.amount_label = money_label(expense.amount, expense.currency)
+        return {
+            "expenses": expenses,
+            "expense_total": money_label(sum((e.amount for e in expenses), Decimal("0.00")), order.currency),
+            "may_record_expense": request.user.has_perm("orders.add_expense"),
+            "expense_form": ExpenseForm(auto_id="expense_%s", initial={"date": billing_today()}),
         }
 
     @display(description="Number", ordering="number")
@@ -657,3 +700,102 @@ class RevenueShareAgreementAdmin(ServiceBackedAdmin):
     @staticmethod
     def update_service(*, actor, agreement, **data):
         return revenue_share_agreement_update(actor=actor, agreement=agreement, **data)
+
+
+@admin.register(Expense)
+class ExpenseAdmin(ModelAdmin):
+    """Every expense the user may see, read-only: expenses are recorded and reversed on the order's page."""
+
+    list_display = [
+        "expense_ref",
+        "date_label",
+        "order_link",
+        "category",
+        "payee_label",
+        "amount_label",
+        "paid_label",
+        "reversal_label",
+        "receipt_link",
+    ]
+    list_filter = [
+        "category",
+        ("date", RangeDateFilter),
+        ("order__order_type", RelatedDropdownFilter),
+        "paid",
+    ]
+    list_filter_submit = True
+    list_select_related = ["order", "order__customer", "reverses", "reversed_by"]
+    search_fields = ["order__number", "payee", "reference"]
+    search_help_text = "Order number, payee or reference"
+    ordering = ["-date", "-id"]
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return expense_list_for(request.user)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return expense_may_see(request.user)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @display(description="Expense", ordering="id")
+    def expense_ref(self, expense: Expense) -> str:
+        return f"EXP-{expense.pk}"
+
+    @display(description="Date", ordering="date")
+    def date_label(self, expense: Expense) -> str:
+        return format_html('<span class="whitespace-nowrap">{}</span>', f"{expense.date:%d %b %Y}")
+
+    @display(description="Order", ordering="order__number")
+    def order_link(self, expense: Expense) -> str:
+        return format_html(
+            '<a class="text-primary-600 whitespace-nowrap" href="{}">{}</a> <span class="opacity-70">{}</span>',
+            views.order_url(expense.order, "expenses"),
+            expense.order.number,
+            expense.order.customer.name,
+        )
+
+    @display(description="Payee", ordering="payee")
+    def payee_label(self, expense: Expense) -> str:
+        if not expense.reference:
+            return expense.payee
+        return format_html('{}<div class="opacity-70">Ref. {}</div>', expense.payee, expense.reference)
+
+    @display(description="Amount", ordering="amount")
+    def amount_label(self, expense: Expense) -> str:
+        return format_html('<span class="whitespace-nowrap">{}</span>', money_label(expense.amount, expense.currency))
+
+    @display(description="Paid", ordering="paid")
+    def paid_label(self, expense: Expense) -> str:
+        return "Paid" if expense.paid else "Owed"
+
+    @display(description="Correction")
+    def reversal_label(self, expense: Expense) -> str:
+        if expense.reverses_id:
+            return format_html('Reverses EXP-{}<div class="opacity-70">{}</div>', expense.reverses_id, expense.reason)
+        reversal = getattr(expense, "reversed_by", None)
+        return f"Reversed by EXP-{reversal.pk}" if reversal else "—"
+
+    @display(description="Receipt")
+    def receipt_link(self, expense: Expense) -> str:
+        if not expense.receipt:
+            return "—"
+        return format_html(
+            '<a class="text-primary-600" href="{}">{}</a>',
+            reverse("admin:orders_expense_receipt", args=[expense.pk]),
+            expense.receipt_name,
+        )
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/receipt/", wrap(views.expense_receipt_download), name="orders_expense_receipt"),
+            *super().get_urls(),
+        ]

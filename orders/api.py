@@ -1,5 +1,5 @@
 """Order desk API: orders and their lifecycle, documents (multipart uploads, review, downloads), tasks, comments,
-sharing, and the reference data (order types, document types, companies, registrars).
+sharing, expenses (Finance and Admin), and the reference data (order types, document types, companies, registrars).
 
 Every order is looked up through orders.selectors.order_list_for, so an order the caller may not see answers 404
 with the same body as one that does not exist. A portal user reads their own customer's orders, their documents
@@ -41,6 +41,7 @@ from orders.models import (
     Comment,
     Company,
     DocumentType,
+    Expense,
     Order,
     OrderDocument,
     OrderDocumentFile,
@@ -60,6 +61,10 @@ from orders.serializers import (
     DocumentReviewSerializer,
     DocumentTypeSerializer,
     DocumentUploadSerializer,
+    ExpenseCreateSerializer,
+    ExpenseReverseSerializer,
+    ExpenseSerializer,
+    ExpenseUploadSerializer,
     GrantSerializer,
     OrderCreateSerializer,
     OrderDetailSerializer,
@@ -76,7 +81,7 @@ from orders.serializers import (
     TaskUpdateSerializer,
     UserRefSerializer,
 )
-from orders.services import comments, documents, sharing, tasks
+from orders.services import comments, documents, expenses, sharing, tasks
 from orders.services.agreements import revenue_share_agreement_create, revenue_share_agreement_update
 from orders.services.orders import order_create, order_transition, order_update
 
@@ -764,3 +769,119 @@ class RevenueShareAgreementViewSet(
         data = _read(RevenueShareAgreementUpdateSerializer, request)
         agreement = revenue_share_agreement_update(actor=request.user, agreement=agreement, **data)
         return Response(RevenueShareAgreementSerializer(agreement).data)
+
+
+# --- Expenses ---------------------------------------------------------------------------------------------------
+
+SEE_EXPENSES = ["orders.view_expense", "orders.view_order_money"]
+
+
+class OrderExpenseView(OrderDeskView):
+    """What the expense views share: expenses are the business's costs, seen by Finance and Admin only."""
+
+    serializer_class = ExpenseSerializer
+    filter_backends: list = []
+    portal_reads = False
+
+    def expenses_of(self, order: Order) -> QuerySet[Expense]:
+        return (
+            selectors.expense_list_for(self.request.user)
+            .filter(order=order)
+            .select_related("created_by", "reversed_by")
+            .order_by("date", "pk")
+        )
+
+    def visible_expense(self) -> Expense:
+        order = self.visible_order(self.kwargs["order_pk"])
+        expense = self.expenses_of(order).filter(pk=self.kwargs["expense_pk"]).first()
+        if expense is None:
+            raise Http404("No expense matches the given query.")
+        return expense
+
+    def represent(self, expense: Expense, status_code: int = status.HTTP_200_OK) -> Response:
+        expense = Expense.objects.select_related("created_by", "reversed_by").get(pk=expense.pk)
+        return Response(self.get_serializer(expense).data, status=status_code)
+
+
+class OrderExpensesView(OrderExpenseView, generics.ListAPIView):
+    """GET: the order's expenses, oldest first, reversals among them. POST (JSON, or multipart/form-data with a
+    `receipt` file): record an expense, posted to the ledger at once."""
+
+    parser_classes = [JSONParser, UploadParser]
+    required_permissions = {"GET": SEE_EXPENSES, "POST": _by_order("add_expense")}
+
+    def get_queryset(self) -> QuerySet[Expense]:
+        if getattr(self, "swagger_fake_view", False):
+            return Expense.objects.none()
+        return self.expenses_of(self.visible_order(self.kwargs["order_pk"]))
+
+    @extend_schema(
+        summary="Record an expense of the order",
+        description="In the order's currency; posts `expense` to the ledger (the category's expense account to "
+        "cash when paid, to the suppliers' payable when not). Never edited afterwards: reverse it instead. A "
+        "refused expense stores nothing, its receipt neither.",
+        request={"application/json": ExpenseCreateSerializer, "multipart/form-data": ExpenseUploadSerializer},
+        responses={
+            201: ExpenseSerializer,
+            400: error_response(
+                "`error.code`: `amount_not_positive`, `amount_precision`, `out_of_range`, `currency_mismatch`, "
+                "`required`, `invalid_choice`, `bad_file_name`, `empty_file`, `file_too_large`, `file_kind`, "
+                "`file_extension`, `invalid`, `parse_error`"
+            ),
+            404: error_response(NOT_YOURS),
+        },
+    )
+    @idempotent
+    def post(self, request, order_pk):
+        order = self.visible_order(order_pk)
+        if request.content_type.startswith("multipart/"):
+            data = dict(_read(ExpenseUploadSerializer, request))
+        else:
+            data = _read(ExpenseCreateSerializer, request)
+        expense = expenses.expense_record(actor=request.user, order=order, **data)
+        return self.represent(expense, status.HTTP_201_CREATED)
+
+
+class OrderExpenseReverseView(OrderExpenseView, generics.GenericAPIView):
+    required_permissions = {"POST": _by_order("add_expense") + SEE_EXPENSES}
+
+    @extend_schema(
+        summary="Correct an expense by a reversing one",
+        description="Records a reversing expense, dated today, whose amount is the original's negated, and posts "
+        "the opposite entry. An expense is reversed once; a reversal is not reversed.",
+        request=ExpenseReverseSerializer,
+        responses={
+            201: ExpenseSerializer,
+            400: error_response("`error.code`: `already_reversed`, `expense_is_reversal`, `required`, `invalid`"),
+            404: error_response(NOT_YOURS),
+        },
+    )
+    @idempotent
+    def post(self, request, order_pk, expense_pk):
+        expense = self.visible_expense()
+        reversal = expenses.expense_reverse(
+            actor=request.user, expense=expense, **_read(ExpenseReverseSerializer, request)
+        )
+        return self.represent(reversal, status.HTTP_201_CREATED)
+
+
+class OrderExpenseReceiptView(OrderExpenseView, generics.GenericAPIView):
+    required_permissions = {"GET": SEE_EXPENSES}
+
+    @extend_schema(
+        summary="Download an expense's receipt",
+        responses={
+            (200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The receipt (PDF, JPEG or PNG)."),
+            404: error_response(NOT_YOURS + "; `not_found` too when the expense has no receipt"),
+        },
+    )
+    def get(self, request, order_pk, expense_pk):
+        expense = self.visible_expense()
+        if not expense.receipt:
+            raise Http404("The expense has no receipt.")
+        try:
+            handle = expense.receipt.open("rb")
+        except FileNotFoundError as error:
+            raise Http404("The receipt is missing from storage.") from error
+        content_type = FILE_KINDS.get(expense.receipt_kind, ("application/octet-stream",))[0]
+        return FileResponse(handle, as_attachment=True, filename=expense.receipt_name, content_type=content_type)

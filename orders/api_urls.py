@@ -13,6 +13,7 @@ router.register("revenue-share-agreements", api.RevenueShareAgreementViewSet, ba
 
 DOCUMENT = "orders/<int:order_pk>/documents/<int:document_pk>"
 TASK = "orders/<int:order_pk>/tasks/<int:task_pk>"
+EXPENSE = "orders/<int:order_pk>/expenses/<int:expense_pk>"
 
 urlpatterns = [
     *router.urls,
@@ -29,6 +30,9 @@ urlpatterns = [
     path(f"{TASK}/complete", api.OrderTaskCompleteView.as_view(), name="order-task-complete"),
     path(f"{TASK}/reopen", api.OrderTaskReopenView.as_view(), name="order-task-reopen"),
     path("orders/<int:order_pk>/comments", api.OrderCommentsView.as_view(), name="order-comments"),
+    path("orders/<int:order_pk>/expenses", api.OrderExpensesView.as_view(), name="order-expenses"),
+    path(f"{EXPENSE}/reverse", api.OrderExpenseReverseView.as_view(), name="order-expense-reverse"),
+    path(f"{EXPENSE}/receipt", api.OrderExpenseReceiptView.as_view(), name="order-expense-receipt"),
     path("orders/<int:order_pk>/access", api.OrderAccessView.as_view(), name="order-access"),
     path("orders/<int:order_pk>/access/<int:user_pk>", api.OrderAccessUserView.as_view(), name="order-access-user"),
 ]

@@ -12,13 +12,14 @@ from unfold.widgets import (
     UnfoldAdminSelectWidget,
     UnfoldAdminTextareaWidget,
     UnfoldAdminTextInputWidget,
+    UnfoldBooleanSwitchWidget,
 )
 
 from accounts.models import User
 from billing_project import money
 from catalog.models import Partner
 from ledger.forms import CustomerScopedForm, customer_field
-from orders.models import Company, Order, OrderType, Task
+from orders.models import Company, Expense, Order, OrderType, Task
 
 REASON_MAX_LENGTH = 2000
 
@@ -178,3 +179,27 @@ class CommentForm(forms.Form):
 
 class ShareForm(forms.Form):
     user = user_field()
+
+
+class ExpenseForm(forms.Form):
+    """An expense of the order; the service checks the amount, the date's window and the receipt's bytes."""
+
+    amount = money_field(help_text="In the order's currency.")
+    date = date_field(help_text="When the cost was incurred.")
+    category = forms.ChoiceField(choices=Expense.Category.choices, widget=UnfoldAdminSelectWidget())
+    payee = forms.CharField(max_length=200, widget=UnfoldAdminTextInputWidget())
+    reference = forms.CharField(
+        max_length=100, required=False, widget=UnfoldAdminTextInputWidget(), help_text="The supplier's number."
+    )
+    paid = forms.BooleanField(
+        required=False,
+        initial=True,
+        widget=UnfoldBooleanSwitchWidget(),
+        label="Paid now",
+        help_text="Off: owed to the supplier.",
+    )
+    receipt = forms.FileField(required=False, help_text="PDF, JPEG or PNG.")
+
+
+class ExpenseReverseForm(forms.Form):
+    reason = forms.CharField(max_length=REASON_MAX_LENGTH)

@@ -584,3 +584,76 @@ class RevenueShareAgreement(models.Model):
                 f"{clash.valid_from:%d %b %Y} – {clash_end}; end that one first."
             )
             raise ValidationError({"valid_from": ValidationError(message, code="overlap")})
+
+
+class Expense(models.Model):
+    """A cost incurred on an order (a registrar's fee, a courier), posted to the ledger as it is recorded.
+
+    Never edited after posting: a mistake is corrected by a reversing expense (`reverses`), whose amount is the
+    original's, negated, so an order's expenses are the sum of its rows' amounts. Written only by
+    orders.services.expenses.
+    """
+
+    class Category(models.TextChoices):
+        REGISTRAR_FEE = "registrar_fee", "Registrar fee"
+        COURIER = "courier", "Courier"
+        NOTARY = "notary", "Notary"
+        TRANSLATION = "translation", "Translation"
+        OTHER = "other", "Other"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="expenses")
+    amount = models.DecimalField(
+        max_digits=money.AMOUNT_MAX_DIGITS,
+        decimal_places=money.AMOUNT_DECIMAL_PLACES,
+        validators=[money.WithinBound("amount")],
+        help_text="Positive; a reversing expense holds the original's amount negated.",
+    )
+    currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES, help_text="The order's.")
+    date = models.DateField(help_text="When the cost was incurred, in the billing time zone.")
+    payee = models.CharField(max_length=200)
+    category = models.CharField(max_length=16, choices=Category.choices)
+    reference = models.CharField(max_length=100, blank=True, help_text="The supplier's invoice or receipt number.")
+    receipt = models.FileField(max_length=300, blank=True)
+    receipt_name = models.CharField("receipt file name", max_length=255, blank=True)
+    receipt_kind = models.CharField(max_length=16, blank=True)
+    paid = models.BooleanField(
+        default=True, help_text="Paid from cash when recorded; otherwise owed to the supplier (suppliers payable)."
+    )
+    reverses = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by")
+    reason = models.TextField(blank=True, help_text="Why a reversing expense corrects the one it reverses.")
+    ledger_transaction = models.OneToOneField(
+        "ledger.Transaction",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The `expense` posting; set in the same database transaction as the row.",
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["date", "pk"]
+        indexes = [
+            models.Index(fields=["order", "date"], name="expense_order_idx"),
+            models.Index(fields=["-date", "-id"], name="expense_newest_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reverses__isnull=True, amount__gt=0) | Q(reverses__isnull=False, amount__lt=0),
+                name="expense_amount_signed_by_reversal",
+                violation_error_message="An expense is positive; only a reversing expense is negative.",
+            ),
+            models.CheckConstraint(
+                condition=Q(reverses__isnull=True) | ~Q(reason=""),
+                name="expense_reversal_has_reason",
+                violation_error_message="A reversing expense needs a reason.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order.number} · {self.get_category_display()} · {self.payee}"
+
+    @property
+    def is_reversal(self) -> bool:
+        return self.reverses_id is not None

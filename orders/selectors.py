@@ -18,6 +18,7 @@ from catalog.selectors import customer_list_for, deputy_grants, portal_customer_
 from orders.models import (
     Comment,
     Company,
+    Expense,
     Order,
     OrderDocument,
     OrderDocumentFile,
@@ -146,4 +147,28 @@ def agreement_in_force(partner: Partner, order_type: OrderType, day: date) -> Re
         .select_related("partner", "order_type")
         .order_by(F("order_type").asc(nulls_last=True))
         .first()
+    )
+
+
+def expense_may_see(user: User) -> bool:
+    """Expenses are money beyond an order's fee, and the business's own costs: Finance and Admin, never the portal."""
+    return (
+        user.is_authenticated
+        and portal_customer_id(user) is None
+        and user.has_perm("orders.view_expense")
+        and user.has_perm("orders.view_order_money")
+    )
+
+
+def expense_list_for(user: User) -> QuerySet[Expense]:
+    """The expenses of the orders the user may see, for those who see expenses at all."""
+    if not expense_may_see(user):
+        return Expense.objects.none()
+    return Expense.objects.filter(order__in=order_list_for(user))
+
+
+def order_expenses(user: User, order: Order) -> list[Expense]:
+    """The order's expenses, oldest first, each with what its row shows (and whether it is reversed)."""
+    return list(
+        expense_list_for(user).filter(order=order).select_related("created_by", "reversed_by").order_by("date", "pk")
     )

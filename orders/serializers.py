@@ -31,6 +31,7 @@ from orders.models import (
     CommentAttachment,
     Company,
     DocumentType,
+    Expense,
     Order,
     OrderDocument,
     OrderDocumentFile,
@@ -512,3 +513,84 @@ class RevenueShareAgreementUpdateSerializer(serializers.Serializer):
     )
     valid_from = serializers.DateField(required=False)
     valid_to = serializers.DateField(allow_null=True, required=False, help_text="Last day in force; null: open-ended.")
+
+
+# --- Expenses ---------------------------------------------------------------------------------------------------
+
+ExpenseCategoryField = enum_field(Expense.Category, "ExpenseCategoryEnum")
+
+
+@extend_schema_field({"type": "string", "format": "uri", "nullable": True})
+class ReceiptDownloadField(serializers.Field):
+    """The API address that serves an expense's receipt to those who may see expenses; null without a receipt."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, expense: Expense) -> str | None:
+        if not expense.receipt:
+            return None
+        kwargs = {"order_pk": expense.order_id, "expense_pk": expense.pk}
+        return reverse("order-expense-receipt", kwargs=kwargs, request=self.context.get("request"))
+
+
+class ExpenseSerializer(ModelSerializer):
+    amount = amount_out(help_text="Positive; a reversing expense holds the amount it reverses, negated.")
+    category = ExpenseCategoryField(read_only=True)
+    receipt = ReceiptDownloadField()
+    created_by = serializers.EmailField(source="created_by.email", read_only=True)
+    reversed_by = serializers.SerializerMethodField(help_text="The reversing expense's id, once reversed.")
+
+    class Meta:
+        model = Expense
+        fields = [
+            "id",
+            "order",
+            "amount",
+            "currency",
+            "date",
+            "payee",
+            "category",
+            "reference",
+            "paid",
+            "receipt",
+            "receipt_name",
+            "receipt_kind",
+            "reverses",
+            "reversed_by",
+            "reason",
+            "ledger_transaction",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_reversed_by(self, expense: Expense) -> int | None:
+        reversal = getattr(expense, "reversed_by", None)
+        return reversal.pk if reversal is not None else None
+
+
+class ExpenseCreateSerializer(serializers.Serializer):
+    amount = AmountField(min_value=Decimal(0), help_text="Greater than zero, two decimals, in the order's currency.")
+    currency = CharField(
+        required=False, help_text="Leave out, or give the order's currency: an expense in another is refused."
+    )
+    date = serializers.DateField(help_text="When the cost was incurred: from 2000-01-01 to tomorrow.")
+    payee = CharField(max_length=200)
+    category = ExpenseCategoryField()
+    reference = CharField(max_length=100, allow_blank=True, required=False, default="")
+    paid = BooleanField(
+        required=False, default=True, help_text="true: paid from cash now; false: owed to the supplier."
+    )
+
+
+class ExpenseUploadSerializer(ExpenseCreateSerializer):
+    receipt = serializers.FileField(
+        required=False,
+        help_text="PDF, JPEG or PNG, read from its bytes; a plain file name whose extension agrees with them.",
+    )
+
+
+class ExpenseReverseSerializer(serializers.Serializer):
+    reason = CharField(max_length=2000, help_text="Why the expense is corrected; kept with the reversing expense.")

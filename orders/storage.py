@@ -15,6 +15,12 @@ def document_path(order: Order, document_type_code: str, sequence: int, extensio
     return f"orders/{customer_slug}/{order.number}/{document_type_code}-{sequence}.{extension}"
 
 
+def expense_receipt_path(order: Order, sequence: int, file_name: str) -> str:
+    """Beside the order's documents: `orders/<customer-slug>/<order-number>/expenses/<n>-<name>`."""
+    customer_slug = slugify(order.customer.client_id) or f"customer-{order.customer_id}"
+    return f"orders/{customer_slug}/{order.number}/expenses/{sequence}-{default_storage.get_valid_name(file_name)}"
+
+
 def comment_attachment_path(order: Order, file_name: str) -> str:
     return f"orders/comments/{order.number}/{file_name}"
 

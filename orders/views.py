@@ -25,6 +25,8 @@ from orders.admin_selectors import comment_attachment_for
 from orders.forms import (
     CommentForm,
     DocumentUploadForm,
+    ExpenseForm,
+    ExpenseReverseForm,
     OrderCreateForm,
     OrderEditForm,
     RejectForm,
@@ -32,9 +34,18 @@ from orders.forms import (
     TaskForm,
 )
 from orders.models import DocumentType, Order
-from orders.selectors import document_file_for, open_tasks_for, order_list_for, order_may_see_money, task_list_for
+from orders.selectors import (
+    document_file_for,
+    expense_list_for,
+    expense_may_see,
+    open_tasks_for,
+    order_list_for,
+    order_may_see_money,
+    task_list_for,
+)
 from orders.services.comments import comment_add
 from orders.services.documents import document_for_type, document_review, document_upload
+from orders.services.expenses import expense_record, expense_reverse
 from orders.services.orders import order_create, order_update
 from orders.services.sharing import order_share, order_unshare
 from orders.services.tasks import task_complete, task_create
@@ -229,6 +240,55 @@ def unshare_view(request, pk: int):
             else f"{order.number} was not shared with {user}."
         ),
     )
+
+
+def _require_expenses(request) -> None:
+    if not (expense_may_see(request.user) and request.user.has_perm("orders.add_expense")):
+        raise PermissionDenied
+
+
+@require_POST
+def expense_add_view(request, pk: int):
+    _require_expenses(request)
+    order = _order(request, pk)
+    url = order_url(order, "expenses")
+    form = ExpenseForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _invalid(request, url, form)
+    return _run(
+        request,
+        url,
+        lambda: expense_record(actor=request.user, order=order, **form.cleaned_data),
+        lambda expense: (
+            f"Expense of {expense.amount:,} {expense.currency} to {expense.payee} recorded and posted"
+            f"{'' if expense.paid else ' (owed to the supplier)'}."
+        ),
+    )
+
+
+@require_POST
+def expense_reverse_view(request, pk: int, expense_pk: int):
+    _require_expenses(request)
+    order = _order(request, pk)
+    expense = get_object_or_404(expense_list_for(request.user).filter(order=order), pk=expense_pk)
+    url = order_url(order, "expenses")
+    form = ExpenseReverseForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say why the expense is reversed; the reason is kept with the reversal.")
+        return HttpResponseRedirect(url)
+    return _run(
+        request,
+        url,
+        lambda: expense_reverse(actor=request.user, expense=expense, reason=form.cleaned_data["reason"]),
+        lambda reversal: f"Expense EXP-{expense.pk} reversed by EXP-{reversal.pk}.",
+    )
+
+
+def expense_receipt_download(request, pk: int):
+    expense = expense_list_for(request.user).filter(pk=pk).exclude(receipt="").first()
+    if expense is None:
+        raise Http404("No such receipt.")
+    return FileResponse(expense.receipt.open("rb"), as_attachment=True, filename=expense.receipt_name)
 
 
 def document_download(request, file_pk: int):

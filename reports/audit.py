@@ -69,6 +69,8 @@ WITHOUT_HISTORY = {
     "new current file.",
     "orders.comment": "Append-only and never edited, with author and time.",
     "orders.commentattachment": "Written once with its comment, never changed.",
+    "orders.expense": "Never edited after posting: a correction is a reversing expense, with its author, time and "
+    "reason, and each posts its own journal transaction.",
     "orders.taskdigest": "A log itself: one row per daily task digest emailed, never changed.",
 }
 

@@ -86,6 +86,23 @@ def adjustments_account(currency: str) -> Account:
     )
 
 
+def expense_account(category: str, currency: str, *, label: str) -> Account:
+    """The expense account of one category of order costs (`label` names it: the ledger knows no order)."""
+    return _account(
+        code=f"expense:{category}:{currency}", name=f"Expenses — {label}", kind=Account.Kind.EXPENSE, currency=currency
+    )
+
+
+def supplier_payable_account(currency: str) -> Account:
+    """What is owed to suppliers for costs recorded as not yet paid."""
+    return _account(
+        code=f"suppliers:{currency}",
+        name="Payable — suppliers",
+        kind=Account.Kind.SUPPLIER_PAYABLE,
+        currency=currency,
+    )
+
+
 def open_customer_books(customer: Customer) -> None:
     """A new customer's receivable account and billing configuration."""
     from ledger.services.billing import billing_config_for

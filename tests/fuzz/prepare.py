@@ -35,6 +35,7 @@ from ledger.models import Invoice, Payment, Transaction  # noqa: E402
 from orders.models import (  # noqa: E402
     Company,
     DocumentType,
+    Expense,
     Order,
     OrderDocument,
     OrderDocumentFile,
@@ -98,11 +99,14 @@ def _order_targets() -> dict[str, list[dict]]:
     deputies += [{"id": first_customer.pk, "user_pk": pk} for pk in staff[:3]] if first_customer else []
     document = "/api/orders/{order_pk}/documents/{document_pk}"
     task = "/api/orders/{order_pk}/tasks/{task_pk}"
+    expense = "/api/orders/{order_pk}/expenses/{expense_pk}"
+    expenses = _pairs(Expense.objects.all(), order_pk="order_id", expense_pk="pk")
     return {
         "/api/orders/{id}": _ids(Order.objects.all()),
         "/api/orders/{id}/transition": _ids(Order.objects.all()),
         **dict.fromkeys(
-            [f"/api/orders/{{order_pk}}/{part}" for part in ("documents", "tasks", "comments", "access")], orders
+            [f"/api/orders/{{order_pk}}/{part}" for part in ("documents", "tasks", "comments", "access", "expenses")],
+            orders,
         ),
         f"{document}/review": documents,
         f"{document}/submit": documents,
@@ -113,6 +117,8 @@ def _order_targets() -> dict[str, list[dict]]:
         f"{task}/complete": tasks,
         f"{task}/reopen": tasks,
         "/api/orders/{order_pk}/access/{user_pk}": shared,
+        f"{expense}/reverse": expenses,
+        f"{expense}/receipt": expenses,
         "/api/customers/{id}/deputies": _ids(Customer.objects.all()),
         "/api/customers/{id}/deputies/{user_pk}": deputies,
         "/api/order-types/{id}": _ids(OrderType.objects.all()),
