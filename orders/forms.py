@@ -178,3 +178,16 @@ class CommentForm(forms.Form):
 
 class ShareForm(forms.Form):
     user = user_field()
+
+
+class OrderCreditForm(BaseDialogForm):
+    amount = money_field(
+        required=False,
+        help_text="Tax included; it comes off the fee and its tax. Leave empty to credit the whole invoice, base "
+        "charge too (the invoice becomes void).",
+    )
+    reason = forms.CharField(
+        max_length=500,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
+        help_text="Printed on the credit note.",
+    )
