@@ -15,6 +15,7 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.timezone import localtime
 from import_export.admin import ImportExportModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
@@ -506,7 +507,7 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
         if not rows:
             return "None received yet."
         return format_html_join(
-            format_html("<br>"),
+            mark_safe("<br>"),
             "{} · {} · {}",
             (
                 (
