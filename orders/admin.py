@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -471,10 +472,10 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
     def finished(self, order: Order) -> str:
         return moment(order.completed_at or order.failed_at or order.cancelled_at)
 
-    @display(description="Payment status", label=PAYMENT_COLOURS)
-    def payment_status(self, order: Order) -> tuple[str, str]:
+    @display(description="Payment status")
+    def payment_status(self, order: Order) -> str:
         status = order_payment_status(order)
-        return status, status.label
+        return render_to_string("unfold/helpers/label.html", {"text": status.label, "type": PAYMENT_COLOURS[status]})
 
     @display(description="Invoice")
     def invoice_summary(self, order: Order) -> str:
