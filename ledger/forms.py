@@ -90,7 +90,8 @@ class InvoiceCreateForm(CustomerScopedForm):
     customer = customer_field(Invoice)
     period = MonthField(label="Month", help_text="The billed month, as YYYY-MM.")
     kind = forms.ChoiceField(
-        choices=Invoice.Kind.choices,
+        # An order's invoice is made from the order's page (orders.services.billing).
+        choices=[(kind.value, kind.label) for kind in (Invoice.Kind.USAGE, Invoice.Kind.MANUAL)],
         initial=Invoice.Kind.USAGE,
         widget=UnfoldAdminRadioSelectWidget(),
         help_text="Usage: a draft rated from the month's usage (one per customer and month). "

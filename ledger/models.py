@@ -355,6 +355,7 @@ class Invoice(models.Model):
     class Kind(models.TextChoices):
         USAGE = "usage", "Usage (month-end)"
         MANUAL = "manual", "Manual"
+        ORDER = "order", "Order"  # an order's fee and base charge (orders.services.billing); month-end skips it
 
     EDITABLE = {Status.DRAFT, Status.REJECTED}
     OPEN = {Status.ISSUED, Status.OVERDUE}  # issued and not yet paid in full
@@ -424,10 +425,15 @@ class InvoiceItem(models.Model):
         INCLUDED = "included", "Included units"
         USAGE = "usage", "Usage"
         MANUAL = "manual", "Manual line"
+        ORDER_FEE = "order_fee", "Order fee"
+        DISBURSEMENT = "disbursement", "Disbursement (no tax)"
+
+    USAGE_SOURCES = {Source.FEE, Source.INCLUDED, Source.USAGE}  # rated from usage: a regenerated draft rates again
+    UNTAXED_SOURCES = {Source.DISBURSEMENT}  # a cost passed through to the client: never taxed
 
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="items")
     position = models.PositiveSmallIntegerField(default=0)
-    source = models.CharField(max_length=8, choices=Source.choices)
+    source = models.CharField(max_length=16, choices=Source.choices)
     description = models.CharField(max_length=300)
     service = models.ForeignKey(Service, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     quantity = models.DecimalField(max_digits=money.QUANTITY_MAX_DIGITS, decimal_places=money.QUANTITY_DECIMAL_PLACES)

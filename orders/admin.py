@@ -13,9 +13,11 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.timezone import localtime
 from import_export.admin import ImportExportModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
@@ -30,6 +32,7 @@ from billing_project.billing_time import billing_today
 from billing_project.errors import DomainError
 from catalog.admin import ServiceBackedAdmin
 from ledger.forms import money_label
+from ledger.models import Invoice
 from orders import views
 from orders.admin_selectors import document_file_history, order_shared_with
 from orders.forms import (
@@ -38,6 +41,7 @@ from orders.forms import (
     CommentForm,
     ExpenseForm,
     OptionalReasonForm,
+    OrderCreditForm,
     ReasonForm,
     ShareForm,
     TaskForm,
@@ -62,15 +66,20 @@ from orders.resources import (
     RevenueShareAgreementResource,
 )
 from orders.selectors import (
+    PaymentStatus,
     company_list_for,
     expense_list_for,
     expense_may_see,
     order_expenses,
+    order_invoice_payments,
     order_list_for,
     order_may_see_money,
+    order_may_see_payment_status,
     order_page,
+    order_payment_status,
 )
 from orders.services.agreements import revenue_share_agreement_create, revenue_share_agreement_update
+from orders.services.billing import REPLACEABLE, order_credit, order_invoice_create
 from orders.services.orders import order_assign_many, order_transition, transitions_from
 from usage.admin import CustomerFilter, EstimatedCountPaginator
 
@@ -82,6 +91,13 @@ STATUS_COLOURS = {
     Status.COMPLETED: "success",
     Status.FAILED: "danger",
     Status.CANCELLED: "default",
+}
+PAYMENT_COLOURS = {
+    PaymentStatus.UNBILLED: "default",
+    PaymentStatus.UNPAID: "warning",
+    PaymentStatus.PARTLY_PAID: "info",
+    PaymentStatus.PAID: "success",
+    PaymentStatus.REFUNDED: "danger",
 }
 DOCUMENT_COLOURS = {
     OrderDocument.Status.PENDING: "default",
@@ -283,6 +299,8 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
         "mark_failed",
         "cancel",
         "reopen",
+        "create_invoice",
+        "credit",
     ]
     change_form_template = "orders/order_change_form.html"
 
@@ -303,9 +321,11 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         money = ["fee_label", "base_charge_label"] if order_may_see_money(request.user) else ["fee_label"]
         record = ["reason"] if obj is not None and obj.reason else []
+        billing = ["payment_status", "invoice_summary", "invoice_payments"]
         return [
             (None, {"fields": ["customer", "order_type", "company", "partner", "status", "assignee_name"]}),
             ("Terms", {"fields": [*money, "start", "due", "description"]}),
+            *([("Money", {"fields": billing})] if order_may_see_payment_status(request.user) else []),
             ("Record", {"fields": [*record, "created_by_name", "started", "finished"]}),
         ]
 
@@ -357,6 +377,12 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
 
     def has_run_permission(self, request, object_id=None) -> bool:
         return request.user.has_perm("orders.change_order")
+
+    def has_bill_permission(self, request, object_id=None) -> bool:
+        return request.user.has_perm("ledger.add_invoice")
+
+    def has_credit_permission(self, request, object_id=None) -> bool:
+        return request.user.has_perm("ledger.add_creditnote")
 
     def has_override_permission(self, request, object_id=None) -> bool:
         return request.user.has_perm("orders.change_order") and request.user.has_perm("orders.override_order")
@@ -488,6 +514,54 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
     def finished(self, order: Order) -> str:
         return moment(order.completed_at or order.failed_at or order.cancelled_at)
 
+    @display(description="Payment status")
+    def payment_status(self, order: Order) -> str:
+        status = order_payment_status(order)
+        return render_to_string("unfold/helpers/label.html", {"text": status.label, "type": PAYMENT_COLOURS[status]})
+
+    @display(description="Invoice")
+    def invoice_summary(self, order: Order) -> str:
+        invoice = order.invoice
+        if invoice is None:
+            if order.fee == 0 and order.base_charge == 0:
+                return "None: the order has no fee and no base charge to bill."
+            return "None yet: Finance bills the order with “Create invoice”."
+        name = invoice.number or f"Draft {invoice.pk}"
+        figures = [f"total {money_label(invoice.total, invoice.currency)}"]
+        if invoice.number:
+            figures.append(f"paid {money_label(invoice.amount_paid, invoice.currency)}")
+            if invoice.amount_credited:
+                figures.append(f"credited {money_label(invoice.amount_credited, invoice.currency)}")
+            if invoice.status in Invoice.OPEN:
+                figures.append(f"still owed {money_label(invoice.outstanding, invoice.currency)}")
+        return format_html(
+            '<a class="text-primary-600 font-medium" href="{}">{}</a> · {} · {}',
+            reverse("admin:ledger_invoice_change", args=[invoice.pk]),
+            name,
+            invoice.get_status_display(),
+            ", ".join(figures),
+        )
+
+    @display(description="Payments")
+    def invoice_payments(self, order: Order) -> str:
+        if order.invoice is None or not order.invoice.number:
+            return "—"
+        rows = order_invoice_payments(order.invoice)
+        if not rows:
+            return "None received yet."
+        return format_html_join(
+            mark_safe("<br>"),
+            "{} · {} · {}",
+            (
+                (
+                    f"{localtime(row.payment.received_at if row.payment else row.credit_note.issued_at):%d %b %Y}",
+                    row.payment.bank_reference if row.payment else f"credit from {row.credit_note.number}",
+                    money_label(row.amount, order.invoice.currency),
+                )
+                for row in rows
+            ),
+        )
+
     # Buttons of the order page ----------------------------------------------------------------------------
 
     def get_actions_detail(self, request, object_id):
@@ -503,6 +577,12 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
             "mark_failed": Status.FAILED in targets,
             "cancel": Status.CANCELLED in targets,
             "reopen": reopens,
+            "create_invoice": order.status != Status.CANCELLED
+            and (order.invoice is None or order.invoice.status in REPLACEABLE)
+            and (order.fee > 0 or order.base_charge > 0),
+            "credit": order.invoice is not None
+            and bool(order.invoice.number)
+            and order.invoice.status not in REPLACEABLE,
         }
         return [
             detail_action
@@ -606,6 +686,46 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
             raise Http404("No such order.")
         target = next((t.to for t in transitions_from(order.status) if t.reopens), Status.IN_PROGRESS)
         return self._transition(request, object_id, target, reason=form.cleaned_data["reason"])
+
+    @action(description="Create invoice", icon="receipt_long", url_path="create-invoice", permissions=["bill"])
+    def create_invoice(self, request, object_id):
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            raise Http404("No such order.")
+        return self._report(
+            request,
+            order,
+            lambda: order_invoice_create(actor=request.user, order=order),
+            lambda invoice: (
+                f"Draft invoice {invoice.pk} created for {order.number}: "
+                f"{money_label(invoice.total, invoice.currency)}. Issue it from the invoice's page."
+            ),
+        )
+
+    @action(
+        description="Credit",
+        icon="undo",
+        permissions=["credit"],
+        variant=ActionVariant.WARNING,
+        dialog={
+            "title": "Give money back on this order?",
+            "description": "A credit note on the order's invoice: part of its fee (with its tax), or the whole "
+            "invoice. What was already paid stays with the customer as credit until it is refunded.",
+            "form_class": OrderCreditForm,
+            "form_submit_text": "Issue credit note",
+        },
+    )
+    def credit(self, request, form, object_id):
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            raise Http404("No such order.")
+        data = form.cleaned_data
+        return self._report(
+            request,
+            order,
+            lambda: order_credit(actor=request.user, order=order, amount=data["amount"], reason=data["reason"]),
+            lambda note: f"Credit note {note.number} issued: {money_label(note.total, note.currency)}.",
+        )
 
     # Bulk actions -----------------------------------------------------------------------------------------
 

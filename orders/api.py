@@ -27,6 +27,7 @@ from accounts.models import User
 from billing_project.api_parsers import JSONParser
 from billing_project.api_schema import error_response
 from billing_project.errors import DomainError, NotAllowed
+from ledger.models import Allocation
 from orders import selectors
 from orders.files import FILE_KINDS, clean_file_name
 from orders.filters import (
@@ -67,6 +68,7 @@ from orders.serializers import (
     ExpenseUploadSerializer,
     GrantSerializer,
     OrderCreateSerializer,
+    OrderCreditSerializer,
     OrderDetailSerializer,
     OrderDocumentDetailSerializer,
     OrderSerializer,
@@ -83,6 +85,7 @@ from orders.serializers import (
 )
 from orders.services import comments, documents, expenses, sharing, tasks
 from orders.services.agreements import revenue_share_agreement_create, revenue_share_agreement_update
+from orders.services.billing import order_credit, order_invoice_create
 from orders.services.orders import order_create, order_transition, order_update
 
 NO_SUCH_ORDER = "No order matches the given query."
@@ -185,6 +188,7 @@ class OrderDeskView:
     def get_serializer_context(self):
         context = super().get_serializer_context()
         context["may_see_money"] = selectors.order_may_see_money(self.request.user)
+        context["may_see_payment_status"] = selectors.order_may_see_payment_status(self.request.user)
         return context
 
 
@@ -210,7 +214,7 @@ def order_detail_queryset(user: User) -> QuerySet[Order]:
     """The caller's orders with what a detail shows, in a fixed number of queries."""
     return (
         selectors.order_list_for(user)
-        .select_related("customer", "partner", "order_type", "company", "assignee", "created_by")
+        .select_related("customer", "partner", "order_type", "company", "assignee", "created_by", "invoice")
         .annotate(
             open_tasks=Count("tasks", filter=Q(tasks__done_at__isnull=True)),
             all_tasks=Count("tasks"),
@@ -223,6 +227,7 @@ def order_detail_queryset(user: User) -> QuerySet[Order]:
                 ),
             ),
             Prefetch("status_history", queryset=OrderStatusHistory.objects.select_related("actor")),
+            Prefetch("invoice__allocations", queryset=Allocation.objects.select_related("payment", "credit_note")),
         )
     )
 
@@ -308,6 +313,47 @@ class OrderViewSet(OrderDeskView, mixins.ListModelMixin, viewsets.GenericViewSet
         order = self.visible_order(pk)
         data = _read(OrderTransitionSerializer, request)
         order_transition(actor=request.user, order=order, **data)
+        return Response(self._detail(order.pk))
+
+    @extend_schema(
+        summary="Bill the order on a new draft invoice",
+        description="For an order made without one (its fee and base charge were 0.00 then), or whose invoice was "
+        "cancelled or voided: a draft of kind `order` with the fee (taxed per the customer's billing configuration) "
+        "and the base charge (a disbursement, untaxed); issue it through the invoice API. A second invoice beside "
+        "a live one is refused (`order_invoiced`), and so is an order with nothing to bill (`nothing_to_bill`).",
+        request=None,
+        responses={
+            201: OrderDetailSerializer,
+            400: error_response("`error.code`: `order_cancelled`"),
+            409: error_response("`error.code`: `order_invoiced`, `nothing_to_bill`"),
+            404: error_response(NOT_YOURS),
+        },
+        parameters=IDEMPOTENCY_PARAMETERS,
+    )
+    @action(detail=True, methods=["post"], required_permissions={"POST": ["orders.view_order", "ledger.add_invoice"]})
+    @idempotent
+    def invoice(self, request, pk=None):
+        order = self.visible_order(pk)
+        order_invoice_create(actor=request.user, order=order)
+        return Response(self._detail(order.pk), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Give money back on the order with a credit note",
+        description="A credit note on the order's issued invoice. With `amount` (tax included) it comes off the fee "
+        "and its tax: a failed order's partial refund. Without it, the whole invoice is credited and becomes void. "
+        "What was already paid stays with the customer as credit until a refund pays it out.",
+        request=OrderCreditSerializer,
+        responses={200: OrderDetailSerializer, 400: error_response("`error.code`: `not_invoiced`, `invalid`")},
+        parameters=IDEMPOTENCY_PARAMETERS,
+    )
+    @action(
+        detail=True, methods=["post"], required_permissions={"POST": ["orders.view_order", "ledger.add_creditnote"]}
+    )
+    @idempotent
+    def credit(self, request, pk=None):
+        order = self.visible_order(pk)
+        data = _read(OrderCreditSerializer, request)
+        order_credit(actor=request.user, order=order, **data)
         return Response(self._detail(order.pk))
 
 

@@ -203,3 +203,16 @@ class ExpenseForm(forms.Form):
 
 class ExpenseReverseForm(forms.Form):
     reason = forms.CharField(max_length=REASON_MAX_LENGTH)
+
+
+class OrderCreditForm(BaseDialogForm):
+    amount = money_field(
+        required=False,
+        help_text="Tax included; it comes off the fee and its tax. Leave empty to credit the whole invoice, base "
+        "charge too (the invoice becomes void).",
+    )
+    reason = forms.CharField(
+        max_length=500,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
+        help_text="Printed on the credit note.",
+    )

@@ -1,5 +1,6 @@
 """Order rows are locked after their customer's, in the project's one lock order (ledger/locks.py): an order is
-one of its customer's own rows, like an invoice, and its documents and tasks come after it."""
+one of its customer's own rows, like an invoice, and its documents, tasks and invoice come after it (the ledger's
+services lock the invoice, re-reading the customer already held; orders.services.billing)."""
 
 from collections.abc import Iterable
 

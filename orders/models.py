@@ -226,6 +226,11 @@ class Order(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The invoice (kind `order`) that bills the fee and base charge: one per order, and an invoice bills one order.
+    # Only a cancelled or void one is ever replaced (orders.services.billing); the history keeps the former.
+    invoice = models.OneToOneField(
+        "ledger.Invoice", on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="order"
+    )
 
     history = HistoricalRecords()
 

@@ -8,13 +8,14 @@ everywhere.
 
 from datetime import date
 
-from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, TextChoices
 
 from accounts.models import User
 from accounts.roles import Role
 from billing_project.billing_time import billing_today
 from catalog.models import Partner
 from catalog.selectors import customer_list_for, deputy_grants, portal_customer_id
+from ledger.models import Allocation, Invoice
 from orders.models import (
     Comment,
     Company,
@@ -71,7 +72,7 @@ def order_page(user: User, pk: int) -> Order | None:
     """One order the user may see, with what its page shows, or None."""
     return (
         order_list_for(user)
-        .select_related("customer", "partner", "order_type", "company", "assignee", "created_by")
+        .select_related("customer", "partner", "order_type", "company", "assignee", "created_by", "invoice")
         .prefetch_related(
             Prefetch(
                 "documents",
@@ -172,3 +173,52 @@ def order_expenses(user: User, order: Order) -> list[Expense]:
     return list(
         expense_list_for(user).filter(order=order).select_related("created_by", "reversed_by").order_by("date", "pk")
     )
+
+
+class PaymentStatus(TextChoices):
+    """An order's payment status, read from its invoice (DESIGN.md, "Money of an order"); never typed in."""
+
+    UNBILLED = "unbilled", "Unbilled"
+    UNPAID = "unpaid", "Unpaid"
+    PARTLY_PAID = "partly_paid", "Partly paid"
+    PAID = "paid", "Paid"
+    REFUNDED = "refunded", "Refunded"
+
+
+NOT_YET_BILLED = {
+    Invoice.Status.DRAFT,
+    Invoice.Status.PENDING_APPROVAL,
+    Invoice.Status.APPROVED,
+    Invoice.Status.REJECTED,
+    Invoice.Status.CANCELLED,
+}
+
+
+def order_payment_status(order: Order) -> PaymentStatus:
+    """unbilled: no invoice, or one not issued (draft, in approval, cancelled), or issued and voided before
+    anything was paid on it; unpaid: issued and nothing paid; partly paid: something paid and something still
+    owed; paid: nothing owed and something paid (a partial credit note may have made what is owed smaller);
+    refunded: voided by a full credit note after something was paid: what was paid went back to the customer
+    (as credit, until a refund pays it out)."""
+    invoice = order.invoice
+    if invoice is None or invoice.status in NOT_YET_BILLED:
+        return PaymentStatus.UNBILLED
+    if invoice.status == Invoice.Status.VOID:
+        return PaymentStatus.REFUNDED if invoice.amount_paid > 0 else PaymentStatus.UNBILLED
+    if invoice.amount_paid == 0:
+        return PaymentStatus.UNPAID
+    if invoice.outstanding > 0:
+        return PaymentStatus.PARTLY_PAID
+    return PaymentStatus.PAID
+
+
+def order_may_see_payment_status(user: User) -> bool:
+    """Those who see an order's money (Finance, Sales, the portal) and those who read invoices (Customer Success,
+    for their customers' orders); not Operations."""
+    return order_may_see_money(user) or user.has_perm("ledger.view_invoice")
+
+
+def order_invoice_payments(invoice: Invoice) -> list[Allocation]:
+    """The money set against the order's invoice, oldest first: payments (and credit moved in from elsewhere),
+    with the payment each came from."""
+    return list(invoice.allocations.select_related("payment", "credit_note").order_by("created_at", "pk"))

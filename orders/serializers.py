@@ -26,6 +26,8 @@ from billing_project.api_fields import (
 )
 from catalog.models import Customer, Partner
 from catalog.selectors import customer_list_for
+from ledger.models import Allocation, Invoice
+from ledger.serializers import InvoiceStatusField
 from orders.models import (
     Comment,
     CommentAttachment,
@@ -42,7 +44,7 @@ from orders.models import (
     RevenueShareAgreement,
     Task,
 )
-from orders.selectors import company_list_for
+from orders.selectors import PaymentStatus, company_list_for, order_payment_status
 from orders.services.orders import transitions_from
 
 HIDDEN_MONEY = "Null for callers who do not see an order's money beyond its fee (Operations)."
@@ -64,6 +66,7 @@ OrderStatusField = enum_field(Order.Status, "OrderStatusEnum")
 DocumentStatusField = enum_field(OrderDocument.Status, "OrderDocumentStatusEnum", read_only=True)
 TaskPriorityField = enum_field(Task.Priority, "TaskPriorityEnum")
 CompanyStatusField = enum_field(Company.Status, "CompanyStatusEnum")
+PaymentStatusField = enum_field(PaymentStatus, "OrderPaymentStatusEnum", read_only=True)
 
 
 def amount_out(**kwargs) -> serializers.DecimalField:
@@ -248,6 +251,17 @@ class OrderTransitionSerializer(serializers.Serializer):
     )
 
 
+class OrderCreditSerializer(serializers.Serializer):
+    amount = AmountField(
+        min_value=Decimal("0.01"),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Tax included, off the fee and its tax. Leave out to credit the whole invoice.",
+    )
+    reason = CharField(max_length=500, help_text="Printed on the credit note.")
+
+
 class TransitionSerializer(serializers.Serializer):
     to_status = OrderStatusField(source="to", read_only=True)
     label = CharField(read_only=True)
@@ -371,6 +385,55 @@ class OrderSerializer(MoneyHidingMixin, ModelSerializer):
         read_only_fields = fields
 
 
+class OrderInvoicePaymentSerializer(ModelSerializer):
+    """Money set against the order's invoice: a payment, or credit from a credit note on another invoice."""
+
+    amount = amount_out(help_text="Negative when a payment's money was moved to another invoice.")
+    received_at = serializers.SerializerMethodField()
+    reference = serializers.SerializerMethodField(help_text="The bank reference, or the credit note's number.")
+
+    class Meta:
+        model = Allocation
+        fields = ["amount", "payment", "credit_note", "received_at", "reference"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_received_at(self, allocation: Allocation):
+        moment = allocation.payment.received_at if allocation.payment else allocation.credit_note.issued_at
+        return serializers.DateTimeField().to_representation(moment)
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_reference(self, allocation: Allocation) -> str:
+        return allocation.payment.bank_reference if allocation.payment else allocation.credit_note.number
+
+
+class OrderInvoiceSerializer(ModelSerializer):
+    status = InvoiceStatusField()
+    number = CharField(read_only=True, allow_null=True, help_text="Given at issue; null for a draft.")
+    total = amount_out()
+    amount_paid = amount_out()
+    amount_credited = amount_out()
+    outstanding = amount_out(help_text="Still owed: total less what was paid and credited.")
+    payments = OrderInvoicePaymentSerializer(source="allocations", many=True, read_only=True)
+
+    class Meta:
+        model = Invoice
+        fields = [
+            "id",
+            "number",
+            "status",
+            "currency",
+            "total",
+            "amount_paid",
+            "amount_credited",
+            "outstanding",
+            "issued_at",
+            "due_date",
+            "payments",
+        ]
+        read_only_fields = fields
+
+
 class OrderDetailSerializer(OrderSerializer):
     description = CharField(read_only=True)
     created_by = serializers.EmailField(source="created_by.email", read_only=True, allow_null=True)
@@ -380,6 +443,13 @@ class OrderDetailSerializer(OrderSerializer):
     timeline = StatusChangeSerializer(source="status_history", many=True, read_only=True, help_text="Oldest first.")
     transitions = serializers.SerializerMethodField(
         help_text="Where the order may go next by a person's hand; each move is checked again."
+    )
+    payment_status = serializers.SerializerMethodField(
+        help_text="Derived from the order's invoice. Null for callers who do not see it (Operations)."
+    )
+    invoice = serializers.SerializerMethodField(
+        help_text="The invoice that bills the fee and base charge, with the money set against it. Null when there "
+        "is none, and for callers who do not see payment status (Operations)."
     )
 
     class Meta(OrderSerializer.Meta):
@@ -392,8 +462,20 @@ class OrderDetailSerializer(OrderSerializer):
             "tasks_total",
             "timeline",
             "transitions",
+            "payment_status",
+            "invoice",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(PaymentStatusField(allow_null=True))
+    def get_payment_status(self, order: Order) -> str | None:
+        return order_payment_status(order).value if self.context.get("may_see_payment_status") else None
+
+    @extend_schema_field(OrderInvoiceSerializer(allow_null=True))
+    def get_invoice(self, order: Order) -> dict | None:
+        if order.invoice is None or not self.context.get("may_see_payment_status"):
+            return None
+        return OrderInvoiceSerializer(order.invoice, context=self.context).data
 
     @extend_schema_field(TransitionSerializer(many=True))
     def get_transitions(self, order: Order) -> list[dict]:

@@ -318,13 +318,14 @@ def invoice_add_line(
 
 @transaction.atomic
 def invoice_regenerate(*, actor: User | None, invoice: Invoice) -> Invoice:
-    """Rate a draft usage invoice again from the usage and prices as they are now; manual lines stay."""
+    """Rate a draft usage invoice again from the usage and prices as they are now; other lines (manual, an
+    order's) stay, taxed at the customer's rate as it is now, but for disbursements, which are never taxed."""
     invoice = lock_invoice(invoice)
     if not invoice.is_editable:
         raise InvoiceNotEditable(f"Invoice {invoice} is {invoice.get_status_display().lower()}; only drafts change.")
     config = billing_config_for(invoice.customer)
-    manual = [item for item in invoice.items.all() if item.source == InvoiceItem.Source.MANUAL]
-    invoice.items.exclude(source=InvoiceItem.Source.MANUAL).delete()
+    manual = [item for item in invoice.items.all() if item.source not in InvoiceItem.USAGE_SOURCES]
+    invoice.items.filter(source__in=InvoiceItem.USAGE_SOURCES).delete()
     lines = []
     if invoice.kind == Invoice.Kind.USAGE:
         rows = usage_month_report(
@@ -334,7 +335,7 @@ def invoice_regenerate(*, actor: User | None, invoice: Invoice) -> Invoice:
     items = items_for(invoice, lines, config.effective_tax_rate)
     for position, item in enumerate(manual, start=len(items)):
         item.position = position
-        item.tax_rate = config.effective_tax_rate
+        item.tax_rate = Decimal(0) if item.source in InvoiceItem.UNTAXED_SOURCES else config.effective_tax_rate
         item.tax_amount = round_amount(item.amount * item.tax_rate)
         _save(item, actor)
     set_totals(invoice, [*items, *manual])
@@ -512,6 +513,15 @@ def credit_note_issue(
         raise DomainError("Amounts have two decimal places.", fields={"amount": ["At most two decimal places."]})
     if full and credited_before == 0:
         subtotal, tax, lines = invoice.subtotal, invoice.tax, items
+    elif full:
+        # What the earlier notes left, exactly: an invoice whose lines have different rates (an order's taxed fee
+        # and untaxed disbursement) has no one rate to split the rest by.
+        earlier = list(invoice.credit_notes.all())
+        subtotal = invoice.subtotal - sum((note.subtotal for note in earlier), ZERO)
+        tax = invoice.tax - sum((note.tax for note in earlier), ZERO)
+        lines = _split_by_category_share(invoice, items, subtotal)
+        if lines:
+            lines[-1].tax_amount = tax
     else:
         rate = items[0].tax_rate if items else Decimal(0)
         subtotal = round_amount(amount / (1 + rate))

@@ -24,6 +24,7 @@ from catalog.models import Customer, Partner
 from ledger.services.billing import next_document_number
 from orders.locks import lock_order, lock_orders
 from orders.models import Company, Order, OrderDocument, OrderStatusHistory, OrderType
+from orders.services.billing import order_invoice_follow_status, order_invoice_follow_terms, order_invoice_start
 
 Status = Order.Status
 ORDER_SERIES = "ORD"
@@ -196,6 +197,7 @@ def order_create(
     ]
     bulk_create_with_history(placeholders, OrderDocument, default_user=actor)
     _wait_for_documents(order, actor=actor)
+    order_invoice_start(actor=actor, order=order)
     return order
 
 
@@ -221,7 +223,10 @@ def order_update(*, actor: User | None, order: Order, **changes: Any) -> Order:
         due_date=order.due_date,
         new=False,
     )
-    return _save(order, actor=actor)
+    _save(order, actor=actor)
+    if set(changes) & {"fee", "base_charge"}:
+        order_invoice_follow_terms(actor=actor, order=order)
+    return order
 
 
 @transaction.atomic
@@ -300,6 +305,7 @@ def order_transition(
         order.reason = ""
     _save(order, actor=actor)
     _record(order, from_status=current, actor=actor, comment=reason, override=overridden)
+    order_invoice_follow_status(actor=actor, order=order, reason=reason)
     if transition.reopens:
         _wait_for_documents(order, actor=actor)
     return order

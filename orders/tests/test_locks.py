@@ -165,12 +165,13 @@ def test_concurrent_orders_for_one_customer_take_gapless_numbers(formation, oper
 
 
 # The lock order, statement by statement: orders/locks.py places an order among its customer's own rows (rank 2 in
-# ledger/locks.py), its documents and tasks after it, and an order number's sequence where every number's is.
+# ledger/locks.py), its documents, tasks and invoice after it, and an order number's sequence where every number's is.
 LOCK_ORDER = {
     "catalog_customer": 1,
     "orders_order": 2,
     "orders_orderdocument": 3,
     "orders_task": 3,
+    "ledger_invoice": 3,
     "ledger_documentsequence": 7,
 }
 

@@ -104,6 +104,8 @@ def _order_targets() -> dict[str, list[dict]]:
     return {
         "/api/orders/{id}": _ids(Order.objects.all()),
         "/api/orders/{id}/transition": _ids(Order.objects.all()),
+        "/api/orders/{id}/invoice": _ids(Order.objects.all()),
+        "/api/orders/{id}/credit": _ids(Order.objects.all()),
         **dict.fromkeys(
             [f"/api/orders/{{order_pk}}/{part}" for part in ("documents", "tasks", "comments", "access", "expenses")],
             orders,
