@@ -158,6 +158,7 @@ SIDEBAR = {
     reverse("admin:orders_documenttype_changelist"): "orders.view_documenttype",
     reverse("admin:orders_company_changelist"): "orders.view_company",
     reverse("admin:orders_registrar_changelist"): "orders.view_registrar",
+    reverse("admin:orders_revenueshareagreement_changelist"): "orders.view_revenueshareagreement",
 }
 
 
