@@ -162,6 +162,7 @@ REFUSALS = {
     "not_your_decision",
     "nothing_to_revert",
     "already_issued",
+    "withdrawn",  # a revert that lost the race to a resubmission, which withdrew the rejected request
     # issue and credit notes
     "approval_required",
     "invoice_not_editable",
