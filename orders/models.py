@@ -662,3 +662,141 @@ class Expense(models.Model):
     @property
     def is_reversal(self) -> bool:
         return self.reverses_id is not None
+
+
+def signed_amount_field(verbose_name: str, **kwargs) -> models.DecimalField:
+    return models.DecimalField(
+        verbose_name,
+        max_digits=money.AMOUNT_MAX_DIGITS,
+        decimal_places=money.AMOUNT_DECIMAL_PLACES,
+        validators=[money.WithinBound("amount")],
+        **kwargs,
+    )
+
+
+class PayoutBatch(models.Model):
+    """One transfer to a partner: its approved, unpaid settlements in one currency up to a cut-off date.
+
+    Created by Finance (`orders.services.payouts`), approved by another Finance user; approval posts `payout`
+    (the partner's payable to cash), marks the settlements paid and makes the bank's credit-transfer file.
+    """
+
+    class Status(models.TextChoices):
+        CREATED = "created", "Awaiting approval"
+        APPROVED = "approved", "Approved (paid)"
+        CANCELLED = "cancelled", "Cancelled"
+
+    number = models.CharField(max_length=20, unique=True, editable=False)
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="payout_batches")
+    currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
+    cut_off = models.DateField(help_text="Settlements approved on or before this day are gathered.")
+    total = signed_amount_field("total", help_text="The sum of its settlements: what is transferred.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CREATED)
+    iban = models.CharField("IBAN", max_length=34, help_text="The partner's, when the batch was created.")
+    bic = models.CharField("BIC", max_length=11, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    ledger_transaction = models.OneToOneField(
+        "ledger.Transaction", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "payout batches"
+        constraints = [
+            models.CheckConstraint(condition=Q(total__gt=0), name="payout_batch_total_positive"),
+            models.CheckConstraint(
+                condition=~Q(status="approved") | Q(approved_at__isnull=False, ledger_transaction__isnull=False),
+                name="payout_batch_approved_is_posted",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class Settlement(models.Model):
+    """A partner's share of an ended order's revenue (DESIGN.md, "Settlements"), with its whole calculation.
+
+    Never edited. The first settlement of an order has `sequence` 1; a receipt, credit note or expense that
+    arrives later makes a correcting settlement for the difference (positive or negative), the next sequence.
+    A calculated settlement not yet approved is voided and calculated again instead. Written only by
+    `orders.services.settlements`.
+    """
+
+    class Status(models.TextChoices):
+        CALCULATED = "calculated", "Calculated"
+        APPROVED = "approved", "Approved"
+        PAID = "paid", "Paid"
+        VOID = "void", "Void"
+
+    LIVE_STATUSES = (Status.CALCULATED, Status.APPROVED, Status.PAID)
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="settlements")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="settlements")
+    agreement = models.ForeignKey(RevenueShareAgreement, on_delete=models.PROTECT, related_name="settlements")
+    sequence = models.PositiveIntegerField(help_text="1 for the order's first settlement; more for corrections.")
+    currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
+    net = amount_field(
+        "net revenue", help_text="Received, less credit notes and expenses, tax excluded; never below 0."
+    )
+    percentage = models.DecimalField(max_digits=5, decimal_places=2)
+    share = amount_field("partner share", help_text="The partner's whole share of the order at this calculation.")
+    amount = signed_amount_field(
+        "amount", help_text="What this settlement adds: the share less what the order's earlier settlements gave."
+    )
+    calculation = models.JSONField(help_text="Every input of the calculation and the agreement used, for display.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CALCULATED)
+    calculated_at = models.DateTimeField()
+    calculated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    ledger_transaction = models.OneToOneField(
+        "ledger.Transaction", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    payout = models.ForeignKey(PayoutBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="settlements")
+    paid_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.CharField(max_length=200, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-calculated_at", "-pk"]
+        indexes = [
+            models.Index(fields=["partner", "status", "currency"], name="settlement_partner_idx"),
+            models.Index(fields=["-calculated_at", "-id"], name="settlement_newest_idx"),
+        ]
+        constraints = [
+            # One settlement per change: a recalculation run twice at once collides here.
+            models.UniqueConstraint(fields=["order", "sequence"], name="settlement_once_per_change"),
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(status="calculated"), name="settlement_one_calculated_per_order"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["approved", "paid"]) | Q(approved_at__isnull=False),
+                name="settlement_approved_has_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="paid", payout__isnull=False, paid_at__isnull=False) | ~Q(status="paid"),
+                name="settlement_paid_by_a_payout",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        kind = "settlement" if self.sequence == 1 else f"correction {self.sequence - 1}"
+        return f"{self.order.number} · {kind}"
+
+    @property
+    def is_correction(self) -> bool:
+        return self.sequence > 1
