@@ -74,6 +74,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "orders.view_order_money",
         # Records an order's expenses and corrects them by reversal (orders.services.expenses); never edits them.
         *_crud("orders", "expense", "view", "add"),
+        # Calculates partners' settlements again and approves those someone else's action calculated (maker-checker
+        # in approvals: the settlement's approval request, and its queue).
+        *_crud("orders", "settlement", "view", "add"),
+        *_crud("approvals", "awaitingapproval", "view"),
     ],
     Role.CUSTOMER_SUCCESS: [
         *_crud("catalog", "customer", "view", "change"),

@@ -22,6 +22,7 @@ from ledger.services.journal import Entry, cash_account, expense_account, suppli
 from orders.files import check_upload
 from orders.locks import lock_order
 from orders.models import Expense, Order
+from orders.services.settlements import settle_locked_orders
 from orders.storage import expense_receipt_path, store, stored_files
 
 RECEIPT_KINDS = ["pdf", "jpeg", "png"]
@@ -132,7 +133,9 @@ def expense_record(
             paid=bool(paid),
             created_by=actor,
         )
-        return _post(expense, actor=actor)
+        _post(expense, actor=actor)
+    settle_locked_orders([order], actor=actor, reason=f"Expense EXP-{expense.pk} recorded on {order.number}.")
+    return expense
 
 
 @transaction.atomic
@@ -160,4 +163,6 @@ def expense_reverse(*, actor: User, expense: Expense, reason: str) -> Expense:
         reason=reason,
         created_by=actor,
     )
-    return _post(reversal, actor=actor)
+    _post(reversal, actor=actor)
+    settle_locked_orders([order], actor=actor, reason=f"Expense EXP-{original.pk} reversed on {order.number}.")
+    return reversal

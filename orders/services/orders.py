@@ -25,6 +25,7 @@ from ledger.services.billing import next_document_number
 from orders.locks import lock_order, lock_orders
 from orders.models import Company, Order, OrderDocument, OrderStatusHistory, OrderType
 from orders.services.billing import order_invoice_follow_status, order_invoice_follow_terms, order_invoice_start
+from orders.services.settlements import settle_locked_orders
 
 Status = Order.Status
 ORDER_SERIES = "ORD"
@@ -306,6 +307,9 @@ def order_transition(
     _save(order, actor=actor)
     _record(order, from_status=current, actor=actor, comment=reason, override=overridden)
     order_invoice_follow_status(actor=actor, order=order, reason=reason)
+    if target in (Status.COMPLETED, Status.FAILED) or transition.reopens:
+        what = "reopened" if transition.reopens else target.label.lower()
+        settle_locked_orders([order], actor=actor, reason=f"{order.number} {what}.")
     if transition.reopens:
         _wait_for_documents(order, actor=actor)
     return order
