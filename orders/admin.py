@@ -80,7 +80,7 @@ from orders.selectors import (
 )
 from orders.services.agreements import revenue_share_agreement_create, revenue_share_agreement_update
 from orders.services.billing import REPLACEABLE, order_credit, order_invoice_create
-from orders.services.orders import order_assign_many, order_transition, transitions_from
+from orders.services.orders import order_assign_many, order_transition, orders_complete, transitions_from
 from usage.admin import CustomerFilter, EstimatedCountPaginator
 
 Status = Order.Status
@@ -756,12 +756,7 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
         self.message_user(request, f"{count} order(s) assigned to {whom}.", messages.SUCCESS)
         return None
 
-    @action(description="Move to another status", permissions=["run"])
-    def move_status(self, request, queryset):
-        form = BulkMoveForm(request.POST if "apply" in request.POST else None)
-        if not form.is_valid():
-            return self._bulk_form_page(request, queryset, form, title="Move orders", submit="Move")
-        to_status, reason = form.cleaned_data["to_status"], form.cleaned_data["reason"]
+    def _move_one_by_one(self, request, queryset, *, to_status: str, reason: str) -> tuple[list[str], list[str]]:
         moved, refused = [], []
         for order in queryset.order_by("pk"):
             try:
@@ -770,6 +765,19 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
                 refused.append(f"{order.number}: {error.message}")
             else:
                 moved.append(order.number)
+        return moved, refused
+
+    @action(description="Move to another status", permissions=["run"])
+    def move_status(self, request, queryset):
+        form = BulkMoveForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return self._bulk_form_page(request, queryset, form, title="Move orders", submit="Move")
+        to_status, reason = form.cleaned_data["to_status"], form.cleaned_data["reason"]
+        if to_status == Status.COMPLETED:  # at once, settlements included: a month's orders in one go
+            completed, refused = orders_complete(actor=request.user, orders=list(queryset))
+            moved = [order.number for order in completed]
+        else:
+            moved, refused = self._move_one_by_one(request, queryset, to_status=to_status, reason=reason)
         label = Status(to_status).label.lower()
         if moved:
             self.message_user(request, f"Moved to {label}: {', '.join(moved)}.", messages.SUCCESS)

@@ -489,3 +489,21 @@ def test_status_history_rows_are_shown_on_the_timeline(ops, order):
     body = ops.get(page(order)).content.decode()
     assert OrderStatusHistory.objects.filter(order=order).count() == 2
     assert "Order created." in body and "Waiting: 2 required documents are not accepted" in body
+
+
+def test_bulk_completion_completes_those_in_progress_at_once_and_reports_the_others(
+    ops, order, formation, operations_user, pdf_upload
+):
+    ready = order_create(actor=operations_user, customer=formation["customer"], order_type=formation["order_type"])
+    accept_all(ready, operations_user, pdf_upload)
+    order_transition(actor=operations_user, order=ready, to_status=Order.Status.IN_PROGRESS)
+    response = ops.post(
+        LIST,
+        {"action": "move_status", "_selected_action": [order.pk, ready.pk], "apply": "1", "to_status": "completed"},
+    )
+    found = messages_of(response)
+    assert found[0] == f"Moved to completed: {ready.number}."
+    assert f"{order.number} is documents pending; only an order in progress is completed." in found[1]
+    ready.refresh_from_db()
+    assert ready.status == Order.Status.COMPLETED
+    assert ready.status_history.last().actor == operations_user

@@ -5,6 +5,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal as D
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import Role
 from approvals.models import ApprovalRequest
@@ -20,7 +22,7 @@ from orders.models import Expense, Order, Settlement
 from orders.services.agreements import revenue_share_agreement_create
 from orders.services.billing import order_credit
 from orders.services.expenses import expense_record, expense_reverse
-from orders.services.orders import order_create, order_transition
+from orders.services.orders import order_create, order_transition, orders_complete
 from orders.services.settlements import order_settle, settlement_explanation
 from orders.tests.factories import OrderTypeFactory
 
@@ -307,3 +309,35 @@ def test_reopening_voids_a_settlement_not_yet_approved(order, finance_user, admi
     order_transition(actor=admin_user, order=order, to_status=Status.COMPLETED)
     (settlement,) = live(order)
     assert settlement.sequence == 2
+
+
+# --- Bulk completion ----------------------------------------------------------------------------------------------
+
+
+def started_orders(count: int, *, customer, partner, formation, actor) -> list[Order]:
+    orders = []
+    for _ in range(count):
+        order = order_create(actor=actor, customer=customer, order_type=formation, partner=partner)
+        invoice_issue(actor=None, invoice=order.invoice)
+        orders.append(order_transition(actor=actor, order=order, to_status=Status.IN_PROGRESS))
+    return orders
+
+
+def test_a_bulk_completion_settles_every_order_in_queries_that_do_not_grow_with_them(
+    customer, partner, formation, finance_user, general_agreement
+):
+    few = started_orders(2, customer=customer, partner=partner, formation=formation, actor=finance_user)
+    many = started_orders(8, customer=customer, partner=partner, formation=formation, actor=finance_user)
+    with CaptureQueriesContext(connection) as for_few:
+        orders_complete(actor=finance_user, orders=few)
+    with CaptureQueriesContext(connection) as for_many:
+        completed, refused = orders_complete(actor=finance_user, orders=[*many, few[0]])
+
+    assert len(for_many) <= len(for_few)  # the first run also reads the content types, cached after it
+    assert len(completed) == 8
+    assert refused == [f"{few[0].number} is completed; only an order in progress is completed."]
+    for order in [*few, *many]:
+        (settlement,) = settlements(order)
+        assert settlement.share == D("0.00")  # issued, nothing paid yet
+        assert request_for(settlement).status == ApprovalRequest.Status.PENDING
+        assert Order.objects.get(pk=order.pk).status_history.last().to_status == Status.COMPLETED
