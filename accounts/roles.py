@@ -74,6 +74,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "orders.view_order_money",
         # Records an order's expenses and corrects them by reversal (orders.services.expenses); never edits them.
         *_crud("orders", "expense", "view", "add"),
+        # Creates payout batches and approves others' (maker-checker, orders.services.payouts); no one else sees them.
+        *_crud("orders", "payoutbatch", "view", "add", "change"),
     ],
     Role.CUSTOMER_SUCCESS: [
         *_crud("catalog", "customer", "view", "change"),

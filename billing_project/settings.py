@@ -279,6 +279,12 @@ SELLER = {
     "email": os.environ.get("SELLER_EMAIL", DEFAULT_FROM_EMAIL),
     "bank": os.environ.get("SELLER_BANK", "IBAN GB33 BUKB 2020 1555 5555 55, BIC BUKBGB22"),
 }
+# The account partners' payouts leave from: the debtor of the SEPA credit-transfer file (orders.services.payouts).
+PAYOUT_ACCOUNT = {
+    "name": os.environ.get("PAYOUT_ACCOUNT_NAME", SELLER["name"]),
+    "iban": os.environ.get("PAYOUT_ACCOUNT_IBAN", "DE89370400440532013000"),
+    "bic": os.environ.get("PAYOUT_ACCOUNT_BIC", "COBADEFFXXX"),
+}
 
 # Celery: with no REDIS_URL, tasks run eagerly in the calling process.
 REDIS_URL = os.environ.get("REDIS_URL", "")
