@@ -431,6 +431,12 @@ UNFOLD = {
                         "permission": can_view("orders.view_task"),
                     },
                     {
+                        "title": "Payout batches",
+                        "icon": "account_balance_wallet",
+                        "link": reverse_lazy("admin:orders_payoutbatch_changelist"),
+                        "permission": can_view("orders.view_payoutbatch"),
+                    },
+                    {
                         "title": "Order types",
                         "icon": "category",
                         "link": reverse_lazy("admin:orders_ordertype_changelist"),
