@@ -345,7 +345,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # A customer's currency and a partner's payout currency are one choice set: one enum in the schema.
-    "ENUM_NAME_OVERRIDES": {"CurrencyEnum": "billing_project.money.CURRENCY_CHOICES"},
+    "ENUM_NAME_OVERRIDES": {
+        "CurrencyEnum": "billing_project.money.CURRENCY_CHOICES",
+        "PayoutBatchStatusEnum": "orders.models.PayoutBatch.Status",
+    },
 }
 
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
