@@ -78,6 +78,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         # in approvals: the settlement's approval request, and its queue).
         *_crud("orders", "settlement", "view", "add"),
         *_crud("approvals", "awaitingapproval", "view"),
+        # Creates payout batches and approves others' (maker-checker, orders.services.payouts); no one else sees them.
+        *_crud("orders", "payoutbatch", "view", "add", "change"),
     ],
     Role.CUSTOMER_SUCCESS: [
         *_crud("catalog", "customer", "view", "change"),

@@ -279,6 +279,12 @@ SELLER = {
     "email": os.environ.get("SELLER_EMAIL", DEFAULT_FROM_EMAIL),
     "bank": os.environ.get("SELLER_BANK", "IBAN GB33 BUKB 2020 1555 5555 55, BIC BUKBGB22"),
 }
+# The account partners' payouts leave from: the debtor of the SEPA credit-transfer file (orders.services.payouts).
+PAYOUT_ACCOUNT = {
+    "name": os.environ.get("PAYOUT_ACCOUNT_NAME", SELLER["name"]),
+    "iban": os.environ.get("PAYOUT_ACCOUNT_IBAN", "DE89370400440532013000"),
+    "bic": os.environ.get("PAYOUT_ACCOUNT_BIC", "COBADEFFXXX"),
+}
 
 # Celery: with no REDIS_URL, tasks run eagerly in the calling process.
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -339,7 +345,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # A customer's currency and a partner's payout currency are one choice set: one enum in the schema.
-    "ENUM_NAME_OVERRIDES": {"CurrencyEnum": "billing_project.money.CURRENCY_CHOICES"},
+    "ENUM_NAME_OVERRIDES": {
+        "CurrencyEnum": "billing_project.money.CURRENCY_CHOICES",
+        "PayoutBatchStatusEnum": "orders.models.PayoutBatch.Status",
+    },
 }
 
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
@@ -423,6 +432,12 @@ UNFOLD = {
                         "icon": "checklist_rtl",
                         "link": reverse_lazy("admin:orders_my_tasks"),
                         "permission": can_view("orders.view_task"),
+                    },
+                    {
+                        "title": "Payout batches",
+                        "icon": "account_balance_wallet",
+                        "link": reverse_lazy("admin:orders_payoutbatch_changelist"),
+                        "permission": can_view("orders.view_payoutbatch"),
                     },
                     {
                         "title": "Order types",

@@ -927,3 +927,7 @@ class ExpenseAdmin(ModelAdmin):
             path("<int:pk>/receipt/", wrap(views.expense_receipt_download), name="orders_expense_receipt"),
             *super().get_urls(),
         ]
+
+
+# Payout batches have their own module; importing it registers them.
+from orders import admin_payouts  # noqa: E402, F401

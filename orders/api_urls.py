@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from orders import api
+from orders import api, api_payouts
 
 router = SimpleRouter(trailing_slash=False)
 router.register("orders", api.OrderViewSet, basename="order")
@@ -10,6 +10,7 @@ router.register("document-types", api.DocumentTypeViewSet, basename="document-ty
 router.register("companies", api.CompanyViewSet, basename="company")
 router.register("registrars", api.RegistrarViewSet, basename="registrar")
 router.register("revenue-share-agreements", api.RevenueShareAgreementViewSet, basename="revenue-share-agreement")
+router.register("payout-batches", api_payouts.PayoutBatchViewSet, basename="payout-batch")
 
 DOCUMENT = "orders/<int:order_pk>/documents/<int:document_pk>"
 TASK = "orders/<int:order_pk>/tasks/<int:task_pk>"

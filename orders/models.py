@@ -703,6 +703,11 @@ class PayoutBatch(models.Model):
     ledger_transaction = models.OneToOneField(
         "ledger.Transaction", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.TextField(blank=True, help_text="Why the batch was cancelled; its settlements wait again.")
 
     history = HistoricalRecords()
 
@@ -714,6 +719,10 @@ class PayoutBatch(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="approved") | Q(approved_at__isnull=False, ledger_transaction__isnull=False),
                 name="payout_batch_approved_is_posted",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="cancelled") | (Q(cancelled_at__isnull=False) & ~Q(cancel_reason="")),
+                name="payout_batch_cancelled_has_reason",
             ),
         ]
 

@@ -17,12 +17,15 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.roles import Role
+from billing_project.billing_time import billing_today
 from catalog.services import customer_deputy_add, customer_deputy_remove
-from catalog.tests.factories import CustomerFactory, PortalMembershipFactory
+from catalog.tests.factories import CustomerFactory, PartnerFactory, PortalMembershipFactory
 from orders.models import Order
 from orders.services.documents import document_upload
 from orders.services.orders import order_create
+from orders.services.payouts import payout_batch_create
 from orders.services.sharing import order_share, order_unshare
+from orders.tests.factories import PartnerOrderFactory, SettlementFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -252,3 +255,32 @@ def test_the_order_pages_buttons_answer_404_for_an_order_not_shared(button, worl
     assert response.status_code == missing.status_code == 404
     assert Order.objects.get(pk=order.pk).status == order.status
     assert client.get(reverse("admin:orders_order_edit", args=[order.pk])).status_code == 404
+
+
+# Payout batches are Finance's and Admin's only: every other caller is refused on the admin (403, or the login page
+# for a portal user) and the API (403), whatever the batch.
+PAYOUT_READERS = {"admin", "finance"}
+
+
+@pytest.mark.parametrize("caller", ACCESS)
+def test_only_finance_and_admin_reach_payout_batches(caller, world):
+    partner = PartnerFactory(iban="DE02120300000000202051")
+    SettlementFactory(order=PartnerOrderFactory(partner=partner, customer=world.customer_a))
+    (batch,) = payout_batch_create(actor=world.callers["finance"], partners=[partner], cut_off=billing_today())
+    client = client_as(world.callers[caller])
+
+    admin_pages = [
+        reverse("admin:orders_payoutbatch_changelist"),
+        reverse("admin:orders_payoutbatch_change", args=[batch.pk]),
+        f"/admin/orders/payoutbatch/{batch.pk}/statement/",
+    ]
+    api_pages = ["/api/payout-batches", f"/api/payout-batches/{batch.pk}", f"/api/payout-batches/{batch.pk}/statement"]
+    admin = [client.get(url).status_code for url in admin_pages]
+    api = [client.get(url).status_code for url in api_pages]
+
+    if caller in PAYOUT_READERS:
+        assert (admin, api) == ([200] * 3, [200] * 3)
+    elif caller in PORTAL_CALLERS:
+        assert (admin, api) == ([302] * 3, [403] * 3)
+    else:
+        assert (admin, api) == ([403] * 3, [403] * 3)
