@@ -105,7 +105,8 @@ def failed_in(days: DayRange) -> Q:
 
 def _fees_by_currency(orders: QuerySet[Order]) -> dict[str, CurrencyFigure]:
     rows = orders.order_by().values("currency").annotate(amount=Sum("fee"), orders=Count("pk")).order_by("currency")
-    return {row["currency"]: CurrencyFigure(amount=row["amount"], orders=row["orders"]) for row in rows}
+    # Exact on PostgreSQL (numeric); SQLite hands a sum back without its two places: round_amount restores them.
+    return {row["currency"]: CurrencyFigure(amount=round_amount(row["amount"]), orders=row["orders"]) for row in rows}
 
 
 def realised_revenue(user: User, *, start: date, end: date) -> dict[str, CurrencyFigure]:
@@ -149,7 +150,8 @@ def order_kpis(user: User, *, start: date, end: date) -> OrderKpis:
 
 def _fees_by_currency(orders: QuerySet[Order]) -> dict[str, CurrencyFigure]:
     rows = orders.order_by().values("currency").annotate(amount=Sum("fee"), orders=Count("pk")).order_by("currency")
-    return {row["currency"]: CurrencyFigure(amount=row["amount"], orders=row["orders"]) for row in rows}
+    # Exact on PostgreSQL (numeric); SQLite hands a sum back without its two places: round_amount restores them.
+    return {row["currency"]: CurrencyFigure(amount=round_amount(row["amount"]), orders=row["orders"]) for row in rows}
 
 
 def _realised(orders: QuerySet[Order], days: DayRange) -> dict[str, CurrencyFigure]:
