@@ -126,22 +126,18 @@ def partner_revenue(
 ) -> PartnerRevenueReport:
     """The report for the period, rows by currency then partner name, "No partner" last in its currency."""
     orders = ended_orders(user, start=start, end=end, partner=partner, currency=currency)
-    group = ("partner_id", "partner__name", "currency")
     rows: dict[tuple[int | None, str], PartnerRevenueRow] = {}
 
     def row(figures: dict) -> PartnerRevenueRow:
-        # Each statement sees the orders as they are when it runs: one that ended in between still gets its row.
         key = (figures["partner_id"], figures["currency"])
         if key not in rows:
             rows[key] = PartnerRevenueRow(
-                partner_id=figures["partner_id"],
-                partner_name=figures["partner__name"] or NO_PARTNER_LABEL,
-                currency=figures["currency"],
+                partner_id=key[0], partner_name=figures.get("partner__name") or NO_PARTNER_LABEL, currency=key[1]
             )
         return rows[key]
 
     status = Order.Status
-    for figures in orders.values(*group).annotate(
+    for figures in orders.values("partner_id", "partner__name", "currency").annotate(
         completed=Count("pk", filter=Q(status=status.COMPLETED)),
         failed=Count("pk", filter=Q(status=status.FAILED)),
         fees=Sum("fee"),
@@ -153,12 +149,22 @@ def partner_revenue(
         each.fees = round_amount(figures["fees"])
         each.base_charges = round_amount(figures["base_charges"])
 
-    # filter() before annotate() on the same relation: the sum runs over the rows the filter joined.
+    # filter() before annotate() on the same relation: the sum runs over the rows the filter joined. Grouped by the
+    # partner's id alone: the names came with the orders.
+    group = ("partner_id", "currency")
     for figures in orders.filter(expenses__isnull=False).values(*group).annotate(total=Sum("expenses__amount")):
         row(figures).expenses = round_amount(figures["total"])
     live = orders.filter(settlements__status__in=Settlement.LIVE_STATUSES)
     for figures in live.values(*group).annotate(total=Sum("settlements__amount")):
         row(figures).partner_share = round_amount(figures["total"])
+
+    # Each statement sees the orders as they are when it runs: an order of a partner with no row yet that ended in
+    # between gets a row of its own, named here (one more statement, only then).
+    unnamed = {each.partner_id: each for each in rows.values() if each.partner_id and not each.orders}
+    for pk, name in Partner.objects.filter(pk__in=unnamed).values_list("pk", "name"):
+        for each in rows.values():
+            if each.partner_id == pk:
+                each.partner_name = name
 
     ordered = sorted(rows.values(), key=lambda r: (r.currency, r.partner_id is None, r.partner_name.casefold()))
     totals: dict[str, PartnerRevenueRow] = {}
