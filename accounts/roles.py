@@ -70,6 +70,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_crud("approvals", "approvalrequest", "view"),
         # The audit log page and its export (reports.audit_views); Admin holds it like every permission.
         "reports.view_audit_log",
+        # The partner revenue report (reports.revenue): Finance and Sales; not Operations, who sees no money beyond
+        # the fee, nor Customer Success.
+        "reports.view_partner_revenue",
         *ORDER_READER,
         "orders.view_order_money",
         # Records an order's expenses and corrects them by reversal (orders.services.expenses); never edits them.
@@ -122,6 +125,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *ORDER_READER,
         *_crud("orders", "order", "add"),
         "orders.view_order_money",
+        "reports.view_partner_revenue",
     ],
     # Runs orders, their documents, tasks and comments; sees no money beyond an order's fee.
     Role.OPERATIONS: [

@@ -25,9 +25,14 @@ class CountinghouseAdminSite(UnfoldAdminSite):
     def extra_urls(self) -> list:
         """Site-wide pages that belong to no one model (unfold adds them before the models' URLs)."""
         from reports.audit_views import AuditLogView  # this module loads before the apps' models
+        from reports.revenue_views import PartnerRevenueView
 
         audit_log = self.admin_view(AuditLogView.as_view(admin_site=self))
-        return [path("audit-log/", audit_log, name="audit_log")]
+        partner_revenue = self.admin_view(PartnerRevenueView.as_view(admin_site=self))
+        return [
+            path("audit-log/", audit_log, name="audit_log"),
+            path("partner-revenue/", partner_revenue, name="partner_revenue"),
+        ]
 
 
 class ReadOnlyHistoryMixin:

@@ -386,6 +386,12 @@ UNFOLD = {
                         "link": reverse_lazy("admin:audit_log"),
                         "permission": can_view("reports.view_audit_log"),
                     },
+                    {
+                        "title": "Partner revenue",
+                        "icon": "query_stats",
+                        "link": reverse_lazy("admin:partner_revenue"),
+                        "permission": can_view("reports.view_partner_revenue"),
+                    },
                 ],
             },
             {

@@ -19,3 +19,22 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return "Audit log"
+
+
+class PartnerRevenueReport(models.Model):
+    """No table (unmanaged, never queried): holds the permission to open and export the partner revenue report.
+
+    Admin holds it like every permission; Finance and Sales get it from accounts/roles.py. Not Operations (it shows
+    base charges, expenses and partner shares: money beyond the fee) nor Customer Success. The report is read from
+    the orders app (reports.revenue).
+    """
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [("view_partner_revenue", "Can view and export the partner revenue report")]
+        verbose_name = "partner revenue report"
+        verbose_name_plural = "partner revenue report"
+
+    def __str__(self) -> str:
+        return "Partner revenue report"

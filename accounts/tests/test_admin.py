@@ -150,6 +150,7 @@ SIDEBAR = {
     reverse("admin:ledger_reconciliationreport_changelist"): "ledger.view_reconciliationreport",
     reverse("admin:usage_closedperiod_changelist"): "usage.view_closedperiod",
     reverse("admin:audit_log"): "reports.view_audit_log",
+    reverse("admin:partner_revenue"): "reports.view_partner_revenue",
     reverse("admin:approvals_awaitingapproval_changelist"): "approvals.view_awaitingapproval",
     reverse("admin:approvals_approvalrequest_changelist"): "approvals.view_approvalrequest",
     reverse("admin:orders_order_changelist"): "orders.view_order",
