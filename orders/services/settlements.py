@@ -92,13 +92,14 @@ def _received(invoice: Invoice | None, items: list[InvoiceItem], notes: list[Cre
             fee_credited += fee_left
             base_credited += base_left
             fee_left = fee_gross_left = base_left = ZERO
-        elif fee_gross_left > 0:  # a partial note comes off the fee and its tax
-            fee_credited += note.subtotal
-            fee_left -= note.subtotal
-            fee_gross_left -= note.total
-        else:  # no fee: the base charge is the first line
-            base_credited += note.total
-            base_left -= note.total
+        else:  # a partial note comes off the fee and its tax, the first line; what exceeds them off the base charge
+            on_fee = min(note.total, fee_gross_left)
+            on_fee_net = note.subtotal if on_fee == note.total else round_amount(EXACT.divide(on_fee, 1 + tax_rate))
+            fee_credited += on_fee_net
+            fee_left -= on_fee_net
+            fee_gross_left -= on_fee
+            base_credited += note.total - on_fee
+            base_left -= note.total - on_fee
     owed = fee_gross_left + base_left
     paid = invoice.amount_paid if billed else ZERO
     received = min(paid, owed)

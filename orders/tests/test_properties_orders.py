@@ -4,8 +4,7 @@ The ledger's state machine (ledger/tests/test_properties.py, `Books`: charges, p
 credit notes on one or two customers) is extended here by a subclass, so its rules and invariants run beside the
 orders' own: orders with or without a partner, under a general or a type-specific revenue-share agreement or
 none; their invoices issued, paid, credited in part or in full; expenses recorded and reversed; orders started,
-completed or failed; settlements approved by a second Finance user; and payouts, once the payout services exist
-(orders.services.payouts; the rule is skipped until then).
+completed or failed; settlements approved by a second Finance user; and payout batches made and approved.
 
 After every step, besides the ledger's invariants: every transaction balances and every balance chain is unbroken;
 each partner's payable is what its approved settlements add up to less its approved payouts; and every ended
@@ -14,8 +13,6 @@ latest share equal to the share this test works out itself from what it did (fee
 credit notes in turn, its expenses, the agreement it chose) and what the ledger says was paid on the invoice.
 """
 
-import importlib
-import importlib.util
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import ROUND_HALF_UP
@@ -43,14 +40,13 @@ from orders.services.agreements import revenue_share_agreement_create
 from orders.services.billing import order_credit
 from orders.services.expenses import expense_record, expense_reverse
 from orders.services.orders import order_create, order_transition
+from orders.services.payouts import payout_batch_approve, payout_batch_create
 from orders.tests.factories import OrderTypeFactory
 
 CENT = D("0.01")
 ZERO = D("0.00")
 Status = Order.Status
 LIVE_GIVEN = (Settlement.Status.APPROVED, Settlement.Status.PAID)
-# The payout services are written separately; until orders/services/payouts.py exists the payout rule never runs.
-PAYOUTS_READY = importlib.util.find_spec("orders.services.payouts") is not None
 IBAN, BIC = "DE89370400440532013000", "COBADEFFXXX"
 
 
@@ -300,15 +296,9 @@ class OrderBooks(Books):
         assert settlement.status == Settlement.Status.APPROVED
         assert (settlement.ledger_transaction_id is None) == (settlement.amount == 0)
 
-    # TODO(payouts): orders/services/payouts.py is being written separately; this rule runs once it exists.
-    @precondition(
-        lambda self: (
-            PAYOUTS_READY and Settlement.objects.filter(status=Settlement.Status.APPROVED, payout=None).exists()
-        )
-    )
+    @precondition(lambda self: Settlement.objects.filter(status=Settlement.Status.APPROVED, payout=None).exists())
     @rule(data=st.data())
     def pay_out(self, data):
-        payouts = importlib.import_module("orders.services.payouts")
         due = sorted(
             set(
                 Settlement.objects.filter(status=Settlement.Status.APPROVED, payout=None).values_list(
@@ -319,12 +309,12 @@ class OrderBooks(Books):
         partner = Partner.objects.get(pk=data.draw(st.sampled_from(due), label="partner"))
         before = (Leg.objects.count(), PayoutBatch.objects.count())
         try:
-            batches = payouts.payout_batch_create(actor=self.maker, partners=[partner], cut_off=billing_today())
-        except DomainError:  # e.g. corrections that leave nothing to pay
+            batches = payout_batch_create(actor=self.maker, partners=[partner], cut_off=billing_today())
+        except DomainError:  # corrections that leave nothing to pay
             assert (Leg.objects.count(), PayoutBatch.objects.count()) == before
             return
         for batch in batches:
-            payouts.payout_batch_approve(actor=self.checker, batch=batch)
+            payout_batch_approve(actor=self.checker, batch=batch)
 
     # --- invariants ---------------------------------------------------------------------------------------------
 

@@ -341,3 +341,20 @@ def test_a_bulk_completion_settles_every_order_in_queries_that_do_not_grow_with_
         assert settlement.share == D("0.00")  # issued, nothing paid yet
         assert request_for(settlement).status == ApprovalRequest.Status.PENDING
         assert Order.objects.get(pk=order.pk).status_history.last().to_status == Status.COMPLETED
+
+
+def test_a_partial_credit_beyond_an_untaxed_fee_comes_off_the_base_charge(partner, formation, finance_user):
+    customer = CustomerFactory(client_id="UNTAXED-1", currency="EUR")
+    billing_config_update(actor=None, customer=customer, tax_rate=D("0"))
+    revenue_share_agreement_create(actor=None, partner=partner, percentage=D("30"), valid_from=date(2026, 1, 1))
+    order = order_create(actor=finance_user, customer=customer, order_type=formation, partner=partner)
+    invoice_issue(actor=None, invoice=order.invoice)
+    pay(order, "1120.00", "BANK-UNTAXED")
+    order_credit(actor=finance_user, order=order, amount=D("1100.00"), reason="Nearly all back")
+    order_transition(actor=finance_user, order=order, to_status=Status.IN_PROGRESS)
+    order_transition(actor=finance_user, order=order, to_status=Status.FAILED, reason="Registrar refused")
+
+    calculation = settlements(order)[0].calculation
+    assert (calculation["fee_credited"], calculation["base_charge_credited"]) == ("1000.00", "100.00")
+    assert (calculation["fee_received"], calculation["base_charge_received"]) == ("0.00", "20.00")
+    assert settlements(order)[0].share == D("6.00")
