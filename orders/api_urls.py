@@ -10,6 +10,7 @@ router.register("document-types", api.DocumentTypeViewSet, basename="document-ty
 router.register("companies", api.CompanyViewSet, basename="company")
 router.register("registrars", api.RegistrarViewSet, basename="registrar")
 router.register("revenue-share-agreements", api.RevenueShareAgreementViewSet, basename="revenue-share-agreement")
+router.register("settlements", api.SettlementViewSet, basename="settlement")
 
 DOCUMENT = "orders/<int:order_pk>/documents/<int:document_pk>"
 TASK = "orders/<int:order_pk>/tasks/<int:task_pk>"
