@@ -37,7 +37,7 @@ from orders import views
 from orders.admin_selectors import document_file_history, order_shared_with
 from orders.admin_settlements import (
     SETTLEMENT_COLOURS,
-    agreement_label,
+    agreement_short,
     settle_again_message,
     settlement_kind,
 )
@@ -514,7 +514,7 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
                 "net": money_label(settlement.net, settlement.currency),
                 "share": money_label(settlement.share, settlement.currency),
                 "amount": money_label(settlement.amount, settlement.currency),
-                "agreement": agreement_label(settlement.calculation),
+                "agreement": agreement_short(settlement.calculation),
             }
             for settlement in settlements
         ]

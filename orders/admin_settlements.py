@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.timezone import localtime
@@ -86,6 +87,13 @@ def agreement_label(calculation: dict) -> str:
     applies_to = agreement.get("order_type") or "all order types (general)"
     end = day_label(agreement.get("valid_to")) if agreement.get("valid_to") else "open-ended"
     return f"{agreement.get('percentage')} % · {applies_to} · {day_label(agreement.get('valid_from'))} – {end}"
+
+
+def agreement_short(calculation: dict) -> tuple[str, str]:
+    """The agreement in a table cell: what it applies to, and since when."""
+    agreement = calculation.get("agreement") or {}
+    end = f" to {day_label(agreement.get('valid_to'))}" if agreement.get("valid_to") else ""
+    return agreement.get("order_type") or "General", f"from {day_label(agreement.get('valid_from'))}{end}"
 
 
 def calculation_rows(settlement: Settlement) -> list[dict]:
@@ -191,7 +199,7 @@ class SettlementAdmin(CheckedDateHierarchyMixin, ReadOnlyHistoryMixin, SimpleHis
     actions_detail = ["approve", "reject", "calculate_again"]
     change_form_after_template = "orders/settlement_after_form.html"
     fieldsets = [
-        (None, {"fields": ["order_link", "partner_name", "order_type_name", "kind", "status_label"]}),
+        (None, {"fields": ["order_link", "partner_name", "order_type_name", "kind", "status_badge"]}),
         ("Amounts", {"fields": ["amount_label", "share_label", "net_label", "percentage_label"]}),
         ("Record", {"fields": ["ended_on", "calculated", "approved", "paid", "voided"]}),
     ]
@@ -308,6 +316,14 @@ class SettlementAdmin(CheckedDateHierarchyMixin, ReadOnlyHistoryMixin, SimpleHis
     @display(description="Status", ordering="status", label=SETTLEMENT_COLOURS)
     def status_label(self, settlement: Settlement) -> tuple[str, str]:
         return settlement.status, settlement.get_status_display()
+
+    @display(description="Status")
+    def status_badge(self, settlement: Settlement) -> str:
+        # The page's field: unfold's `label` display renders in lists only.
+        return render_to_string(
+            "unfold/helpers/label.html",
+            {"text": settlement.get_status_display(), "type": SETTLEMENT_COLOURS[settlement.status]},
+        )
 
     @display(description="Amount", ordering="amount")
     def amount_label(self, settlement: Settlement) -> str:
