@@ -501,7 +501,10 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
         settlements = self._order_settlements(request, order)
         status = settlement_status_of(settlements)
         explanation = None
-        if not settlements:
+        if not settlements and order.status not in ENDED:
+            # What settlement_explanation says of an open order, without reading the order's money for it.
+            explanation = f"{order.number} has not ended: it is settled once it is completed or failed."
+        elif not settlements:
             outcome = settlement_explanation(order)
             explanation = outcome.reason if outcome else "Not calculated yet: use “Calculate settlement”."
         elif status == SettlementStatus.NONE:

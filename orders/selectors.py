@@ -275,10 +275,12 @@ def live_settlements_prefetch(to_attr: str = "live_settlements") -> Prefetch:
 
 
 def order_settlements(user: User, order: Order) -> list[Settlement]:
-    """The order's settlements, first one first, each with what the order page shows (void ones too)."""
+    """The order's settlements, first one first, each with what the order page shows (void ones too). `order` is
+    one the user may see (order_page found it); none for those who see no settlements."""
+    if not settlement_may_see(user):
+        return []
     return list(
-        settlement_list_for(user)
-        .filter(order=order)
+        Settlement.objects.filter(order=order)
         .select_related("agreement", "agreement__order_type", "calculated_by", "approved_by", "payout")
         .order_by("sequence")
     )
