@@ -434,6 +434,12 @@ UNFOLD = {
                         "permission": can_view("orders.view_order"),
                     },
                     {
+                        "title": "Settlements",
+                        "icon": "payments",
+                        "link": reverse_lazy("admin:orders_settlement_changelist"),
+                        "permission": can_view("orders.view_settlement"),
+                    },
+                    {
                         "title": "My open tasks",
                         "icon": "checklist_rtl",
                         "link": reverse_lazy("admin:orders_my_tasks"),

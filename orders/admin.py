@@ -35,6 +35,12 @@ from ledger.forms import money_label
 from ledger.models import Invoice
 from orders import views
 from orders.admin_selectors import document_file_history, order_shared_with
+from orders.admin_settlements import (
+    SETTLEMENT_COLOURS,
+    agreement_short,
+    settle_again_message,
+    settlement_kind,
+)
 from orders.forms import (
     BulkAssignForm,
     BulkMoveForm,
@@ -67,6 +73,7 @@ from orders.resources import (
 )
 from orders.selectors import (
     PaymentStatus,
+    SettlementStatus,
     company_list_for,
     expense_list_for,
     expense_may_see,
@@ -77,10 +84,14 @@ from orders.selectors import (
     order_may_see_payment_status,
     order_page,
     order_payment_status,
+    order_settlements,
+    settlement_may_see,
+    settlement_status_of,
 )
 from orders.services.agreements import revenue_share_agreement_create, revenue_share_agreement_update
 from orders.services.billing import REPLACEABLE, order_credit, order_invoice_create
 from orders.services.orders import order_assign_many, order_transition, orders_complete, transitions_from
+from orders.services.settlements import ENDED, order_settle, settlement_explanation
 from usage.admin import CustomerFilter, EstimatedCountPaginator
 
 Status = Order.Status
@@ -98,6 +109,12 @@ PAYMENT_COLOURS = {
     PaymentStatus.PARTLY_PAID: "info",
     PaymentStatus.PAID: "success",
     PaymentStatus.REFUNDED: "danger",
+}
+SETTLEMENT_STATUS_COLOURS = {
+    SettlementStatus.NONE: "default",
+    SettlementStatus.CALCULATED: "warning",
+    SettlementStatus.APPROVED: "info",
+    SettlementStatus.PAID: "success",
 }
 DOCUMENT_COLOURS = {
     OrderDocument.Status.PENDING: "default",
@@ -301,6 +318,7 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
         "reopen",
         "create_invoice",
         "credit",
+        "calculate_settlement",
     ]
     change_form_template = "orders/order_change_form.html"
 
@@ -322,6 +340,8 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
         money = ["fee_label", "base_charge_label"] if order_may_see_money(request.user) else ["fee_label"]
         record = ["reason"] if obj is not None and obj.reason else []
         billing = ["payment_status", "invoice_summary", "invoice_payments"]
+        if settlement_may_see(request.user):
+            billing.append("settlement_status")
         return [
             (None, {"fields": ["customer", "order_type", "company", "partner", "status", "assignee_name"]}),
             ("Terms", {"fields": [*money, "start", "due", "description"]}),
@@ -384,6 +404,9 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
     def has_credit_permission(self, request, object_id=None) -> bool:
         return request.user.has_perm("ledger.add_creditnote")
 
+    def has_settle_permission(self, request, object_id=None) -> bool:
+        return settlement_may_see(request.user) and request.user.has_perm("orders.add_settlement")
+
     def has_override_permission(self, request, object_id=None) -> bool:
         return request.user.has_perm("orders.change_order") and request.user.has_perm("orders.override_order")
 
@@ -426,7 +449,12 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
         expense_context = self._expense_context(request, order)
         if expense_context:
             tabs.insert(3, ("expenses", "Expenses", len(expense_context["expenses"])))
-        return expense_context | {
+        settlement_context = self._settlement_context(request, order)
+        if settlement_context:
+            live = [row for row in settlement_context["settlements"] if row["settlement"].status != "void"]
+            tabs.insert(4 if expense_context else 3, ("settlement", "Settlement", len(live)))
+        money_tabs = expense_context | settlement_context
+        return money_tabs | {
             "order": order,
             "status_colour": STATUS_COLOURS[order.status],
             "tabs": tabs,
@@ -458,6 +486,46 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
             "expense_total": money_label(sum((e.amount for e in expenses), Decimal("0.00")), order.currency),
             "may_record_expense": request.user.has_perm("orders.add_expense"),
             "expense_form": ExpenseForm(auto_id="expense_%s", initial={"date": billing_today()}),
+        }
+
+    def _order_settlements(self, request, order: Order) -> list:
+        """The order's settlements, read once per request (the tab and the Money fieldset share them)."""
+        if not hasattr(order, "settlement_list"):
+            order.settlement_list = order_settlements(request.user, order)
+        return order.settlement_list
+
+    def _settlement_context(self, request, order: Order) -> dict:
+        """The Settlement tab, for those who see settlements (Finance and Admin); empty for everyone else."""
+        if not settlement_may_see(request.user):
+            return {}
+        settlements = self._order_settlements(request, order)
+        status = settlement_status_of(settlements)
+        explanation = None
+        if not settlements and order.status not in ENDED:
+            # What settlement_explanation says of an open order, without reading the order's money for it.
+            explanation = f"{order.number} has not ended: it is settled once it is completed or failed."
+        elif not settlements:
+            outcome = settlement_explanation(order)
+            explanation = outcome.reason if outcome else "Not calculated yet: use “Calculate settlement”."
+        elif status == SettlementStatus.NONE:
+            explanation = "Every settlement of this order is void; “Calculate settlement” makes a new one."
+        rows = [
+            {
+                "settlement": settlement,
+                "kind": settlement_kind(settlement),
+                "colour": SETTLEMENT_COLOURS[settlement.status],
+                "net": money_label(settlement.net, settlement.currency),
+                "share": money_label(settlement.share, settlement.currency),
+                "amount": money_label(settlement.amount, settlement.currency),
+                "agreement": agreement_short(settlement.calculation),
+            }
+            for settlement in settlements
+        ]
+        return {
+            "settlements": rows,
+            "settlement_status": status,
+            "settlement_status_colour": SETTLEMENT_STATUS_COLOURS[status],
+            "settlement_explanation": explanation,
         }
 
     @display(description="Number", ordering="number")
@@ -518,6 +586,14 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
     def payment_status(self, order: Order) -> str:
         status = order_payment_status(order)
         return render_to_string("unfold/helpers/label.html", {"text": status.label, "type": PAYMENT_COLOURS[status]})
+
+    @display(description="Settlement status")
+    def settlement_status(self, order: Order) -> str:
+        # Shown only to those who see settlements (get_fieldsets); the page's context read the settlements.
+        status = settlement_status_of(getattr(order, "settlement_list", []))
+        return render_to_string(
+            "unfold/helpers/label.html", {"text": status.label, "type": SETTLEMENT_STATUS_COLOURS[status]}
+        )
 
     @display(description="Invoice")
     def invoice_summary(self, order: Order) -> str:
@@ -583,6 +659,7 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
             "credit": order.invoice is not None
             and bool(order.invoice.number)
             and order.invoice.status not in REPLACEABLE,
+            "calculate_settlement": order.status in ENDED,
         }
         return [
             detail_action
@@ -726,6 +803,35 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
             lambda: order_credit(actor=request.user, order=order, amount=data["amount"], reason=data["reason"]),
             lambda note: f"Credit note {note.number} issued: {money_label(note.total, note.currency)}.",
         )
+
+    @action(
+        description="Calculate settlement",
+        icon="calculate",
+        url_path="settle",
+        permissions=["settle"],
+        dialog={
+            "title": "Calculate the partner's settlement again?",
+            "description": "From the order's invoice, credit notes, payments and expenses now. Nothing is written "
+            "when nothing changed; a settlement not yet approved is replaced, an approved one is corrected by a new "
+            "one, which another Finance user approves.",
+            "form_submit_text": "Calculate",
+        },
+    )
+    def calculate_settlement(self, request, form, object_id):
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            raise Http404("No such order.")
+        try:
+            settlement = order_settle(actor=request.user, order=order)
+        except DomainError as error:
+            self.message_user(request, error.message, messages.ERROR)
+        else:
+            text, level = settle_again_message(order, settlement)
+            self.message_user(request, text, level)
+        url = views.order_url(order, "settlement")
+        if request.headers.get("HX-Request"):
+            return HttpResponse(headers={"HX-Redirect": url})
+        return HttpResponseRedirect(url)
 
     # Bulk actions -----------------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """Order desk API: orders and their lifecycle, documents (multipart uploads, review, downloads), tasks, comments,
-sharing, expenses (Finance and Admin), and the reference data (order types, document types, companies, registrars).
+sharing, expenses and partner settlements (Finance and Admin), and the reference data (order types, document types,
+companies, registrars).
 
 Every order is looked up through orders.selectors.order_list_for, so an order the caller may not see answers 404
 with the same body as one that does not exist. A portal user reads their own customer's orders, their documents
@@ -24,10 +25,14 @@ from rest_framework.response import Response
 
 from accounts.idempotency import IDEMPOTENCY_PARAMETERS, idempotent
 from accounts.models import User
+from approvals.models import ApprovalRequest
+from approvals.selectors import approval_state_for
+from approvals.services import approval_approve, approval_reject, request_for
 from billing_project.api_parsers import JSONParser
 from billing_project.api_schema import error_response
-from billing_project.errors import DomainError, NotAllowed
+from billing_project.errors import Conflict, DomainError, NotAllowed
 from ledger.models import Allocation
+from ledger.serializers import ApprovalNoteSerializer, ApprovalReasonSerializer
 from orders import selectors
 from orders.files import FILE_KINDS, clean_file_name
 from orders.filters import (
@@ -37,6 +42,7 @@ from orders.filters import (
     OrderTypeFilter,
     RegistrarFilter,
     RevenueShareAgreementFilter,
+    SettlementFilter,
 )
 from orders.models import (
     Comment,
@@ -52,6 +58,7 @@ from orders.models import (
     OrderUserObjectPermission,
     Registrar,
     RevenueShareAgreement,
+    Settlement,
     Task,
 )
 from orders.serializers import (
@@ -78,6 +85,9 @@ from orders.serializers import (
     RegistrarSerializer,
     RevenueShareAgreementSerializer,
     RevenueShareAgreementUpdateSerializer,
+    SettlementDetailSerializer,
+    SettlementSerializer,
+    SettleResultSerializer,
     TaskCreateSerializer,
     TaskSerializer,
     TaskUpdateSerializer,
@@ -87,6 +97,7 @@ from orders.services import comments, documents, expenses, sharing, tasks
 from orders.services.agreements import revenue_share_agreement_create, revenue_share_agreement_update
 from orders.services.billing import order_credit, order_invoice_create
 from orders.services.orders import order_create, order_transition, order_update
+from orders.services.settlements import order_settle, settlement_explanation
 
 NO_SUCH_ORDER = "No order matches the given query."
 PORTAL_READ_ONLY = "The portal reads its own orders; it changes nothing."
@@ -189,6 +200,7 @@ class OrderDeskView:
         context = super().get_serializer_context()
         context["may_see_money"] = selectors.order_may_see_money(self.request.user)
         context["may_see_payment_status"] = selectors.order_may_see_payment_status(self.request.user)
+        context["may_see_settlements"] = selectors.settlement_may_see(self.request.user)
         return context
 
 
@@ -210,9 +222,16 @@ def _by_order(permission: str) -> list[str]:
 # --- Orders -----------------------------------------------------------------------------------------------------
 
 
+def with_settlement_status(orders: QuerySet[Order], user: User) -> QuerySet[Order]:
+    """The orders' live settlements, for their `settlement_status`, for those who see settlements (one query)."""
+    if not selectors.settlement_may_see(user):
+        return orders
+    return orders.prefetch_related(selectors.live_settlements_prefetch())
+
+
 def order_detail_queryset(user: User) -> QuerySet[Order]:
     """The caller's orders with what a detail shows, in a fixed number of queries."""
-    return (
+    orders = (
         selectors.order_list_for(user)
         .select_related("customer", "partner", "order_type", "company", "assignee", "created_by", "invoice")
         .annotate(
@@ -230,6 +249,7 @@ def order_detail_queryset(user: User) -> QuerySet[Order]:
             Prefetch("invoice__allocations", queryset=Allocation.objects.select_related("payment", "credit_note")),
         )
     )
+    return with_settlement_status(orders, user)
 
 
 class OrderViewSet(OrderDeskView, mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -248,9 +268,10 @@ class OrderViewSet(OrderDeskView, mixins.ListModelMixin, viewsets.GenericViewSet
     def get_queryset(self) -> QuerySet[Order]:
         if getattr(self, "swagger_fake_view", False):
             return Order.objects.none()
-        return selectors.order_list_for(self.request.user).select_related(
+        orders = selectors.order_list_for(self.request.user).select_related(
             "customer", "partner", "order_type", "company", "assignee"
         )
+        return with_settlement_status(orders, self.request.user)
 
     def _detail(self, pk) -> dict:
         order = found(order_detail_queryset(self.request.user), pk)
@@ -355,6 +376,41 @@ class OrderViewSet(OrderDeskView, mixins.ListModelMixin, viewsets.GenericViewSet
         data = _read(OrderCreditSerializer, request)
         order_credit(actor=request.user, order=order, **data)
         return Response(self._detail(order.pk))
+
+    @extend_schema(
+        summary="Calculate the order's partner settlement again (Finance)",
+        description="From the order's invoice, credit notes, payments and expenses now. `changed` false: nothing "
+        "changed and nothing was written (the message says why when no settlement is due: no partner, no agreement "
+        "in force on the day the order ended, not ended yet). Otherwise `settlement` is the new one: a settlement "
+        "not yet approved is replaced, an approved one is corrected by a new one; another Finance user approves it.",
+        request=None,
+        responses={200: SettleResultSerializer, 403: error_response("`error.code`: `permission_denied`")},
+        parameters=IDEMPOTENCY_PARAMETERS,
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        required_permissions={"POST": ["orders.view_order", "orders.view_settlement", "orders.add_settlement"]},
+    )
+    @idempotent
+    def settle(self, request, pk=None):
+        order = self.visible_order(pk)
+        settlement = order_settle(actor=request.user, order=order)
+        if settlement is not None:
+            message = f"{settlement} calculated: {settlement.amount:,} {settlement.currency}."
+            settlement = SettlementViewSet.represent(request, settlement.pk)
+        else:
+            explanation = settlement_explanation(order)
+            message = explanation.reason if explanation else "Nothing changed: its settlements match its money."
+        status_now = selectors.settlement_status_of(selectors.settlement_list_for(request.user).filter(order=order))
+        return Response(
+            {
+                "changed": settlement is not None,
+                "message": message,
+                "settlement_status": status_now.value,
+                "settlement": settlement,
+            }
+        )
 
 
 # --- Documents --------------------------------------------------------------------------------------------------
@@ -931,3 +987,123 @@ class OrderExpenseReceiptView(OrderExpenseView, generics.GenericAPIView):
             raise Http404("The receipt is missing from storage.") from error
         content_type = FILE_KINDS.get(expense.receipt_kind, ("application/octet-stream",))[0]
         return FileResponse(handle, as_attachment=True, filename=expense.receipt_name, content_type=content_type)
+
+
+# --- Settlements ------------------------------------------------------------------------------------------------
+
+NO_SUCH_SETTLEMENT = "`not_found` (no such settlement, or a caller who sees none: only Finance and Admin do)"
+
+
+def _settlement_refusals(**codes: str) -> dict:
+    statuses = {"bad_request": 400, "forbidden": 403, "not_found": 404, "conflict": 409}
+    return {statuses[name]: error_response(f"`error.code`: {text}") for name, text in codes.items()}
+
+
+class SettlementViewSet(OrderDeskView, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Partners' settlements (Finance and Admin): list with filters, one with its calculation and approval, and
+    the approval's decisions, made through approvals (maker-checker: whoever's action calculated a settlement
+    cannot approve it). Settlements are never edited."""
+
+    serializer_class = SettlementSerializer
+    filterset_class = SettlementFilter
+    portal_reads = False
+    required_permissions = {
+        "GET": ["orders.view_settlement"],
+        "POST": ["orders.view_settlement", "approvals.view_approvalrequest"],
+    }
+
+    def get_queryset(self) -> QuerySet[Settlement]:
+        if getattr(self, "swagger_fake_view", False):
+            return Settlement.objects.none()
+        return (
+            selectors.settlement_list_for(self.request.user)
+            .select_related("order", "order__order_type", "partner", "calculated_by", "approved_by")
+            .order_by("-calculated_at", "-pk")
+        )
+
+    def get_serializer_class(self):
+        handler = self.action_map.get(self.request.method.lower(), self.action) if self.request else self.action
+        return {"approve": ApprovalNoteSerializer, "reject": ApprovalReasonSerializer}.get(
+            handler, SettlementSerializer
+        )
+
+    @staticmethod
+    def represent(request, pk: int) -> dict:
+        """The settlement as GET shows it (read again after a write), with its approval for the caller."""
+        settlement = (
+            selectors.settlement_list_for(request.user)
+            .select_related("order", "order__order_type", "partner", "calculated_by", "approved_by")
+            .get(pk=pk)
+        )
+        settlement.approval_state = approval_state_for(settlement, request.user)
+        return SettlementDetailSerializer(settlement, context={"request": request}).data
+
+    def visible_settlement(self, pk) -> Settlement:
+        try:
+            settlement = self.get_queryset().filter(pk=pk).first()
+        except (TypeError, ValueError):
+            settlement = None
+        if settlement is None:
+            raise Http404("No settlement matches the given query.")
+        return settlement
+
+    @staticmethod
+    def _approval_request(settlement: Settlement) -> ApprovalRequest:
+        approval = request_for(settlement)
+        if approval is None:
+            raise Conflict(
+                f"{settlement} has no approval request open (it is {settlement.status}).", code="not_submitted"
+            )
+        return approval
+
+    @extend_schema(responses={200: SettlementDetailSerializer, 404: error_response(NO_SUCH_SETTLEMENT)})
+    def retrieve(self, request, pk=None):
+        return Response(self.represent(request, self.visible_settlement(pk).pk))
+
+    @extend_schema(
+        summary="Approve the settlement (Finance, not whoever's action calculated it)",
+        description="Posts `settlement`: the partner's share to its payable (the other way round for a negative "
+        "correction). The settlement then waits for a payout batch.",
+        request=ApprovalNoteSerializer,
+        responses={
+            200: SettlementDetailSerializer,
+            **_settlement_refusals(
+                forbidden="`permission_denied`, `own_submission` (maker-checker), `not_an_approver`, "
+                "`already_approved`",
+                not_found=NO_SUCH_SETTLEMENT,
+                conflict="`already_decided`, `not_submitted` (void), `idempotency_key_reused`",
+            ),
+        },
+        parameters=IDEMPOTENCY_PARAMETERS,
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def approve(self, request, pk=None):
+        settlement = self.visible_settlement(pk)
+        data = _read(ApprovalNoteSerializer, request)
+        approval_approve(actor=request.user, request=self._approval_request(settlement), comment=data["comment"])
+        return Response(self.represent(request, settlement.pk))
+
+    @extend_schema(
+        summary="Reject the settlement, saying why (Finance, not whoever's action calculated it)",
+        description="The settlement becomes void; once what was wrong is fixed, POST /api/orders/{id}/settle "
+        "calculates a new one.",
+        request=ApprovalReasonSerializer,
+        responses={
+            200: SettlementDetailSerializer,
+            **_settlement_refusals(
+                bad_request="`comment_required`",
+                forbidden="`permission_denied`, `own_submission` (maker-checker), `not_an_approver`",
+                not_found=NO_SUCH_SETTLEMENT,
+                conflict="`already_decided`, `not_submitted` (void), `idempotency_key_reused`",
+            ),
+        },
+        parameters=IDEMPOTENCY_PARAMETERS,
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def reject(self, request, pk=None):
+        settlement = self.visible_settlement(pk)
+        data = _read(ApprovalReasonSerializer, request)
+        approval_reject(actor=request.user, request=self._approval_request(settlement), comment=data["comment"])
+        return Response(self.represent(request, settlement.pk))

@@ -11,6 +11,7 @@ router.register("companies", api.CompanyViewSet, basename="company")
 router.register("registrars", api.RegistrarViewSet, basename="registrar")
 router.register("revenue-share-agreements", api.RevenueShareAgreementViewSet, basename="revenue-share-agreement")
 router.register("payout-batches", api_payouts.PayoutBatchViewSet, basename="payout-batch")
+router.register("settlements", api.SettlementViewSet, basename="settlement")
 
 DOCUMENT = "orders/<int:order_pk>/documents/<int:document_pk>"
 TASK = "orders/<int:order_pk>/tasks/<int:task_pk>"

@@ -6,7 +6,8 @@ from django.db.models import Q
 
 from billing_project.api_filters import ApiFilterSet, IdFilter, IsoDateFilter, StrictBooleanFilter
 from billing_project.billing_time import billing_today
-from orders.models import Company, DocumentType, Order, OrderType, Registrar, RevenueShareAgreement
+from ledger.filters import DayRangeForm, day_range
+from orders.models import Company, DocumentType, Order, OrderType, Registrar, RevenueShareAgreement, Settlement
 
 
 class OrderFilter(ApiFilterSet):
@@ -87,3 +88,21 @@ class RevenueShareAgreementFilter(ApiFilterSet):
 
     def filter_in_force_on(self, queryset, name, value):
         return queryset.in_force_on(value)
+
+
+class SettlementFilter(ApiFilterSet):
+    partner = IdFilter(field_name="partner_id", label="Partner id")
+    order = IdFilter(field_name="order_id", label="Order id")
+    status = django_filters.MultipleChoiceFilter(
+        choices=Settlement.Status.choices, label="Status; repeat the parameter for several (`?status=a&status=b`)"
+    )
+    currency = django_filters.CharFilter(field_name="currency", label="ISO 4217 currency, e.g. EUR")
+
+    class Meta:
+        model = Settlement
+        form = DayRangeForm
+        fields = ["partner", "order", "status", "currency"]
+
+    @classmethod
+    def get_filters(cls):
+        return {**super().get_filters(), **day_range("calculated_at", "the settlement was calculated")}

@@ -27,6 +27,7 @@ from orders.models import (
     OrderType,
     OrderUserObjectPermission,
     RevenueShareAgreement,
+    Settlement,
     Task,
 )
 
@@ -222,3 +223,88 @@ def order_invoice_payments(invoice: Invoice) -> list[Allocation]:
     """The money set against the order's invoice, oldest first: payments (and credit moved in from elsewhere),
     with the payment each came from."""
     return list(invoice.allocations.select_related("payment", "credit_note").order_by("created_at", "pk"))
+
+
+# --- Settlements (DESIGN.md, "Settlements") -----------------------------------------------------------------------
+
+
+class SettlementStatus(TextChoices):
+    """An order's settlement status (DESIGN.md, "Money of an order"); derived from its settlements, never typed in."""
+
+    NONE = "none", "None"
+    CALCULATED = "calculated", "Calculated"
+    APPROVED = "approved", "Approved"
+    PAID = "paid", "Paid"
+
+
+# Least advanced first: an order is as far as its least advanced live settlement.
+SETTLEMENT_PROGRESS = [SettlementStatus.CALCULATED, SettlementStatus.APPROVED, SettlementStatus.PAID]
+
+
+def settlement_may_see(user: User) -> bool:
+    """Settlements are partners' money: Finance and Admin (orders.view_settlement), never the portal."""
+    return (
+        user.is_authenticated
+        and user.is_active
+        and portal_customer_id(user) is None
+        and user.has_perm("orders.view_settlement")
+    )
+
+
+def settlement_list_for(user: User) -> QuerySet[Settlement]:
+    """The settlements of the orders the user may see, for those who see settlements at all; none for the rest."""
+    if not settlement_may_see(user):
+        return Settlement.objects.none()
+    return Settlement.objects.filter(order__in=order_list_for(user))
+
+
+def settlement_status_of(settlements) -> SettlementStatus:
+    """The order's settlement status from its settlements (void ones are left out): none without a live one, else
+    the least advanced live one's, so an approved order with a correction still to approve is `calculated`."""
+    live = {settlement.status for settlement in settlements if settlement.status in Settlement.LIVE_STATUSES}
+    return next((status for status in SETTLEMENT_PROGRESS if status in live), SettlementStatus.NONE)
+
+
+def live_settlements_prefetch(to_attr: str = "live_settlements") -> Prefetch:
+    """The orders' live settlements, only what their status needs, in one query for a page of orders."""
+    return Prefetch(
+        "settlements",
+        queryset=Settlement.objects.filter(status__in=Settlement.LIVE_STATUSES).only("pk", "order_id", "status"),
+        to_attr=to_attr,
+    )
+
+
+def order_settlements(user: User, order: Order) -> list[Settlement]:
+    """The order's settlements, first one first, each with what the order page shows (void ones too). `order` is
+    one the user may see (order_page found it); none for those who see no settlements."""
+    if not settlement_may_see(user):
+        return []
+    return list(
+        Settlement.objects.filter(order=order)
+        .select_related("agreement", "agreement__order_type", "calculated_by", "approved_by", "payout")
+        .order_by("sequence")
+    )
+
+
+def settlement_page(user: User, pk) -> Settlement | None:
+    """One settlement the user may see, with what its page shows, or None."""
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        return None
+    return (
+        settlement_list_for(user)
+        .select_related(
+            "order",
+            "order__customer",
+            "order__order_type",
+            "partner",
+            "agreement",
+            "agreement__order_type",
+            "calculated_by",
+            "approved_by",
+            "payout",
+        )
+        .filter(pk=pk)
+        .first()
+    )

@@ -16,6 +16,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from accounts.models import User
+from approvals.selectors import ApprovalState
 from billing_project import money
 from billing_project.api_fields import (
     AmountField,
@@ -27,7 +28,12 @@ from billing_project.api_fields import (
 from catalog.models import Customer, Partner
 from catalog.selectors import customer_list_for
 from ledger.models import Allocation, Invoice
-from ledger.serializers import InvoiceStatusField
+from ledger.serializers import (
+    ApprovalActionSerializer,
+    ApprovalAllowedSerializer,
+    InvoiceApprovalSerializer,
+    InvoiceStatusField,
+)
 from orders.models import (
     Comment,
     CommentAttachment,
@@ -42,9 +48,16 @@ from orders.models import (
     OrderTypeDocument,
     Registrar,
     RevenueShareAgreement,
+    Settlement,
     Task,
 )
-from orders.selectors import PaymentStatus, company_list_for, order_payment_status
+from orders.selectors import (
+    PaymentStatus,
+    SettlementStatus,
+    company_list_for,
+    order_payment_status,
+    settlement_status_of,
+)
 from orders.services.orders import transitions_from
 
 HIDDEN_MONEY = "Null for callers who do not see an order's money beyond its fee (Operations)."
@@ -67,6 +80,12 @@ DocumentStatusField = enum_field(OrderDocument.Status, "OrderDocumentStatusEnum"
 TaskPriorityField = enum_field(Task.Priority, "TaskPriorityEnum")
 CompanyStatusField = enum_field(Company.Status, "CompanyStatusEnum")
 PaymentStatusField = enum_field(PaymentStatus, "OrderPaymentStatusEnum", read_only=True)
+OrderSettlementStatusField = enum_field(SettlementStatus, "OrderSettlementStatusEnum", read_only=True)
+SettlementStatusField = enum_field(Settlement.Status, "SettlementStatusEnum", read_only=True)
+HIDDEN_SETTLEMENT = (
+    "Derived from the order's live settlements: none, calculated, approved or paid (the least advanced one). "
+    "Null for callers who do not see settlements (all but Finance and Admin)."
+)
 
 
 def amount_out(**kwargs) -> serializers.DecimalField:
@@ -351,6 +370,7 @@ class OrderSerializer(MoneyHidingMixin, ModelSerializer):
     base_charge = amount_out(allow_null=True, help_text=HIDDEN_MONEY)
     assignee = UserRefSerializer(read_only=True, allow_null=True)
     overdue = BooleanField(source="is_overdue", read_only=True, help_text="Open and past its due date.")
+    settlement_status = serializers.SerializerMethodField(help_text=HIDDEN_SETTLEMENT)
 
     class Meta:
         model = Order
@@ -379,10 +399,19 @@ class OrderSerializer(MoneyHidingMixin, ModelSerializer):
             "failed_at",
             "cancelled_at",
             "reason",
+            "settlement_status",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(OrderSettlementStatusField(allow_null=True))
+    def get_settlement_status(self, order: Order) -> str | None:
+        # The view prefetches the live settlements (orders.selectors.live_settlements_prefetch) for those who see
+        # them; without the prefetch the caller does not see settlements.
+        if not self.context.get("may_see_settlements") or not hasattr(order, "live_settlements"):
+            return None
+        return settlement_status_of(order.live_settlements).value
 
 
 class OrderInvoicePaymentSerializer(ModelSerializer):
@@ -676,3 +705,119 @@ class ExpenseUploadSerializer(ExpenseCreateSerializer):
 
 class ExpenseReverseSerializer(serializers.Serializer):
     reason = CharField(max_length=2000, help_text="Why the expense is corrected; kept with the reversing expense.")
+
+
+# --- Settlements ------------------------------------------------------------------------------------------------
+
+
+class SettlementSerializer(ModelSerializer):
+    """A partner's share of an ended order: sequence 1 is the order's settlement, more are corrections, each
+    carrying the difference (`amount`, signed) from what the order's earlier settlements gave."""
+
+    order_number = CharField(source="order.number", read_only=True)
+    partner_name = CharField(source="partner.name", read_only=True)
+    order_type = CharField(source="order.order_type.code", read_only=True)
+    order_type_name = CharField(source="order.order_type.name", read_only=True)
+    kind = serializers.SerializerMethodField(help_text="`settlement` (sequence 1) or `correction`.")
+    status = SettlementStatusField()
+    net = amount_out(help_text="Received, less credit notes and expenses, tax excluded; never below 0.00.")
+    percentage = serializers.DecimalField(max_digits=5, decimal_places=2, read_only=True)
+    share = amount_out(help_text="The partner's whole share of the order at this calculation.")
+    amount = amount_out(help_text="What this settlement adds: the share less what earlier settlements gave.")
+
+    class Meta:
+        model = Settlement
+        fields = [
+            "id",
+            "order",
+            "order_number",
+            "partner",
+            "partner_name",
+            "order_type",
+            "order_type_name",
+            "sequence",
+            "kind",
+            "status",
+            "currency",
+            "net",
+            "percentage",
+            "share",
+            "amount",
+            "agreement",
+            "calculated_at",
+            "approved_at",
+            "paid_at",
+            "payout",
+            "voided_at",
+            "void_reason",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field({"type": "string", "enum": ["settlement", "correction"]})
+    def get_kind(self, settlement: Settlement) -> str:
+        return "correction" if settlement.is_correction else "settlement"
+
+
+class SettlementApprovalActionSerializer(ApprovalActionSerializer):
+    attachment = None  # settlements' approvals take no attachments
+
+    class Meta(ApprovalActionSerializer.Meta):
+        fields = [field for field in ApprovalActionSerializer.Meta.fields if field != "attachment"]
+        read_only_fields = fields
+        extra_kwargs = {
+            "request": {"help_text": "The approval request it belongs to."},
+            "reverts": {"help_text": "For a revert: the approval or rejection it took back."},
+        }
+
+
+class SettlementDetailSerializer(SettlementSerializer):
+    """A settlement with its whole calculation and its approval. The approval fields read `approval_state` (an
+    approvals.selectors.ApprovalState) that the view sets on the settlement."""
+
+    calculation = serializers.JSONField(
+        read_only=True,
+        help_text="Every input, as calculated: fee_billed, fee_tax_rate, base_charge_billed, fee_credited, "
+        "base_charge_credited, owed_after_credit_notes, paid, fee_received_with_tax, fee_received, "
+        "base_charge_received, expenses, net, percentage, share (strings with two decimals), the invoice's number, "
+        "the day the order ended (`ended_on`) and the `agreement` used.",
+    )
+    calculated_by = serializers.EmailField(
+        source="calculated_by.email", read_only=True, allow_null=True, help_text="Null: a scheduled job."
+    )
+    approved_by = serializers.EmailField(source="approved_by.email", read_only=True, allow_null=True)
+    approval = InvoiceApprovalSerializer(
+        source="approval_state.current",
+        read_only=True,
+        allow_null=True,
+        help_text="The current approval request; null once none is open (a void settlement's was withdrawn).",
+    )
+    approval_allowed = ApprovalAllowedSerializer(source="approval_state", read_only=True)
+    approval_history = SettlementApprovalActionSerializer(
+        source="approval_state.actions", many=True, read_only=True, help_text="Every action, oldest first."
+    )
+
+    class Meta(SettlementSerializer.Meta):
+        fields = [
+            *SettlementSerializer.Meta.fields,
+            "calculation",
+            "calculated_by",
+            "approved_by",
+            "approval",
+            "approval_allowed",
+            "approval_history",
+        ]
+        read_only_fields = fields
+
+    def to_representation(self, instance):
+        if not hasattr(instance, "approval_state"):
+            instance.approval_state = ApprovalState()
+        return super().to_representation(instance)
+
+
+class SettleResultSerializer(serializers.Serializer):
+    changed = BooleanField(read_only=True, help_text="False: nothing changed, nothing was written.")
+    message = CharField(read_only=True)
+    settlement_status = OrderSettlementStatusField()
+    settlement = SettlementDetailSerializer(
+        read_only=True, allow_null=True, help_text="The new settlement; null when nothing changed."
+    )

@@ -161,6 +161,7 @@ SIDEBAR = {
     reverse("admin:orders_registrar_changelist"): "orders.view_registrar",
     reverse("admin:orders_revenueshareagreement_changelist"): "orders.view_revenueshareagreement",
     reverse("admin:orders_payoutbatch_changelist"): "orders.view_payoutbatch",
+    reverse("admin:orders_settlement_changelist"): "orders.view_settlement",
 }
 
 

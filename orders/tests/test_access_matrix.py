@@ -284,3 +284,24 @@ def test_only_finance_and_admin_reach_payout_batches(caller, world):
         assert (admin, api) == ([302] * 3, [403] * 3)
     else:
         assert (admin, api) == ([403] * 3, [403] * 3)
+
+
+# Settlements are partners' money: only Finance and Admin (orders.view_settlement) see them, on every surface.
+SEES_SETTLEMENTS = {"admin", "finance"}
+
+
+@pytest.mark.parametrize("caller", ACCESS)
+def test_only_finance_and_admin_reach_settlements(caller, world):
+    client = client_as(world.callers[caller])
+    admin_list = client.get(reverse("admin:orders_settlement_changelist"))
+    api_list = client.get("/api/settlements")
+    if caller in SEES_SETTLEMENTS:
+        assert (admin_list.status_code, api_list.status_code) == (200, 200)
+    elif caller in PORTAL_CALLERS:
+        assert admin_list.status_code == 302 and api_list.status_code == 403
+    else:
+        assert (admin_list.status_code, api_list.status_code) == (403, 403)
+    order = world.orders["a"]
+    if caller not in PORTAL_CALLERS and ACCESS[caller][0] != "none":
+        page = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+        assert ('data-testid="settlement"' in page) == (caller in SEES_SETTLEMENTS)
