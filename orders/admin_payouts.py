@@ -231,7 +231,7 @@ class PayoutBatchAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
                 (
                     views.order_url(s.order),
                     s.order.number,
-                    f"(correction {s.sequence - 1})" if s.is_correction else "",
+                    f"({s.kind_label.lower()})" if s.is_correction else "",
                     s.order.order_type.name,
                     _ended(s.order),
                     f"{s.net:,}",

@@ -64,7 +64,7 @@ CALCULATION_ROWS = [
 
 
 def settlement_kind(settlement: Settlement) -> str:
-    return "Settlement" if settlement.sequence == 1 else f"Correction {settlement.sequence - 1}"
+    return settlement.kind_label
 
 
 def day_label(value) -> str:

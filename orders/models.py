@@ -750,7 +750,10 @@ class Settlement(models.Model):
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="settlements")
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="settlements")
     agreement = models.ForeignKey(RevenueShareAgreement, on_delete=models.PROTECT, related_name="settlements")
-    sequence = models.PositiveIntegerField(help_text="1 for the order's first settlement; more for corrections.")
+    sequence = models.PositiveIntegerField(help_text="1 for the order's first settlement; one more for each change.")
+    is_correction = models.BooleanField(
+        default=False, help_text="Carries a difference after the order's earlier settlements were approved."
+    )
     currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
     net = amount_field(
         "net revenue", help_text="Received, less credit notes and expenses, tax excluded; never below 0."
@@ -803,9 +806,12 @@ class Settlement(models.Model):
         ]
 
     def __str__(self) -> str:
-        kind = "settlement" if self.sequence == 1 else f"correction {self.sequence - 1}"
-        return f"{self.order.number} · {kind}"
+        return f"{self.order.number} · {self.kind_label.lower()}"
 
     @property
-    def is_correction(self) -> bool:
-        return self.sequence > 1
+    def kind_label(self) -> str:
+        """An order's first is "Settlement"; a later one shows its sequence: "Correction #3" when it carries a
+        difference from approved ones, "Settlement #2" when it replaced one never approved."""
+        if self.is_correction:
+            return f"Correction #{self.sequence}"
+        return "Settlement" if self.sequence == 1 else f"Settlement #{self.sequence}"

@@ -330,7 +330,7 @@ def payout_statement_pdf(batch: PayoutBatch) -> bytes:
         [
             Paragraph(
                 _text(settlement.order.number)
-                + (f"<br/>correction {settlement.sequence - 1}" if settlement.is_correction else ""),
+                + (f"<br/>{settlement.kind_label.lower()}" if settlement.is_correction else ""),
                 _SMALL,
             ),
             Paragraph(_text(settlement.order.order_type.name), _SMALL),

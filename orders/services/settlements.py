@@ -237,6 +237,7 @@ def settle_locked_orders(orders: list[Order], *, actor: User | None, reason: str
                 partner_id=order.partner_id,
                 agreement_id=outcome["agreement"]["id"],
                 sequence=(existing[-1].sequence + 1) if existing else 1,
+                is_correction=bool(approved),
                 currency=order.currency,
                 net=Decimal(outcome["net"]),
                 percentage=Decimal(outcome["percentage"]),

@@ -104,6 +104,7 @@ class SettlementFactory(factory.django.DjangoModelFactory):
         )[0]
     )
     sequence = 1
+    is_correction = factory.LazyAttribute(lambda o: o.sequence > 1)
     currency = factory.LazyAttribute(lambda o: o.order.currency)
     amount = Decimal("291.00")
     net = factory.LazyAttribute(lambda o: (max(o.amount, Decimal("0")) * 100 / o.percentage).quantize(Decimal("0.01")))

@@ -402,7 +402,7 @@ def test_the_statement_lists_each_settlement_with_its_order_and_the_total(partne
     for settlement in batch.settlements.select_related("order__order_type"):
         assert settlement.order.number in text
         assert settlement.order.order_type.name in text
-    assert "correction 1" in text and "-150.00" in text and "1,234.50" in text
+    assert "correction #2" in text and "-150.00" in text and "1,234.50" in text
     assert "Completed 20 Nov 2026" in text
     assert "Total paid" in text and "1,375.50 EUR" in text
 

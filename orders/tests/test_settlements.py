@@ -243,6 +243,7 @@ def test_a_rejected_settlement_is_void_and_a_recalculation_makes_a_new_one(order
 
     (again,) = live(order)
     assert (again.sequence, again.share) == (2, D("300.00"))  # net 1,000.00 = 1,120.00 − 120.00
+    assert not again.is_correction and again.kind_label == "Settlement #2"  # nothing was approved before it
 
 
 # --- Corrections and recalculation --------------------------------------------------------------------------------
@@ -259,6 +260,7 @@ def test_a_refund_after_approval_makes_a_negative_correction_and_the_payable_fol
     first, correction = settlements(order)
     assert (correction.sequence, correction.share, correction.amount) == (2, D("141.00"), D("-150.00"))
     assert correction.status == Settlement.Status.CALCULATED
+    assert correction.is_correction and str(correction) == f"{order.number} · correction #2"
     approve(correction, checker)
     assert payable(partner) == D("141.00") == first.amount + correction.amount
     assert Transaction.objects.filter(kind=Transaction.Kind.SETTLEMENT).count() == 2

@@ -304,5 +304,5 @@ def test_a_correction_is_listed_as_such(checker, maker, order):
     correction = settlement_of(order)
     assert correction.sequence == 2 and correction.amount < 0
     page = text_of(client_as(checker).get(LIST))
-    assert f"{order.number} Correction 1" in page
+    assert f"{order.number} Correction #2" in page
     assert f"{correction.amount:,} EUR" in page
