@@ -41,8 +41,10 @@ from orders.models import (  # noqa: E402
     OrderDocumentFile,
     OrderType,
     OrderUserObjectPermission,
+    PayoutBatch,
     Registrar,
     RevenueShareAgreement,
+    Settlement,
     Task,
 )
 
@@ -128,6 +130,15 @@ def _order_targets() -> dict[str, list[dict]]:
         "/api/companies/{id}": _ids(Company.objects.all()),
         "/api/registrars/{id}": _ids(Registrar.objects.all()),
         "/api/revenue-share-agreements/{id}": _ids(RevenueShareAgreement.objects.all()),
+        "/api/orders/{id}/settle": _ids(Order.objects.all()),
+        **dict.fromkeys(
+            ["/api/settlements/{id}", "/api/settlements/{id}/approve", "/api/settlements/{id}/reject"],
+            _ids(Settlement.objects.all()),
+        ),
+        **dict.fromkeys(
+            [f"/api/payout-batches/{{id}}{part}" for part in ("", "/approve", "/bank-file", "/cancel", "/statement")],
+            _ids(PayoutBatch.objects.all()),
+        ),
     }
 
 
