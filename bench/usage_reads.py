@@ -18,7 +18,7 @@ Usage: .venv/bin/python bench/usage_reads.py [--keep] [--reuse] [--database benc
    with each filter (customer, service, from/to, group_by), and the admin's usage records list (first page,
    page 500 and the last page, and each filter), the monthly summaries and the closed months. Each
    request once to warm up, then --runs times: the median, and the number of SQL statements it sent.
-3. The import at this size: `manage.py import_usage` of --import-rows generated rows for 2026-12
+3. The import at this size: `manage.py import_usage` of --import-rows generated rows for 2026-11
    (seed 43) in a child process, its rate, and the store floor (the very records it wrote, copied back
    into `usage_usagerecord` with its indexes, rolled back); then the imported rows and their summaries
    are removed again, so a kept database stays as built.
@@ -40,7 +40,7 @@ from month_report import fill
 
 LIMIT_MS = 300
 BUILD_MONTH = "2026-10"
-IMPORT_MONTH = "2026-12"
+IMPORT_MONTH = "2026-11"  # the latest whole month before today (no future service times)
 COPY_COLUMNS = (
     "customer_id, service_id, price_agreement_id, quantity, service_time, period, unit_price, currency,"
     " upload_id, event_id"
@@ -102,6 +102,42 @@ def build(name: str, args) -> str:
         conn.execute("VACUUM (ANALYZE)")
         print(f"  summaries and VACUUM (ANALYZE) in {time.perf_counter() - started:.0f} s", flush=True)
     return url
+
+
+# --- The import at this size ---------------------------------------------------------------------------------
+
+
+def timed_import_at_size(url: str, args) -> dict:
+    """Import --import-rows rows for IMPORT_MONTH, measure the store floor of those records, then remove them."""
+    with tempfile.TemporaryDirectory(prefix="bench_usage_reads_") as workdir:
+        path = Path(workdir) / "usage.csv"
+        path.write_bytes(usage_csv(rows=args.import_rows, month=IMPORT_MONTH, seed=43))
+        figures = timed_import(path, django_env(url), args.timeout)
+    period = f"{IMPORT_MONTH}-01"
+    with psycopg.connect(url) as conn:
+        upload_id = conn.execute("SELECT max(id) FROM usage_upload WHERE source = 'command'").fetchone()[0]
+        dump = bytearray()
+        select = f"SELECT {COPY_COLUMNS} FROM usage_usagerecord WHERE upload_id = {int(upload_id)}"
+        with conn.cursor().copy(f"COPY ({select}) TO STDOUT") as copy:
+            for block in copy:
+                dump += block
+        conn.execute("DELETE FROM usage_usagerecord WHERE upload_id = %s", [upload_id])
+        conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        started = time.perf_counter()
+        with conn.cursor().copy(f"COPY usage_usagerecord ({COPY_COLUMNS}) FROM STDIN") as copy:
+            view = memoryview(dump)
+            for offset in range(0, len(view), 1024 * 1024):
+                copy.write(view[offset : offset + 1024 * 1024])
+        figures["floor_s"] = time.perf_counter() - started
+        conn.rollback()
+        # Back to the database as built: the imported records, their summaries and the upload go.
+        conn.execute("DELETE FROM usage_usagerecord WHERE upload_id = %s", [upload_id])
+        conn.execute("DELETE FROM usage_monthlysummary WHERE period = %s", [period])
+        conn.execute("DELETE FROM usage_upload WHERE id = %s", [upload_id])
+        conn.commit()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE) usage_usagerecord")
+    return figures
 
 
 # --- The reads ------------------------------------------------------------------------------------------------
@@ -270,6 +306,26 @@ def listed(response) -> int:
     return len(response.context["cl"].result_list)
 
 
+def report(rows: list[tuple], imported: dict | None, args) -> None:
+    print(f"\n| request | who | median (of {args.runs}) | max | queries | rows |")
+    print("|---|---|---|---|---|---|")
+    for who, what, median, worst, queries, count, _ in rows:
+        flag = "**" if median >= LIMIT_MS else ""
+        print(
+            f"| {what} | {who} | {flag}{median:,.1f} ms{flag} | {worst:,.1f} ms | {'/'.join(map(str, queries))} "
+            f"| {count} |"
+        )
+    slow = [row for row in rows if row[2] >= LIMIT_MS]
+    print(f"\n{len(rows) - len(slow)} of {len(rows)} reads under {LIMIT_MS} ms")
+    if imported:
+        rate = imported["rows"] / imported["import_s"]
+        print(
+            f"import of {imported['rows']:,} rows into the 10M table: {imported['import_s']:.2f} s, {rate:,.0f} rows/s "
+            f"(peak {imported['peak_mib']:.0f} MiB); store floor {imported['floor_s']:.2f} s, the import "
+            f"{imported['import_s'] / imported['floor_s']:.2f}x the floor"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", default=None, help="the database's name (default bench_usage_reads_<pid>)")
@@ -300,7 +356,9 @@ def main() -> None:
             build(name, args)
         if args.build_only:
             return
-        run(url, args)
+        rows = run(url, args)
+        imported = None if args.skip_import else timed_import_at_size(url, args)
+        report(rows, imported, args)
     finally:
         if not args.keep:
             from common import _close_django_connections

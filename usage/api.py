@@ -148,25 +148,27 @@ class UsageListView(generics.GenericAPIView):
         query = UsageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
-        records = self._records(params)
         group_by = params.get("group_by")
         if group_by is None:
             self.pagination_class = UsageRecordPagination
-            page = self.paginate_queryset(records.select_related("customer", "service"))
+            page = self.paginate_queryset(self._records(params).select_related("customer", "service"))
             return self.get_paginated_response(UsageRecordSerializer(page, many=True).data)
         self.pagination_class = UsageGroupPagination
         if group_by == "month" and _whole_months(params["days"]):
             # The monthly summaries hold these totals already: a few rows a customer and month, not millions.
             totals = _month_totals(self._summaries(params))
         else:
-            totals = _totals(records, group_by)
+            totals = _totals(self._records(params), group_by)
         page = self.paginate_queryset(totals)
         return self.get_paginated_response(UsageGroupSerializer(page, many=True).data)
 
+    def _check_customer(self, params: dict) -> None:
+        if "customer" in params and not customer_list_for(self.request.user).filter(pk=params["customer"]).exists():
+            raise NotFound("No such customer.")
+
     def _records(self, params: dict) -> QuerySet[UsageRecord]:
+        self._check_customer(params)
         if "customer" in params:
-            if not customer_list_for(self.request.user).filter(pk=params["customer"]).exists():
-                raise NotFound("No such customer.")
             records = UsageRecord.objects.filter(customer_id=params["customer"])
         else:
             records = usage_record_list_for(self.request.user)
@@ -184,7 +186,8 @@ class UsageListView(generics.GenericAPIView):
         return records
 
     def _summaries(self, params: dict) -> QuerySet[MonthlySummary]:
-        """The monthly summaries of `_records`' customers, service and whole months (the customer already checked)."""
+        """The monthly summaries of `_records`' customers, service and whole months."""
+        self._check_customer(params)
         if "customer" in params:
             summaries = MonthlySummary.objects.filter(customer_id=params["customer"])
         else:
