@@ -352,4 +352,6 @@ def test_the_admin_record_list_takes_the_same_queries_for_few_and_many_records(r
         assert client.get(ADMIN_LIST, params).status_code == 200
 
     expected = ADMIN_QUERIES[role] + (query in {"customer"}) * 2 + (query == "older")
+    # PostgreSQL: Finance's list of every customer also reads the table's row estimate (pg_class).
+    expected += connection.vendor == "postgresql" and role == "finance" and query in {"", "service"}
     assert len(few) == len(many) == expected, [q["sql"] for q in many]
