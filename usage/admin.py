@@ -7,6 +7,7 @@ from datetime import date
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import PAGE_VAR, ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import redirect
@@ -24,13 +25,19 @@ from unfold.decorators import action
 
 from billing_project.admin_site import ReadOnlyHistoryMixin
 from billing_project.admin_tools import CheckedDateHierarchyMixin, ReadOnlyAdmin
+from billing_project.billing_time import day_start
 from catalog.selectors import customer_list_for
 from usage.models import ClosedPeriod, MonthlySummary, Upload, UsageRecord
 from usage.selectors import (
+    COUNT_CAP,
     EXACT_COUNT_BELOW,
     closed_period_list_for,
     estimated_row_count,
     monthly_summary_list_for,
+    parse_record_key,
+    record_key,
+    records_newer_than,
+    records_older_than,
     upload_list_for,
     usage_record_list_for,
 )
@@ -48,6 +55,98 @@ class EstimatedCountPaginator(Paginator):
             if estimate is not None and estimate >= EXACT_COUNT_BELOW:
                 return estimate
         return super().count
+
+
+# Where the record list starts: `?before=<service time>|<id>` (usage.selectors.record_key).
+BEFORE_VAR = "before"
+# Numbered pages of a list; older rows are reached through the "Older" link.
+MAX_PAGES = 100
+
+
+class CappedCountPaginator(Paginator):
+    """Page numbers over the first COUNT_CAP rows of a list that may hold millions.
+
+    An unfiltered big table takes PostgreSQL's row estimate; any other list is counted only up to COUNT_CAP + 1
+    rows (shown as "more than 10,000"), which stops as soon as the cap is passed instead of counting every row of
+    a customer or month. Page numbers go up to MAX_PAGES: a page is read by OFFSET, whose cost grows with the
+    page; older rows are reached from the last numbered page through the "Older" link, which starts the list again
+    after a row (`before`: see UsageRecordChangeList) at the cost of a first page.
+    """
+
+    template_name = "usage/record_pagination.html"
+    max_pages = MAX_PAGES
+    count_is_exact = True
+    count_is_estimate = False
+
+    @cached_property
+    def count(self) -> int:
+        if not self.object_list.query.where:
+            estimate = estimated_row_count(self.object_list.model)
+            if estimate is not None and estimate >= EXACT_COUNT_BELOW:
+                self.count_is_exact, self.count_is_estimate = False, True
+                return estimate
+        counted = self.object_list.select_related(None).order_by()[: COUNT_CAP + 1].count()
+        if counted > COUNT_CAP:
+            self.count_is_exact = False
+        return counted
+
+    @cached_property
+    def num_pages(self) -> int:
+        return min(super().num_pages, self.max_pages)
+
+    @property
+    def count_label(self) -> str:
+        if self.count_is_estimate:
+            return f"about {self.count:,}"
+        if not self.count_is_exact:
+            return f"more than {COUNT_CAP:,}"
+        return f"{self.count:,}"
+
+
+class UsageRecordChangeList(ChangeList):
+    """The record list, newest service time first, optionally starting after a row: `?before=<time>|<id>` lists
+    the rows older than that key, read from the (service time, id) or (customer, service time, id) index where
+    it is, whatever its depth. Each page offers the `before` of its last row (older) and of the row a page newer
+    than its first (newer), so paging either way lists every row once."""
+
+    def get_filters_params(self, params=None):
+        params = super().get_filters_params(params)
+        params.pop(BEFORE_VAR, None)
+        return params
+
+    def get_queryset(self, request, exclude_parameters=None):
+        queryset = super().get_queryset(request, exclude_parameters)
+        self.unbounded_queryset = queryset
+        raw = request.GET.get(BEFORE_VAR)
+        self.before = None
+        if raw:
+            try:
+                self.before = parse_record_key(raw)
+            except ValueError as error:
+                raise IncorrectLookupParameters(error) from error
+            queryset = records_older_than(queryset, *self.before)
+        return queryset
+
+    def get_results(self, request):
+        super().get_results(request)
+        rows = list(self.result_list)
+        self.result_list = rows
+        paginator = self.paginator
+        last_page = self.page_num >= paginator.num_pages
+        self.older_url = None
+        if rows and len(rows) == self.list_per_page and not (last_page and paginator.count_is_exact):
+            self.older_url = self.get_query_string({BEFORE_VAR: record_key(rows[-1])}, remove=[PAGE_VAR])
+        self.newer_url = None
+        if rows and (self.before is not None or self.page_num > 1):
+            newer = list(
+                records_newer_than(self.unbounded_queryset, rows[0].service_time, rows[0].pk)
+                .select_related(None)
+                .only("service_time")[: self.list_per_page + 1]
+            )
+            if len(newer) > self.list_per_page:
+                self.newer_url = self.get_query_string({BEFORE_VAR: record_key(newer[-1])}, remove=[PAGE_VAR])
+            else:
+                self.newer_url = self.get_query_string(remove=[BEFORE_VAR, PAGE_VAR])
 
 
 class ScopedCustomerForm(AutocompleteDropdownForm):
@@ -80,6 +179,12 @@ class MonthFilter(DropdownFilter):
             period = date(year, month, 1)
         except ValueError as error:
             raise IncorrectLookupParameters(error) from error
+        if queryset.model is UsageRecord:
+            # A record's billing month is the month of its service time in the billing time zone, so the month is
+            # that range of service time: the record list's indexes then read the month in the list's order. Not
+            # `period` as well: the planner, taking the two as independent, would expect a few rows and sort them.
+            following = date(year + month // 12, month % 12 + 1, 1)
+            return queryset.filter(service_time__gte=day_start(period), service_time__lt=day_start(following))
         return queryset.filter(period=period)
 
 
@@ -174,12 +279,16 @@ class UsageRecordAdmin(ImportMixin, ReadOnlyAdmin):
     list_filter = USAGE_FILTERS
     list_filter_submit = True
     list_select_related = ["customer", "service", "upload"]
-    # Sorting millions of rows by anything but the primary key is a full sort; the newest rows come first.
-    ordering = ["-pk"]
+    # Newest service time first, the order the (service time, id) and (customer, service time, id) indexes
+    # keep: any other order would sort millions of rows.
+    ordering = ["-service_time", "-id"]
     sortable_by = []
     show_full_result_count = False
-    paginator = EstimatedCountPaginator
+    paginator = CappedCountPaginator
     list_per_page = 100
+
+    def get_changelist(self, request, **kwargs):
+        return UsageRecordChangeList
 
     def has_import_permission(self, request) -> bool:
         return request.user.has_perm("usage.add_upload")

@@ -85,6 +85,10 @@ class UsageRecord(models.Model):
             models.Index(fields=["customer", "period", "service"], name="usage_customer_period_idx"),
             models.Index(fields=["service", "period"], name="usage_service_period_idx"),
             models.Index(fields=["period"], name="usage_period_idx"),
+            # The lists' order, newest service time first (docs/BENCHMARKS.md, "Usage reads at 10 million
+            # records"): every customer's records, and one customer's, walked from either end or a cursor.
+            models.Index(fields=["service_time", "id"], name="usage_time_idx"),
+            models.Index(fields=["customer", "service_time", "id"], name="usage_customer_time_idx"),
         ]
         constraints = [
             models.UniqueConstraint(

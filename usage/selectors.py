@@ -1,21 +1,41 @@
 """Reads of usage that the admin reuses: what a user may see, and a cheap row estimate for big tables."""
 
+from datetime import datetime
+
 from django.db import connection
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 
 from accounts.models import User
-from catalog.selectors import customer_list_for
+from catalog.selectors import customer_list_for, portal_customer_id
 from usage.models import ClosedPeriod, MonthlySummary, Upload, UsageRecord
 
 # Below this estimate an exact COUNT(*) is cheap enough, and right after a bulk load the estimate lags.
 EXACT_COUNT_BELOW = 100_000
+# A filtered list counts its rows up to this many, then says "more than".
+COUNT_CAP = 10_000
+
+
+def visible_customer_ids(user: User) -> list[int] | None:
+    """The ids of the customers `user` may see, or None for every customer (no filter needed)."""
+    customer_id = portal_customer_id(user)
+    if customer_id is not None and user.is_active:
+        return [customer_id]
+    customers = customer_list_for(user)
+    if not customers.query.where:
+        return None
+    return list(customers.values_list("pk", flat=True))
 
 
 def _scoped(queryset: QuerySet, user: User) -> QuerySet:
-    customers = customer_list_for(user)
-    if not customers.query.where:
-        return queryset  # every customer: no join, no filter, so the table's row estimate still applies
-    return queryset.filter(customer__in=customers)
+    """`queryset` limited to the customers `user` may see, by their ids rather than a subquery: the planner then
+    knows how many rows they hold (the column's statistics), one customer is an equality that the
+    (customer, service time, id) index answers in order, and every customer is no filter at all."""
+    customer_ids = visible_customer_ids(user)
+    if customer_ids is None:
+        return queryset  # every customer: no filter, so the table's row estimate still applies
+    if len(customer_ids) == 1:
+        return queryset.filter(customer_id=customer_ids[0])
+    return queryset.filter(customer_id__in=customer_ids)
 
 
 def usage_record_list_for(user: User) -> QuerySet[UsageRecord]:
@@ -48,3 +68,32 @@ def estimated_row_count(model: type[Model]) -> int | None:
     if row is None or row[0] < 0:  # -1: never vacuumed nor analysed
         return None
     return row[0]
+
+
+def record_key(record: UsageRecord) -> str:
+    """Where a record sits in the lists' order (newest service time first, then highest id): `<time>|<id>`."""
+    return f"{record.service_time.isoformat()}|{record.pk}"
+
+
+def parse_record_key(raw: str) -> tuple[datetime, int]:
+    """The service time and id of `record_key`'s text; ValueError if it is not one."""
+    moment, _, pk = raw.rpartition("|")
+    service_time = datetime.fromisoformat(moment)
+    if service_time.tzinfo is None:
+        raise ValueError(f"{raw!r} has no time zone.")
+    return service_time, int(pk)
+
+
+def records_older_than(records: QuerySet[UsageRecord], service_time: datetime, pk: int) -> QuerySet[UsageRecord]:
+    """The records after (service_time, pk) in the lists' order. The bound on service time alone is redundant; it
+    lets the (service time, id) and (customer, service time, id) indexes start there."""
+    return records.filter(
+        Q(service_time__lt=service_time) | Q(service_time=service_time, pk__lt=pk), service_time__lte=service_time
+    )
+
+
+def records_newer_than(records: QuerySet[UsageRecord], service_time: datetime, pk: int) -> QuerySet[UsageRecord]:
+    """The records before (service_time, pk) in the lists' order, nearest first."""
+    return records.filter(
+        Q(service_time__gt=service_time) | Q(service_time=service_time, pk__gt=pk), service_time__gte=service_time
+    ).order_by("service_time", "id")

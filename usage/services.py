@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from operator import itemgetter
 from typing import BinaryIO
@@ -438,7 +438,9 @@ def _sqlite_params(record: tuple, tallies: list[_Tally]) -> tuple:
         tally.service_id,
         tally.agreement_id,
         str(quantity),
-        service_time.strftime("%Y-%m-%d %H:%M:%S.%f"),
+        # The text Django itself writes (UTC, no fraction of a second when there is none), so that an equality
+        # on the time (the lists' cursor) matches it.
+        str(service_time.astimezone(UTC).replace(tzinfo=None)),
         tally.period.isoformat(),
         str(tally.unit_price),
         tally.currency,
