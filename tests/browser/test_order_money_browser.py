@@ -174,7 +174,7 @@ def test_finance_takes_an_order_from_its_expense_to_the_partners_bank_file(
     expect(page.get_by_role("heading", name="Payout batches")).to_be_visible()
     page.get_by_role("link", name="Add payout batch").click()
     expect(page.get_by_role("heading", name="Create payout batches")).to_be_visible()
-    page.get_by_label("Formations Partner GmbH (1 settlement waiting)").check()
+    page.get_by_label("Formations Partner GmbH (1 settlement waiting, 300.00 EUR)").check()
     expect(page.get_by_label("Cut-off date")).to_have_value(f"{billing_today():%Y-%m-%d}")
     page.get_by_role("button", name="Create batches").click()
     batch = PayoutBatch.objects.get()
@@ -193,7 +193,7 @@ def test_finance_takes_an_order_from_its_expense_to_the_partners_bank_file(
     checker_page.locator("#dialog").get_by_role("button", name="Approve").click()
     expect(checker_page.get_by_text(f"{batch.number} approved: 300.00 EUR to Formations Partner GmbH.")).to_be_visible()
     with checker_page.expect_download() as download_info:
-        checker_page.get_by_role("link", name="Download bank file").click()
+        checker_page.get_by_role("link", name="Bank file").click()
     download = download_info.value
     assert download.suggested_filename == f"{batch.number}-pain001.xml"
     tree = ElementTree.parse(download.path())
