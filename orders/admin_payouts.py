@@ -10,11 +10,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.timezone import localtime
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin
@@ -26,6 +27,7 @@ from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminD
 from billing_project.admin_site import ReadOnlyHistoryMixin
 from billing_project.billing_time import billing_today
 from billing_project.errors import DomainError
+from billing_project.money import round_amount
 from catalog.models import Partner
 from ledger.forms import money_label
 from ledger.views import ServiceFormView, show_domain_error
@@ -64,10 +66,29 @@ def waiting_partners():
     return Partner.objects.annotate(waiting=Count("settlements", filter=waiting)).filter(waiting__gt=0).order_by("name")
 
 
+def waiting_amounts() -> dict[int, str]:
+    """Per partner, what its waiting settlements come to, each currency with its own sum: "873.00 EUR"."""
+    sums: dict[int, list[str]] = {}
+    rows = (
+        Settlement.objects.filter(status=Settlement.Status.APPROVED, payout__isnull=True)
+        .values("partner_id", "currency")
+        .annotate(total=Sum("amount"))
+        .order_by("partner_id", "currency")
+    )
+    for row in rows:
+        # SQLite sums decimals to a number without trailing zeros: back to two places.
+        sums.setdefault(row["partner_id"], []).append(money_label(round_amount(row["total"]), row["currency"]))
+    return {partner_id: " + ".join(labels) for partner_id, labels in sums.items()}
+
+
 class PartnerChoiceField(forms.ModelMultipleChoiceField):
+    amounts: dict[int, str] = {}
+
     def label_from_instance(self, partner: Partner) -> str:
         bank = "" if partner.iban else " — no IBAN yet"
-        return f"{partner.name} ({partner.waiting} settlement{'s' if partner.waiting != 1 else ''} waiting){bank}"
+        count = f"{partner.waiting} settlement{'s' if partner.waiting != 1 else ''} waiting"
+        amount = self.amounts.get(partner.pk)
+        return f"{partner.name} ({count}{f', {amount}' if amount else ''}){bank}"
 
 
 class PayoutBatchCreateForm(forms.Form):
@@ -86,11 +107,13 @@ class PayoutBatchCreateForm(forms.Form):
     def __init__(self, *args, customers=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["partners"].queryset = waiting_partners()
+        self.fields["partners"].amounts = waiting_amounts()
         self.fields["cut_off"].initial = billing_today()
 
 
 class PayoutBatchCreateView(ServiceFormView):
     title = "Create payout batches"
+    template_name = "orders/payout_batch_create.html"
     permission_required = CREATE_PERMISSION
     form_class = PayoutBatchCreateForm
     submit_label = "Create batches"
@@ -120,20 +143,25 @@ class PayoutBatchCreateView(ServiceFormView):
                 "No approved settlement is waiting to be paid. Settlements are paid once they are approved; "
                 "come back when some are."
             )
+            context["nothing_waits"] = True
+            context["awaiting_approval_url"] = (
+                reverse("admin:orders_settlement_changelist") + f"?status__exact={Settlement.Status.CALCULATED}"
+            )
         return context
 
 
 @admin.register(PayoutBatch)
 class PayoutBatchAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
-    list_display = ["number", "partner", "total_label", "status_label", "cut_off_label", "created", "approved"]
+    list_display = ["number_label", "partner", "total_label", "status_label", "cut_off_label", "created", "approved"]
     list_filter = [("partner", RelatedDropdownFilter), "currency", "status"]
     list_filter_submit = True
     list_select_related = ["partner", "created_by", "approved_by"]
     search_fields = ["number", "partner__name"]
     search_help_text = "Batch number or partner name"
     actions_detail = ["approve", "cancel", "bank_file", "statement"]
+    list_before_template = "orders/payout_batch_list_before.html"
     fieldsets = [
-        (None, {"fields": ["partner", "total_label", "status_label", "cut_off_label", "bank_details"]}),
+        (None, {"fields": ["partner", "total_label", "status_badge", "cut_off_label", "bank_details"]}),
         ("Settlements", {"fields": ["settlements_table"]}),
         ("Record", {"fields": ["created", "approved", "cancelled", "payout_posting"]}),
     ]
@@ -174,6 +202,10 @@ class PayoutBatchAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
 
     # Columns and fields --------------------------------------------------------------------------------------
 
+    @display(description="Number", ordering="number")
+    def number_label(self, batch: PayoutBatch) -> str:
+        return format_html('<span class="whitespace-nowrap font-medium">{}</span>', batch.number)
+
     @display(description="Total", ordering="total")
     def total_label(self, batch: PayoutBatch) -> str:
         return format_html('<span class="whitespace-nowrap">{}</span>', money_label(batch.total, batch.currency))
@@ -182,9 +214,16 @@ class PayoutBatchAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
     def status_label(self, batch: PayoutBatch) -> tuple[str, str]:
         return batch.status, batch.get_status_display()
 
+    @display(description="Status")
+    def status_badge(self, batch: PayoutBatch) -> str:
+        # The page's field: unfold's `label` display renders in lists only (a page would show the raw pair).
+        return render_to_string(
+            "unfold/helpers/label.html", {"text": batch.get_status_display(), "type": STATUS_COLOURS[batch.status]}
+        )
+
     @display(description="Cut-off", ordering="cut_off")
     def cut_off_label(self, batch: PayoutBatch) -> str:
-        return f"{batch.cut_off:%d %b %Y}"
+        return format_html('<span class="whitespace-nowrap">{}</span>', f"{batch.cut_off:%d %b %Y}")
 
     @display(description="Created", ordering="created_at")
     def created(self, batch: PayoutBatch) -> str:
@@ -214,42 +253,29 @@ class PayoutBatchAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
         url = reverse("admin:ledger_transaction_change", args=[batch.ledger_transaction_id])
         return format_html('<a class="text-primary-600" href="{}">Payout {}</a>', url, batch.number)
 
-    @display(description="Settlements")
+    @display(description="In this batch")
     def settlements_table(self, batch: PayoutBatch) -> str:
         settlements = list(
             batch.settlements.select_related("order", "order__order_type").order_by("order__number", "sequence")
         )
         if not settlements:
             return "None: a cancelled batch gives its settlements back to be paid in another batch."
-        rows = format_html_join(
-            "",
-            '<tr><td class="px-2 py-1"><a class="text-primary-600" href="{}">{}</a> {}</td><td class="px-2 py-1">{}'
-            '</td><td class="px-2 py-1">{}</td><td class="px-2 py-1 text-right">{}</td><td class="px-2 py-1 '
-            'text-right">{} %</td><td class="px-2 py-1 text-right">{}</td><td class="px-2 py-1 text-right">{}</td>'
-            "</tr>",
-            (
-                (
-                    views.order_url(s.order),
-                    s.order.number,
-                    f"({s.kind_label.lower()})" if s.is_correction else "",
-                    s.order.order_type.name,
-                    _ended(s.order),
-                    f"{s.net:,}",
-                    s.percentage,
-                    f"{s.share:,}",
-                    money_label(s.amount, s.currency),
-                )
-                for s in settlements
-            ),
-        )
-        return format_html(
-            '<table class="w-full"><thead><tr class="font-semibold"><td class="px-2">Order</td><td class="px-2">Type'
-            '</td><td class="px-2">Ended</td><td class="px-2 text-right">Net</td><td class="px-2 text-right">Share %'
-            '</td><td class="px-2 text-right">Share</td><td class="px-2 text-right">Amount</td></tr></thead>'
-            '<tbody>{}</tbody><tfoot><tr class="font-semibold"><td class="px-2" colspan="6">Total</td>'
-            '<td class="px-2 text-right">{}</td></tr></tfoot></table>',
-            rows,
-            money_label(batch.total, batch.currency),
+        rows = [
+            {
+                "order_url": views.order_url(s.order),
+                "order": s.order.number,
+                "kind": f"({s.kind_label.lower()})" if s.is_correction else "",
+                "order_type": s.order.order_type.name,
+                "ended": _ended(s.order),
+                "net": money_label(s.net, s.currency),
+                "percentage": s.percentage,
+                "share": money_label(s.share, s.currency),
+                "amount": money_label(s.amount, s.currency),
+            }
+            for s in settlements
+        ]
+        return render_to_string(
+            "orders/_payout_batch_settlements.html", {"rows": rows, "total": money_label(batch.total, batch.currency)}
         )
 
     # Buttons -------------------------------------------------------------------------------------------------
@@ -328,22 +354,23 @@ class PayoutBatchAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
             lambda cancelled: f"{cancelled.number} cancelled; its settlements wait for another batch.",
         )
 
-    @action(description="Download bank file", icon="download", url_path="bank-file", permissions=["view"])
+    @action(description="Bank file", icon="download", url_path="bank-file", permissions=["view"])
     def bank_file(self, request, object_id):
         return self._download(
             request, object_id, payout_batch_pain001, suffix="-pain001.xml", content_type="application/xml"
         )
 
-    @action(description="Download statement", icon="picture_as_pdf", url_path="statement", permissions=["view"])
+    @action(description="Statement", icon="picture_as_pdf", url_path="statement", permissions=["view"])
     def statement(self, request, object_id):
         return self._download(
             request, object_id, payout_statement_pdf, suffix="-statement.pdf", content_type="application/pdf"
         )
 
 
-def _ended(order) -> str:
+def _ended(order) -> tuple[str, str]:
+    """How the order ended and the day: ("Completed", "03 Dec 2026")."""
     if order.completed_at:
-        return f"Completed {localtime(order.completed_at):%d %b %Y}"
+        return "Completed", f"{localtime(order.completed_at):%d %b %Y}"
     if order.failed_at:
-        return f"Failed {localtime(order.failed_at):%d %b %Y}"
-    return "—"
+        return "Failed", f"{localtime(order.failed_at):%d %b %Y}"
+    return "—", ""

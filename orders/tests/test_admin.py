@@ -491,6 +491,17 @@ def test_status_history_rows_are_shown_on_the_timeline(ops, order):
     assert "Order created." in body and "Waiting: 2 required documents are not accepted" in body
 
 
+def test_a_change_made_by_no_one_reads_system_on_the_timeline(ops, formation):
+    # A scheduled job or a service call without a user moves orders too (actor None); the page still opens.
+    order = order_create(actor=None, customer=formation["customer"], order_type=formation["order_type"])
+
+    response = ops.get(page(order))
+
+    assert response.status_code == 200
+    assert {change.actor for change in order.status_history.all()} == {None}
+    assert "<td>System</td>" in response.content.decode()
+
+
 def test_bulk_completion_completes_those_in_progress_at_once_and_reports_the_others(
     ops, order, formation, operations_user, pdf_upload
 ):

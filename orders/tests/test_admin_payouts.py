@@ -55,7 +55,7 @@ def test_finance_creates_a_batch_from_the_create_page(client, partner, maker):
 
     page = client.get(CREATE)
     assert page.status_code == 200
-    assert "Formations Partner GmbH (1 settlement waiting)" in page.content.decode()
+    assert "Formations Partner GmbH (1 settlement waiting, 291.00 EUR)" in page.content.decode()
 
     response = client.post(CREATE, {"partners": [partner.pk], "cut_off": "2026-12-03"})
 
@@ -86,7 +86,50 @@ def test_nothing_to_pay_is_shown_on_the_form_and_makes_nothing(client, partner, 
 def test_the_create_page_says_when_nothing_waits(client, maker):
     client.force_login(maker)
 
-    assert "No approved settlement is waiting to be paid." in client.get(CREATE).content.decode()
+    page = client.get(CREATE).content.decode()
+
+    assert "No approved settlement is waiting to be paid." in page
+    assert 'href="/admin/orders/settlement/?status__exact=calculated"' in page  # where the unapproved ones are
+    assert "Create batches" not in page  # no empty form to submit
+
+
+def test_the_create_page_says_what_each_partner_is_owed(client, partner, maker):
+    other = PartnerFactory(name="Nordic Incorporations AB")
+    settle(partner, "291.00")
+    settle(partner, "1000.00")
+    settle(partner, "30.00", currency="GBP")
+    settle(other, "12.50")
+    client.force_login(maker)
+
+    page = client.get(CREATE).content.decode()
+
+    assert "Formations Partner GmbH (3 settlements waiting, 1,291.00 EUR + 30.00 GBP)" in page
+    assert "Nordic Incorporations AB (1 settlement waiting, 12.50 EUR) — no IBAN yet" in page
+
+
+def test_the_empty_list_says_how_a_batch_is_made(client, partner, maker):
+    client.force_login(maker)
+
+    assert "No payout batch yet." in client.get(LIST).content.decode()
+    settle(partner, "10.00")
+    payout_batch_create(actor=maker, partners=[partner], cut_off=CUT_OFF)
+    assert "No payout batch yet." not in client.get(LIST).content.decode()
+
+
+def test_a_batch_page_shows_its_status_and_every_amount_with_its_currency(client, partner, maker, checker):
+    settlement = settle(partner, "1291.00")
+    (batch,) = payout_batch_create(actor=maker, partners=[partner], cut_off=CUT_OFF)
+    client.force_login(checker)
+    url = reverse("admin:orders_payoutbatch_change", args=[batch.pk])
+
+    page = client.get(url).content.decode()
+
+    assert "Awaiting approval" in page and "('created'" not in page
+    table = page[page.index('data-testid="batch-settlements"') :]
+    net, share = f"{settlement.net:,} EUR", f"{settlement.share:,} EUR"
+    assert net in table and share in table and table.count("1,291.00 EUR") >= 2  # its amount and the total
+    payout_batch_approve(actor=checker, batch=batch)
+    assert "Approved (paid)" in client.get(url).content.decode()
 
 
 def test_another_finance_user_approves_and_downloads_the_files(client, partner, maker, checker):
