@@ -1,15 +1,18 @@
 """Admin building blocks shared by the apps (kept apart from admin_site, which loads before the models)."""
 
 import calendar
+from collections.abc import Callable
 from datetime import date
 
 from django.contrib import messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse, HttpResponseRedirect
 from unfold.admin import ModelAdmin
 from unfold.views import ChangeList
 
 from billing_project.billing_time import billing_day_range
+from billing_project.errors import DomainError
 
 
 class ReadOnlyAdmin(ModelAdmin):
@@ -64,3 +67,24 @@ class CheckedDateHierarchyMixin:
 
     def get_changelist(self, request, **kwargs):
         return _DateHierarchyChangeList
+
+
+def back_to(request, url: str) -> HttpResponse:
+    """After an action: htmx (a dialog) follows HX-Redirect, a plain form post a redirect."""
+    if request.headers.get("HX-Request"):
+        return HttpResponse(headers={"HX-Redirect": url})
+    return HttpResponseRedirect(url)
+
+
+class ServiceButtonsMixin:
+    """For a ModelAdmin whose buttons each call one service: `run_service` reports how it went and goes back."""
+
+    def run_service(self, request, url: str, call: Callable, success: Callable[..., str]) -> HttpResponse:
+        """Call one service, tell the user how it went (its refusal, or `success` of its result), go back to `url`."""
+        try:
+            result = call()
+        except DomainError as error:
+            self.message_user(request, error.message, messages.ERROR)
+        else:
+            self.message_user(request, success(result), messages.SUCCESS)
+        return back_to(request, url)

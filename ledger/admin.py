@@ -13,7 +13,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Q, Subquery, Sum
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
@@ -35,7 +35,7 @@ from approvals.services import (
     request_for,
 )
 from billing_project.admin_site import ReadOnlyHistoryMixin
-from billing_project.admin_tools import ReadOnlyAdmin
+from billing_project.admin_tools import ReadOnlyAdmin, ServiceButtonsMixin, back_to
 from billing_project.errors import Conflict, DomainError
 from catalog import admin as catalog_admin
 from catalog.models import Customer
@@ -115,13 +115,6 @@ STATUS_COLOURS = {
     Invoice.Status.PAID: "success",
     Invoice.Status.OVERDUE: "danger",
 }
-
-
-def back_to(request, url: str) -> HttpResponse:
-    """After an action: htmx (a dialog) follows HX-Redirect, a plain form post a redirect."""
-    if request.headers.get("HX-Request"):
-        return HttpResponse(headers={"HX-Redirect": url})
-    return redirect(url)
 
 
 def invoice_label(invoice: Invoice) -> str:
@@ -329,7 +322,7 @@ OFFERED_WHEN: dict[str, Callable[[Invoice], bool]] = {
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
+class InvoiceAdmin(ServiceButtonsMixin, MonthEndButtonMixin, ServiceWrittenAdmin):
     add_view_class = InvoiceCreateView
     list_display = [
         "invoice",
@@ -454,16 +447,6 @@ class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
             return f"{invoice.number} approved and issued: {invoice.total} {invoice.currency}."
         return f"{invoice_label(invoice)} approved; Finance may issue it now."
 
-    def _report(self, request, invoice: Invoice, call: Callable, success: Callable[..., str]) -> HttpResponse:
-        """Call one service, tell the user how it went, and go back to the invoice."""
-        try:
-            result = call()
-        except DomainError as error:
-            self.message_user(request, error.message, messages.ERROR)
-        else:
-            self.message_user(request, success(result), messages.SUCCESS)
-        return back_to(request, change_url(invoice))
-
     @display(description="Invoice", ordering="number")
     def invoice(self, invoice: Invoice) -> str:
         return invoice_label(invoice)
@@ -508,9 +491,9 @@ class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
     def add_line(self, request, form, object_id):
         invoice = self._invoice(request, object_id)
         data = form.cleaned_data
-        return self._report(
+        return self.run_service(
             request,
-            invoice,
+            change_url(invoice),
             lambda: invoice_add_line(
                 actor=request.user,
                 invoice=invoice,
@@ -530,9 +513,9 @@ class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
     )
     def submit(self, request, form, object_id):
         invoice = self._invoice(request, object_id)
-        return self._report(
+        return self.run_service(
             request,
-            invoice,
+            change_url(invoice),
             lambda: approval_submit(actor=request.user, target=invoice),
             lambda approval: (
                 f"{invoice_label(invoice)} submitted for approval; its approvers were emailed."
@@ -550,9 +533,9 @@ class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
     )
     def approve(self, request, form, object_id):
         invoice = self._invoice(request, object_id)
-        return self._report(
+        return self.run_service(
             request,
-            invoice,
+            change_url(invoice),
             lambda: approval_approve(
                 actor=request.user, request=self._approval_request(invoice), comment=form.cleaned_data["comment"]
             ),
@@ -568,9 +551,9 @@ class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
     )
     def reject(self, request, form, object_id):
         invoice = self._invoice(request, object_id)
-        return self._report(
+        return self.run_service(
             request,
-            invoice,
+            change_url(invoice),
             lambda: approval_reject(
                 actor=request.user, request=self._approval_request(invoice), comment=form.cleaned_data["comment"]
             ),
@@ -586,9 +569,9 @@ class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
     )
     def revert(self, request, form, object_id):
         invoice = self._invoice(request, object_id)
-        return self._report(
+        return self.run_service(
             request,
-            invoice,
+            change_url(invoice),
             lambda: approval_revert(
                 actor=request.user, request=self._approval_request(invoice), comment=form.cleaned_data["comment"]
             ),
@@ -604,9 +587,9 @@ class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
     )
     def reroute(self, request, form, object_id):
         invoice = self._invoice(request, object_id)
-        return self._report(
+        return self.run_service(
             request,
-            invoice,
+            change_url(invoice),
             lambda: approval_reroute(
                 actor=request.user,
                 request=self._approval_request(invoice),
@@ -627,9 +610,9 @@ class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
     )
     def issue(self, request, form, object_id):
         invoice = self._invoice(request, object_id)
-        return self._report(
+        return self.run_service(
             request,
-            invoice,
+            change_url(invoice),
             lambda: invoice_issue(actor=request.user, invoice=invoice),
             lambda issued: (
                 f"Invoice {issued.number} issued: {issued.total} {issued.currency}, due on {issued.due_date:%d %b %Y}."
@@ -645,9 +628,9 @@ class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
     )
     def cancel(self, request, form, object_id):
         invoice = self._invoice(request, object_id)
-        return self._report(
+        return self.run_service(
             request,
-            invoice,
+            change_url(invoice),
             lambda: invoice_cancel(actor=request.user, invoice=invoice),
             lambda cancelled: f"{invoice_label(cancelled)} cancelled.",
         )
@@ -695,9 +678,9 @@ class InvoiceAdmin(MonthEndButtonMixin, ServiceWrittenAdmin):
     def credit(self, request, form, object_id):
         invoice = self._invoice(request, object_id)
         data = form.cleaned_data
-        return self._report(
+        return self.run_service(
             request,
-            invoice,
+            change_url(invoice),
             lambda: credit_note_issue(
                 actor=request.user,
                 invoice=invoice,

@@ -6,7 +6,6 @@ orders.services: the order page is view-only, and its buttons, tabs and bulk act
 call one service each and report what it said.
 """
 
-from collections.abc import Callable
 from decimal import Decimal
 
 from django.contrib import admin, messages
@@ -28,6 +27,7 @@ from unfold.decorators import action, display
 from unfold.enums import ActionVariant
 
 from billing_project.admin_site import ReadOnlyHistoryMixin
+from billing_project.admin_tools import ServiceButtonsMixin
 from billing_project.billing_time import billing_today
 from billing_project.errors import DomainError
 from catalog.admin import ServiceBackedAdmin
@@ -275,7 +275,7 @@ TRANSITION_DIALOGS = {
 
 
 @admin.register(Order)
-class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
+class OrderAdmin(ServiceButtonsMixin, ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
     list_display = [
         "order_number",
         "customer_name",
@@ -671,26 +671,14 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
         order = self.get_object(request, unquote(object_id))
         if order is None:
             raise Http404("No such order.")
-        return self._report(
+        return self.run_service(
             request,
-            order,
+            views.order_url(order),
             lambda: order_transition(
                 actor=request.user, order=order, to_status=to_status, reason=reason, override=override
             ),
             lambda moved: f"{moved.number} is {moved.get_status_display().lower()}.",
         )
-
-    def _report(self, request, order: Order, call: Callable, success: Callable[..., str]) -> HttpResponse:
-        try:
-            result = call()
-        except DomainError as error:
-            self.message_user(request, error.message, messages.ERROR)
-        else:
-            self.message_user(request, success(result), messages.SUCCESS)
-        url = views.order_url(order)
-        if request.headers.get("HX-Request"):
-            return HttpResponse(headers={"HX-Redirect": url})
-        return HttpResponseRedirect(url)
 
     @action(description="Edit", icon="edit", permissions=["run"])
     def edit(self, request, object_id):
@@ -769,9 +757,9 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
         order = self.get_object(request, unquote(object_id))
         if order is None:
             raise Http404("No such order.")
-        return self._report(
+        return self.run_service(
             request,
-            order,
+            views.order_url(order),
             lambda: order_invoice_create(actor=request.user, order=order),
             lambda invoice: (
                 f"Draft invoice {invoice.pk} created for {order.number}: "
@@ -797,9 +785,9 @@ class OrderAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
         if order is None:
             raise Http404("No such order.")
         data = form.cleaned_data
-        return self._report(
+        return self.run_service(
             request,
-            order,
+            views.order_url(order),
             lambda: order_credit(actor=request.user, order=order, amount=data["amount"], reason=data["reason"]),
             lambda note: f"Credit note {note.number} issued: {money_label(note.total, note.currency)}.",
         )

@@ -25,6 +25,7 @@ from unfold.enums import ActionVariant
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminDateWidget
 
 from billing_project.admin_site import ReadOnlyHistoryMixin
+from billing_project.admin_tools import ServiceButtonsMixin
 from billing_project.billing_time import billing_today
 from billing_project.errors import DomainError
 from billing_project.money import round_amount
@@ -151,7 +152,7 @@ class PayoutBatchCreateView(ServiceFormView):
 
 
 @admin.register(PayoutBatch)
-class PayoutBatchAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
+class PayoutBatchAdmin(ServiceButtonsMixin, ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
     list_display = ["number_label", "partner", "total_label", "status_label", "cut_off_label", "created", "approved"]
     list_filter = [("partner", RelatedDropdownFilter), "currency", "status"]
     list_filter_submit = True
@@ -286,18 +287,6 @@ class PayoutBatchAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
             raise Http404("No such payout batch.")
         return batch
 
-    def _report(self, request, batch: PayoutBatch, call: Callable, success: Callable[..., str]) -> HttpResponse:
-        try:
-            result = call()
-        except DomainError as error:
-            self.message_user(request, error.message, messages.ERROR)
-        else:
-            self.message_user(request, success(result), messages.SUCCESS)
-        url = batch_url(batch)
-        if request.headers.get("HX-Request"):
-            return HttpResponse(headers={"HX-Redirect": url})
-        return HttpResponseRedirect(url)
-
     def _download(self, request, object_id, render: Callable, *, suffix: str, content_type: str) -> HttpResponse:
         batch = self._batch(request, object_id)
         try:
@@ -323,9 +312,9 @@ class PayoutBatchAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
     )
     def approve(self, request, form, object_id):
         batch = self._batch(request, object_id)
-        return self._report(
+        return self.run_service(
             request,
-            batch,
+            batch_url(batch),
             lambda: payout_batch_approve(actor=request.user, batch=batch),
             lambda paid: (
                 f"{paid.number} approved: {money_label(paid.total, paid.currency)} to {paid.partner.name}. "
@@ -347,9 +336,9 @@ class PayoutBatchAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
     )
     def cancel(self, request, form, object_id):
         batch = self._batch(request, object_id)
-        return self._report(
+        return self.run_service(
             request,
-            batch,
+            batch_url(batch),
             lambda: payout_batch_cancel(actor=request.user, batch=batch, reason=form.cleaned_data["reason"]),
             lambda cancelled: f"{cancelled.number} cancelled; its settlements wait for another batch.",
         )

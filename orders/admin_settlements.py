@@ -7,13 +7,12 @@ approvals.services (maker-checker is theirs: whoever calculated a settlement is 
 (orders.view_settlement) see settlements (orders.selectors.settlement_list_for).
 """
 
-from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
@@ -29,7 +28,7 @@ from approvals.models import ApprovalRequest
 from approvals.selectors import ApprovalState, approval_state_for
 from approvals.services import approval_approve, approval_reject, request_for
 from billing_project.admin_site import ReadOnlyHistoryMixin
-from billing_project.admin_tools import CheckedDateHierarchyMixin
+from billing_project.admin_tools import CheckedDateHierarchyMixin, ServiceButtonsMixin, back_to
 from billing_project.errors import Conflict, DomainError
 from ledger.forms import money_label
 from orders.models import Order, Settlement
@@ -131,13 +130,6 @@ def settlement_url(settlement: Settlement) -> str:
     return reverse("admin:orders_settlement_change", args=[settlement.pk])
 
 
-def back_to(request, url: str) -> HttpResponse:
-    """After an action: htmx (a dialog) follows HX-Redirect, a plain form post a redirect."""
-    if request.headers.get("HX-Request"):
-        return HttpResponse(headers={"HX-Redirect": url})
-    return HttpResponseRedirect(url)
-
-
 def settle_again_message(order: Order, settlement: Settlement | None) -> tuple[str, int]:
     """What "Calculate again" tells the user: the new settlement, or why nothing changed."""
     if settlement is not None:
@@ -177,7 +169,9 @@ SETTLEMENT_DIALOGS = {
 
 
 @admin.register(Settlement)
-class SettlementAdmin(CheckedDateHierarchyMixin, ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
+class SettlementAdmin(
+    ServiceButtonsMixin, CheckedDateHierarchyMixin, ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin
+):
     """Every settlement Finance and Admin may see, read-only; approval and recalculation are buttons."""
 
     list_display = [
@@ -380,16 +374,6 @@ class SettlementAdmin(CheckedDateHierarchyMixin, ReadOnlyHistoryMixin, SimpleHis
             raise Http404("No such settlement.")
         return settlement
 
-    def _report(self, request, url: str, call: Callable, success: Callable[..., str]) -> HttpResponse:
-        """Call one service, tell the user how it went, and go back to `url`."""
-        try:
-            result = call()
-        except DomainError as error:
-            self.message_user(request, error.message, messages.ERROR)
-        else:
-            self.message_user(request, success(result), messages.SUCCESS)
-        return back_to(request, url)
-
     @staticmethod
     def _approval_request(settlement: Settlement) -> ApprovalRequest:
         approval = request_for(settlement)
@@ -406,7 +390,7 @@ class SettlementAdmin(CheckedDateHierarchyMixin, ReadOnlyHistoryMixin, SimpleHis
     )
     def approve(self, request, form, object_id):
         settlement = self._settlement(request, object_id)
-        return self._report(
+        return self.run_service(
             request,
             settlement_url(settlement),
             lambda: approval_approve(
@@ -427,7 +411,7 @@ class SettlementAdmin(CheckedDateHierarchyMixin, ReadOnlyHistoryMixin, SimpleHis
     )
     def reject(self, request, form, object_id):
         settlement = self._settlement(request, object_id)
-        return self._report(
+        return self.run_service(
             request,
             settlement_url(settlement),
             lambda: approval_reject(
