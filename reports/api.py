@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_project import money
-from billing_project.api_fields import RegexField
+from billing_project.api_fields import CharField, RegexField
 from billing_project.billing_time import billing_today
 from catalog.models import Partner
 from reports.order_kpis import period
@@ -57,7 +57,7 @@ class PartnerRevenueQuerySerializer(serializers.Serializer):
 
 class PartnerRefSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    name = serializers.CharField()
+    name = CharField()
 
 
 def _money(**kwargs) -> serializers.DecimalField:
@@ -68,7 +68,7 @@ def _money(**kwargs) -> serializers.DecimalField:
 
 class PartnerRevenueRowSerializer(serializers.Serializer):
     partner = serializers.SerializerMethodField(help_text="Null: the orders without a partner.")
-    currency = serializers.CharField()
+    currency = CharField()
     orders_completed = serializers.IntegerField()
     orders_failed = serializers.IntegerField()
     fees = _money()
@@ -85,7 +85,7 @@ class PartnerRevenueRowSerializer(serializers.Serializer):
 
 
 class PartnerRevenueTotalSerializer(serializers.Serializer):
-    currency = serializers.CharField()
+    currency = CharField()
     orders_completed = serializers.IntegerField()
     orders_failed = serializers.IntegerField()
     fees = _money()
