@@ -832,6 +832,8 @@ class RevenueShareAgreementViewSet(
 
     serializer_class = RevenueShareAgreementSerializer
     filterset_class = RevenueShareAgreementFilter
+    # JSON only: a form cannot send null, so its empty `valid_to` would be read as null against the schema's date.
+    parser_classes = [JSONParser]
     portal_reads = False
     required_permissions = {
         "GET": ["orders.view_revenueshareagreement"],

@@ -188,6 +188,7 @@ class OrderTypeSerializer(MoneyHidingMixin, ModelSerializer):
 
 class RegistrarSerializer(ModelSerializer):
     jurisdiction = CharField(read_only=True, help_text="ISO 3166 country code.")
+    contact_email = CharField(read_only=True, help_text="An email address, or empty when none is known.")
 
     class Meta:
         model = Registrar
@@ -595,6 +596,19 @@ class GrantSerializer(serializers.Serializer):
 # --- Revenue-share agreements -----------------------------------------------------------------------------------
 
 
+class PercentageField(serializers.DecimalField):
+    """A percentage from 0 to 100 with two decimals, given as text as the schema says (a decimal string): a JSON
+    number is refused."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=5, decimal_places=2, min_value=Decimal(0), max_value=Decimal(100), **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError('Give the percentage as text, e.g. "30.00".', code="invalid")
+        return super().to_internal_value(data)
+
+
 class RevenueShareAgreementSerializer(ModelSerializer):
     """A partner's share of an order's net revenue over a period (both ends inclusive); without an order type, the
     partner's general agreement, which an agreement for the order's type beats."""
@@ -609,6 +623,8 @@ class RevenueShareAgreementSerializer(ModelSerializer):
         help_text="The order type's code; null or left out: the partner's general agreement.",
     )
 
+    percentage = PercentageField(help_text="The partner's share of an order's net revenue, in per cent.")
+
     class Meta:
         model = RevenueShareAgreement
         fields = ["id", "partner", "partner_name", "order_type", "percentage", "valid_from", "valid_to", "created_at"]
@@ -619,9 +635,7 @@ class RevenueShareAgreementSerializer(ModelSerializer):
 class RevenueShareAgreementUpdateSerializer(serializers.Serializer):
     """Corrects an agreement's terms; its partner and order type stay."""
 
-    percentage = serializers.DecimalField(
-        max_digits=5, decimal_places=2, min_value=Decimal(0), max_value=Decimal(100), required=False
-    )
+    percentage = PercentageField(required=False)
     valid_from = serializers.DateField(required=False)
     valid_to = serializers.DateField(allow_null=True, required=False, help_text="Last day in force; null: open-ended.")
 
@@ -676,7 +690,7 @@ class ExpenseSerializer(ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.INT)
+    @extend_schema_field({"type": "integer", "nullable": True})
     def get_reversed_by(self, expense: Expense) -> int | None:
         reversal = getattr(expense, "reversed_by", None)
         return reversal.pk if reversal is not None else None
