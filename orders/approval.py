@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from accounts.roles import Role
 from approvals.registry import Rule, Step
-from orders.locks import lock_order, lock_orders
+from orders.locks import lock_order, lock_orders, lock_settlements
 from orders.models import Settlement
 from orders.services.settlements import settlement_approved, settlement_rejected
 
@@ -27,15 +27,6 @@ def settlement_rule(settlement: Settlement) -> Rule:
     )
 
 
-def _lock_settlements(settlements: list[Settlement]) -> list[Settlement]:
-    return list(
-        Settlement.objects.select_for_update(of=("self",))
-        .select_related("order", "partner")
-        .filter(pk__in=[settlement.pk for settlement in settlements])
-        .order_by("pk")
-    )
-
-
 class SettlementApprovalHandler:
     """Callbacks `approvals` makes on a settlement; each runs inside the deciding transaction."""
 
@@ -48,11 +39,11 @@ class SettlementApprovalHandler:
     def lock(self, settlement: Settlement) -> Settlement:
         # Its customer and order first (orders.locks), then the settlement; approvals then locks the request.
         lock_order(settlement.order)
-        return _lock_settlements([settlement])[0]
+        return lock_settlements(pk=settlement.pk)[0]
 
     def lock_many(self, settlements: list[Settlement]) -> list[Settlement]:
         lock_orders([settlement.order for settlement in settlements])
-        return _lock_settlements(settlements)
+        return lock_settlements(pk__in=[settlement.pk for settlement in settlements])
 
     def rules_many(self, settlements: list[Settlement]) -> list[Rule]:
         return [settlement_rule(settlement) for settlement in settlements]

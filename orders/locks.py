@@ -5,7 +5,7 @@ services lock the invoice, re-reading the customer already held; orders.services
 from collections.abc import Iterable
 
 from catalog.locks import lock_customers
-from orders.models import Order, OrderDocument
+from orders.models import Order, OrderDocument, Settlement
 
 
 def lock_order(order: Order) -> Order:
@@ -37,3 +37,10 @@ def lock_document(document: OrderDocument) -> OrderDocument:
     )
     locked.order = order
     return locked
+
+
+def lock_settlements(**filters) -> list[Settlement]:
+    """The settlements `filters` select, re-read under their locks by primary key: after their orders' locks (an
+    approval) or their partner's (a payout batch), whoever takes them."""
+    settlements = Settlement.objects.select_for_update(of=("self",)).select_related("order", "partner")
+    return list(settlements.filter(**filters).order_by("pk"))

@@ -9,7 +9,7 @@ from datetime import timedelta
 from django import forms
 from django.apps import apps
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.paginator import Paginator
 from django.http import FileResponse, StreamingHttpResponse
 from django.urls import reverse
@@ -74,15 +74,12 @@ class AuditLogForm(forms.Form):
         )
 
 
-class AuditLogView(TemplateView):
+class AuditLogView(PermissionRequiredMixin, TemplateView):
     title = "Audit log"
     template_name = "reports/audit_log.html"
     admin_site: admin.AdminSite = None
-
-    def dispatch(self, request, *args, **kwargs):
-        if not request.user.has_perm(PERMISSION):
-            raise PermissionDenied
-        return super().dispatch(request, *args, **kwargs)
+    permission_required = PERMISSION
+    raise_exception = True  # a signed-in user without it gets 403, not the login page
 
     def get(self, request, *args, **kwargs):
         form = AuditLogForm(request.GET)

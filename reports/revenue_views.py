@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.views.generic import TemplateView
 
 from billing_project import money
@@ -112,15 +112,12 @@ class PartnerRevenueForm(forms.Form):
         return Partner.objects.get(pk=int(value))
 
 
-class PartnerRevenueView(TemplateView):
+class PartnerRevenueView(PermissionRequiredMixin, TemplateView):
     title = "Partner revenue"
     template_name = "reports/partner_revenue.html"
     admin_site: admin.AdminSite = None
-
-    def dispatch(self, request, *args, **kwargs):
-        if not request.user.has_perm(PERMISSION):
-            raise PermissionDenied
-        return super().dispatch(request, *args, **kwargs)
+    permission_required = PERMISSION
+    raise_exception = True  # a signed-in user without it gets 403, not the login page
 
     def get(self, request, *args, **kwargs):
         form = PartnerRevenueForm(request.GET)

@@ -37,6 +37,7 @@ from ledger.models import Transaction
 from ledger.pdf import _NORMAL, _SMALL, _TITLE, _build, _facts, _money, _text, _totals
 from ledger.services.billing import next_document_number
 from ledger.services.journal import Entry, cash_account, payable_account, transaction_post
+from orders.locks import lock_settlements
 from orders.models import PayoutBatch, Settlement
 
 PAYOUT_SERIES = "PO"
@@ -67,10 +68,6 @@ def _lock_batch(batch: PayoutBatch) -> PayoutBatch:
     """The batch re-read under its lock, after its partner's."""
     _lock_partners([batch.partner_id])
     return PayoutBatch.objects.select_for_update(of=("self",)).select_related("partner").get(pk=batch.pk)
-
-
-def _lock_settlements(**filters) -> list[Settlement]:
-    return list(Settlement.objects.select_for_update(of=("self",)).filter(**filters).order_by("pk"))
 
 
 def payable_settlements(partner: Partner, cut_off: Date):
@@ -105,7 +102,7 @@ def payout_batch_create(*, actor: User, partners: Iterable[Partner], cut_off: Da
     batches: list[PayoutBatch] = []
     reasons: list[str] = []
     for partner in locked:
-        settlements = _lock_settlements(pk__in=payable_settlements(partner, cut_off).values("pk"))
+        settlements = lock_settlements(pk__in=payable_settlements(partner, cut_off).values("pk"))
         if not settlements:
             reasons.append(f"{partner.name} has no approved settlement waiting to be paid.")
             continue
@@ -166,7 +163,7 @@ def payout_batch_approve(*, actor: User, batch: PayoutBatch) -> PayoutBatch:
         raise NotAllowed(
             f"You created {batch.number}; another Finance user approves it (maker-checker).", code="own_batch"
         )
-    settlements = _lock_settlements(payout=batch)
+    settlements = lock_settlements(payout=batch)
     total = sum((settlement.amount for settlement in settlements), ZERO)
     if total != batch.total or any(s.status != Settlement.Status.APPROVED for s in settlements):
         raise Conflict(
@@ -220,7 +217,7 @@ def payout_batch_cancel(*, actor: User, batch: PayoutBatch, reason: str) -> Payo
             f"{batch.number} is {batch.get_status_display().lower()}; only a batch awaiting approval is cancelled.",
             code="not_cancellable",
         )
-    settlements = _lock_settlements(payout=batch)
+    settlements = lock_settlements(payout=batch)
     for settlement in settlements:
         settlement.payout = None
     bulk_update_with_history(
