@@ -101,6 +101,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            "builtins": ["billing_project.templatetags.money"],
         },
     },
 ]
@@ -201,11 +202,15 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 DATA_UPLOAD_MAX_NUMBER_FILES = 20
 
 LANGUAGE_CODE = "en"
-TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
-# Billing months are calendar months in this zone (DESIGN.md, "Money, time and numbers").
+# Billing months are calendar months in this zone (DESIGN.md, "Money, time and numbers"); pages show times in it.
 BILLING_TIME_ZONE = os.environ.get("BILLING_TIME_ZONE", "UTC")
+TIME_ZONE = BILLING_TIME_ZONE
+# One date and date-time format (billing_project/formats/en/formats.py) and one number locale for Babel
+# (billing_project/formatting.py).
+FORMAT_MODULE_PATH = ["billing_project.formats"]
+NUMBER_LOCALE = os.environ.get("NUMBER_LOCALE", "en")
 # The largest single amount and quantity accepted; why balances cannot overflow is in billing_project/money.py.
 try:
     MAX_AMOUNT = money.round_amount(
