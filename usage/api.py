@@ -2,8 +2,8 @@
 
 from datetime import timedelta
 
-from django.db.models import Count, DecimalField, F, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import F, QuerySet, Sum
+from django.db.models.functions import TruncMonth
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
@@ -13,10 +13,8 @@ from rest_framework.views import APIView
 
 from accounts.idempotency import idempotent
 from accounts.permissions import RoleModelPermissions
-from billing_project import money
 from billing_project.api_errors import error_body
 from billing_project.api_schema import AnyOf, error_response
-from billing_project.billing_time import billing_zone
 from billing_project.pagination import (
     PAGE_DESCRIPTION,
     PAGE_SCHEMA,
@@ -25,8 +23,8 @@ from billing_project.pagination import (
 )
 from catalog.models import Service
 from catalog.selectors import customer_list_for
-from usage.models import MonthlySummary, Upload, UsageRecord
-from usage.selectors import monthly_summary_list_for, usage_record_list_for
+from usage.models import DailyUsage, MonthlySummary, Upload, UsageRecord
+from usage.selectors import daily_usage_list_for, monthly_summary_list_for, usage_record_list_for
 from usage.serializers import (
     UsageEventBatchResultSerializer,
     UsageEventBatchSerializer,
@@ -154,11 +152,12 @@ class UsageListView(generics.GenericAPIView):
             page = self.paginate_queryset(self._records(params).select_related("customer", "service"))
             return self.get_paginated_response(UsageRecordSerializer(page, many=True).data)
         self.pagination_class = UsageGroupPagination
+        # Totals come from what the import keeps: the monthly summaries for whole months, the daily usage for days
+        # and parts of months. A few rows a customer and month or day, not millions of records.
         if group_by == "month" and _whole_months(params["days"]):
-            # The monthly summaries hold these totals already: a few rows a customer and month, not millions.
             totals = _month_totals(self._summaries(params))
         else:
-            totals = _totals(self._records(params), group_by)
+            totals = _daily_totals(self._days(params), group_by)
         page = self.paginate_queryset(totals)
         return self.get_paginated_response(UsageGroupSerializer(page, many=True).data)
 
@@ -201,6 +200,21 @@ class UsageListView(generics.GenericAPIView):
             summaries = summaries.filter(period__lte=days.last.replace(day=1))
         return summaries
 
+    def _days(self, params: dict) -> QuerySet[DailyUsage]:
+        """The daily usage of `_records`' customers, service and days."""
+        self._check_customer(params)
+        if "customer" in params:
+            days = DailyUsage.objects.filter(customer_id=params["customer"])
+        else:
+            days = daily_usage_list_for(self.request.user)
+        if "service" in params:
+            days = days.filter(service__code=params["service"])
+        if params["days"].first:
+            days = days.filter(day__gte=params["days"].first)
+        if params["days"].last:
+            days = days.filter(day__lte=params["days"].last)
+        return days
+
 
 def _whole_months(days) -> bool:
     """Whether the day range starts on a month's first day and ends on a month's last day (either end may be open)."""
@@ -223,28 +237,23 @@ def _month_totals(summaries: QuerySet[MonthlySummary]) -> QuerySet:
     )
 
 
-def _totals(records: QuerySet[UsageRecord], group_by: str) -> QuerySet:
+def _daily_totals(days: QuerySet[DailyUsage], group_by: str) -> QuerySet:
+    """Totals per customer, service and day, or billing month, from the daily usage, as the records would sum up
+    (a month is the calendar month of its days in the billing time zone)."""
+    currency = F("customer__currency")
     if group_by == "day":
-        records, key = records.annotate(day=TruncDate("service_time", tzinfo=billing_zone())), "day"
-    else:
-        key = "period"
+        # One row a customer, service and day already: nothing to add up.
+        return days.values(
+            "customer_id",
+            "service__code",
+            "day",
+            "record_count",
+            currency=currency,
+            total_quantity=F("quantity"),
+            total_amount=F("amount"),
+        ).order_by("day", "customer_id", "service__code")
     return (
-        records.values("customer_id", "service__code", key, "currency")
-        .annotate(
-            # Named apart from the model's fields: `quantity` here would be read back as this very Sum.
-            total_quantity=Sum(
-                "quantity",
-                output_field=DecimalField(
-                    max_digits=money.SUMMARY_QUANTITY_MAX_DIGITS, decimal_places=money.QUANTITY_DECIMAL_PLACES
-                ),
-            ),
-            record_count=Count("id"),
-            total_amount=Sum(
-                F("quantity") * F("unit_price"),
-                output_field=DecimalField(
-                    max_digits=money.SUMMARY_AMOUNT_MAX_DIGITS, decimal_places=money.SUMMARY_AMOUNT_DECIMAL_PLACES
-                ),
-            ),
-        )
-        .order_by(key, "customer_id", "service__code")
+        days.values("customer_id", "service__code", period=TruncMonth("day"), currency=currency)
+        .annotate(total_quantity=Sum("quantity"), record_count=Sum("record_count"), total_amount=Sum("amount"))
+        .order_by("period", "customer_id", "service__code")
     )

@@ -154,6 +154,43 @@ class MonthlySummary(models.Model):
         return f"{self.customer_id}/{self.service_id} {self.period:%Y-%m} at {self.unit_price}"
 
 
+class DailyUsage(models.Model):
+    """Usage per customer, service and day of service time in BILLING_TIME_ZONE, kept in step with every import.
+
+    What GET /api/usage answers totals by day (and by month for part of a month) from: a row per customer,
+    service and day instead of every record of the range. Like the monthly summaries, it carries no foreign-key
+    constraints (the import holds the rows it points at locked until commit).
+    """
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    service = models.ForeignKey(
+        Service, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    day = models.DateField(help_text="The day of service time in BILLING_TIME_ZONE.")
+    quantity = models.DecimalField(
+        max_digits=money.SUMMARY_QUANTITY_MAX_DIGITS, decimal_places=money.QUANTITY_DECIMAL_PLACES
+    )
+    record_count = models.PositiveIntegerField()
+    amount = models.DecimalField(
+        max_digits=money.SUMMARY_AMOUNT_MAX_DIGITS,
+        decimal_places=money.SUMMARY_AMOUNT_DECIMAL_PLACES,
+        help_text="Quantity at the records' snapshot prices, before allowance.",
+    )
+
+    class Meta:
+        ordering = ["day", "customer", "service"]
+        verbose_name_plural = "daily usage"
+        # The unique constraint's index, customer and day first, serves a customer's days; the day index every
+        # customer's.
+        constraints = [models.UniqueConstraint(fields=["customer", "day", "service"], name="daily_usage_unique")]
+        indexes = [models.Index(fields=["day"], name="daily_usage_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}/{self.service_id} {self.day:%Y-%m-%d}"
+
+
 class ClosedPeriod(models.Model):
     """A customer's billing month that accepts no more usage (closed by the month-end run)."""
 

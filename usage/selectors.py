@@ -7,7 +7,7 @@ from django.db.models import Model, Q, QuerySet
 
 from accounts.models import User
 from catalog.selectors import customer_list_for, portal_customer_id
-from usage.models import ClosedPeriod, MonthlySummary, Upload, UsageRecord
+from usage.models import ClosedPeriod, DailyUsage, MonthlySummary, Upload, UsageRecord
 
 # Below this estimate an exact COUNT(*) is cheap enough, and right after a bulk load the estimate lags.
 EXACT_COUNT_BELOW = 100_000
@@ -45,6 +45,10 @@ def usage_record_list_for(user: User) -> QuerySet[UsageRecord]:
 
 def monthly_summary_list_for(user: User) -> QuerySet[MonthlySummary]:
     return _scoped(MonthlySummary.objects.all(), user)
+
+
+def daily_usage_list_for(user: User) -> QuerySet[DailyUsage]:
+    return _scoped(DailyUsage.objects.all(), user)
 
 
 def closed_period_list_for(user: User) -> QuerySet[ClosedPeriod]:
