@@ -7,7 +7,8 @@ On a fresh PostgreSQL database bench_usage_<pid> (migrated, demo catalog; droppe
 1. imports one generated month (2026-10, seed 42) with `manage.py import_usage` in a child process;
 2. copies those records into the --months - 1 earlier months of 2026 with INSERT ... SELECT (service
    time and period shifted by whole months; same customers, services, snapshot prices and upload),
-   so the table holds months x rows-per-month rows (10,000,000 by default) with all its indexes;
+   so the table holds months x rows-per-month rows (10,000,000 by default) with all its indexes; the copies
+   bypass the import, so `manage.py rebuild_usage_summaries` then makes their monthly summaries and daily usage;
 3. runs ANALYZE, then times usage.report_selectors.usage_month_report(year=, month=, customer_ids=[...])
    in this process (one warm-up call, then --runs calls; median and p95), for the busiest customer
    (--client-id) and the least busy one, then again after VACUUM (ANALYZE);
@@ -17,6 +18,7 @@ On a fresh PostgreSQL database bench_usage_<pid> (migrated, demo catalog; droppe
 """
 
 import argparse
+import sys
 import tempfile
 import time
 from datetime import date
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import psycopg
 from common import fresh_database, setup_django, summary, usage_csv
-from import_usage import django_env, timed_import
+from import_usage import django_env, run_child, timed_import
 
 COLUMNS = "customer_id, service_id, price_agreement_id, quantity, service_time, period, unit_price, currency, upload_id"
 
@@ -43,6 +45,13 @@ def fill(url: str, *, months: int, month: str) -> None:
                 (shift, shift, f"{year}-{number:02d}-01"),
             )
             print(f"  copied into month -{shift} in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def rebuild_summaries(url: str, timeout: float) -> None:
+    """The monthly summaries and daily usage of every record, after `fill` copied records behind the import's back."""
+    started = time.perf_counter()
+    run_child([sys.executable, "manage.py", "rebuild_usage_summaries"], env=django_env(url), timeout=timeout)
+    print(f"  summaries and daily usage rebuilt in {time.perf_counter() - started:.0f} s", flush=True)
 
 
 def time_report(year: int, month: int, customer_id: int, runs: int) -> list[float]:
@@ -82,6 +91,7 @@ def main() -> None:
         started = time.perf_counter()
         fill(url, months=args.months, month=args.month)
         print(f"filled {args.months} months in {time.perf_counter() - started:.1f} s", flush=True)
+        rebuild_summaries(url, args.timeout)
         with psycopg.connect(url, autocommit=True) as conn:
             started = time.perf_counter()
             conn.execute("ANALYZE")

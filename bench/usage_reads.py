@@ -8,7 +8,8 @@ Usage: .venv/bin/python bench/usage_reads.py [--keep] [--reuse] [--database benc
 1. The database: a PostgreSQL database (`bench_usage_reads_<pid>`, or --database) migrated and seeded with
    the demo (`manage.py seed_demo`), one generated month (2026-10, seed 42) imported with
    `manage.py import_usage`, and copied into the nine months before (bench/month_report.py's builder), so
-   `usage_usagerecord` holds 10 million rows more than the demo's; then VACUUM (ANALYZE). With --reuse an
+   `usage_usagerecord` holds 10 million rows more than the demo's; their monthly summaries and daily usage
+   rebuilt from the records (`manage.py rebuild_usage_summaries`); then VACUUM (ANALYZE). With --reuse an
    existing database of that name that already holds them is only migrated (new indexes are built then);
    with --keep it is not dropped at the end, so the next run can reuse it.
 2. The reads, through Django's test client in this process (DEBUG off), each signed in as Finance
@@ -21,7 +22,7 @@ Usage: .venv/bin/python bench/usage_reads.py [--keep] [--reuse] [--database benc
 3. The import at this size: `manage.py import_usage` of --import-rows generated rows for 2026-11
    (seed 43) in a child process, its rate, and the store floor (the very records it wrote, copied back
    into `usage_usagerecord` with its indexes, rolled back); then the imported rows and their summaries
-   are removed again, so a kept database stays as built.
+   and daily usage are removed again, so a kept database stays as built.
 """
 
 import argparse
@@ -36,7 +37,7 @@ from pathlib import Path
 import psycopg
 from common import PG_URL, QueryCounter, load_average, setup_django, usage_csv
 from import_usage import django_env, prepare, run_child, timed_import
-from month_report import fill
+from month_report import fill, rebuild_summaries
 
 LIMIT_MS = 300
 BUILD_MONTH = "2026-10"
@@ -81,26 +82,11 @@ def build(name: str, args) -> str:
     started = time.perf_counter()
     fill(url, months=args.months, month=BUILD_MONTH)
     print(f"  filled {args.months} months in {time.perf_counter() - started:.0f} s", flush=True)
-    # The copies bypass the import, so their monthly summaries are made here from the records.
+    rebuild_summaries(url, args.timeout)
     with psycopg.connect(url, autocommit=True) as conn:
         started = time.perf_counter()
-        conn.execute(
-            "INSERT INTO usage_monthlysummary (customer_id, service_id, period, price_agreement_id, unit_price,"
-            " quantity, record_count, amount, first_service_time, last_service_time) "
-            "SELECT customer_id, service_id, period, price_agreement_id, unit_price, sum(quantity), count(*),"
-            " sum(quantity * unit_price), min(service_time), max(service_time) FROM usage_usagerecord"
-            " WHERE period < %s AND upload_id = (SELECT max(id) FROM usage_upload WHERE source = 'command')"
-            " GROUP BY customer_id, service_id, period, price_agreement_id, unit_price "
-            "ON CONFLICT (customer_id, period, service_id, price_agreement_id, unit_price) DO UPDATE SET"
-            " quantity = usage_monthlysummary.quantity + excluded.quantity,"
-            " record_count = usage_monthlysummary.record_count + excluded.record_count,"
-            " amount = usage_monthlysummary.amount + excluded.amount,"
-            " first_service_time = least(usage_monthlysummary.first_service_time, excluded.first_service_time),"
-            " last_service_time = greatest(usage_monthlysummary.last_service_time, excluded.last_service_time)",
-            [f"{BUILD_MONTH}-01"],
-        )
         conn.execute("VACUUM (ANALYZE)")
-        print(f"  summaries and VACUUM (ANALYZE) in {time.perf_counter() - started:.0f} s", flush=True)
+        print(f"  VACUUM (ANALYZE) in {time.perf_counter() - started:.0f} s", flush=True)
     return url
 
 
@@ -130,9 +116,12 @@ def timed_import_at_size(url: str, args) -> dict:
                 copy.write(view[offset : offset + 1024 * 1024])
         figures["floor_s"] = time.perf_counter() - started
         conn.rollback()
-        # Back to the database as built: the imported records, their summaries and the upload go.
+        # Back to the database as built: the imported records, their summaries and daily usage, and the upload go.
         conn.execute("DELETE FROM usage_usagerecord WHERE upload_id = %s", [upload_id])
         conn.execute("DELETE FROM usage_monthlysummary WHERE period = %s", [period])
+        conn.execute(
+            "DELETE FROM usage_dailyusage WHERE day >= %s AND day < %s::date + interval '1 month'", [period, period]
+        )
         conn.execute("DELETE FROM usage_upload WHERE id = %s", [upload_id])
         conn.commit()
     with psycopg.connect(url, autocommit=True) as conn:
