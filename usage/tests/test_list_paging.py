@@ -272,7 +272,7 @@ API_QUERIES = {
     ("portal", "customer"): 5,
     ("portal", "service"): 5,
 }
-# Grouped: the page and the count of its groups; by month from the monthly summaries.
+# Grouped: the page and the count of its groups, from the daily usage or the monthly summaries.
 API_QUERIES_GROUPED = {"finance": 8, "customer_success": 9, "portal": 5}
 
 
@@ -305,9 +305,11 @@ def test_the_api_record_list_takes_the_same_queries_for_few_and_many_records(rol
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("group_by", ["day", "month"])
+@pytest.mark.parametrize("group_by", ["day", "day&from=2026-03-01&to=2026-03-31", "month", "month&from=2026-03-05"])
 @pytest.mark.parametrize("role", ["finance", "customer_success", "portal"])
 def test_the_api_totals_take_the_same_queries_for_few_and_many_records(role, group_by, world, client_for):
+    """Totals come from the daily usage (by day, by part of a month) or the monthly summaries (by whole months):
+    a fixed number of queries, none of them on the records, however many there are."""
     client = client_for(world.users[role])
     load(events("ACME", times(3)), events("OTHER", times(3)))
     url = f"/api/usage?group_by={group_by}"
@@ -315,11 +317,18 @@ def test_the_api_totals_take_the_same_queries_for_few_and_many_records(role, gro
 
     with CaptureQueriesContext(connection) as few:
         client.get(url)
-    load(events("ACME", times(40, day=5)), events("OTHER", ["2026-05-01T00:00:00Z", "2026-06-01T00:00:00Z"]))
+    load(
+        events("ACME", times(40, day=5)),
+        events("ACME", [*(f"2026-03-{day:02d}T12:00:00Z" for day in range(1, 32)), "2026-05-02T00:00:00Z"]),
+        events("OTHER", ["2026-05-01T00:00:00Z", "2026-06-01T00:00:00Z", *times(20, day=20, ties=1)]),
+    )
     with CaptureQueriesContext(connection) as many:
-        assert client.get(url).status_code == 200
+        response = client.get(url)
 
+    assert response.status_code == 200
+    assert response.json()["count"] > 1
     assert len(few) == len(many) == API_QUERIES_GROUPED[role], [q["sql"] for q in many]
+    assert not [q["sql"] for q in few.captured_queries + many.captured_queries if "usage_usagerecord" in q["sql"]]
 
 
 # Session, user, portal membership, permissions (2), roles (3: list scope, month filter, customer filter), the
