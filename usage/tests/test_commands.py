@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from catalog.tests.factories import CustomerFactory, PriceAgreementFactory
-from usage.models import MonthlySummary, Upload, UsageRecord
+from usage.models import DailyUsage, MonthlySummary, Upload, UsageRecord
 from usage.tests.test_services import DATA, make_catalog, summary_rows
 
 
@@ -78,15 +78,23 @@ def test_import_usage_names_a_missing_file(catalog, tmp_path):
         run("import_usage", str(tmp_path / "nope.csv"))
 
 
-def test_rebuild_usage_summaries_recomputes_every_summary(catalog):
+def daily_rows() -> list[tuple]:
+    return sorted(
+        DailyUsage.objects.values_list("customer_id", "service_id", "day", "quantity", "record_count", "amount")
+    )
+
+
+def test_rebuild_usage_summaries_recomputes_every_summary_and_the_daily_usage(catalog):
     run("import_usage", str(DATA / "good_march_more.csv"))
-    kept = summary_rows()
+    kept, kept_days = summary_rows(), daily_rows()
     MonthlySummary.objects.all().delete()
+    DailyUsage.objects.all().delete()
 
     out, _ = run("rebuild_usage_summaries")
 
-    assert "Rebuilt 2 monthly summaries for all customers" in out
+    assert "Rebuilt 2 monthly summaries and the daily usage for all customers" in out
     assert summary_rows() == kept
+    assert daily_rows() == kept_days != []
 
 
 def test_rebuild_usage_summaries_for_one_customer_leaves_the_others(catalog):
@@ -98,7 +106,7 @@ def test_rebuild_usage_summaries_for_one_customer_leaves_the_others(catalog):
 
     out, _ = run("rebuild_usage_summaries", "--customer", "ACME-1")
 
-    assert "Rebuilt 2 monthly summaries for 1 customer(s)" in out
+    assert "Rebuilt 2 monthly summaries and the daily usage for 1 customer(s)" in out
     assert MonthlySummary.objects.get(customer=catalog.acme, period=date(2026, 3, 1)).quantity == Decimal(4)
 
 

@@ -6,7 +6,10 @@ from usage.services import rebuild_usage_summaries
 
 
 class Command(BaseCommand):
-    help = "Recompute the monthly usage summaries from the usage records, for every customer or the ones named."
+    help = (
+        "Recompute the monthly usage summaries and the daily usage from the usage records, for every customer or the"
+        " ones named."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -26,9 +29,9 @@ class Command(BaseCommand):
                 raise CommandError(f"No customer with client id {', '.join(unknown)}.")
             customer_ids = sorted(found.values())
         scope = f"{len(customer_ids)} customer(s)" if customer_ids is not None else "all customers"
-        self.stdout.write(f"Rebuilding monthly usage summaries for {scope} …")
+        self.stdout.write(f"Rebuilding monthly usage summaries and daily usage for {scope} …")
         try:
             count = rebuild_usage_summaries(customer_ids=customer_ids)
         except DomainError as error:
             raise CommandError(f"Summaries not rebuilt: {error.message}") from error
-        self.stdout.write(self.style.SUCCESS(f"Rebuilt {count:,} monthly summaries for {scope}."))
+        self.stdout.write(self.style.SUCCESS(f"Rebuilt {count:,} monthly summaries and the daily usage for {scope}."))
