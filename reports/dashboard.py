@@ -313,9 +313,15 @@ _LEGEND = {
 }
 
 
-def _options(*, stacked: bool = False, horizontal: bool = False, legend: bool = True) -> str:
-    value_axis = {"beginAtZero": True, "stacked": stacked, "ticks": _TICKS, "border": {"display": False}}
-    label_axis = {"stacked": stacked, "ticks": _TICKS, "grid": {"display": False}}
+def _options(
+    *, stacked: bool = False, horizontal: bool = False, legend: bool = True, counts: bool = False, months: bool = False
+) -> str:
+    """Chart.js options (JSON: no functions). `counts`: whole numbers on the value axis; `months`: a label axis of
+    months, of which some may be skipped when narrow (every other label axis shows all its labels)."""
+    value_ticks = _TICKS | {"precision": 0} if counts else _TICKS
+    value_axis = {"beginAtZero": True, "stacked": stacked, "ticks": value_ticks, "border": {"display": False}}
+    label_ticks = _TICKS | ({"maxRotation": 0, "autoSkipPadding": 12} if months else {"autoSkip": False})
+    label_axis = {"stacked": stacked, "ticks": label_ticks, "grid": {"display": False}}
     options = {
         "animation": False,
         "responsive": True,
@@ -364,6 +370,7 @@ def _invoiced_collected_chart(monthly: kpis.MonthlyMoney) -> ChartGroup:
                         "backgroundColor": COLLECTED,
                     },
                 ],
+                months=True,
             )
         )
     return ChartGroup(
@@ -415,7 +422,7 @@ def _usage_chart(usage: kpis.UsageByCategory) -> ChartGroup:
             }
             for index, (category, amounts) in enumerate(sorted(categories.items()))
         ]
-        charts.append(_bar(f"usage-{currency}", currency, labels, datasets, stacked=True))
+        charts.append(_bar(f"usage-{currency}", currency, labels, datasets, stacked=True, months=True))
     return ChartGroup(
         "usage-by-category",
         "Usage revenue by service category",
@@ -435,6 +442,7 @@ def _orders_chart(counts: kpis.OrderCounts) -> ChartGroup:
                 [STATUS_LABELS[status] for status in counts.by_status],
                 [{"label": "Orders", "data": list(counts.by_status.values()), "backgroundColor": INVOICED}],
                 legend=False,
+                counts=True,
             )
         )
     return ChartGroup(
