@@ -1,0 +1,420 @@
+"""The dashboard's figures (DESIGN.md, "Reports and KPIs"), as selectors over the customers a user may see.
+
+Every selector takes a `Scope`: the ids of the customers the user may see, or None for every customer
+(usage.selectors.visible_customer_ids, so a CSM's figures are their customers' and their deputies' only). Money is
+per currency, never converted: a money figure answers {currency: amount}, currencies in alphabetical order, and a
+currency appears only when something of it counts. Days are in BILLING_TIME_ZONE.
+
+Each selector is one statement that aggregates in the database, whatever the data's size: the dashboard's number of
+queries does not grow with the data. Usage is read from the monthly summaries, never from the usage records.
+
+Definitions:
+- invoiced in a period: totals (tax included) of invoices issued in it, minus the credit notes issued in it;
+- collected: payments received in the period, minus refunds made in it;
+- receivables: the debit balances of customers' receivable accounts; credit held: their credit balances, as positive
+  amounts;
+- aging at a day, per open invoice (issued or overdue) by days past its due date: current (not past due: 0 days or
+  not yet due), 1–30, 31–60, 61–90, over 90; the amount is what is still open on it (total − credited − paid);
+- DSO at a day: receivables ÷ invoiced in the 90 days ending that day (it included) × 90, rounded half up to a day;
+  None for a currency with nothing invoiced;
+- revenue: invoiced without tax (subtotals), by the month the invoice bills (its period), order invoices by the
+  month they are issued; a credit note takes its subtotal off its invoice's month;
+- usage revenue: the monthly summaries' amounts, i.e. usage at its snapshot prices before allowances and monthly
+  fees (what rating starts from; the invoice applies the rest at month-end).
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import TruncMonth
+
+from accounts.models import User
+from billing_project.billing_time import billing_zone, day_start
+from billing_project.money import round_amount
+from catalog.models import Customer
+from ledger.models import Account, CreditNote, Invoice, Payment, Refund
+from orders.models import Order
+from orders.selectors import order_list_for
+from usage.models import MonthlySummary
+from usage.selectors import visible_customer_ids
+
+ZERO = Decimal("0.00")
+DSO_DAYS = 90
+ISSUED = [Invoice.Status.ISSUED, Invoice.Status.OVERDUE, Invoice.Status.PAID, Invoice.Status.VOID]
+WAITING_TO_BE_ISSUED = [Invoice.Status.DRAFT, Invoice.Status.APPROVED]
+
+Money = dict[str, Decimal]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The customers whose figures count: their ids, or None for every customer."""
+
+    customer_ids: list[int] | None
+
+    def filter(self, queryset: QuerySet, field: str = "customer_id") -> QuerySet:
+        if self.customer_ids is None:
+            return queryset
+        return queryset.filter(**{f"{field}__in": self.customer_ids})
+
+
+def scope_for(user: User) -> Scope:
+    return Scope(visible_customer_ids(user))
+
+
+# --- Months -----------------------------------------------------------------------------------------------------
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def add_months(month: date, count: int) -> date:
+    index = month.year * 12 + month.month - 1 + count
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def last_months(today: date, count: int = 12) -> list[date]:
+    """The first days of the `count` months ending with today's, oldest first."""
+    this_month = month_start(today)
+    return [add_months(this_month, offset) for offset in range(1 - count, 1)]
+
+
+def _month_of(moment) -> date:
+    """TruncMonth's answer (a date-time in the billing zone) as the month's first day."""
+    return moment.date() if hasattr(moment, "date") else moment
+
+
+# --- Sums -------------------------------------------------------------------------------------------------------
+
+
+def _amount(expression) -> ExpressionWrapper:
+    return ExpressionWrapper(expression, output_field=DecimalField(max_digits=38, decimal_places=2))
+
+
+def _money(rows, key: str = "amount") -> Money:
+    # Exact on PostgreSQL (numeric); SQLite hands a sum back without its two places: round_amount restores them.
+    return {row["currency"]: round_amount(row[key]) for row in sorted(rows, key=lambda row: row["currency"])}
+
+
+def _minus(left: Money, right: Money) -> Money:
+    return {currency: left.get(currency, ZERO) - right.get(currency, ZERO) for currency in sorted({*left, *right})}
+
+
+def _issued_between(scope: Scope, start: date, end: date) -> QuerySet[Invoice]:
+    """Invoices issued from the first moment of `start` to before the first moment of `end`."""
+    return scope.filter(Invoice.objects.filter(issued_at__gte=day_start(start), issued_at__lt=day_start(end)))
+
+
+def _credit_notes_between(scope: Scope, start: date, end: date) -> QuerySet[CreditNote]:
+    return scope.filter(CreditNote.objects.filter(issued_at__gte=day_start(start), issued_at__lt=day_start(end)))
+
+
+def invoiced(scope: Scope, *, start: date, end: date) -> Money:
+    """Invoiced from `start` to `end`, both days inclusive: invoice totals minus credit notes (two statements)."""
+    following = end + timedelta(days=1)
+    invoices = _issued_between(scope, start, following).order_by().values("currency").annotate(amount=Sum("total"))
+    credits = _credit_notes_between(scope, start, following).order_by().values("currency").annotate(amount=Sum("total"))
+    return _minus(_money(invoices), _money(credits))
+
+
+@dataclass(frozen=True)
+class MonthlyMoney:
+    """Invoiced and collected per month, per currency: {currency: [amount of each month, oldest first]}."""
+
+    months: list[date]
+    invoiced: dict[str, list[Decimal]]
+    collected: dict[str, list[Decimal]]
+
+    def month(self, figures: dict[str, list[Decimal]], month: date) -> Money:
+        """One month of `figures` (self.invoiced or self.collected), leaving out currencies with nothing in it."""
+        index = self.months.index(month)
+        return {currency: amounts[index] for currency, amounts in figures.items() if amounts[index]}
+
+
+def _by_month(queryset: QuerySet, moment: str, amount: str, months: list[date]) -> dict[str, list[Decimal]]:
+    rows = (
+        queryset.order_by()
+        .annotate(month=TruncMonth(moment, tzinfo=billing_zone()))
+        .values("month", "currency")
+        .annotate(amount=Sum(amount))
+    )
+    figures: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO] * len(months))
+    for row in rows:
+        figures[row["currency"]][months.index(_month_of(row["month"]))] = round_amount(row["amount"])
+    return figures
+
+
+def _subtract(left: dict[str, list[Decimal]], right: dict[str, list[Decimal]], size: int):
+    none = [ZERO] * size
+    return {
+        currency: [a - b for a, b in zip(left.get(currency, none), right.get(currency, none), strict=True)]
+        for currency in sorted({*left, *right})
+    }
+
+
+def invoiced_and_collected_by_month(scope: Scope, months: list[date]) -> MonthlyMoney:
+    """Invoiced and collected in each of `months` (consecutive first days of months): four statements."""
+    start, end = day_start(months[0]), day_start(add_months(months[-1], 1))
+    window = {"gte": start, "lt": end}
+
+    def within(model, field: str) -> QuerySet:
+        return scope.filter(model.objects.filter(**{f"{field}__{op}": bound for op, bound in window.items()}))
+
+    size = len(months)
+    issued = _by_month(within(Invoice, "issued_at"), "issued_at", "total", months)
+    credited = _by_month(within(CreditNote, "issued_at"), "issued_at", "total", months)
+    received = _by_month(within(Payment, "received_at"), "received_at", "amount", months)
+    refunded = _by_month(within(Refund, "created_at"), "created_at", "amount", months)
+    return MonthlyMoney(
+        months=months,
+        invoiced=_subtract(issued, credited, size),
+        collected=_subtract(received, refunded, size),
+    )
+
+
+# --- Balances, aging and DSO ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Balances:
+    receivables: Money
+    credit_held: Money
+
+
+def balances(scope: Scope) -> Balances:
+    """Customers' receivable balances: what they owe (debit) and the credit they hold, per currency (one statement)."""
+    rows = (
+        scope.filter(Account.objects.filter(kind=Account.Kind.RECEIVABLE))
+        .order_by()
+        .values("currency")
+        .annotate(
+            owed=Sum("balance", filter=Q(balance__gt=0)),
+            credit=Sum("balance", filter=Q(balance__lt=0)),
+        )
+    )
+    rows = sorted(rows, key=lambda row: row["currency"])
+    return Balances(
+        receivables={row["currency"]: round_amount(row["owed"]) for row in rows if row["owed"]},
+        credit_held={row["currency"]: round_amount(-row["credit"]) for row in rows if row["credit"]},
+    )
+
+
+AGING_BUCKETS = ["current", "1-30", "31-60", "61-90", "90+"]
+AGING_LABELS = {
+    "current": "Current",
+    "1-30": "1–30 days",
+    "31-60": "31–60 days",
+    "61-90": "61–90 days",
+    "90+": "Over 90 days",
+}
+OVERDUE_BUCKETS = AGING_BUCKETS[1:]
+
+
+@dataclass(frozen=True)
+class AgingFigure:
+    amount: Decimal
+    invoices: int
+
+
+Aging = dict[str, dict[str, AgingFigure]]  # {currency: {bucket: figure}}, every bucket present
+
+
+def open_invoices(scope: Scope) -> QuerySet[Invoice]:
+    return scope.filter(Invoice.objects.filter(status__in=sorted(Invoice.OPEN)))
+
+
+def aging(scope: Scope, *, on: date) -> Aging:
+    """What is open on issued invoices, by days past due on `on` (one statement)."""
+    bucket = Case(
+        When(due_date__lte=on - timedelta(days=91), then=Value("90+")),
+        When(due_date__lte=on - timedelta(days=61), then=Value("61-90")),
+        When(due_date__lte=on - timedelta(days=31), then=Value("31-60")),
+        When(due_date__lte=on - timedelta(days=1), then=Value("1-30")),
+        default=Value("current"),
+    )
+    rows = (
+        open_invoices(scope)
+        .order_by()
+        .annotate(bucket=bucket)
+        .values("currency", "bucket")
+        .annotate(
+            amount=Sum(_amount(F("total") - F("amount_credited") - F("amount_paid"))),
+            invoices=Count("pk"),
+        )
+    )
+    found: Aging = {}
+    for row in rows:
+        figures = found.setdefault(row["currency"], {name: AgingFigure(ZERO, 0) for name in AGING_BUCKETS})
+        figures[row["bucket"]] = AgingFigure(round_amount(row["amount"]), row["invoices"])
+    return dict(sorted(found.items()))
+
+
+def overdue(aged: Aging) -> dict[str, AgingFigure]:
+    """The part of the aging past due (1 day or more), per currency."""
+    totals = {}
+    for currency, figures in aged.items():
+        past_due = [figures[name] for name in OVERDUE_BUCKETS]
+        invoices = sum(figure.invoices for figure in past_due)
+        if invoices:
+            totals[currency] = AgingFigure(sum((figure.amount for figure in past_due), ZERO), invoices)
+    return totals
+
+
+def dso(receivables: Money, invoiced_last_90_days: Money) -> dict[str, int | None]:
+    """Days sales outstanding per currency that has receivables or invoices; None where nothing was invoiced."""
+    figures: dict[str, int | None] = {}
+    for currency in sorted({*receivables, *invoiced_last_90_days}):
+        sales = invoiced_last_90_days.get(currency, ZERO)
+        if sales <= 0:
+            figures[currency] = None
+            continue
+        days = receivables.get(currency, ZERO) / sales * DSO_DAYS
+        figures[currency] = int(days.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return figures
+
+
+def dso_window(on: date) -> tuple[date, date]:
+    """The 90 days DSO divides by: those ending with `on`, `on` included."""
+    return on - timedelta(days=DSO_DAYS - 1), on
+
+
+# --- Invoices waiting -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Waiting:
+    invoices: int
+    amounts: Money
+
+
+def drafts_waiting(scope: Scope) -> Waiting:
+    """Invoices not issued yet that need nobody's approval now: drafts and approved ones (one statement)."""
+    rows = list(
+        scope.filter(Invoice.objects.filter(status__in=WAITING_TO_BE_ISSUED))
+        .order_by()
+        .values("currency")
+        .annotate(amount=Sum("total"), invoices=Count("pk"))
+    )
+    return Waiting(invoices=sum(row["invoices"] for row in rows), amounts=_money(rows))
+
+
+# --- Usage ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsageByCategory:
+    """Usage revenue per currency, service category and month: {currency: {category: [amount per month]}}, the
+    summaries' exact sums (twelve decimal places): round only what is shown."""
+
+    months: list[date]
+    amounts: dict[str, dict[str, list[Decimal]]]
+
+    def month_total(self, month: date) -> Money:
+        """The month's usage per currency, rounded half up to the cent once, after adding the categories."""
+        index = self.months.index(month)
+        totals = {
+            currency: round_amount(sum((amounts[index] for amounts in categories.values()), Decimal(0)))
+            for currency, categories in self.amounts.items()
+        }
+        return {currency: amount for currency, amount in totals.items() if amount}
+
+
+def usage_by_category(scope: Scope, months: list[date]) -> UsageByCategory:
+    """The monthly summaries of `months`, by the customer's currency and the service's category (one statement)."""
+    rows = (
+        scope.filter(MonthlySummary.objects.filter(period__gte=months[0], period__lte=months[-1]))
+        .order_by()
+        .values("period", category=F("service__category"), currency=F("customer__currency"))
+        .annotate(amount=Sum("amount"))
+    )
+    amounts: dict[str, dict[str, list[Decimal]]] = defaultdict(dict)
+    for row in rows:
+        per_month = amounts[row["currency"]].setdefault(row["category"], [Decimal(0)] * len(months))
+        per_month[months.index(row["period"])] += row["amount"]
+    return UsageByCategory(months=months, amounts={currency: amounts[currency] for currency in sorted(amounts)})
+
+
+# --- Revenue by customer ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerRevenue:
+    customer_id: int
+    name: str
+    amount: Decimal
+
+
+def _billed_in(months: list[date]) -> Q:
+    """Invoices whose revenue falls in `months`: by the month billed, order invoices by the month issued."""
+    start, end = day_start(months[0]), day_start(add_months(months[-1], 1))
+    return (~Q(kind=Invoice.Kind.ORDER) & Q(period__gte=months[0], period__lte=months[-1])) | Q(
+        kind=Invoice.Kind.ORDER, issued_at__gte=start, issued_at__lt=end
+    )
+
+
+def top_customers(scope: Scope, months: list[date], *, limit: int = 10) -> dict[str, list[CustomerRevenue]]:
+    """The customers with the most revenue in `months`, per currency, most first (three statements: invoices,
+    credit notes, the names of the few customers shown)."""
+    billed = _billed_in(months)
+    invoices = (
+        scope.filter(Invoice.objects.filter(billed, status__in=ISSUED))
+        .order_by()
+        .values("customer_id", "currency")
+        .annotate(amount=Sum("subtotal"))
+    )
+    credits = (
+        scope.filter(CreditNote.objects.filter(invoice__in=Invoice.objects.filter(billed, status__in=ISSUED)))
+        .order_by()
+        .values("customer_id", "currency")
+        .annotate(amount=Sum("subtotal"))
+    )
+    revenue: dict[tuple[int, str], Decimal] = defaultdict(lambda: ZERO)
+    for row in invoices:
+        revenue[row["customer_id"], row["currency"]] += round_amount(row["amount"])
+    for row in credits:
+        revenue[row["customer_id"], row["currency"]] -= round_amount(row["amount"])
+    ranked: dict[str, list[tuple[int, Decimal]]] = defaultdict(list)
+    for (customer_id, currency), amount in sorted(revenue.items(), key=lambda item: (-item[1], item[0])):
+        if amount > 0 and len(ranked[currency]) < limit:
+            ranked[currency].append((customer_id, amount))
+    wanted = {customer_id for rows in ranked.values() for customer_id, _ in rows}
+    names = dict(Customer.objects.filter(pk__in=wanted).values_list("pk", "name")) if wanted else {}
+    return {
+        currency: [CustomerRevenue(customer_id, names[customer_id], amount) for customer_id, amount in ranked[currency]]
+        for currency in sorted(ranked)
+    }
+
+
+# --- Orders -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderCounts:
+    by_status: dict[str, int]  # every status, in the lifecycle's order
+    open: int
+    overdue: int
+
+
+def order_counts(user: User, *, today: date) -> OrderCounts:
+    """The user's orders per status, and how many are open and how many of those are past their due date."""
+    rows = (
+        order_list_for(user)
+        .order_by()
+        .values("status")
+        .annotate(orders=Count("pk"), overdue=Count("pk", filter=Q(due_date__lt=today)))
+    )
+    by_status = dict.fromkeys(Order.Status.values, 0)
+    overdue_count = 0
+    for row in rows:
+        by_status[row["status"]] = row["orders"]
+        if row["status"] in Order.OPEN_STATUSES:
+            overdue_count += row["overdue"]
+    return OrderCounts(
+        by_status=by_status,
+        open=sum(by_status[status] for status in Order.OPEN_STATUSES),
+        overdue=overdue_count,
+    )
