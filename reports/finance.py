@@ -62,6 +62,7 @@ class Column:
     key: str
     label: str
     kind: str = TEXT
+    nullable: bool = False  # in the API: a row may have no value here
 
     @property
     def is_number(self) -> bool:
@@ -266,7 +267,7 @@ INVOICE_REGISTER_COLUMNS = [
     Column("document", "Document"),
     Column("customer", "Customer"),
     Column("month", "Billing month", MONTH),
-    Column("due_date", "Due", DAY),
+    Column("due_date", "Due", DAY, nullable=True),
     Column("status", "Status"),
     Column("currency", "Currency"),
     Column("net", "Net", MONEY),
@@ -381,7 +382,7 @@ PAYMENTS_REGISTER_COLUMNS = [
     Column("reference", "Reference"),
     Column("currency", "Currency"),
     Column("amount", "Amount", MONEY),
-    Column("unallocated", "Unallocated", MONEY),
+    Column("unallocated", "Unallocated", MONEY, nullable=True),
 ]
 _PAYMENT_FIELDS = ("r_date", "r_kind", "r_customer", "r_method", "r_reference", "r_currency", "r_amount",
                    "r_unallocated", "r_id")  # fmt: skip
