@@ -139,6 +139,10 @@ def _local_day(moment: datetime) -> date:
     return moment.astimezone(billing_zone()).date()
 
 
+def _count_label(count: int, one: str, many: str = "") -> str:
+    return f"{count:,} {one if count == 1 else (many or one + 's')}"
+
+
 def _filter_labels(
     period: str | None = None, *, customer: Customer | None, currency: str | None, **more: str | None
 ) -> list[tuple[str, str]]:
@@ -260,7 +264,7 @@ REGISTER_STATUSES = [
         Invoice.Status.ISSUED, Invoice.Status.OVERDUE, Invoice.Status.PAID, Invoice.Status.VOID}),
     (CREDIT_NOTE, "Credit notes only"),
 ]  # fmt: skip
-STATUS_LABELS = dict(Invoice.Status.choices) | {CREDIT_NOTE: "Credit note"}
+STATUS_LABELS = dict(Invoice.Status.choices) | {CREDIT_NOTE: "Issued"}
 INVOICE_REGISTER_COLUMNS = [
     Column("issued", "Issued", DAY),
     Column("number", "Number"),
@@ -351,7 +355,7 @@ def invoice_register(
             for key in ("net", "tax", "total"):
                 row[key] += sign * _amount(figures[key])
     for row in totals.values():
-        row["document"] = f"{row['documents']:,} documents"
+        row["document"] = _count_label(row["documents"], "document")
     return ReportTable(
         name="invoice-register",
         title="Invoice register",
@@ -457,7 +461,7 @@ def payments_register(
             if unallocated:
                 row["unallocated"] += _amount(figures["unallocated"])
     for row in totals.values():
-        row["kind"] = f"{row.pop('n'):,} entries"
+        row["kind"] = _count_label(row.pop("n"), "entry", "entries")
     return ReportTable(
         name="payments-register",
         title="Payments register",

@@ -153,11 +153,17 @@ class FinanceReportView(PermissionRequiredMixin, TemplateView):
         )
 
 
-def display_lines(table: finance.ReportTable, rows) -> list[list[tuple[str, bool]]]:
-    """Each row's cells as shown: (text, is a number)."""
+def _cell_class(column: finance.Column) -> str:
+    if column.is_number:
+        return "num"
+    return "nowrap" if column.kind in (finance.DAY, finance.MONTH) else ""
+
+
+def display_lines(table: finance.ReportTable, rows) -> list[list[tuple[str, str]]]:
+    """Each row's cells as shown: (text, CSS class)."""
     return [
         [
-            (cell_text(column, row.get(column.key), row.get("currency", "")), column.is_number)
+            (cell_text(column, row.get(column.key), row.get("currency", "")), _cell_class(column))
             for column in table.columns
         ]
         for row in rows
