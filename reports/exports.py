@@ -12,6 +12,7 @@ from io import BytesIO
 from django.conf import settings
 from django.http import HttpResponse
 from reportlab.lib import colors
+from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
@@ -96,6 +97,7 @@ def xlsx_response(table: ReportTable, filename: str):
 _STYLES = getSampleStyleSheet()
 _SMALL = ParagraphStyle("report-small", parent=_STYLES["Normal"], fontSize=8, leading=10)
 _CELL = ParagraphStyle("report-cell", parent=_SMALL, fontSize=7.5, leading=9)
+_CELL_RIGHT = ParagraphStyle("report-cell-right", parent=_CELL, alignment=TA_RIGHT)
 _TITLE = ParagraphStyle("report-title", parent=_STYLES["Title"], alignment=0, fontSize=16, spaceAfter=2)
 
 
@@ -128,19 +130,22 @@ class _NumberedCanvas(Canvas):
 
 def _pdf_table(table: ReportTable) -> LongTable:
     columns = table.columns
-    header = [Paragraph(f"<b>{_escape(column.label)}</b>", _CELL) for column in columns]
+    header = [
+        Paragraph(f"<b>{_escape(column.label)}</b>", _CELL_RIGHT if column.is_number else _CELL) for column in columns
+    ]
 
-    def line(row: dict) -> list:
+    def line(row: dict, *, bold: bool = False) -> list:
         currency = row.get("currency", "")
+        text = "<b>{}</b>" if bold else "{}"
         return [
             cell_text(column, row.get(column.key), currency)
             if column.is_number
-            else Paragraph(_escape(cell_text(column, row.get(column.key), currency)), _CELL)
+            else Paragraph(text.format(_escape(cell_text(column, row.get(column.key), currency))), _CELL)
             for column in columns
         ]
 
     body = [line(row) for row in table.rows]
-    totals = [line(row) for row in table.totals]
+    totals = [line(row, bold=True) for row in table.totals]
     grid = LongTable([header, *body, *totals], repeatRows=1)
     style = [
         ("FONTSIZE", (0, 0), (-1, -1), 7.5),

@@ -273,3 +273,27 @@ def test_payments_register_counts_refunds_negative(payments, people):
         ("REF-1",),
         ("PAY-2",),
     ]
+
+
+def test_each_report_takes_a_constant_number_of_statements(
+    march, payments, aging, people, customers, django_assert_max_num_queries
+):
+    for n in range(20):
+        make_invoice(customers["acme"], f"MORE-{n}", issued="2026-03-02 10:00", lines=[("10", "0.2", None, S.MANUAL)])
+        make_credit_note(Invoice.objects.get(number=f"MORE-{n}"), f"CN-MORE-{n}", issued="2026-03-03 10:00",
+                         subtotal="1.00", tax="0.20")  # fmt: skip
+    user = people["csm"]  # scoping adds its own look-ups (the user's roles)
+    with django_assert_max_num_queries(4):
+        finance.aged_receivables(user, as_of=TODAY)
+    with django_assert_max_num_queries(4):
+        finance.aged_receivables(user, as_of=date(2026, 3, 1))
+    with django_assert_max_num_queries(6):
+        table = finance.invoice_register(user, **MARCH)
+        table.rows[:50]
+    with django_assert_max_num_queries(6):
+        table = finance.payments_register(user, **MARCH)
+        table.rows[:50]
+    with django_assert_max_num_queries(6):
+        finance.revenue_by_service(user, start=date(2026, 1, 1), end=date(2026, 4, 30))
+    with django_assert_max_num_queries(6):
+        finance.tax_report(user, **MARCH)
