@@ -32,7 +32,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import TruncMonth
+from django.db.models.functions import Cast, TruncMonth
 
 from accounts.models import User
 from billing_project.billing_time import billing_today, billing_zone, day_start
@@ -497,7 +497,8 @@ def _billing_month(prefix: str = "") -> Case:
     return Case(
         When(
             **{f"{prefix}kind": Invoice.Kind.ORDER},
-            then=TruncMonth(f"{prefix}issued_at", tzinfo=billing_zone(), output_field=DateField()),
+            # Cast: inside a CASE, PostgreSQL hands the truncated moment back as a timestamp, not a date.
+            then=Cast(TruncMonth(f"{prefix}issued_at", tzinfo=billing_zone()), DateField()),
         ),
         default=F(f"{prefix}period"),
         output_field=DateField(),

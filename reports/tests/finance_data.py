@@ -42,8 +42,6 @@ def make_invoice(
             currency=customer.currency,
             issued_at=issued_at,
             due_date=datetime.fromisoformat(due).date() if due else issued_at.date(),
-            amount_paid=D(paid),
-            amount_credited=D(credited),
         )
         subtotal = tax = Decimal("0.00")
         for position, (net, rate, service, source) in enumerate(lines):
@@ -63,6 +61,7 @@ def make_invoice(
             subtotal += D(net)
             tax += line_tax
         invoice.subtotal, invoice.tax, invoice.total = subtotal, tax, subtotal + tax
+        invoice.amount_paid, invoice.amount_credited = D(paid), D(credited)
         invoice.save()
     return invoice
 
