@@ -26,6 +26,7 @@ from django.db.models import (
     DecimalField,
     F,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Sum,
@@ -542,6 +543,12 @@ def revenue_by_service(
     proportion as the ledger posts it."""
     first, last = start.replace(day=1), end.replace(day=1)
     invoices = _narrow(invoice_list_for(user).filter(number__isnull=False), customer=customer, currency=currency)
+    after_last = (last + timedelta(days=32)).replace(day=1)
+    # The OR narrows on indexed columns first; the month then decides.
+    invoices = invoices.filter(
+        Q(period__gte=first, period__lte=last)
+        | Q(kind=Invoice.Kind.ORDER, issued_at__gte=day_start(first), issued_at__lt=day_start(after_last))
+    )
     invoices = invoices.annotate(month=_billing_month()).filter(month__gte=first, month__lte=last)
     rows: dict[tuple, dict] = {}
 
