@@ -36,6 +36,10 @@ ORDER_READER = [
 # beyond an order's fee). Partners' bank details are Finance's and Admin's only (catalog.view_partner_bank_details).
 AGREEMENT_READER = _crud("orders", "revenueshareagreement", "view")
 
+# The finance reports (reports.finance): receivables and registers per customer, then revenue and tax.
+CUSTOMER_REPORTS = ["reports.view_aged_receivables", "reports.view_invoice_register", "reports.view_payments_register"]
+FINANCE_REPORTS = [*CUSTOMER_REPORTS, "reports.view_revenue_by_service", "reports.view_tax_report"]
+
 # Admin holds every permission there is; the others hold exactly these.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.FINANCE: [
@@ -73,6 +77,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         # The partner revenue report (reports.revenue): Finance and Sales; not Operations, who sees no money beyond
         # the fee, nor Customer Success.
         "reports.view_partner_revenue",
+        *FINANCE_REPORTS,
         *ORDER_READER,
         "orders.view_order_money",
         # Records an order's expenses and corrects them by reversal (orders.services.expenses); never edits them.
@@ -104,6 +109,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         # Their customers' orders (orders.selectors): they read them and comment on them.
         *ORDER_READER,
         *_crud("orders", "comment", "add"),
+        # Of their own customers only (reports.finance scopes by catalog.selectors.customer_list_for).
+        *CUSTOMER_REPORTS,
     ],
     Role.SALES: [
         *_crud("catalog", "customer", "view", "change"),
@@ -126,6 +133,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_crud("orders", "order", "add"),
         "orders.view_order_money",
         "reports.view_partner_revenue",
+        *CUSTOMER_REPORTS,
+        "reports.view_revenue_by_service",
     ],
     # Runs orders, their documents, tasks and comments; sees no money beyond an order's fee.
     Role.OPERATIONS: [

@@ -25,6 +25,7 @@ class CountinghouseAdminSite(UnfoldAdminSite):
     def extra_urls(self) -> list:
         """Site-wide pages that belong to no one model (unfold adds them before the models' URLs)."""
         from reports.audit_views import AuditLogView  # this module loads before the apps' models
+        from reports.finance_views import REPORT_VIEWS
         from reports.revenue_views import PartnerRevenueView
 
         audit_log = self.admin_view(AuditLogView.as_view(admin_site=self))
@@ -32,6 +33,10 @@ class CountinghouseAdminSite(UnfoldAdminSite):
         return [
             path("audit-log/", audit_log, name="audit_log"),
             path("partner-revenue/", partner_revenue, name="partner_revenue"),
+            *(
+                path(f"reports/{view.name}/", self.admin_view(view.as_view(admin_site=self)), name=view.url_name())
+                for view in REPORT_VIEWS
+            ),
         ]
 
 

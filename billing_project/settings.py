@@ -400,6 +400,24 @@ UNFOLD = {
                 ],
             },
             {
+                "title": "Reports",
+                "items": [
+                    {
+                        "title": title,
+                        "icon": icon,
+                        "link": reverse_lazy(f"admin:report_{name.replace('-', '_')}"),
+                        "permission": can_view(permission),
+                    }
+                    for name, title, icon, permission in [
+                        ("aged-receivables", "Aged receivables", "hourglass_bottom", "reports.view_aged_receivables"),
+                        ("invoice-register", "Invoice register", "receipt_long", "reports.view_invoice_register"),
+                        ("payments-register", "Payments register", "payments", "reports.view_payments_register"),
+                        ("revenue", "Revenue by month and service", "bar_chart", "reports.view_revenue_by_service"),
+                        ("tax", "Tax report", "account_balance", "reports.view_tax_report"),
+                    ]
+                ],
+            },
+            {
                 "title": "Customers",
                 "collapsible": False,
                 "items": [

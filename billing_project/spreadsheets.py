@@ -8,6 +8,8 @@ from itertools import chain
 
 from django.http import FileResponse, StreamingHttpResponse
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -35,14 +37,54 @@ def csv_download(headers: Sequence[str], rows: Iterable[Sequence], filename: str
     return response
 
 
-def xlsx_download(headers: Sequence[str], rows: Iterable[Sequence], filename: str, *, sheet: str) -> FileResponse:
+# Number formats of spreadsheet cells: numbers stay numbers, shown like the pages show them.
+AMOUNT_FORMAT = "#,##0.00"
+COUNT_FORMAT = "#,##0"
+DAY_FORMAT = "d mmm yyyy"
+MONTH_FORMAT = "mmm yyyy"
+RATE_FORMAT = "0.00%"
+
+
+def xlsx_download(
+    headers: Sequence[str],
+    rows: Iterable[Sequence],
+    filename: str,
+    *,
+    sheet: str,
+    number_formats: Sequence[str | None] = (),
+    totals: Iterable[Sequence] = (),
+    freeze_header: bool = False,
+) -> FileResponse:
     """The rows in one sheet, written by openpyxl's write-only workbook into a temporary file that is then
-    streamed: an XLSX is a zip, whole before its first byte can go."""
+    streamed: an XLSX is a zip, whole before its first byte can go.
+
+    `number_formats` gives each column's number format (None: as it is); `totals` are rows written last, in bold;
+    `freeze_header` keeps the header row in view while scrolling."""
     workbook = Workbook(write_only=True)
     worksheet = workbook.create_sheet(sheet)
-    worksheet.append(headers)
+    if freeze_header:
+        worksheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+
+    def cells(values: Sequence, *, font: Font | None = None) -> list:
+        if not number_formats and font is None:
+            return list(values)
+        row = []
+        for position, value in enumerate(values):
+            cell = WriteOnlyCell(worksheet, value=value)
+            number_format = number_formats[position] if position < len(number_formats) else None
+            if number_format and value is not None:
+                cell.number_format = number_format
+            if font is not None:
+                cell.font = font
+            row.append(cell)
+        return row
+
+    worksheet.append(cells(headers, font=bold) if freeze_header else headers)
     for row in rows:
-        worksheet.append(row)
+        worksheet.append(cells(row))
+    for row in totals:
+        worksheet.append(cells(row, font=bold))
     file = tempfile.TemporaryFile()  # noqa: SIM115 (the response closes it once sent)
     workbook.save(file)
     file.seek(0)

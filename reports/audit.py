@@ -64,6 +64,7 @@ WITHOUT_HISTORY = {
     "accounts.idempotencyrecord": "A cache of API responses for replays, not business data.",
     "reports.auditlog": "No table: it only carries the audit log permission.",
     "reports.partnerrevenuereport": "No table: it only carries the partner revenue report's permission.",
+    "reports.financereport": "No table: it only carries the finance reports' permissions.",
     "orders.orderstatushistory": "An order's timeline: append-only, one row per change of status with actor, time "
     "and comment (the order's own history has the rest).",
     "orders.orderdocumentfile": "One upload of a document, never changed; the document's history records each "

@@ -38,3 +38,27 @@ class PartnerRevenueReport(models.Model):
 
     def __str__(self) -> str:
         return "Partner revenue report"
+
+
+class FinanceReport(models.Model):
+    """No table (unmanaged, never queried): holds one permission per finance report (reports.finance).
+
+    Admin holds them like every permission; accounts/roles.py gives them to Finance (all), Sales (all but the tax
+    report) and Customer Success (receivables and the registers, of their own customers only).
+    """
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("view_aged_receivables", "Can view and export the aged receivables report"),
+            ("view_invoice_register", "Can view and export the invoice register"),
+            ("view_payments_register", "Can view and export the payments register"),
+            ("view_revenue_by_service", "Can view and export the revenue by month and service report"),
+            ("view_tax_report", "Can view and export the tax report"),
+        ]
+        verbose_name = "finance report"
+        verbose_name_plural = "finance reports"
+
+    def __str__(self) -> str:
+        return "Finance reports"

@@ -1,4 +1,4 @@
-"""The admin's partner revenue report page (/admin/partner-revenue/) and its CSV and XLSX exports; the read is
+"""The admin's partner revenue report page (/admin/partner-revenue/) and its CSV, XLSX and PDF exports; the read is
 reports.revenue's.
 
 Open to whoever holds `reports.view_partner_revenue`: Admin (every permission), Finance and Sales
@@ -10,13 +10,17 @@ from datetime import date, timedelta
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.utils import timezone
 from django.views.generic import TemplateView
 
 from billing_project import money
 from billing_project.billing_time import billing_day_range, billing_today, billing_zone
+from billing_project.formatting import day
 from billing_project.spreadsheets import csv_download, spreadsheet_safe, xlsx_download
 from catalog.models import Partner
 from ledger.forms import money_label
+from reports.exports import pdf_response
+from reports.finance import COUNT, MONEY, Column, ReportTable
 from reports.revenue import NO_PARTNER, NO_PARTNER_LABEL, PERMISSION, PartnerRevenueReport, partner_revenue
 
 EXPORT_HEADERS = [
@@ -141,6 +145,8 @@ class PartnerRevenueView(PermissionRequiredMixin, TemplateView):
                     export_name(report, "xlsx"),
                     sheet="Partner revenue",
                 )
+            if export == "pdf":
+                return pdf_response(pdf_table(report, form), export_name(report, "pdf"), generated_at=timezone.now())
             context |= {"report": report, "lines": display_lines(report)}
         return self.render_to_response(self.get_context_data(**context))
 
@@ -185,3 +191,41 @@ def export_rows(report: PartnerRevenueReport, *, numbers: bool = False):
 
 def export_name(report: PartnerRevenueReport, extension: str) -> str:
     return f"partner-revenue-{report.start:%Y-%m-%d}-to-{report.end:%Y-%m-%d}.{extension}"
+
+
+PDF_COLUMNS = [
+    Column("partner", "Partner"),
+    Column("currency", "Currency"),
+    Column("orders_completed", "Completed", COUNT),
+    Column("orders_failed", "Failed", COUNT),
+    Column("fees", "Fees", MONEY),
+    Column("base_charges", "Base charges", MONEY),
+    Column("expenses", "Expenses", MONEY),
+    Column("partner_share", "Partner share", MONEY),
+    Column("kept_by_us", "Kept by us", MONEY),
+]
+
+
+def pdf_table(report: PartnerRevenueReport, form: PartnerRevenueForm) -> ReportTable:
+    """The report as a table for the PDF: partner rows, then each currency's totals, the filters on top."""
+
+    def row(line) -> dict:
+        return {
+            "partner": f"Total {line.currency}" if line.is_total else line.partner_name,
+            **{column.key: getattr(line, column.key) for column in PDF_COLUMNS[1:]},
+        }
+
+    partner = dict(form.fields["partner"].choices).get(form.cleaned_data.get("partner") or "", "Every partner")
+    return ReportTable(
+        name="partner-revenue",
+        title="Partner revenue",
+        filters=[
+            ("Period", f"{day(report.start)} to {day(report.end)}"),
+            ("Partner", partner),
+            ("Currency", form.cleaned_data.get("currency") or "Every currency"),
+        ],
+        columns=PDF_COLUMNS,
+        rows=[row(line) for line in report.rows],
+        totals=[row(line) for line in report.totals],
+        empty_message="No order was completed or failed in this period for these filters.",
+    )

@@ -1,0 +1,253 @@
+"""The admin's finance report pages (/admin/reports/<name>/) with their filters, a page of rows, the totals per
+currency and the CSV, XLSX and PDF exports; the reads are reports.finance's.
+
+Each page needs its own permission (reports.finance.PERMISSIONS; the roles in accounts/roles.py). The admin
+site adds the URLs (billing_project.admin_site).
+"""
+
+from datetime import date
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.paginator import Paginator
+from django.utils import timezone
+from django.views.generic import TemplateView
+
+from billing_project import money
+from billing_project.billing_time import billing_day_range, billing_today, billing_zone
+from catalog.selectors import customer_list_for
+from reports import finance
+from reports.exports import PDF_MAX_ROWS, cell_text, export_response
+from reports.revenue_views import CUSTOM, PRESETS, preset_days
+
+PAGE_SIZE = 50
+
+
+class ReportForm(forms.Form):
+    """Period (a preset or custom days), customer and currency; subclasses add their own filters."""
+
+    default_preset = "last_month"
+
+    period = forms.ChoiceField(label="Period", choices=PRESETS, required=False)
+    start = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="With custom dates."
+    )
+    end = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Inclusive."
+    )
+    customer = forms.ModelChoiceField(label="Customer", queryset=None, required=False, empty_label="Every customer")
+    currency = forms.ChoiceField(
+        label="Currency", required=False, choices=[("", "Every currency"), *money.CURRENCY_CHOICES]
+    )
+
+    def __init__(self, data=None, *, user, **kwargs):
+        if data is not None:
+            data = data.copy()
+            if "period" in self.base_fields and not data.get("period"):
+                data["period"] = CUSTOM if (data.get("start") or data.get("end")) else self.default_preset
+        super().__init__(data, **kwargs)
+        self.fields["customer"].queryset = customer_list_for(user).order_by("name")
+
+    def clean(self):
+        cleaned = super().clean()
+        preset = cleaned.get("period")
+        if preset and preset != CUSTOM:
+            cleaned["start"], cleaned["end"] = preset_days(preset, billing_today())
+        elif preset == CUSTOM:
+            for name in ("start", "end"):
+                if cleaned.get(name) is None and name not in self.errors:
+                    self.add_error(name, "Give a day, or choose a preset period.")
+        if cleaned.get("start") and cleaned.get("end"):
+            billing_day_range(cleaned["start"], cleaned["end"], first_field="start", last_field="end")
+        return cleaned
+
+
+class AgingForm(ReportForm):
+    period = None
+    start = None
+    end = None
+    as_of = forms.DateField(
+        label="As of",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="End of this day; today if empty.",
+    )
+    field_order = ["as_of", "customer", "currency"]
+
+    def clean(self):
+        cleaned = forms.Form.clean(self)
+        cleaned["as_of"] = cleaned.get("as_of") or billing_today()
+        billing_day_range(cleaned["as_of"], None, first_field="as_of")
+        return cleaned
+
+
+class InvoiceRegisterForm(ReportForm):
+    status = forms.ChoiceField(label="Documents", choices=finance.REGISTER_STATUSES, required=False)
+
+
+class PaymentsRegisterForm(ReportForm):
+    kind = forms.ChoiceField(label="Entries", choices=finance.PAYMENT_KINDS, required=False)
+
+
+class RevenueForm(ReportForm):
+    default_preset = "this_year"
+    group = forms.ChoiceField(label="By", choices=finance.REVENUE_GROUPS, required=False)
+
+
+class FinanceReportView(PermissionRequiredMixin, TemplateView):
+    """One report page: the form's filters, the report's description, a page of rows and the totals."""
+
+    template_name = "reports/finance_report.html"
+    admin_site: admin.AdminSite = None
+    raise_exception = True  # a signed-in user without the permission gets 403, not the login page
+    name: str = ""
+    form_class = ReportForm
+    description = ""
+
+    @classmethod
+    def url_name(cls) -> str:
+        return "report_" + cls.name.replace("-", "_")
+
+    def get_permission_required(self):
+        return [finance.PERMISSIONS[self.name]]
+
+    def build(self, user, data: dict) -> finance.ReportTable:
+        raise NotImplementedError
+
+    def stem(self, data: dict) -> str:
+        return f"{self.name}-{data['start']:%Y-%m-%d}-to-{data['end']:%Y-%m-%d}"
+
+    def get(self, request, *args, **kwargs):
+        form = self.form_class(request.GET, user=request.user)
+        context = {"form": form}
+        if form.is_valid():
+            table = self.build(request.user, form.cleaned_data)
+            export = request.GET.get("export")
+            if export == "pdf" and len(table.rows) > PDF_MAX_ROWS:
+                context["export_error"] = (
+                    f"A PDF holds at most {PDF_MAX_ROWS:,} rows and this report has {len(table.rows):,}: "
+                    "narrow the filters, or export XLSX or CSV."
+                )
+            elif export:
+                response = export_response(
+                    table, export, stem=self.stem(form.cleaned_data), generated_at=timezone.now()
+                )
+                if response is not None:
+                    return response
+            page = Paginator(table.rows, PAGE_SIZE).get_page(request.GET.get("page"))
+            context |= {
+                "table": table,
+                "page": page,
+                "lines": display_lines(table, page.object_list),
+                "total_lines": display_lines(table, table.totals),
+            }
+        return self.render_to_response(self.get_context_data(**context))
+
+    def get_context_data(self, **kwargs):
+        self.request.current_app = self.admin_site.name
+        return (
+            super().get_context_data(**kwargs)
+            | self.admin_site.each_context(self.request)
+            | {"title": self.title, "description": self.description, "billing_time_zone": billing_zone()}
+        )
+
+
+def _cell_class(column: finance.Column) -> str:
+    if column.is_number:
+        return "num"
+    return "nowrap" if column.kind in (finance.DAY, finance.MONTH) else ""
+
+
+def display_lines(table: finance.ReportTable, rows) -> list[list[tuple[str, str]]]:
+    """Each row's cells as shown: (text, CSS class)."""
+    return [
+        [
+            (cell_text(column, row.get(column.key), row.get("currency", "")), _cell_class(column))
+            for column in table.columns
+        ]
+        for row in rows
+    ]
+
+
+def _filters(data: dict) -> dict:
+    return {"customer": data.get("customer"), "currency": data.get("currency") or None}
+
+
+class AgedReceivablesView(FinanceReportView):
+    name = "aged-receivables"
+    title = "Aged receivables"
+    form_class = AgingForm
+    description = (
+        "What customers still owe on their issued invoices at the end of the day, by days past the due date: "
+        "current (not yet due), 1–30, 31–60, 61–90 and over 90 days. An invoice's open amount is its total less "
+        "credit notes and payments set against it by then. Per currency, never converted."
+    )
+
+    def build(self, user, data):
+        return finance.aged_receivables(user, as_of=data["as_of"], **_filters(data))
+
+    def stem(self, data):
+        as_of: date = data["as_of"]
+        return f"{self.name}-{as_of:%Y-%m-%d}"
+
+
+class InvoiceRegisterView(FinanceReportView):
+    name = "invoice-register"
+    title = "Invoice register"
+    form_class = InvoiceRegisterForm
+    description = (
+        "Invoices and credit notes issued in the period, in the order they were issued; credit notes count "
+        "negative, so each currency's total is what was invoiced."
+    )
+
+    def build(self, user, data):
+        return finance.invoice_register(
+            user, start=data["start"], end=data["end"], status=data.get("status") or None, **_filters(data)
+        )
+
+
+class PaymentsRegisterView(FinanceReportView):
+    name = "payments-register"
+    title = "Payments register"
+    form_class = PaymentsRegisterForm
+    description = (
+        "Payments received and refunds paid in the period; refunds count negative, so each currency's total is "
+        "what was collected. Unallocated: the part of a payment not set against an invoice today."
+    )
+
+    def build(self, user, data):
+        return finance.payments_register(
+            user, start=data["start"], end=data["end"], kind=data.get("kind") or None, **_filters(data)
+        )
+
+
+class RevenueView(FinanceReportView):
+    name = "revenue"
+    title = "Revenue by month and service"
+    form_class = RevenueForm
+    description = (
+        "Revenue without tax by the month an invoice bills (order invoices: the month they were issued), by "
+        "service category and service, less the credit notes on those invoices spread over their lines. The "
+        "months from the period's first to its last."
+    )
+
+    def build(self, user, data):
+        return finance.revenue_by_service(
+            user, start=data["start"], end=data["end"], group=data.get("group") or finance.BY_SERVICE, **_filters(data)
+        )
+
+
+class TaxReportView(FinanceReportView):
+    name = "tax"
+    title = "Tax report"
+    description = (
+        "What a VAT return asks for: per currency, tax rate and exemption, the taxable base and the tax of the "
+        "invoices issued in the period, less the credit notes issued in it."
+    )
+
+    def build(self, user, data):
+        return finance.tax_report(user, start=data["start"], end=data["end"], **_filters(data))
+
+
+REPORT_VIEWS = [AgedReceivablesView, InvoiceRegisterView, PaymentsRegisterView, RevenueView, TaxReportView]
