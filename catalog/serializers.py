@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+from django_countries.serializer_fields import CountryField
 from rest_framework import serializers
 
 from accounts.models import User
@@ -17,6 +18,7 @@ from catalog.services import refuse_other_currency
 
 
 class CustomerSerializer(ModelSerializer):
+    country = CountryField(allow_blank=True, required=False, help_text="ISO 3166 code, e.g. NL.")
     csm = StrictPrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), allow_null=True, required=False)
     sales_owner = StrictPrimaryKeyRelatedField(
         queryset=User.objects.filter(is_active=True), allow_null=True, required=False
@@ -29,8 +31,19 @@ class CustomerSerializer(ModelSerializer):
             "name",
             "legal_name",
             "client_id",
-            "billing_address",
+            "street_line1",
+            "street_line2",
+            "street_line3",
+            "city",
+            "postal_code",
+            "country",
             "billing_email",
+            "vat_id",
+            "legal_registration_id",
+            "buyer_reference",
+            "peppol_scheme",
+            "peppol_id",
+            "einvoice_delivery",
             "currency",
             "csm",
             "sales_owner",
@@ -83,7 +96,7 @@ class PartnerSerializer(ModelSerializer):
 class ServiceSerializer(ModelSerializer):
     class Meta:
         model = Service
-        fields = ["id", "code", "name", "description", "unit_label", "category", "active"]
+        fields = ["id", "code", "name", "description", "unit_label", "unit_code", "category", "active"]
         read_only_fields = ["id"]
         extra_kwargs = {"code": {"validators": []}}
 
