@@ -348,6 +348,7 @@ SPECTACULAR_SETTINGS = {
     # A customer's currency and a partner's payout currency are one choice set: one enum in the schema.
     "ENUM_NAME_OVERRIDES": {
         "CurrencyEnum": "billing_project.money.CURRENCY_CHOICES",
+        "CountryEnum": "catalog.serializers.COUNTRY_CHOICES",
         "PayoutBatchStatusEnum": "orders.models.PayoutBatch.Status",
     },
 }

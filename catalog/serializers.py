@@ -1,6 +1,6 @@
 from decimal import Decimal
 
-from django_countries.serializer_fields import CountryField
+from django_countries import countries
 from rest_framework import serializers
 
 from accounts.models import User
@@ -16,9 +16,22 @@ from catalog.models import Customer, Partner, PriceAgreement, Service
 from catalog.selectors import customer_list_for, may_see_bank_details
 from catalog.services import refuse_other_currency
 
+# One name in the API schema for every ISO 3166 choice (settings.SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]).
+COUNTRY_CHOICES = list(countries)
+
+
+class CountryCodeField(serializers.ChoiceField):
+    """An ISO 3166 country code in and out (the model holds a django-countries Country); empty when none."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=COUNTRY_CHOICES, **kwargs)
+
+    def to_representation(self, value) -> str:
+        return getattr(value, "code", value) or ""
+
 
 class CustomerSerializer(ModelSerializer):
-    country = CountryField(allow_blank=True, required=False, help_text="ISO 3166 code, e.g. NL.")
+    country = CountryCodeField(allow_blank=True, required=False, help_text="ISO 3166 code, e.g. NL.")
     csm = StrictPrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), allow_null=True, required=False)
     sales_owner = StrictPrimaryKeyRelatedField(
         queryset=User.objects.filter(is_active=True), allow_null=True, required=False
