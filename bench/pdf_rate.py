@@ -48,6 +48,7 @@ def build(*, customers: int, invoices: int, min_lines: int, max_lines: int, seed
     from ledger.models import Invoice, InvoiceItem
     from ledger.services.billing import billing_config_update
     from ledger.services.invoices import LineDraft, items_for, set_totals
+    from ledger.vat import vat_treatment
 
     rnd = random.Random(seed)
     services = [
@@ -62,8 +63,11 @@ def build(*, customers: int, invoices: int, min_lines: int, max_lines: int, seed
             client_id=f"PDF-{number:03d}",
             name=f"Customer {number:03d} & Sons",
             legal_name=f"Customer {number:03d} & Sons Trading Ltd",
-            billing_address=f"{number} Long Street Name\nBuilding {number % 7}, Floor {number % 12}\n"
-            f"{10000 + number} Exampletown\nNetherlands",
+            street_line1=f"{number} Long Street Name",
+            street_line2=f"Building {number % 7}, Floor {number % 12}",
+            postal_code=f"{10000 + number}",
+            city="Exampletown",
+            country="NL",
             billing_email=f"ap@customer{number:03d}.example",
             currency=currency,
             start_date=date(2026, 1, 1),
@@ -114,7 +118,7 @@ def build(*, customers: int, invoices: int, min_lines: int, max_lines: int, seed
                 )
         config = customer.billing_config
         invoice = Invoice(customer=customer, kind=Invoice.Kind.USAGE, period=period, currency=customer.currency)
-        items = items_for(invoice, lines, config.effective_tax_rate)
+        items = items_for(invoice, lines, vat_treatment(config, customer))
         set_totals(invoice, items)
         drafts.append(invoice)
         all_items.append(items)

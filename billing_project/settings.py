@@ -11,7 +11,7 @@ from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
 from django.urls import reverse_lazy
 
-from billing_project import money
+from billing_project import money, seller
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -276,14 +276,10 @@ SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000").rstrip("/")
 # Who hears of ledger reconciliation differences besides the Admin role: "Name <a@b>,..." or plain addresses.
 ADMINS = [("", address.strip()) for address in env_list("ADMINS")]
 
-# The seller's block on invoices and credit notes.
-SELLER = {
-    "name": os.environ.get("SELLER_NAME", "Countinghouse Services Ltd"),
-    "address": os.environ.get("SELLER_ADDRESS", "1 Ledger Lane\nLondon EC1A 1AA\nUnited Kingdom"),
-    "tax_id": os.environ.get("SELLER_TAX_ID", "GB123456789"),
-    "email": os.environ.get("SELLER_EMAIL", DEFAULT_FROM_EMAIL),
-    "bank": os.environ.get("SELLER_BANK", "IBAN GB33 BUKB 2020 1555 5555 55, BIC BUKBGB22"),
-}
+# The seller on invoices, credit notes and e-invoices (billing_project/seller.py); refused at start when incomplete.
+SELLER = seller.seller_from_environment(DEFAULT_FROM_EMAIL)
+if problems := seller.seller_problems(SELLER):
+    sys.exit(f"Countinghouse refuses to start: {'; '.join(problems)}.")
 # The account partners' payouts leave from: the debtor of the SEPA credit-transfer file (orders.services.payouts).
 PAYOUT_ACCOUNT = {
     "name": os.environ.get("PAYOUT_ACCOUNT_NAME", SELLER["name"]),
@@ -352,6 +348,7 @@ SPECTACULAR_SETTINGS = {
     # A customer's currency and a partner's payout currency are one choice set: one enum in the schema.
     "ENUM_NAME_OVERRIDES": {
         "CurrencyEnum": "billing_project.money.CURRENCY_CHOICES",
+        "CountryEnum": "catalog.serializers.COUNTRY_CHOICES",
         "PayoutBatchStatusEnum": "orders.models.PayoutBatch.Status",
     },
 }

@@ -143,7 +143,24 @@ class CustomerAdmin(ServiceBackedAdmin):
     inlines = [PriceAgreementInline]
     fieldsets = [
         (None, {"fields": ["name", "legal_name", "client_id", "status"]}),
-        ("Billing", {"fields": ["currency", "billing_email", "billing_address", "require_csm_approval"]}),
+        ("Billing", {"fields": ["currency", "billing_email", "require_csm_approval"]}),
+        (
+            "Billing address",
+            {"fields": ["street_line1", "street_line2", "street_line3", "postal_code", "city", "country"]},
+        ),
+        (
+            "E-invoicing",
+            {
+                "fields": [
+                    "einvoice_delivery",
+                    "vat_id",
+                    "legal_registration_id",
+                    "buyer_reference",
+                    "peppol_scheme",
+                    "peppol_id",
+                ]
+            },
+        ),
         ("Ownership", {"fields": ["csm", "sales_owner"]}),
         ("Contract", {"fields": ["start_date", "end_date"]}),
     ]

@@ -6,10 +6,13 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django_countries.fields import CountryField
 from guardian.models import UserObjectPermissionBase
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 from simple_history.models import HistoricalRecords
+from stdnum import vatin
+from stdnum.exceptions import ValidationError as NumberError
 
 from billing_project import money
 from catalog.dependents import csm_requirements
@@ -29,6 +32,25 @@ def refuse_change_once_priced(instance: models.Model, field: str, message: str) 
         raise ValidationError({field: message})
 
 
+def validate_vat_id(value: str) -> None:
+    """A VAT identifier with its country prefix (DE136695976, ATU12345678), checked by python-stdnum."""
+    try:
+        vatin.validate(value)
+    except NumberError as error:
+        raise ValidationError(f"Not a valid VAT identifier: {error}", code="invalid_vat_id") from None
+
+
+peppol_scheme_validator = RegexValidator(
+    r"^[0-9]{4}$", "The Peppol endpoint scheme is a four-digit code of the EAS list, e.g. 0088 or 9930."
+)
+
+
+class EinvoiceDelivery(models.TextChoices):
+    PDF = "pdf", "PDF only"
+    FACTURX = "facturx", "Factur-X PDF"
+    UBL = "ubl", "PDF and UBL attachment"
+
+
 class Customer(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -44,8 +66,45 @@ class Customer(models.Model):
         validators=[external_key_validator],
         help_text="The external key that usage files use (clientId).",
     )
-    billing_address = models.TextField(blank=True)
+    street_line1 = models.CharField(
+        "street",
+        max_length=255,
+        blank=True,
+        help_text="The billing address; customers made before it was split "
+        "into parts have their former address here, to be split by hand.",
+    )
+    street_line2 = models.CharField("additional street", max_length=255, blank=True)
+    street_line3 = models.CharField("address line 3", max_length=255, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    country = CountryField(blank=True)
     billing_email = models.EmailField(blank=True)
+    vat_id = models.CharField(
+        "VAT identifier",
+        max_length=32,
+        blank=True,
+        validators=[validate_vat_id],
+        help_text="With its country prefix, e.g. DE136695976; kept without spaces, in capitals.",
+    )
+    legal_registration_id = models.CharField(
+        "legal registration id", max_length=64, blank=True, help_text="The company number in its trade register."
+    )
+    buyer_reference = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The customer's reference or purchase order number, printed on its invoices and e-invoices.",
+    )
+    peppol_scheme = models.CharField(
+        "Peppol endpoint scheme", max_length=4, blank=True, validators=[peppol_scheme_validator]
+    )
+    peppol_id = models.CharField("Peppol endpoint id", max_length=100, blank=True)
+    einvoice_delivery = models.CharField(
+        "e-invoice delivery",
+        max_length=8,
+        choices=EinvoiceDelivery.choices,
+        default=EinvoiceDelivery.PDF,
+        help_text="What the invoice email carries: the PDF only, a Factur-X PDF, or the PDF and a UBL e-invoice.",
+    )
     currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES, default="EUR")
     csm = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -92,12 +151,54 @@ class Customer(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.client_id})"
 
+    @property
+    def address_lines(self) -> list[str]:
+        """The billing address as printed: street lines, then postal code and city, then the country."""
+        town = " ".join(part for part in (self.postal_code, self.city) if part)
+        lines = [
+            self.street_line1,
+            self.street_line2,
+            self.street_line3,
+            town,
+            self.country.name if self.country else "",
+        ]
+        return [line for line in lines if line]
+
+    def clean_fields(self, exclude=None) -> None:
+        self.vat_id = "".join(self.vat_id.split()).upper()
+        super().clean_fields(exclude)
+
     def clean(self) -> None:
         super().clean()
         refuse_change_once_priced(
             self, "currency", "The currency cannot change once the customer has price agreements."
         )
         self._refuse_approval_without_csm()
+        self._refuse_einvoices_without_data()
+
+    def _refuse_einvoices_without_data(self) -> None:
+        """An e-invoice needs the buyer's address and an electronic address (EN 16931 BT-49, BT-50 to BT-55)."""
+        if self.einvoice_delivery == EinvoiceDelivery.PDF:
+            return
+        needed = {
+            "street_line1": "street",
+            "city": "city",
+            "country": "country",
+        }
+        errors = {
+            field: f"Needed to receive e-invoices: give the {label}, or choose “PDF only”."
+            for field, label in needed.items()
+            if not getattr(self, field)
+        }
+        if not self.peppol_id and not self.billing_email:
+            errors["peppol_id"] = (
+                "Needed to receive e-invoices: give the Peppol endpoint or a billing email, or choose “PDF only”."
+            )
+        if bool(self.peppol_scheme) != bool(self.peppol_id):
+            field = "peppol_scheme" if self.peppol_id else "peppol_id"
+            errors[field] = "The Peppol endpoint needs both its scheme and its id."
+        if errors:
+            raise ValidationError(errors)
 
     def _refuse_approval_without_csm(self) -> None:
         """Bills that wait for a CSM nobody is: refused here, so that no approval request waits for nobody."""
@@ -176,6 +277,20 @@ class Partner(models.Model):
         super().clean_fields(exclude)
 
 
+class UnitCode(models.TextChoices):
+    """Units of UN/ECE Recommendation 20 that services are counted in; every one is in EN 16931's code list."""
+
+    ONE = "C62", "C62 — one (a check, a call, a document)"
+    PIECE = "H87", "H87 — piece"
+    MINUTE = "MIN", "MIN — minute"
+    HOUR = "HUR", "HUR — hour"
+    DAY = "DAY", "DAY — day"
+    MONTH = "MON", "MON — month"
+    YEAR = "ANN", "ANN — year"
+    MEGABYTE = "4L", "4L — megabyte"
+    GIGABYTE = "E34", "E34 — gigabyte"
+
+
 class Service(models.Model):
     class Category(models.TextChoices):
         KYC = "kyc", "KYC"
@@ -194,6 +309,12 @@ class Service(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     unit_label = models.CharField(max_length=40, default="unit", help_text="What one unit is, e.g. 'check'.")
+    unit_code = models.CharField(
+        max_length=3,
+        choices=UnitCode.choices,
+        default=UnitCode.ONE,
+        help_text="The unit on e-invoices (UN/ECE Recommendation 20).",
+    )
     category = models.CharField(max_length=16, choices=Category.choices, default=Category.OTHER, db_index=True)
     active = models.BooleanField(default=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -58,8 +58,19 @@ class CustomerResource(CatalogResource):
             "client_id",
             "name",
             "legal_name",
-            "billing_address",
+            "street_line1",
+            "street_line2",
+            "street_line3",
+            "city",
+            "postal_code",
+            "country",
             "billing_email",
+            "vat_id",
+            "legal_registration_id",
+            "buyer_reference",
+            "peppol_scheme",
+            "peppol_id",
+            "einvoice_delivery",
             "currency",
             "csm",
             "sales_owner",
@@ -96,7 +107,7 @@ class ServiceResource(CatalogResource):
     class Meta:
         model = Service
         import_id_fields = ["code"]
-        fields = ["code", "name", "description", "unit_label", "category", "active"]
+        fields = ["code", "name", "description", "unit_label", "unit_code", "category", "active"]
         clean_model_instances = True
         skip_unchanged = True
 

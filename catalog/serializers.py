@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+from django_countries import countries
 from rest_framework import serializers
 
 from accounts.models import User
@@ -15,8 +16,22 @@ from catalog.models import Customer, Partner, PriceAgreement, Service
 from catalog.selectors import customer_list_for, may_see_bank_details
 from catalog.services import refuse_other_currency
 
+# One name in the API schema for every ISO 3166 choice (settings.SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]).
+COUNTRY_CHOICES = list(countries)
+
+
+class CountryCodeField(serializers.ChoiceField):
+    """An ISO 3166 country code in and out (the model holds a django-countries Country); empty when none."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=COUNTRY_CHOICES, **kwargs)
+
+    def to_representation(self, value) -> str:
+        return getattr(value, "code", value) or ""
+
 
 class CustomerSerializer(ModelSerializer):
+    country = CountryCodeField(allow_blank=True, required=False, help_text="ISO 3166 code, e.g. NL.")
     csm = StrictPrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True), allow_null=True, required=False)
     sales_owner = StrictPrimaryKeyRelatedField(
         queryset=User.objects.filter(is_active=True), allow_null=True, required=False
@@ -29,8 +44,19 @@ class CustomerSerializer(ModelSerializer):
             "name",
             "legal_name",
             "client_id",
-            "billing_address",
+            "street_line1",
+            "street_line2",
+            "street_line3",
+            "city",
+            "postal_code",
+            "country",
             "billing_email",
+            "vat_id",
+            "legal_registration_id",
+            "buyer_reference",
+            "peppol_scheme",
+            "peppol_id",
+            "einvoice_delivery",
             "currency",
             "csm",
             "sales_owner",
@@ -83,7 +109,7 @@ class PartnerSerializer(ModelSerializer):
 class ServiceSerializer(ModelSerializer):
     class Meta:
         model = Service
-        fields = ["id", "code", "name", "description", "unit_label", "category", "active"]
+        fields = ["id", "code", "name", "description", "unit_label", "unit_code", "category", "active"]
         read_only_fields = ["id"]
         extra_kwargs = {"code": {"validators": []}}
 

@@ -54,8 +54,19 @@ CUSTOMER_FIELDS = {
     "name",
     "legal_name",
     "client_id",
-    "billing_address",
+    "street_line1",
+    "street_line2",
+    "street_line3",
+    "city",
+    "postal_code",
+    "country",
     "billing_email",
+    "vat_id",
+    "legal_registration_id",
+    "buyer_reference",
+    "peppol_scheme",
+    "peppol_id",
+    "einvoice_delivery",
     "currency",
     "csm",
     "sales_owner",
@@ -108,7 +119,7 @@ def partner_update(*, actor: User | None, partner: Partner, **changes: Any) -> P
     return _save(partner, actor=actor)
 
 
-SERVICE_FIELDS = {"code", "name", "description", "unit_label", "category", "active"}
+SERVICE_FIELDS = {"code", "name", "description", "unit_label", "unit_code", "category", "active"}
 
 
 @transaction.atomic

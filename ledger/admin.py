@@ -16,7 +16,7 @@ from django.db.models import OuterRef, Q, Subquery, Sum
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action, display
@@ -204,6 +204,7 @@ class InvoiceItemInline(ReadOnlyInline):
         "amount",
         "tax_rate",
         "tax_amount",
+        "vat_category",
     ]
     tab = True
 
@@ -872,7 +873,23 @@ class BillingConfigAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
     list_filter = ["cycle", "tax_exempt", "auto_issue"]
     list_select_related = ["customer"]
     search_fields = ["customer__name", "customer__client_id", "invoice_email"]
-    readonly_fields = ["customer"]
+    readonly_fields = ["customer", "seller"]
+
+    @display(description="Seller on invoices and e-invoices (from the settings)")
+    def seller(self, config: BillingConfig) -> str:
+        seller = settings.SELLER
+        rows = [
+            ("Legal name", seller["name"]),
+            ("Trading name", seller["trading_name"]),
+            ("Address", ", ".join(filter(None, [seller["street"], seller["postal_code"], seller["city"]]))),
+            ("Country", seller["country"]),
+            ("VAT identifier", seller["vat_id"]),
+            ("Company number", seller["registration_id"]),
+            ("Contact email", seller["email"]),
+            ("Bank account", seller["bank"]),
+            ("Peppol endpoint", f"{seller['peppol_scheme']}:{seller['peppol_id']}" if seller["peppol_id"] else "—"),
+        ]
+        return format_html_join("", "<div><b>{}</b>: {}</div>", ((label, value or "—") for label, value in rows))
 
     def get_queryset(self, request):
         return BillingConfig.objects.filter(customer__in=customer_list_for(request.user)).select_related("customer")

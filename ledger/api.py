@@ -31,7 +31,7 @@ from approvals.services import (
     request_for,
 )
 from billing_project.api_schema import error_response
-from billing_project.errors import Conflict
+from billing_project.errors import Conflict, DomainError
 from billing_project.pagination import PAGE_DESCRIPTION, PAGE_SCHEMA, CursorPagination
 from catalog.selectors import customer_list_for
 from ledger import selectors
@@ -228,6 +228,32 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
         except FileNotFoundError as error:
             raise Http404("The attachment is missing from storage.") from error
         return FileResponse(file, as_attachment=True, filename=posixpath.basename(action.attachment.name))
+
+    @extend_schema(
+        summary="Download the invoice's e-invoice",
+        description="The EN 16931 e-invoice made when the invoice was issued, for customers who receive e-invoices: "
+        "UBL 2.1 following Peppol BIS Billing 3.0, with the PDF embedded. `syntax`: `ubl` (the default; CII comes "
+        "with Factur-X).",
+        parameters=[OpenApiParameter("syntax", OpenApiTypes.STR, enum=["ubl"], required=False)],
+        responses={
+            (200, "application/xml"): OpenApiResponse(OpenApiTypes.BINARY, description="The UBL document."),
+            400: error_response("`error.code`: `invalid` (a syntax other than `ubl`)"),
+            404: error_response(f"{NOT_YOURS}, or no e-invoice: not issued, or its customer receives PDFs only"),
+        },
+    )
+    @action(detail=True, methods=["get"], url_path="einvoice")
+    def einvoice(self, request, pk=None):
+        syntax = request.query_params.get("syntax", "ubl")
+        if syntax != "ubl":
+            raise DomainError("Only UBL e-invoices are made so far.", fields={"syntax": ["Give ubl."]})
+        invoice = self.get_object()
+        if not invoice.einvoice:
+            raise Http404("This invoice has no e-invoice.")
+        try:
+            file = invoice.einvoice.open("rb")
+        except FileNotFoundError as error:
+            raise Http404("The e-invoice is missing from storage.") from error
+        return FileResponse(file, as_attachment=True, filename=f"{invoice.number}.xml", content_type="application/xml")
 
     @extend_schema(
         summary="Create the usage invoice of a customer and month as a draft",

@@ -18,6 +18,7 @@ from simple_history.models import HistoricalRecords
 from accounts.roles import Role
 from billing_project import money
 from catalog.models import Customer, Partner, Service
+from ledger.vat import ZERO_RATE_CATEGORIES, VatCategory, validate_exemption_code
 
 ZERO = Decimal("0.00")
 
@@ -203,6 +204,21 @@ class BillingConfig(models.Model):
     tax_id = models.CharField("tax id", max_length=64, blank=True)
     tax_exempt = models.BooleanField(default=False)
     tax_exempt_reason = models.CharField(max_length=250, blank=True)
+    tax_exemption_code = models.CharField(
+        "VATEX exemption code",
+        max_length=30,
+        blank=True,
+        validators=[validate_exemption_code],
+        help_text="With an exemption: its code on e-invoices, e.g. VATEX-EU-132-1C.",
+    )
+    vat_category = models.CharField(
+        "VAT category at 0 %",
+        max_length=2,
+        blank=True,
+        choices=ZERO_RATE_CATEGORIES,
+        help_text="With a tax rate of 0 and no exemption. Empty: reverse charge for a customer with a VAT id in "
+        "another country, not subject to VAT for one without, zero rated in the seller's country.",
+    )
     invoice_email = models.EmailField(blank=True, help_text="Where invoices are sent; the billing email if empty.")
     auto_issue = models.BooleanField(
         default=False, help_text="Issue and send invoices that need no approval as soon as month-end makes them."
@@ -252,6 +268,15 @@ class BillingConfig(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        if self.vat_category and (self.tax_exempt or self.tax_rate > 0):
+            raise ValidationError(
+                {"vat_category": "Only for a tax rate of 0 without exemption: leave it empty, or set the rate to 0."}
+            )
+        if self.vat_category == VatCategory.REVERSE_CHARGE and not self.customer.vat_id:
+            who = self.customer.client_id
+            raise ValidationError({"vat_category": f"Reverse charge needs the VAT identifier of {who}: give it first."})
+        if self.tax_exemption_code and not self.tax_exempt:
+            raise ValidationError({"tax_exemption_code": "Only for a customer exempt from tax."})
         if self.approval_rule == self.ApprovalRule.CSM:
             problem = csm_cannot_approve(self.customer)
             if problem:
@@ -375,6 +400,15 @@ class Invoice(models.Model):
     due_date = models.DateField(null=True, blank=True, db_index=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     pdf = models.FileField(upload_to="invoices/%Y/", blank=True)
+    einvoice = models.FileField(
+        "e-invoice",
+        upload_to="einvoices/%Y/",
+        blank=True,
+        help_text="UBL 2.1, made once at issue for customers who receive e-invoices; like the PDF, it never changes.",
+    )
+    buyer_reference = models.CharField(
+        max_length=200, blank=True, help_text="The customer's reference for this invoice; empty: the customer's own."
+    )
     billing_run = models.ForeignKey(BillingRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -443,6 +477,10 @@ class InvoiceItem(models.Model):
     amount = amount_field()
     tax_rate = models.DecimalField(max_digits=5, decimal_places=4)
     tax_amount = amount_field()
+    # EN 16931's VAT category of the line and, for exempt and zero-rate categories, why (ledger/vat.py).
+    vat_category = models.CharField(max_length=2, choices=VatCategory.choices, default=VatCategory.STANDARD)
+    vat_exemption_reason = models.CharField(max_length=250, blank=True)
+    vat_exemption_code = models.CharField(max_length=30, blank=True)
 
     history = HistoricalRecords()
 

@@ -45,10 +45,11 @@ def _parties(customer, config) -> Table:
         _NORMAL,
     )
     buyer_lines = [f"<b>{_text(customer.legal_name or customer.name)}</b>"]
-    if customer.billing_address:
-        buyer_lines.append(_text(customer.billing_address))
+    buyer_lines.extend(_text(line) for line in customer.address_lines)
     buyer_lines.append(f"Customer: {_text(customer.client_id)}")
-    if config is not None and config.tax_id:
+    if customer.vat_id:
+        buyer_lines.append(f"VAT id: {_text(customer.vat_id)}")
+    elif config is not None and config.tax_id:
         buyer_lines.append(f"Tax id: {_text(config.tax_id)}")
     buyer_block = Paragraph("<br/>".join(buyer_lines), _NORMAL)
     table = Table(

@@ -29,7 +29,9 @@ def customer_form(customer: Customer | None = None, **overrides) -> dict:
         "status": customer.status if customer else "active",
         "currency": customer.currency if customer else "EUR",
         "billing_email": customer.billing_email if customer else "ap@acme.example",
-        "billing_address": customer.billing_address if customer else "",
+        "street_line1": customer.street_line1 if customer else "",
+        "country": customer.country.code or "" if customer else "",
+        "einvoice_delivery": customer.einvoice_delivery if customer else "pdf",
         "csm": customer.csm_id or "" if customer else "",
         "sales_owner": customer.sales_owner_id or "" if customer else "",
         "start_date": (customer.start_date if customer else date(2026, 1, 1)).isoformat(),
@@ -473,7 +475,17 @@ def test_portal_user_form_errors_are_shown_not_raised(client, admin_user, email,
     ("model", "data"),
     [
         (Partner, {"name": "Formation Partners", "iban": "de89 3704 0044 0532 0130 00", "payout_currency": "EUR"}),
-        (Service, {"code": "kyc_check", "name": "KYC check", "unit_label": "check", "category": "kyc", "active": "on"}),
+        (
+            Service,
+            {
+                "code": "kyc_check",
+                "name": "KYC check",
+                "unit_label": "check",
+                "unit_code": "C62",
+                "category": "kyc",
+                "active": "on",
+            },
+        ),
     ],
 )
 def test_finance_adds_partners_and_services_with_history(client, finance_user, model, data):

@@ -19,6 +19,8 @@ CONFIG_FIELDS = {
     "tax_id",
     "tax_exempt",
     "tax_exempt_reason",
+    "tax_exemption_code",
+    "vat_category",
     "invoice_email",
     "auto_issue",
     "reminder_interval_days",

@@ -19,8 +19,9 @@ from billing_project import money
 from billing_project.billing_time import billing_today, check_booking_day
 from billing_project.errors import Conflict, DomainError
 from billing_project.money import check_bound, round_amount
-from catalog.models import Customer, Service
+from catalog.models import Customer, EinvoiceDelivery, Service
 from ledger.approval import invoice_approval_rule
+from ledger.einvoice.ubl import invoice_ubl, ubl_problems
 from ledger.locks import lock_customer, lock_invoice
 from ledger.models import BillingConfig, CreditNote, Invoice, InvoiceItem, Transaction
 from ledger.pdf import render_credit_note_pdf, render_invoice_pdf
@@ -33,6 +34,7 @@ from ledger.services.journal import (
     tax_account,
     transaction_post,
 )
+from ledger.vat import VatTreatment, vat_treatment
 from usage.rating import RatedLine
 from usage.report_selectors import UsageReportRow, usage_month_report
 
@@ -121,22 +123,44 @@ def usage_lines(rows: Iterable[UsageReportRow]) -> list[LineDraft]:
     return lines
 
 
-def items_for(invoice: Invoice, lines: Iterable[LineDraft], tax_rate: Decimal, start: int = 0) -> list[InvoiceItem]:
-    return [
-        InvoiceItem(
-            invoice=invoice,
-            position=start + position,
-            source=line.source,
-            description=line.description,
-            service_id=line.service_id,
-            quantity=line.quantity,
-            unit_price=line.unit_price,
-            amount=line.amount,
-            tax_rate=tax_rate,
-            tax_amount=line_tax(line.amount, tax_rate),
+def items_for(invoice: Invoice, lines: Iterable[LineDraft], vat: VatTreatment, start: int = 0) -> list[InvoiceItem]:
+    """The lines as items taxed under `vat`, the customer's treatment (ledger/vat.py); disbursements are never
+    taxed and carry the disbursement's category."""
+    items = []
+    for position, line in enumerate(lines):
+        treatment = vat.for_disbursement() if line.source in InvoiceItem.UNTAXED_SOURCES else vat
+        items.append(
+            InvoiceItem(
+                invoice=invoice,
+                position=start + position,
+                source=line.source,
+                description=line.description,
+                service_id=line.service_id,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                amount=line.amount,
+                tax_rate=treatment.rate,
+                tax_amount=line_tax(line.amount, treatment.rate),
+                vat_category=treatment.category,
+                vat_exemption_reason=treatment.exemption_reason,
+                vat_exemption_code=treatment.exemption_code,
+            )
         )
-        for position, line in enumerate(lines)
-    ]
+    return items
+
+
+def set_vat(item: InvoiceItem, vat: VatTreatment) -> None:
+    """Tax a kept line again under the customer's treatment as it is now (a regenerated draft)."""
+    treatment = vat.for_disbursement() if item.source in InvoiceItem.UNTAXED_SOURCES else vat
+    item.tax_rate = treatment.rate
+    item.tax_amount = line_tax(item.amount, treatment.rate)
+    item.vat_category = treatment.category
+    item.vat_exemption_reason = treatment.exemption_reason
+    item.vat_exemption_code = treatment.exemption_code
+
+
+def customer_vat(customer: Customer, config: BillingConfig | None = None) -> VatTreatment:
+    return vat_treatment(config or billing_config_for(customer), customer)
 
 
 def line_tax(amount: Decimal, tax_rate: Decimal) -> Decimal:
@@ -225,7 +249,7 @@ def invoice_create_draft(*, actor: User | None, customer: Customer, period: date
     items = items_for(
         invoice,
         usage_lines(usage_month_report(year=period.year, month=period.month, customer_ids=[customer.pk])),
-        config.effective_tax_rate,
+        customer_vat(customer, config),
     )
     set_totals(invoice, items)
     check_invoice_bounds(invoice, items)
@@ -305,7 +329,7 @@ def invoice_add_line(
                 amount=amount,
             )
         ],
-        config.effective_tax_rate,
+        customer_vat(invoice.customer, config),
         start=position,
     )
     items = [*invoice.items.all(), item]
@@ -332,11 +356,11 @@ def invoice_regenerate(*, actor: User | None, invoice: Invoice) -> Invoice:
             year=invoice.period.year, month=invoice.period.month, customer_ids=[invoice.customer_id]
         )
         lines = usage_lines(rows)
-    items = items_for(invoice, lines, config.effective_tax_rate)
+    vat = customer_vat(invoice.customer, config)
+    items = items_for(invoice, lines, vat)
     for position, item in enumerate(manual, start=len(items)):
         item.position = position
-        item.tax_rate = Decimal(0) if item.source in InvoiceItem.UNTAXED_SOURCES else config.effective_tax_rate
-        item.tax_amount = round_amount(item.amount * item.tax_rate)
+        set_vat(item, vat)
         _save(item, actor)
     set_totals(invoice, [*items, *manual])
     check_invoice_bounds(invoice, [*items, *manual])
@@ -427,7 +451,11 @@ def invoice_issue(*, actor: User | None, invoice: Invoice, send: bool = True) ->
     else:
         invoice.status = Invoice.Status.PAID
         invoice.paid_at = issued_at
-    invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(render_invoice_pdf(invoice, items, config)), save=False)
+    pdf = render_invoice_pdf(invoice, items, config)
+    einvoice = _einvoice(invoice, pdf)  # checked before anything is stored
+    invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(pdf), save=False)
+    if einvoice is not None:
+        invoice.einvoice.save(f"{invoice.number}.xml", ContentFile(einvoice), save=False)
     _save(invoice, actor)
     apply_customer_credit(customer=invoice.customer, actor=actor)
     if send:
@@ -435,6 +463,25 @@ def invoice_issue(*, actor: User | None, invoice: Invoice, send: bool = True) ->
         transaction.on_commit(lambda: send_invoice_email(invoice_id=invoice.pk), robust=True)
     invoice.refresh_from_db()
     return invoice
+
+
+class EinvoiceInvalid(Conflict):
+    code = "einvoice_invalid"
+
+
+def _einvoice(invoice: Invoice, pdf: bytes) -> bytes | None:
+    """The UBL e-invoice of an invoice being issued, for a customer who receives e-invoices; None for one who
+    receives PDFs only. A document that breaks a rule refuses the issue, naming the rule: nothing is stored."""
+    if invoice.customer.einvoice_delivery == EinvoiceDelivery.PDF:
+        return None
+    document = invoice_ubl(invoice, pdf=pdf)
+    problems = ubl_problems(document)
+    if problems:
+        raise EinvoiceInvalid(
+            f"Invoice {invoice.customer.client_id} {invoice.period:%Y-%m} cannot be issued: its e-invoice breaks "
+            f"EN 16931: {'; '.join(problems)}."
+        )
+    return document
 
 
 def invoice_recipient(invoice: Invoice, config: BillingConfig | None = None) -> str:
@@ -459,6 +506,9 @@ def send_invoice_email(*, invoice_id: int) -> bool:
     )
     with invoice.pdf.open("rb") as pdf:
         message.attach(f"{invoice.number}.pdf", pdf.read(), "application/pdf")
+    if invoice.einvoice and invoice.customer.einvoice_delivery == EinvoiceDelivery.UBL:
+        with invoice.einvoice.open("rb") as einvoice:
+            message.attach(f"{invoice.number}.xml", einvoice.read(), "application/xml")
     message.send()
     return True
 

@@ -40,6 +40,7 @@ from ledger.services.invoices import (
     line_tax,
     usage_lines,
 )
+from ledger.vat import VatTreatment, vat_treatment
 from usage.models import MonthlySummary
 from usage.report_selectors import usage_month_report
 from usage.services import usage_close_periods
@@ -71,7 +72,7 @@ def billable_customer_ids(*, period: date, customer_ids: Iterable[int] | None = 
 class InvoicePreview:
     customer: Customer
     lines: list[LineDraft]
-    tax_rate: Decimal
+    vat: VatTreatment
     taxes: list[Decimal]  # per line
     subtotal: Decimal
     tax: Decimal
@@ -80,7 +81,7 @@ class InvoicePreview:
     @property
     def items(self) -> list[InvoiceItem]:
         """The lines as unsaved invoice items, for showing a preview."""
-        return items_for(Invoice(customer=self.customer), self.lines, self.tax_rate)
+        return items_for(Invoice(customer=self.customer), self.lines, self.vat)
 
     @property
     def problem(self) -> str | None:
@@ -90,11 +91,11 @@ class InvoicePreview:
         )
 
 
-def _preview(customer: Customer, lines: list[LineDraft], tax_rate: Decimal) -> InvoicePreview:
-    taxes = [line_tax(line.amount, tax_rate) for line in lines]
+def _preview(customer: Customer, lines: list[LineDraft], vat: VatTreatment) -> InvoicePreview:
+    taxes = [line_tax(line.amount, vat.rate) for line in lines]  # usage lines: no disbursement among them
     subtotal = sum((line.amount for line in lines), Decimal("0.00"))
     tax = sum(taxes, Decimal("0.00"))
-    return InvoicePreview(customer, lines, tax_rate, taxes, subtotal, tax, subtotal + tax)
+    return InvoicePreview(customer, lines, vat, taxes, subtotal, tax, subtotal + tax)
 
 
 def _previews(period: date, customer_ids: list[int]) -> list[InvoicePreview]:
@@ -112,7 +113,7 @@ def _previews(period: date, customer_ids: list[int]) -> list[InvoicePreview]:
     for customer_id in sorted(rows_by_customer):
         customer = customers[customer_id]
         config = configs.get(customer_id) or BillingConfig(customer=customer)  # defaults; a preview writes nothing
-        preview = _preview(customer, usage_lines(rows_by_customer[customer_id]), config.effective_tax_rate)
+        preview = _preview(customer, usage_lines(rows_by_customer[customer_id]), vat_treatment(config, customer))
         if preview.total or config.send_zero_invoices:
             previews.append(preview)
     return previews
@@ -235,6 +236,9 @@ _ITEM_COLUMNS = [
     "amount",
     "tax_rate",
     "tax_amount",
+    "vat_category",
+    "vat_exemption_reason",
+    "vat_exemption_code",
 ]
 
 
@@ -267,8 +271,11 @@ def _insert_with_lines(invoices: list[Invoice], previews: list[InvoicePreview], 
                 line.quantity,
                 line.unit_price,
                 line.amount,
-                preview.tax_rate,
+                preview.vat.rate,
                 tax,
+                preview.vat.category,
+                preview.vat.exemption_reason,
+                preview.vat.exemption_code,
             )
             for invoice, preview in zip(invoices, previews, strict=True)
             for position, (line, tax) in enumerate(zip(preview.lines, preview.taxes, strict=True))

@@ -20,11 +20,11 @@ from billing_project.billing_time import billing_today
 from billing_project.errors import Conflict, DomainError
 from ledger.locks import lock_invoice
 from ledger.models import CreditNote, Invoice, InvoiceItem
-from ledger.services.billing import billing_config_for
 from ledger.services.invoices import (
     LineDraft,
     check_invoice_bounds,
     credit_note_issue,
+    customer_vat,
     invoice_cancel,
     items_for,
     period_start,
@@ -34,7 +34,6 @@ from orders.locks import lock_order
 from orders.models import Order
 
 ZERO = Decimal("0.00")
-NO_TAX = Decimal("0")
 ONE = Decimal("1")
 REPLACEABLE = {Invoice.Status.CANCELLED, Invoice.Status.VOID}  # bill nothing any more
 ORDER_SOURCES = {InvoiceItem.Source.ORDER_FEE, InvoiceItem.Source.DISBURSEMENT}
@@ -54,39 +53,37 @@ class InvoiceInTheWay(Conflict):
     code = "invoice_in_approval"
 
 
-def _lines(order: Order) -> list[tuple[LineDraft, Decimal]]:
-    """The order's lines with their tax rates: the fee, taxed per the customer's configuration, and the base
-    charge, a disbursement without tax. A line of 0.00 is left out."""
-    tax_rate = billing_config_for(order.customer).effective_tax_rate
+def _lines(order: Order) -> list[LineDraft]:
+    """The order's lines: the fee, taxed per the customer's configuration, and the base charge, a disbursement
+    without tax (ledger/vat.py). A line of 0.00 is left out."""
     lines = []
     if order.fee > 0:
-        fee = LineDraft(
-            source=InvoiceItem.Source.ORDER_FEE,
-            description=f"{order.order_type.name}, order {order.number}: fee",
-            service_id=None,
-            quantity=ONE,
-            unit_price=order.fee,
-            amount=order.fee,
+        lines.append(
+            LineDraft(
+                source=InvoiceItem.Source.ORDER_FEE,
+                description=f"{order.order_type.name}, order {order.number}: fee",
+                service_id=None,
+                quantity=ONE,
+                unit_price=order.fee,
+                amount=order.fee,
+            )
         )
-        lines.append((fee, tax_rate))
     if order.base_charge > 0:
-        base_charge = LineDraft(
-            source=InvoiceItem.Source.DISBURSEMENT,
-            description=f"{order.order_type.name}, order {order.number}: base charge (disbursement, no tax)",
-            service_id=None,
-            quantity=ONE,
-            unit_price=order.base_charge,
-            amount=order.base_charge,
+        lines.append(
+            LineDraft(
+                source=InvoiceItem.Source.DISBURSEMENT,
+                description=f"{order.order_type.name}, order {order.number}: base charge (disbursement, no tax)",
+                service_id=None,
+                quantity=ONE,
+                unit_price=order.base_charge,
+                amount=order.base_charge,
+            )
         )
-        lines.append((base_charge, NO_TAX))
     return lines
 
 
 def _items(invoice: Invoice, order: Order, start: int = 0) -> list[InvoiceItem]:
-    items = []
-    for line, tax_rate in _lines(order):
-        items.extend(items_for(invoice, [line], tax_rate, start=start + len(items)))
-    return items
+    return items_for(invoice, _lines(order), customer_vat(order.customer), start=start)
 
 
 def _save(instance, actor: User | None, **kwargs) -> None:

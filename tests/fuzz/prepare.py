@@ -56,7 +56,7 @@ ROLES = {
 INVOICE_PATHS = [
     f"/api/{resource}/{{id}}{action}"
     for resource in ("invoices", "bills")
-    for action in ("", "/issue", "/credit-notes", "/submit", "/approve", "/reject", "/revert", "/reroute")
+    for action in ("", "/issue", "/credit-notes", "/submit", "/approve", "/reject", "/revert", "/reroute", "/einvoice")
 ]
 
 

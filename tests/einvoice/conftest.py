@@ -1,0 +1,33 @@
+"""The official EN 16931 rules (tests/einvoice/en16931/, run with saxonche) as a fixture."""
+
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+VALIDATOR = Path(__file__).parent / "en16931" / "EN16931-UBL-validation.xslt"
+SVRL = "{http://purl.oclc.org/dsdl/svrl}"
+
+
+@pytest.fixture(scope="session")
+def en16931():
+    """validate(xml) -> the fatal rules the document breaks, as "BR-CO-10: text"."""
+    saxonche = pytest.importorskip("saxonche")
+    processor = saxonche.PySaxonProcessor(license=False)
+    stylesheet = processor.new_xslt30_processor().compile_stylesheet(stylesheet_file=str(VALIDATOR))
+
+    def validate(xml: bytes) -> list[str]:
+        document = processor.parse_xml(xml_text=xml.decode("utf-8"))
+        report = etree.fromstring(stylesheet.transform_to_string(xdm_node=document).encode("utf-8"))
+        return [
+            f"{failed.get('id')}: {' '.join(failed.findtext(f'{SVRL}text').split())}"
+            for failed in report.iter(f"{SVRL}failed-assert")
+            if failed.get("flag") == "fatal"
+        ]
+
+    return validate
+
+
+@pytest.fixture(autouse=True)
+def media_in_tmp(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
