@@ -3,12 +3,18 @@ row into a temporary file, and text that a spreadsheet would run as a formula sh
 
 import csv
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from itertools import chain
 
 from django.http import FileResponse, StreamingHttpResponse
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
 
+AMOUNT_FORMAT = "#,##0.00"
+QUANTITY_FORMAT = "#,##0.######"
+PRICE_FORMAT = "#,##0.00####"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -35,14 +41,42 @@ def csv_download(headers: Sequence[str], rows: Iterable[Sequence], filename: str
     return response
 
 
-def xlsx_download(headers: Sequence[str], rows: Iterable[Sequence], filename: str, *, sheet: str) -> FileResponse:
-    """The rows in one sheet, written by openpyxl's write-only workbook into a temporary file that is then
-    streamed: an XLSX is a zip, whole before its first byte can go."""
+def xlsx_download(
+    headers: Sequence[str],
+    rows: Iterable[Sequence],
+    filename: str,
+    *,
+    sheet: str,
+    number_formats: Mapping[int, str] | None = None,
+    totals: Iterable[Sequence] = (),
+) -> FileResponse:
+    """The rows in one sheet under a frozen header, written by openpyxl's write-only workbook into a temporary
+    file that is then streamed: an XLSX is a zip, whole before its first byte can go. `number_formats` maps a
+    column's index to its number format; `totals` rows follow the rows in bold."""
     workbook = Workbook(write_only=True)
     worksheet = workbook.create_sheet(sheet)
-    worksheet.append(headers)
+    worksheet.freeze_panes = "A2"
+    formats = number_formats or {}
+    bold = Font(bold=True)
+
+    def cells(row: Sequence, font: Font | None = None) -> list:
+        if not formats and font is None:
+            return list(row)
+        written = []
+        for index, value in enumerate(row):
+            cell = WriteOnlyCell(worksheet, value=value)
+            if index in formats and isinstance(value, int | float | Decimal):
+                cell.number_format = formats[index]
+            if font is not None:
+                cell.font = font
+            written.append(cell)
+        return written
+
+    worksheet.append(cells(headers, bold))
     for row in rows:
-        worksheet.append(row)
+        worksheet.append(cells(row))
+    for row in totals:
+        worksheet.append(cells(row, bold))
     file = tempfile.TemporaryFile()  # noqa: SIM115 (the response closes it once sent)
     workbook.save(file)
     file.seek(0)

@@ -237,3 +237,35 @@ def usage_month_report(*, year: int, month: int, customer_ids: Collection[int] |
         )
     rows.sort(key=lambda row: (row.customer_name, row.service_code))
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReportTotal:
+    """The report's rows of one currency added up (amounts are never converted)."""
+
+    currency: str
+    record_count: int
+    quantity: Decimal
+    allowance_used: Decimal
+    overage_quantity: Decimal
+    monthly_fee: Decimal
+    amount: Decimal
+
+
+def usage_report_totals(rows: Collection[UsageReportRow]) -> list[UsageReportTotal]:
+    """One total per currency, by currency code; summed here, in Decimal, from the rows' rounded amounts."""
+    totals = []
+    for currency in sorted({row.currency for row in rows}):
+        of_currency = [row for row in rows if row.currency == currency]
+        totals.append(
+            UsageReportTotal(
+                currency=currency,
+                record_count=sum(row.record_count for row in of_currency),
+                quantity=sum((row.quantity for row in of_currency), Decimal(0)),
+                allowance_used=sum((row.allowance_used for row in of_currency), Decimal(0)),
+                overage_quantity=sum((row.overage_quantity for row in of_currency), Decimal(0)),
+                monthly_fee=sum((row.monthly_fee for row in of_currency), Decimal(0)),
+                amount=sum((row.amount for row in of_currency), Decimal(0)),
+            )
+        )
+    return totals
