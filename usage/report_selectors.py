@@ -15,7 +15,7 @@ import calendar
 import itertools
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import connection
@@ -159,6 +159,11 @@ def _usage_by_pair(
             usage[pair].chargeable_by_price = chargeable
             usage[pair].included_used = usage[pair].quantity - sum(chargeable.values(), Decimal(0))
     return usage
+
+
+def last_month(day: date) -> date:
+    """The first day of the billing month before `day`'s."""
+    return (day.replace(day=1) - timedelta(days=1)).replace(day=1)
 
 
 def usage_month_report(*, year: int, month: int, customer_ids: Collection[int] | None = None) -> list[UsageReportRow]:

@@ -1,7 +1,7 @@
 """The admin's usage upload page, its result page and the error report download; thin: they call usage.services."""
 
 import csv
-from datetime import date, timedelta
+from datetime import date
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -19,7 +19,7 @@ from catalog.selectors import customer_list_for
 from usage.forms import MonthlyReportForm, UsageUploadForm
 from usage.models import MonthlySummary, Upload
 from usage.report_exports import month_label, usage_report_download
-from usage.report_selectors import usage_month_report, usage_report_totals
+from usage.report_selectors import last_month, usage_month_report, usage_report_totals
 from usage.selectors import upload_list_for
 from usage.services import DuplicateFile, usage_import_file
 
@@ -94,10 +94,6 @@ class ErrorReportView(UnfoldModelAdminViewMixin, View):
                 [spreadsheet_safe(printable(str(error.get(column, "")))) for column in ERROR_REPORT_COLUMNS]
             )
         return response
-
-
-def last_month(today: date) -> date:
-    return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
 
 
 class MonthlyReportView(UnfoldModelAdminViewMixin, TemplateView):

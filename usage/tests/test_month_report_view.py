@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+import time_machine
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
@@ -69,13 +70,9 @@ def test_operations_cannot_open_the_report(client, make_user):
     assert client.get(URL, {"year": 2026, "month": 10}).status_code == 403
 
 
-def test_report_opens_on_last_month(client, make_user, october, settings):
-    from django.utils import timezone
-
+def test_report_opens_on_last_month(client, make_user, october):
     client.force_login(make_user(Role.FINANCE))
-    november = datetime(2026, 11, 20, 12, tzinfo=UTC)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(timezone, "now", lambda: november)
+    with time_machine.travel(datetime(2026, 11, 20, 12, tzinfo=UTC), tick=False):
         page = client.get(URL)
     assert page.status_code == 200
     assert page.context["period"] == date(2026, 10, 1)
