@@ -13,7 +13,7 @@ from django.db.models import Prefetch
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
-from billing_project.billing_time import billing_today
+from billing_project.billing_time import FIRST_DAY, LAST_DAY, billing_today
 from catalog.models import PriceAgreement
 from catalog.selectors import portal_customer_id
 from ledger.forms import StatementPeriodForm
@@ -74,6 +74,12 @@ def home(request):
 
 class UsageMonthForm(forms.Form):
     month = forms.DateField(input_formats=["%Y-%m"], widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"))
+
+    def clean_month(self) -> date:
+        month = self.cleaned_data["month"]
+        if not FIRST_DAY <= month <= LAST_DAY:
+            raise forms.ValidationError(f"Enter a month from {FIRST_DAY:%Y} to {LAST_DAY:%Y}.")
+        return month
 
 
 def _month_after(period: date) -> date:

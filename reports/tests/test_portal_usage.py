@@ -134,3 +134,14 @@ def test_the_pdf_prints_the_month_the_customer_and_the_total(client, october):
     assert "Usage report, October 2026" in text and "Customer: Acme (ACME)" in text
     assert "Total EUR" in text and "34.00" in text and "Page 1 of 1" in text
     assert "GLOBEX" not in text
+
+
+@pytest.mark.parametrize("asked", ["0001-01", "2026-13", "october"])
+def test_a_month_that_cannot_be_read_shows_last_month_instead(client, october, asked):
+    client.force_login(october.user)
+
+    with time_machine.travel(datetime(2026, 11, 18, 9, tzinfo=UTC), tick=False):
+        page = client.get(USAGE, {"month": asked})
+
+    assert page.status_code == 200 and page.context["period"] == date(2026, 10, 1)
+    assert "Enter a month as YYYY-MM; showing October 2026." in page.content.decode()

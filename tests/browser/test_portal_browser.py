@@ -88,7 +88,7 @@ def test_the_portal_user_reads_octobers_usage_exports_it_and_opens_the_statement
 
     # October's usage, with its costs.
     page.get_by_role("navigation", name="Portal").get_by_role("link", name="Usage").click()
-    page.get_by_label("Month").fill("2026-10")
+    page.get_by_label("Month", exact=True).fill("2026-10")
     page.get_by_role("button", name="Show").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Usage in October 2026")
     row = page.get_by_test_id("usage").locator("tbody tr")
