@@ -3,8 +3,7 @@ row into a temporary file, and text that a spreadsheet would run as a formula sh
 
 import csv
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Iterable, Sequence
 from itertools import chain
 
 from django.http import FileResponse, StreamingHttpResponse
@@ -12,9 +11,6 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
-AMOUNT_FORMAT = "#,##0.00"
-QUANTITY_FORMAT = "#,##0.######"
-PRICE_FORMAT = "#,##0.00####"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -41,42 +37,55 @@ def csv_download(headers: Sequence[str], rows: Iterable[Sequence], filename: str
     return response
 
 
+# Number formats of spreadsheet cells: numbers stay numbers, shown like the pages show them.
+AMOUNT_FORMAT = "#,##0.00"
+COUNT_FORMAT = "#,##0"
+QUANTITY_FORMAT = "#,##0.######"
+DAY_FORMAT = "d mmm yyyy"
+MONTH_FORMAT = "mmm yyyy"
+RATE_FORMAT = "0.00%"
+
+
 def xlsx_download(
     headers: Sequence[str],
     rows: Iterable[Sequence],
     filename: str,
     *,
     sheet: str,
-    number_formats: Mapping[int, str] | None = None,
+    number_formats: Sequence[str | None] = (),
     totals: Iterable[Sequence] = (),
+    freeze_header: bool = False,
 ) -> FileResponse:
-    """The rows in one sheet under a frozen header, written by openpyxl's write-only workbook into a temporary
-    file that is then streamed: an XLSX is a zip, whole before its first byte can go. `number_formats` maps a
-    column's index to its number format; `totals` rows follow the rows in bold."""
+    """The rows in one sheet, written by openpyxl's write-only workbook into a temporary file that is then
+    streamed: an XLSX is a zip, whole before its first byte can go.
+
+    `number_formats` gives each column's number format (None: as it is); `totals` are rows written last, in bold;
+    `freeze_header` keeps the header row in view while scrolling."""
     workbook = Workbook(write_only=True)
     worksheet = workbook.create_sheet(sheet)
-    worksheet.freeze_panes = "A2"
-    formats = number_formats or {}
+    if freeze_header:
+        worksheet.freeze_panes = "A2"
     bold = Font(bold=True)
 
-    def cells(row: Sequence, font: Font | None = None) -> list:
-        if not formats and font is None:
-            return list(row)
-        written = []
-        for index, value in enumerate(row):
+    def cells(values: Sequence, *, font: Font | None = None) -> list:
+        if not number_formats and font is None:
+            return list(values)
+        row = []
+        for position, value in enumerate(values):
             cell = WriteOnlyCell(worksheet, value=value)
-            if index in formats and isinstance(value, int | float | Decimal):
-                cell.number_format = formats[index]
+            number_format = number_formats[position] if position < len(number_formats) else None
+            if number_format and value is not None:
+                cell.number_format = number_format
             if font is not None:
                 cell.font = font
-            written.append(cell)
-        return written
+            row.append(cell)
+        return row
 
-    worksheet.append(cells(headers, bold))
+    worksheet.append(cells(headers, font=bold) if freeze_header else headers)
     for row in rows:
         worksheet.append(cells(row))
     for row in totals:
-        worksheet.append(cells(row, bold))
+        worksheet.append(cells(row, font=bold))
     file = tempfile.TemporaryFile()  # noqa: SIM115 (the response closes it once sent)
     workbook.save(file)
     file.seek(0)

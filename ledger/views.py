@@ -17,7 +17,7 @@ from unfold.views import UnfoldModelAdminViewMixin
 
 from billing_project.billing_time import billing_today, billing_zone
 from billing_project.errors import DomainError
-from billing_project.spreadsheets import AMOUNT_FORMAT, csv_download, spreadsheet_safe, xlsx_download
+from billing_project.spreadsheets import AMOUNT_FORMAT, DAY_FORMAT, csv_download, spreadsheet_safe, xlsx_download
 from catalog.models import Customer
 from catalog.selectors import customer_list_for
 from ledger.forms import (
@@ -316,7 +316,8 @@ class CustomerStatementView(UnfoldModelAdminViewMixin, DetailView):
                 rows,
                 name,
                 sheet="Statement",
-                number_formats={4: AMOUNT_FORMAT, 5: AMOUNT_FORMAT},
+                number_formats=[DAY_FORMAT, None, None, None, AMOUNT_FORMAT, AMOUNT_FORMAT],
+                freeze_header=True,
             )
         paginator = Paginator(statement, STATEMENT_PAGE_SIZE)
         number = request.GET.get("page")

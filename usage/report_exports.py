@@ -11,6 +11,7 @@ from billing_project import formatting
 from billing_project.pdf_reports import Column, table_report_pdf
 from billing_project.spreadsheets import (
     AMOUNT_FORMAT,
+    COUNT_FORMAT,
     QUANTITY_FORMAT,
     csv_download,
     spreadsheet_safe,
@@ -22,8 +23,7 @@ HEADERS = [
     "client_id", "customer", "service", "service_code", "month", "currency", "records", "quantity", "allowance",
     "allowance_used", "overage", "monthly_fee", "amount",
 ]  # fmt: skip
-NUMBER_FORMATS = {7: QUANTITY_FORMAT, 8: QUANTITY_FORMAT, 9: QUANTITY_FORMAT, 10: QUANTITY_FORMAT}
-NUMBER_FORMATS |= {11: AMOUNT_FORMAT, 12: AMOUNT_FORMAT}
+NUMBER_FORMATS = [None] * 6 + [COUNT_FORMAT] + [QUANTITY_FORMAT] * 4 + [AMOUNT_FORMAT] * 2
 
 PDF_COLUMNS = [
     Column("Customer", weight=2.2),
@@ -79,7 +79,13 @@ def usage_report_download(
         return csv_download(HEADERS, _export_rows(rows), name)
     if export == "xlsx":
         return xlsx_download(
-            HEADERS, _export_rows(rows), name, sheet="Usage", number_formats=NUMBER_FORMATS, totals=_total_rows(rows)
+            HEADERS,
+            _export_rows(rows),
+            name,
+            sheet="Usage",
+            number_formats=NUMBER_FORMATS,
+            totals=_total_rows(rows),
+            freeze_header=True,
         )
     pdf = table_report_pdf(
         title=f"Usage report, {month_label(period)}",
