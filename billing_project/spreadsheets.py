@@ -40,6 +40,7 @@ def csv_download(headers: Sequence[str], rows: Iterable[Sequence], filename: str
 # Number formats of spreadsheet cells: numbers stay numbers, shown like the pages show them.
 AMOUNT_FORMAT = "#,##0.00"
 COUNT_FORMAT = "#,##0"
+QUANTITY_FORMAT = "#,##0.######"
 DAY_FORMAT = "d mmm yyyy"
 MONTH_FORMAT = "mmm yyyy"
 RATE_FORMAT = "0.00%"

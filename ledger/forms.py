@@ -26,7 +26,7 @@ from approvals.forms import RerouteForm
 from approvals.models import ApprovalRequest
 from approvals.services import request_for
 from billing_project import money
-from billing_project.billing_time import booking_day_problem
+from billing_project.billing_time import billing_day_range, booking_day_problem
 from catalog.models import Customer
 from ledger.models import Adjustment, BillingRun, Invoice, Payment, Refund
 from ledger.selectors import invoice_list_for, invoice_open_list, payment_allocated_invoices, payment_list_for
@@ -289,3 +289,19 @@ class InvoiceRerouteForm(RerouteForm):
             return None
         invoice = invoice_list_for(self.request.user).filter(pk=self.object_id).first()
         return request_for(invoice) if invoice else None
+
+
+class StatementPeriodForm(forms.Form):
+    """The days a printed statement covers, both optional (billing time zone, inclusive); `days` once valid."""
+
+    start = forms.DateField(label="From", required=False, widget=UnfoldAdminTextInputWidget(attrs={"type": "date"}))
+    end = forms.DateField(label="To", required=False, widget=UnfoldAdminTextInputWidget(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        try:
+            self.days = billing_day_range(data.get("start"), data.get("end"), first_field="start", last_field="end")
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                self.add_error(field, messages)
+        return data

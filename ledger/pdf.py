@@ -1,4 +1,5 @@
-"""Invoice and credit-note PDFs, drawn with reportlab: seller and buyer, number, dates, lines, tax, totals."""
+"""Invoice and credit-note PDFs, drawn with reportlab: seller and buyer, number, dates, lines, tax, totals; and the
+customer statement's PDF."""
 
 import calendar
 from decimal import Decimal
@@ -11,6 +12,9 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from billing_project import formatting
+from billing_project.pdf_reports import Column, table_report_pdf
 
 _STYLES = getSampleStyleSheet()
 _NORMAL = _STYLES["Normal"]
@@ -188,3 +192,53 @@ def render_credit_note_pdf(note, invoice) -> bytes:
         ),
     ]
     return _build(f"Credit note {note.number}", story)
+
+
+STATEMENT_COLUMNS = [
+    Column("Date", weight=1.1),
+    Column("Kind", weight=1.1),
+    Column("Reference", weight=1.5),
+    Column("Description", weight=3),
+    Column("Amount", numeric=True, weight=1.4),
+    Column("Balance", numeric=True, weight=1.4),
+]
+
+
+def statement_days_label(days) -> str:
+    if days.first and days.last:
+        return f"{formatting.day(days.first)} – {formatting.day(days.last)}"
+    if days.first:
+        return f"From {formatting.day(days.first)}"
+    if days.last:
+        return f"Until {formatting.day(days.last)}"
+    return "All dates"
+
+
+def render_statement_pdf(statement) -> bytes:
+    """A ledger.selectors.StatementPeriod as PDF: the balance brought forward, every line with the balance after
+    it, and the closing balance; the admin's statement page and the customer portal print this same file."""
+    customer, currency = statement.customer, statement.customer.currency
+    return table_report_pdf(
+        title=f"Statement of {customer.legal_name or customer.name}",
+        filters=[
+            ("Customer", f"{customer.name} ({customer.client_id})"),
+            ("Period", statement_days_label(statement.days)),
+            ("Currency", f"{currency}; a positive amount raises what the customer owes"),
+        ],
+        columns=STATEMENT_COLUMNS,
+        rows=[
+            ["", "", "", "Balance brought forward", "", formatting.money(statement.brought_forward, currency)],
+            *(
+                [
+                    formatting.day(line.date),
+                    line.kind_label,
+                    line.reference,
+                    line.description,
+                    formatting.money(line.amount, currency),
+                    formatting.money(line.balance_after, currency),
+                ]
+                for line in statement.lines
+            ),
+        ],
+        totals=[["", "", "", "Closing balance", "", formatting.money(statement.closing_balance, currency)]],
+    )

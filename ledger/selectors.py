@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from accounts.models import User
+from billing_project.billing_time import DayRange
 from catalog.models import Customer
 from catalog.selectors import customer_list_for, portal_customer_id
 from ledger.models import Account, BillingRun, BillingRunCustomer, CreditNote, Invoice, Leg, Payment, Transaction
@@ -154,6 +155,41 @@ class CustomerStatement:
 def customer_statement(customer: Customer) -> CustomerStatement:
     """The customer's statement, read lazily: slice it for a page, iterate it for an export."""
     return CustomerStatement(customer)
+
+
+@dataclass(frozen=True, slots=True)
+class StatementPeriod:
+    """The statement over some days (billing time zone, both ends inclusive, either open): the balance brought
+    forward from before them, their lines, and the closing balance after the last of them."""
+
+    customer: Customer
+    days: DayRange
+    brought_forward: Decimal
+    lines: list[StatementLine]
+
+    @property
+    def closing_balance(self) -> Decimal:
+        return self.lines[-1].balance_after if self.lines else self.brought_forward
+
+
+def customer_statement_period(customer: Customer, days: DayRange) -> StatementPeriod:
+    """The lines of the days asked for, in the ledger's order, and the balance each end: a printed statement.
+    Three queries; the lines are read whole, so keep `days` to what a reader prints."""
+    account_id = (
+        Account.objects.filter(customer=customer, kind=Account.Kind.RECEIVABLE).values_list("pk", flat=True).first()
+    )
+    if account_id is None:
+        return StatementPeriod(customer=customer, days=days, brought_forward=ZERO, lines=[])
+    legs = Leg.objects.filter(account_id=account_id)
+    brought_forward = ZERO
+    if days.start is not None:
+        before = legs.filter(transaction__created_at__lt=days.start).order_by("-id").values("balance_after").first()
+        brought_forward = before["balance_after"] if before else ZERO
+        legs = legs.filter(transaction__created_at__gte=days.start)
+    if days.end is not None:
+        legs = legs.filter(transaction__created_at__lt=days.end)
+    lines = [_line(leg) for leg in legs.select_related("transaction").order_by("id")]
+    return StatementPeriod(customer=customer, days=days, brought_forward=brought_forward, lines=lines)
 
 
 def customer_balance(customer: Customer) -> Decimal:

@@ -1,11 +1,13 @@
 """Admin pages of the ledger that are more than a model form: thin, they parse input and call services or selectors."""
 
+from collections.abc import Iterable
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models.fields.files import FieldFile
 from django.forms import Form
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -15,7 +17,7 @@ from unfold.views import UnfoldModelAdminViewMixin
 
 from billing_project.billing_time import billing_today, billing_zone
 from billing_project.errors import DomainError
-from billing_project.spreadsheets import csv_download, spreadsheet_safe, xlsx_download
+from billing_project.spreadsheets import AMOUNT_FORMAT, DAY_FORMAT, csv_download, spreadsheet_safe, xlsx_download
 from catalog.models import Customer
 from catalog.selectors import customer_list_for
 from ledger.forms import (
@@ -24,11 +26,20 @@ from ledger.forms import (
     MonthEndForm,
     PaymentForm,
     RefundForm,
+    StatementPeriodForm,
     open_invoice_label,
     payment_state_label,
 )
 from ledger.models import Invoice
-from ledger.selectors import CustomerStatement, customer_statement, invoice_list_for, invoice_open_list
+from ledger.pdf import render_statement_pdf
+from ledger.selectors import (
+    StatementLine,
+    StatementPeriod,
+    customer_statement,
+    customer_statement_period,
+    invoice_list_for,
+    invoice_open_list,
+)
 from ledger.services.billing import billing_config_for
 from ledger.services.invoices import invoice_create_draft, invoice_create_manual, invoice_regenerate, nothing_to_bill
 from ledger.services.month_end import month_end_preview, month_end_run, previous_period
@@ -276,7 +287,8 @@ class MonthEndView(UnfoldModelAdminViewMixin, FormView):
 
 class CustomerStatementView(UnfoldModelAdminViewMixin, DetailView):
     """The movements on the customer's account with the balance after each, 100 a page (?page=, or "last"),
-    each page opening with the balance it carries over; ?export=csv or xlsx streams every line."""
+    each page opening with the balance it carries over; ?export=csv or xlsx streams every line; ?export=pdf
+    prints the days from ?start= to ?end= (either open) with the balances brought forward and closing."""
 
     title = "Customer statement"
     permission_required = "ledger.view_transaction"
@@ -289,14 +301,24 @@ class CustomerStatementView(UnfoldModelAdminViewMixin, DetailView):
 
     def get(self, request, *args, **kwargs):
         self.object = customer = self.get_object()
-        statement = customer_statement(customer)
         export = request.GET.get("export")
+        period_form = StatementPeriodForm(request.GET if export == "pdf" else None)
+        if export == "pdf" and period_form.is_valid():
+            return statement_period_download(customer_statement_period(customer, period_form.days), "pdf")
+        statement = customer_statement(customer)
         if export in {"csv", "xlsx"}:  # every line, streamed as it is read
             rows = _statement_rows(customer, statement)
-            name = f"statement-{slugify(customer.client_id) or customer.pk}-{billing_today():%Y-%m-%d}.{export}"
+            name = f"{statement_file_stem(customer)}-{billing_today():%Y-%m-%d}.{export}"
             if export == "csv":
                 return csv_download(STATEMENT_HEADERS, rows, name)
-            return xlsx_download(STATEMENT_HEADERS, rows, name, sheet="Statement")
+            return xlsx_download(
+                STATEMENT_HEADERS,
+                rows,
+                name,
+                sheet="Statement",
+                number_formats=[DAY_FORMAT, None, None, None, AMOUNT_FORMAT, AMOUNT_FORMAT],
+                freeze_header=True,
+            )
         paginator = Paginator(statement, STATEMENT_PAGE_SIZE)
         number = request.GET.get("page")
         page = paginator.get_page(paginator.num_pages if number == "last" else number)
@@ -307,12 +329,32 @@ class CustomerStatementView(UnfoldModelAdminViewMixin, DetailView):
             opening_balance=lines[0].balance_before if lines else None,
             closing_balance=lines[-1].balance_after if lines else None,
             balance=statement.balance,
+            period_form=period_form,
             opts=Customer._meta,
         )
         return self.render_to_response(context)
 
 
-def _statement_rows(customer: Customer, statement: CustomerStatement):
+def statement_file_stem(customer: Customer) -> str:
+    return f"statement-{slugify(customer.client_id) or customer.pk}"
+
+
+def statement_period_download(statement: StatementPeriod, export: str) -> HttpResponse:
+    """The printed statement as PDF, or its rows as CSV (the balance brought forward first); the admin and the
+    customer portal both answer with it."""
+    days = statement.days
+    span = "-".join(f"{day:%Y-%m-%d}" for day in (days.first, days.last) if day) or f"{billing_today():%Y-%m-%d}"
+    name = f"{statement_file_stem(statement.customer)}-{span}.{export}"
+    if export == "csv":
+        currency = statement.customer.currency
+        opening = [days.first, "Balance brought forward", "", "", "", statement.brought_forward, currency]
+        return csv_download(STATEMENT_HEADERS, [opening, *_statement_rows(statement.customer, statement.lines)], name)
+    response = HttpResponse(render_statement_pdf(statement), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _statement_rows(customer: Customer, statement: Iterable[StatementLine]):
     zone = billing_zone()
     for line in statement:
         yield [

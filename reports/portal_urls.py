@@ -7,6 +7,10 @@ app_name = "portal"
 
 urlpatterns = [
     path("", portal_views.home, name="home"),
+    path("usage/", portal_views.usage, name="usage"),
+    path("statement/", portal_views.statement, name="statement"),
+    path("payments/", portal_views.payments, name="payments"),
+    path("invoices/", portal_views.invoices, name="invoices"),
     path("invoices/<int:pk>/pdf/", portal_views.invoice_pdf, name="invoice_pdf"),
     path("orders/", portal_views.orders, name="orders"),
     path("orders/<int:pk>/", portal_views.order, name="order"),

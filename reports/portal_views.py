@@ -1,23 +1,30 @@
 """The customer portal: read-only pages of the signed-in customer's own account."""
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 from functools import wraps
 from pathlib import PurePosixPath
+from urllib.parse import urlencode
 
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
-from billing_project.billing_time import billing_today
+from billing_project.billing_time import FIRST_DAY, LAST_DAY, billing_today
 from catalog.models import PriceAgreement
 from catalog.selectors import portal_customer_id
+from ledger.forms import StatementPeriodForm
 from ledger.models import Invoice
-from ledger.selectors import customer_balance, invoice_list_for
+from ledger.selectors import customer_balance, customer_statement_period, invoice_list_for, payment_list_for
+from ledger.views import statement_period_download
 from orders.files import FILE_KINDS
 from orders.models import DocumentType, Order, OrderDocument, OrderTypeDocument
 from orders.selectors import document_file_for, order_list_for
+from usage.report_exports import month_label, usage_report_download
+from usage.report_selectors import last_month, usage_month_report, usage_report_totals
 
 # What a customer sees of its invoices: never a draft or one waiting for approval.
 SENT_STATUSES = [Invoice.Status.ISSUED, Invoice.Status.OVERDUE, Invoice.Status.PAID, Invoice.Status.VOID]
@@ -59,8 +66,120 @@ def home(request):
             ),
             "today": today,
             "balance": customer_balance(membership.customer),
-            "invoices": _sent_invoices(request.user).order_by("-issued_at")[:24],
+            "open_invoices": _sent_invoices(request.user).filter(status__in=sorted(Invoice.OPEN)).count(),
             "section": "account",
+        },
+    )
+
+
+class UsageMonthForm(forms.Form):
+    month = forms.DateField(input_formats=["%Y-%m"], widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"))
+
+    def clean_month(self) -> date:
+        month = self.cleaned_data["month"]
+        if not FIRST_DAY <= month <= LAST_DAY:
+            raise forms.ValidationError(f"Enter a month from {FIRST_DAY:%Y} to {LAST_DAY:%Y}.")
+        return month
+
+
+def _month_after(period: date) -> date:
+    return (period + timedelta(days=31)).replace(day=1)
+
+
+@portal_page
+def usage(request):
+    """The customer's usage of one billing month (last month unless asked) with its cost per service: the rows
+    of the admin's monthly usage report for this customer only; ?export=csv, xlsx or pdf downloads them."""
+    customer = request.user.portal_membership.customer
+    this_month = billing_today().replace(day=1)
+    form = UsageMonthForm(request.GET if "month" in request.GET else {"month": f"{last_month(this_month):%Y-%m}"})
+    period = form.cleaned_data["month"].replace(day=1) if form.is_valid() else last_month(this_month)
+    rows = usage_month_report(year=period.year, month=period.month, customer_ids=[customer.pk])
+    export = request.GET.get("export")
+    if export in {"csv", "xlsx", "pdf"}:
+        filters = [("Month", month_label(period)), ("Customer", f"{customer.name} ({customer.client_id})")]
+        return usage_report_download(rows, export, period=period, filters=filters, stem="usage")
+    return render(
+        request,
+        "reports/portal_usage.html",
+        {
+            "customer": customer,
+            "form": form,
+            "period": period,
+            "month": month_label(period),
+            "previous_month": last_month(period),
+            "next_month": _month_after(period) if period < this_month else None,
+            "rows": rows,
+            "totals": usage_report_totals(rows),
+            "section": "usage",
+        },
+    )
+
+
+class PortalStatementForm(StatementPeriodForm):
+    start = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+@portal_page
+def statement(request):
+    """The customer's account over some days (from the first of last month to today unless asked): the balance
+    brought forward, every movement with the balance after it, the closing balance; ?export=pdf or csv."""
+    customer = request.user.portal_membership.customer
+    today = billing_today()
+    asked = "start" in request.GET or "end" in request.GET
+    default = {"start": last_month(today.replace(day=1)).isoformat(), "end": today.isoformat()}
+    form = PortalStatementForm(request.GET if asked else default)
+    if not form.is_valid():
+        return render(
+            request, "reports/portal_statement.html", {"customer": customer, "form": form, "section": "statement"}
+        )
+    shown = customer_statement_period(customer, form.days)
+    export = request.GET.get("export")
+    if export in {"csv", "pdf"}:
+        return statement_period_download(shown, export)
+    return render(
+        request,
+        "reports/portal_statement.html",
+        {
+            "customer": customer,
+            "form": form,
+            "statement": shown,
+            "query": urlencode({name: form.data.get(name) or "" for name in ("start", "end")}),
+            "section": "statement",
+        },
+    )
+
+
+PAYMENTS_PER_PAGE = 25
+INVOICES_PER_PAGE = 25
+
+
+@portal_page
+def payments(request):
+    listed = payment_list_for(request.user).order_by("-received_at", "-pk")
+    page = Paginator(listed, PAYMENTS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "reports/portal_payments.html",
+        {"customer": request.user.portal_membership.customer, "page": page, "section": "payments"},
+    )
+
+
+@portal_page
+def invoices(request):
+    """Open invoices (all of them, oldest due first) above the paid and void ones (newest first, 25 a page)."""
+    sent = _sent_invoices(request.user)
+    closed = sent.exclude(status__in=sorted(Invoice.OPEN)).order_by("-issued_at", "-pk")
+    return render(
+        request,
+        "reports/portal_invoices.html",
+        {
+            "customer": request.user.portal_membership.customer,
+            "open_invoices": sent.filter(status__in=sorted(Invoice.OPEN)).order_by("due_date", "issued_at", "pk"),
+            "page": Paginator(closed, INVOICES_PER_PAGE).get_page(request.GET.get("page")),
+            "today": billing_today(),
+            "section": "invoices",
         },
     )
 

@@ -1,6 +1,9 @@
+import calendar
+
 from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
+from unfold.widgets import UnfoldAdminIntegerFieldWidget, UnfoldAdminSelectWidget
 
 
 class UsageUploadForm(forms.Form):
@@ -24,10 +27,15 @@ class UsageUploadForm(forms.Form):
         return upload
 
 
+MONTHS = [(number, calendar.month_name[number]) for number in range(1, 13)]
+
+
 class MonthlyReportForm(forms.Form):
-    year = forms.IntegerField(min_value=2000, max_value=2100)
-    month = forms.IntegerField(min_value=1, max_value=12)
-    customer = forms.ModelChoiceField(queryset=None, required=False, empty_label="All customers")
+    year = forms.IntegerField(min_value=2000, max_value=2100, widget=UnfoldAdminIntegerFieldWidget)
+    month = forms.TypedChoiceField(choices=MONTHS, coerce=int, widget=UnfoldAdminSelectWidget)
+    customer = forms.ModelChoiceField(
+        queryset=None, required=False, empty_label="All customers", widget=UnfoldAdminSelectWidget
+    )
 
     def __init__(self, *args, customers, **kwargs):
         super().__init__(*args, **kwargs)

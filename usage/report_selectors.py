@@ -15,7 +15,7 @@ import calendar
 import itertools
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import connection
@@ -161,6 +161,11 @@ def _usage_by_pair(
     return usage
 
 
+def last_month(day: date) -> date:
+    """The first day of the billing month before `day`'s."""
+    return (day.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
 def usage_month_report(*, year: int, month: int, customer_ids: Collection[int] | None = None) -> list[UsageReportRow]:
     """Every customer-service pair with usage in the billing month, or a monthly fee in force in it.
 
@@ -237,3 +242,35 @@ def usage_month_report(*, year: int, month: int, customer_ids: Collection[int] |
         )
     rows.sort(key=lambda row: (row.customer_name, row.service_code))
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReportTotal:
+    """The report's rows of one currency added up (amounts are never converted)."""
+
+    currency: str
+    record_count: int
+    quantity: Decimal
+    allowance_used: Decimal
+    overage_quantity: Decimal
+    monthly_fee: Decimal
+    amount: Decimal
+
+
+def usage_report_totals(rows: Collection[UsageReportRow]) -> list[UsageReportTotal]:
+    """One total per currency, by currency code; summed here, in Decimal, from the rows' rounded amounts."""
+    totals = []
+    for currency in sorted({row.currency for row in rows}):
+        of_currency = [row for row in rows if row.currency == currency]
+        totals.append(
+            UsageReportTotal(
+                currency=currency,
+                record_count=sum(row.record_count for row in of_currency),
+                quantity=sum((row.quantity for row in of_currency), Decimal(0)),
+                allowance_used=sum((row.allowance_used for row in of_currency), Decimal(0)),
+                overage_quantity=sum((row.overage_quantity for row in of_currency), Decimal(0)),
+                monthly_fee=sum((row.monthly_fee for row in of_currency), Decimal(0)),
+                amount=sum((row.amount for row in of_currency), Decimal(0)),
+            )
+        )
+    return totals

@@ -1,8 +1,9 @@
 """The admin's usage upload page, its result page and the error report download; thin: they call usage.services."""
 
 import csv
+from datetime import date
+from urllib.parse import urlencode
 
-import tablib
 from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
@@ -11,12 +12,14 @@ from django.utils.http import content_disposition_header
 from django.views.generic import DetailView, FormView, TemplateView, View
 from unfold.views import UnfoldModelAdminViewMixin
 
-from billing_project.spreadsheets import XLSX, spreadsheet_safe
+from billing_project.billing_time import billing_today
+from billing_project.spreadsheets import spreadsheet_safe
 from billing_project.text import printable
 from catalog.selectors import customer_list_for
 from usage.forms import MonthlyReportForm, UsageUploadForm
 from usage.models import MonthlySummary, Upload
-from usage.report_selectors import usage_month_report
+from usage.report_exports import month_label, usage_report_download
+from usage.report_selectors import last_month, usage_month_report, usage_report_totals
 from usage.selectors import upload_list_for
 from usage.services import DuplicateFile, usage_import_file
 
@@ -93,14 +96,9 @@ class ErrorReportView(UnfoldModelAdminViewMixin, View):
         return response
 
 
-REPORT_HEADERS = [
-    "client_id", "customer", "service", "month", "currency", "records", "quantity", "allowance",
-    "allowance_used", "overage", "monthly_fee", "amount",
-]  # fmt: skip
-
-
 class MonthlyReportView(UnfoldModelAdminViewMixin, TemplateView):
-    """Usage per customer and service for one billing month, rated under DESIGN.md's rule; CSV or XLSX export."""
+    """Usage per customer and service for one billing month (last month unless asked), rated under DESIGN.md's
+    rule, with totals per currency; CSV, XLSX or PDF export."""
 
     title = "Monthly usage report"
     permission_required = "usage.view_monthlysummary"
@@ -108,49 +106,32 @@ class MonthlyReportView(UnfoldModelAdminViewMixin, TemplateView):
     template_name = "usage/month_report.html"
 
     def get(self, request, *args, **kwargs):
-        form = MonthlyReportForm(request.GET or None, customers=customer_list_for(request.user))
-        rows = []
+        period = last_month(billing_today())
+        data = request.GET if "year" in request.GET else {"year": period.year, "month": period.month}
+        form = MonthlyReportForm(data, customers=customer_list_for(request.user))
+        rows, period = [], None
         if form.is_valid():
+            period = date(form.cleaned_data["year"], form.cleaned_data["month"], 1)
             visible = set(form.fields["customer"].queryset.values_list("pk", flat=True))
             customer = form.cleaned_data["customer"]
             rows = [
                 row
                 for row in usage_month_report(
-                    year=form.cleaned_data["year"],
-                    month=form.cleaned_data["month"],
-                    customer_ids=[customer.pk] if customer else None,
+                    year=period.year, month=period.month, customer_ids=[customer.pk] if customer else None
                 )
                 if row.customer_id in visible
             ]
             export = request.GET.get("export")
-            if export in {"csv", "xlsx"}:
-                return _report_download(rows, export, form.cleaned_data["year"], form.cleaned_data["month"])
-        return self.render_to_response(self.get_context_data(form=form, rows=rows, opts=MonthlySummary._meta))
-
-
-def _report_download(rows, export: str, year: int, month: int) -> HttpResponse:
-    dataset = tablib.Dataset(headers=REPORT_HEADERS)
-    for row in rows:
-        dataset.append(
-            [
-                spreadsheet_safe(row.client_id),
-                spreadsheet_safe(row.customer_name),
-                row.service_code,
-                row.period.strftime("%Y-%m"),
-                row.currency,
-                row.record_count,
-                str(row.quantity),
-                str(row.included_quantity),
-                str(row.allowance_used),
-                str(row.overage_quantity),
-                str(row.monthly_fee),
-                str(row.amount),
-            ]
+            if export in {"csv", "xlsx", "pdf"}:
+                filters = [("Month", month_label(period)), ("Customer", str(customer) if customer else "All customers")]
+                return usage_report_download(rows, export, period=period, filters=filters, stem="usage-report")
+        context = self.get_context_data(
+            form=form,
+            rows=rows,
+            totals=usage_report_totals(rows),
+            period=period,
+            month=month_label(period) if period else "",
+            query=urlencode({name: form.data.get(name) or "" for name in ("year", "month", "customer")}),
+            opts=MonthlySummary._meta,
         )
-    name = f"usage-report-{year}-{month:02d}.{export}"
-    if export == "csv":
-        response = HttpResponse(dataset.export("csv"), content_type="text/csv; charset=utf-8")
-    else:
-        response = HttpResponse(dataset.export("xlsx"), content_type=XLSX)
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+        return self.render_to_response(context)

@@ -63,10 +63,10 @@ def test_portal_user_sees_current_earlier_and_upcoming_prices_of_their_customer_
     assert list(response.context["past_and_future_agreements"]) == [upcoming, earlier]
     content = response.content.decode()
     assert "Acme Verification GmbH" in content
-    assert "Unit price (CHF)" in content
-    for shown in ["0.250000", "99.00", "0.300000", "1.750000", "Sanctions screening"]:
-        assert shown in content
-    for hidden in ["Globex", "GLOBEX", "secret_svc", "9.870000", "0.110000"]:
+    for shown in ["CHF\u00a00.25<", "CHF\u00a099.00", "CHF\u00a00.30<", "CHF\u00a01.75<", "Sanctions screening"]:
+        assert shown in content  # prices trimmed to two decimals, not six
+    assert "0.250000" not in content
+    for hidden in ["Globex", "GLOBEX", "secret_svc", "9.87", "0.11"]:
         assert hidden not in content
 
 
@@ -156,10 +156,14 @@ def test_portal_user_sees_balance_and_sent_invoices_and_downloads_only_their_own
     client.force_login(membership.user)
 
     page = client.get(HOME)
+    invoices = client.get(reverse("portal:invoices"))
 
     assert page.context["balance"] == Decimal("1250.00")
-    assert list(page.context["invoices"]) == [issued]
-    assert "You owe <strong>1,250.00 " in page.content.decode() and issued.number in page.content.decode()
+    assert "You owe <strong>CHF\u00a01,250.00</strong>" in page.content.decode()
+    assert "1 open invoice<" in page.content.decode()
+    assert list(invoices.context["open_invoices"]) == [issued]
+    assert list(invoices.context["page"].object_list) == []
+    assert issued.number in invoices.content.decode() and other.number not in invoices.content.decode()
     download = client.get(reverse("portal:invoice_pdf", args=[issued.pk]))
     assert download.status_code == 200 and download["Content-Type"] == "application/pdf"
     assert b"".join(download.streaming_content).startswith(b"%PDF")
