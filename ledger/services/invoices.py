@@ -530,6 +530,37 @@ def _split_by_category_share(invoice: Invoice, items: list[InvoiceItem], subtota
     return shares
 
 
+def _split_partial_credit(
+    invoice: Invoice, items: list[InvoiceItem], amount: Decimal, credited_before: Decimal
+) -> list[InvoiceItem]:
+    """Stand-in lines for a partial credit of `amount` (tax included), to the cent.
+
+    Credit comes off the highest tax rate's lines first (an order's taxed fee before its untaxed base charge,
+    as its settlement reads it), each note after the ones before it; a rate's part is split into net and tax at
+    that rate, net = part / (1 + rate) rounded once, and its net spread over its lines as a full credit's is.
+    An invoice with one rate (most) gives net = amount / (1 + rate).
+    """
+    by_rate: dict[Decimal, list[InvoiceItem]] = defaultdict(list)
+    for item in items:
+        by_rate[item.tax_rate].append(item)
+    lines, skip, left = [], credited_before, amount
+    rates = sorted(by_rate, reverse=True)
+    for position, rate in enumerate(rates):
+        rate_items = by_rate[rate]
+        rate_gross = sum((item.amount + item.tax_amount for item in rate_items), ZERO)
+        taken = min(skip, rate_gross)
+        skip -= taken
+        part = left if position == len(rates) - 1 else min(left, rate_gross - taken)
+        if part <= 0:
+            continue
+        left -= part
+        net = round_amount(part / (1 + rate))
+        rate_lines = _split_by_category_share(invoice, rate_items, net)
+        rate_lines[-1].tax_amount = part - net
+        lines.extend(rate_lines)
+    return lines
+
+
 @transaction.atomic
 def credit_note_issue(
     *, actor: User | None, invoice: Invoice, reason: str, amount: Decimal | None = None
@@ -573,12 +604,9 @@ def credit_note_issue(
         if lines:
             lines[-1].tax_amount = tax
     else:
-        rate = items[0].tax_rate if items else Decimal(0)
-        subtotal = round_amount(amount / (1 + rate))
+        lines = _split_partial_credit(invoice, items, amount, credited_before)
+        subtotal = sum((line.amount for line in lines), ZERO)
         tax = amount - subtotal
-        lines = _split_by_category_share(invoice, items, subtotal)
-        if lines:
-            lines[-1].tax_amount = tax
     applied = min(amount, invoice.outstanding)
     note = CreditNote(
         invoice=invoice,

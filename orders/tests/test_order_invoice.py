@@ -325,6 +325,28 @@ def test_a_failed_orders_partial_refund_is_a_partial_credit_note_off_the_fee(ord
     assert ledger_differences()[0] == []
 
 
+def test_partial_credits_on_the_invoice_come_off_the_taxed_fee_first_then_the_untaxed_base_charge(order):
+    issued(order)  # fee 1,000.00 + 200.00 tax, base charge 120.00 untaxed
+
+    first = order_credit(actor=None, order=order, amount=D("700.00"), reason="Part of the fee")
+    invoice = fresh(order).invoice  # straight through the ledger: the order's own credit stops at the fee
+    second = credit_note_issue(actor=None, invoice=invoice, amount=D("600.00"), reason="The rest and some base")
+
+    assert (first.subtotal, first.tax) == (D("583.33"), D("116.67"))
+    assert (second.subtotal, second.tax) == (D("516.67"), D("83.33"))  # 500.00 at 20 % and 100.00 untaxed
+    assert first.tax + second.tax == fresh(order).invoice.tax
+    assert ledger_differences()[0] == []
+
+
+def test_one_partial_credit_beyond_the_fee_takes_no_more_tax_than_the_invoice_charged(order):
+    issued(order)
+
+    note = credit_note_issue(actor=None, invoice=fresh(order).invoice, amount=D("1300.00"), reason="Nearly all")
+
+    assert (note.subtotal, note.tax) == (D("1100.00"), D("200.00"))
+    assert ledger_differences()[0] == []
+
+
 def test_an_order_without_an_issued_invoice_has_nothing_to_credit(order):
     with pytest.raises(DomainError, match="no issued invoice"):
         order_credit(actor=None, order=order, amount=D("10.00"), reason="Goodwill")
