@@ -510,7 +510,7 @@ class InvoiceAdmin(SpreadsheetExportMixin, ServiceButtonsMixin, MonthEndButtonMi
     @display(description="Invoice", ordering="number")
     def invoice(self, invoice: Invoice) -> str:
         # The row's customer and month are its own columns: a draft's full name would repeat them.
-        return invoice.number or "Draft"
+        return format_html('<span class="whitespace-nowrap">{}</span>', invoice.number or "Draft")
 
     @display(description="Month", ordering="period")
     def billed_month(self, invoice: Invoice) -> str:
