@@ -369,7 +369,6 @@ class InvoiceAdmin(SpreadsheetExportMixin, ServiceButtonsMixin, MonthEndButtonMi
         "invoice",
         "customer",
         "billed_month",
-        "kind",
         "status_label",
         total_with_currency,
         "outstanding_shown",
