@@ -1,3 +1,4 @@
+from axes.models import AccessAttempt
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
@@ -81,6 +82,11 @@ class UserAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, BaseUserAdmin, ModelAd
 
 
 admin.site.unregister(Group)
+# Django's groups are this product's roles: page titles, breadcrumbs and the sidebar all say "Roles". Verbose names
+# are not schema (migrations read a model's Meta, not these), so this needs no migration of django.contrib.auth.
+Group._meta.verbose_name, Group._meta.verbose_name_plural = "role", "roles"
+# The same for django-axes' record of sign-in attempts.
+AccessAttempt._meta.verbose_name, AccessAttempt._meta.verbose_name_plural = "login attempt", "login attempts"
 
 
 @admin.register(Group)

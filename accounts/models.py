@@ -41,6 +41,17 @@ class UserManager(BaseUserManager):
         return self.get(email=canonical_email(username))
 
 
+class UntrackedSavesSkipped(HistoricalRecords):
+    """History that records no version for a save of untracked fields only: a sign-in saves `last_login` (and may
+    upgrade the password's hash) with `update_fields`, which changes nothing the audit trail shows."""
+
+    def post_save(self, instance, created, using=None, **kwargs):
+        update_fields = kwargs.get("update_fields")
+        if not created and update_fields and set(update_fields) <= set(self.excluded_fields):
+            return
+        super().post_save(instance, created, using=using, **kwargs)
+
+
 class User(AbstractBaseUser, PermissionsMixin):
     """A person who signs in: staff (in role groups) or a customer's portal user (not staff)."""
 
@@ -58,7 +69,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     date_joined = models.DateTimeField(default=timezone.now)
 
     # Role changes are the audit trail's most sensitive rows: the groups are kept with every version.
-    history = HistoricalRecords(excluded_fields=["password", "last_login"], m2m_fields=["groups"])
+    history = UntrackedSavesSkipped(excluded_fields=["password", "last_login"], m2m_fields=["groups"])
 
     objects = UserManager()
 

@@ -1,4 +1,4 @@
-"""Staff roles are Django groups; their permission sets are kept here, in code (DESIGN.md, "Roles").
+"""Staff roles are Django groups; their permission sets are kept here, in code (docs/DESIGN.md, "Roles").
 
 A data migration creates the groups; after every migrate the sets below are applied, so a
 permission added by a later app reaches its roles without a hand-made change.

@@ -17,8 +17,6 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import path
-from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 from simple_history.admin import SimpleHistoryAdmin
@@ -43,6 +41,7 @@ from approvals.views import attachment_download
 from billing_project.admin_site import ReadOnlyHistoryMixin
 from billing_project.admin_tools import ReadOnlyAdmin
 from billing_project.errors import DomainError
+from billing_project.formatting import moment
 
 STATUS_COLOURS = {
     ApprovalRequest.Status.PENDING: "warning",
@@ -148,7 +147,7 @@ class RequestColumns:
 
     @display(description="Submitted", ordering="opened_at")
     def submitted_at(self, row: ApprovalRequest) -> str:
-        return date_format(timezone.localtime(row.opened_at), "SHORT_DATETIME_FORMAT")
+        return moment(row.opened_at)
 
     @display(description="Waiting", ordering="opened_at")
     def waiting(self, row: ApprovalRequest) -> str:
@@ -197,6 +196,9 @@ def report(model_admin, http_request, outcomes: list[tuple[ApprovalRequest, Outc
 @admin.register(AwaitingApproval)
 class AwaitingApprovalAdmin(RequestColumns, ReadOnlyAdmin):
     """Pending requests the signed-in user may approve now, oldest first; approve or reject the selected ones."""
+
+    empty_title = "Nothing waits for your approval"
+    empty_message = "Bills and settlements you may approve appear here when they are submitted; you are emailed too."
 
     list_display = ["request_link", "customer", "waiting_for", "submitted_by", "submitted_at", "waiting"]
     list_display_links = None
@@ -258,9 +260,11 @@ class AwaitingApprovalAdmin(RequestColumns, ReadOnlyAdmin):
 class ApprovalRequestAdmin(RequestColumns, ReadOnlyHistoryMixin, SimpleHistoryAdmin, ReadOnlyAdmin):
     """Every request the user may see, read-only; its page shows the rule's steps and the timeline."""
 
+    empty_message = "No bill or settlement has been submitted for approval yet."
+
+    # Within the page at 1,280 px: the target's page is linked from the request's own page.
     list_display = [
         "summary",
-        "target_link",
         "customer",
         "status_label",
         "waiting_for",

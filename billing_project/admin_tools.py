@@ -3,16 +3,22 @@
 import calendar
 from collections.abc import Callable
 from datetime import date
+from operator import attrgetter
 
 from django.contrib import messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, HttpResponseRedirect
+from django.utils import timezone
+from django.utils.text import capfirst
 from unfold.admin import ModelAdmin
+from unfold.decorators import display
 from unfold.views import ChangeList
 
-from billing_project.billing_time import billing_day_range
+from billing_project import formatting
+from billing_project.billing_time import billing_day_range, billing_zone
 from billing_project.errors import DomainError
+from billing_project.spreadsheets import csv_download, spreadsheet_safe, xlsx_download
 
 
 class ReadOnlyAdmin(ModelAdmin):
@@ -88,3 +94,135 @@ class ServiceButtonsMixin:
         else:
             self.message_user(request, success(result), messages.SUCCESS)
         return back_to(request, url)
+
+
+def _column(show: Callable, description: str, ordering: str | None) -> Callable:
+    """A list column or read-only field that shows one value through billing_project.formatting.
+
+    Usable both in `list_display` as is and as a ModelAdmin attribute named in `fields` or `readonly_fields`
+    (then bound, so called with the admin first): the row is always the last argument.
+    """
+
+    @display(description=description, ordering=ordering)
+    def column(*args) -> str:
+        return show(args[-1]) or "—"
+
+    return column
+
+
+def money_column(field: str, description: str, *, currency: str = "currency", ordering: bool = True) -> Callable:
+    """An amount with its currency code ("EUR 1,234.50"); `field` and `currency` are dotted paths on the row."""
+    read, read_currency = attrgetter(field), attrgetter(currency)
+    return _column(
+        lambda row: formatting.money(read(row), read_currency(row)),
+        description,
+        field.replace(".", "__") if ordering else None,
+    )
+
+
+def price_column(field: str, description: str, *, currency: str = "currency", ordering: bool = True) -> Callable:
+    """A unit price with its currency code, trailing zeros trimmed to two decimals ("EUR 0.008")."""
+    read, read_currency = attrgetter(field), attrgetter(currency)
+    return _column(
+        lambda row: formatting.price(read(row), read_currency(row)),
+        description,
+        field.replace(".", "__") if ordering else None,
+    )
+
+
+def quantity_column(field: str, description: str, *, ordering: bool = True) -> Callable:
+    """A quantity without trailing zeros ("1,250.5")."""
+    read = attrgetter(field)
+    return _column(lambda row: formatting.quantity(read(row)), description, field if ordering else None)
+
+
+def moment_column(field: str, description: str, *, ordering: bool = True) -> Callable:
+    """A date and time in the project's format, in the billing time zone ("2 Dec 2026, 14:12")."""
+    read = attrgetter(field)
+    return _column(lambda row: formatting.moment(read(row)), description, field if ordering else None)
+
+
+def day_column(field: str, description: str, *, ordering: bool = True) -> Callable:
+    """A date in the project's format ("2 Dec 2026")."""
+    read = attrgetter(field)
+    return _column(lambda row: formatting.day(read(row)), description, field if ordering else None)
+
+
+def month_label(period: date | None) -> str:
+    """A billing month as people read it: "October 2026"."""
+    return f"{period:%B %Y}" if period else ""
+
+
+class FormattedWhenReadOnlyMixin:
+    """For a ModelAdmin or inline that people may also only view: the model fields named in `formatted_fields`
+    show as the formatted columns they map to (`{"unit_price": "unit_price_shown"}`) when the user may not change
+    the object, instead of the raw "0.350000" Django shows for a read-only decimal."""
+
+    formatted_fields: dict[str, str] = {}
+
+    def _read_only(self, request, obj) -> bool:
+        return obj is not None and not self.has_change_permission(request, obj)
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if not self._read_only(request, obj):
+            return fields
+        return [self.formatted_fields.get(field, field) for field in fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not self._read_only(request, obj):
+            return readonly
+        return [*readonly, *self.formatted_fields.values()]
+
+
+EXPORT_VAR = "export"
+EXPORT_MAX_ROWS = 100_000
+
+
+class SpreadsheetExportMixin:
+    """CSV and XLSX of the list as filtered, searched and ordered on the page, through billing_project.spreadsheets
+    (CSV streamed, XLSX written row by row). `?export=csv|xlsx` on the list's URL; the page links both.
+
+    `export_columns` are (header, value of a row) pairs: values stay numbers and dates, so a spreadsheet can sum
+    them. A list of more than EXPORT_MAX_ROWS rows is refused with a message to narrow the filters.
+    """
+
+    export_columns: list[tuple[str, Callable]] = []
+    export_name = ""
+    list_before_template = "admin/spreadsheet_export_links.html"
+
+    def changelist_view(self, request, extra_context=None):
+        kind = request.GET.get(EXPORT_VAR)
+        params = request.GET.copy()
+        params.pop(EXPORT_VAR, None)
+        if kind in ("csv", "xlsx") and self.has_view_permission(request):
+            request.GET = params  # what the list sees: its own filters only
+            return self._export(request, kind)
+        links = {}
+        for name in ("csv", "xlsx"):
+            query = params.copy()
+            query[EXPORT_VAR] = name
+            links[name] = f"?{query.urlencode()}"
+        return super().changelist_view(request, (extra_context or {}) | {"export_links": links})
+
+    def _export(self, request, kind: str) -> HttpResponse:
+        changelist = self.get_changelist_instance(request)
+        rows = changelist.get_queryset(request)
+        if rows[EXPORT_MAX_ROWS : EXPORT_MAX_ROWS + 1].exists():
+            messages.error(
+                request, f"The list holds more than {EXPORT_MAX_ROWS:,} rows: narrow it with the filters to export it."
+            )
+            return HttpResponseRedirect(f"?{request.GET.urlencode()}")
+        headers = [header for header, _ in self.export_columns]
+        values = ([value(row) for _, value in self.export_columns] for row in rows.iterator(chunk_size=2000))
+        name = self.export_name or str(self.opts.verbose_name_plural).replace(" ", "-")
+        if kind == "csv":
+            safe = ([spreadsheet_safe(value) if isinstance(value, str) else value for value in row] for row in values)
+            return csv_download(headers, safe, f"{name}.csv")
+        return xlsx_download(headers, values, f"{name}.xlsx", sheet=capfirst(str(self.opts.verbose_name_plural)))
+
+
+def local_time(value):
+    """A date-time for a spreadsheet: in the billing time zone, without its zone (Excel keeps none)."""
+    return timezone.localtime(value, billing_zone()).replace(tzinfo=None) if value else None

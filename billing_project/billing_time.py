@@ -1,4 +1,4 @@
-"""Billing months are calendar months in BILLING_TIME_ZONE (DESIGN.md, "Money, time and numbers").
+"""Billing months are calendar months in BILLING_TIME_ZONE (docs/DESIGN.md, "Money, time and numbers").
 
 The booking window: a date or time a person or a machine gives for money (a payment's receipt, an
 invoice's month, a month-end, a usage record's service time) is not before 2000-01-01 in the billing

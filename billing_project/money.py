@@ -1,4 +1,4 @@
-"""Money precision and bounds, from one place (DESIGN.md, "Money, time and numbers").
+"""Money precision and bounds, from one place (docs/DESIGN.md, "Money, time and numbers").
 
 Bounds. One setting bounds any single amount a person or a machine gives, or that a draft derives
 (a payment, refund, adjustment, credit note, unit price, monthly fee, invoice line, invoice total):

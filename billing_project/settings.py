@@ -204,7 +204,7 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 20
 LANGUAGE_CODE = "en"
 USE_I18N = True
 USE_TZ = True
-# Billing months are calendar months in this zone (DESIGN.md, "Money, time and numbers"); pages show times in it.
+# Billing months are calendar months in this zone (docs/DESIGN.md, "Money, time and numbers"); pages show times in it.
 BILLING_TIME_ZONE = os.environ.get("BILLING_TIME_ZONE", "UTC")
 TIME_ZONE = BILLING_TIME_ZONE
 # One date and date-time format (billing_project/formats/en/formats.py) and one number locale for Babel
@@ -431,7 +431,7 @@ UNFOLD = {
                         "permission": can_view("catalog.view_partner"),
                     },
                     {
-                        "title": "Revenue shares",
+                        "title": "Revenue share agreements",
                         "icon": "percent",
                         "link": reverse_lazy("admin:orders_revenueshareagreement_changelist"),
                         "permission": can_view("orders.view_revenueshareagreement"),
@@ -624,7 +624,7 @@ UNFOLD = {
                         "permission": can_view("ledger.view_account"),
                     },
                     {
-                        "title": "Reconciliation",
+                        "title": "Reconciliation reports",
                         "icon": "fact_check",
                         "link": reverse_lazy("admin:ledger_reconciliationreport_changelist"),
                         "permission": can_view("ledger.view_reconciliationreport"),

@@ -20,8 +20,15 @@ from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 from accounts.models import User
 from accounts.roles import Role
 from billing_project.admin_site import ReadOnlyHistoryMixin
-from billing_project.admin_tools import CheckedDateHierarchyMixin
+from billing_project.admin_tools import (
+    CheckedDateHierarchyMixin,
+    FormattedWhenReadOnlyMixin,
+    money_column,
+    price_column,
+    quantity_column,
+)
 from billing_project.errors import DomainError
+from billing_project.formatting import day, quantity
 from catalog import services
 from catalog.models import Customer, Partner, PortalMembership, PriceAgreement, Service
 from catalog.resources import (
@@ -34,6 +41,19 @@ from catalog.resources import (
 from catalog.selectors import customer_deputies, customer_list_for, price_agreement_list_for
 
 AGREEMENT_TERMS = ["unit_price", "included_quantity", "monthly_fee", "valid_from", "valid_to"]
+
+
+class AgreementTermsShown(FormattedWhenReadOnlyMixin):
+    """An agreement's price, allowance and fee as people read them, for whoever may only view agreements."""
+
+    formatted_fields = {
+        "unit_price": "unit_price_shown",
+        "included_quantity": "included_quantity_shown",
+        "monthly_fee": "monthly_fee_shown",
+    }
+    unit_price_shown = price_column("unit_price", "Unit price", currency="customer.currency")
+    included_quantity_shown = quantity_column("included_quantity", "Included quantity")
+    monthly_fee_shown = money_column("monthly_fee", "Monthly fee", currency="customer.currency")
 
 
 class ServiceBackedAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ImportExportModelAdmin, ModelAdmin):
@@ -96,7 +116,7 @@ class PriceAgreementInlineFormSet(BaseInlineFormSet):
             periods.append((service, start, end))
 
 
-class PriceAgreementInline(TabularInline):
+class PriceAgreementInline(AgreementTermsShown, TabularInline):
     model = PriceAgreement
     formset = PriceAgreementInlineFormSet
     extra = 0
@@ -135,7 +155,7 @@ class CustomerAdmin(ServiceBackedAdmin):
     create_service = services.customer_create
     update_service = services.customer_update
     update_kwarg = "customer"
-    list_display = ["name", "client_id", "currency", "status", "csm", "sales_owner", "require_csm_approval"]
+    list_display = ["name", "client_id", "currency_code", "status", "csm_name", "sales_owner_name"]
     list_filter = ["status", "currency", "require_csm_approval", ("csm", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["csm", "sales_owner"]
     search_fields = ["name", "legal_name", "client_id", "billing_email"]
@@ -180,6 +200,18 @@ class CustomerAdmin(ServiceBackedAdmin):
         if request.user.has_perm("accounts.view_user"):
             return ["deputy_csms"]
         return ["csm", "sales_owner", "deputy_csms"]
+
+    @display(description="Currency", ordering="currency")
+    def currency_code(self, customer: Customer) -> str:
+        return customer.currency
+
+    @display(description="CSM", ordering="csm__full_name")
+    def csm_name(self, customer: Customer) -> str:
+        return customer.csm.full_name or customer.csm.email if customer.csm else "—"
+
+    @display(description="Sales owner", ordering="sales_owner__full_name")
+    def sales_owner_name(self, customer: Customer) -> str:
+        return customer.sales_owner.full_name or customer.sales_owner.email if customer.sales_owner else "—"
 
     @display(description="Deputy CSMs")
     def deputy_csms(self, customer: Customer) -> str:
@@ -339,9 +371,9 @@ class PartnerAdmin(ServiceBackedAdmin):
             (
                 (
                     agreement.order_type.name if agreement.order_type_id else "All order types (general)",
-                    agreement.percentage,
-                    f"{agreement.valid_from:%d %b %Y}",
-                    f"{agreement.valid_to:%d %b %Y}" if agreement.valid_to else "open-ended",
+                    quantity(agreement.percentage),
+                    day(agreement.valid_from),
+                    day(agreement.valid_to) if agreement.valid_to else "open-ended",
                 )
                 for agreement in agreements
             ),
@@ -376,10 +408,18 @@ class ServiceAdmin(ServiceBackedAdmin):
 
 
 @admin.register(PriceAgreement)
-class PriceAgreementAdmin(CheckedDateHierarchyMixin, ServiceBackedAdmin):
+class PriceAgreementAdmin(AgreementTermsShown, CheckedDateHierarchyMixin, ServiceBackedAdmin):
     resource_classes = [PriceAgreementResource]
     update_kwarg = "agreement"
-    list_display = ["customer", "service", "unit_price", "included_quantity", "monthly_fee", "valid_from", "valid_to"]
+    list_display = [
+        "customer",
+        "service",
+        "unit_price_shown",
+        "included_quantity_shown",
+        "monthly_fee_shown",
+        "valid_from",
+        "valid_to",
+    ]
     list_filter = ["service", "customer__currency", ("valid_from", admin.DateFieldListFilter)]
     list_select_related = ["customer", "service"]
     search_fields = ["customer__name", "customer__client_id", "service__code", "service__name"]

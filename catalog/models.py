@@ -15,6 +15,7 @@ from stdnum import vatin
 from stdnum.exceptions import ValidationError as NumberError
 
 from billing_project import money
+from billing_project.formatting import day
 from catalog.dependents import csm_requirements
 
 external_key_validator = RegexValidator(
@@ -396,8 +397,8 @@ class PriceAgreement(models.Model):
         ]
 
     def __str__(self) -> str:
-        end = self.valid_to.isoformat() if self.valid_to else "open"
-        return f"{self.customer.client_id} · {self.service.code} · {self.valid_from.isoformat()} – {end}"
+        end = day(self.valid_to) if self.valid_to else "open-ended"
+        return f"{self.customer.name} · {self.service.name} · {day(self.valid_from)} – {end}"
 
     def clean(self) -> None:
         super().clean()

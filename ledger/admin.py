@@ -6,6 +6,7 @@ one service each, and the journal is read-only. Lists are scoped with ledger.sel
 """
 
 from collections.abc import Callable
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -21,6 +22,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action, display
 from unfold.enums import ActionVariant
+from unfold.views import ChangeList
 
 from approvals.forms import CommentRequiredForm, DecisionForm
 from approvals.models import ApprovalRequest
@@ -34,9 +36,22 @@ from approvals.services import (
     open_steps,
     request_for,
 )
+from billing_project import formatting
 from billing_project.admin_site import ReadOnlyHistoryMixin
-from billing_project.admin_tools import ReadOnlyAdmin, ServiceButtonsMixin, back_to
+from billing_project.admin_tools import (
+    ReadOnlyAdmin,
+    ServiceButtonsMixin,
+    SpreadsheetExportMixin,
+    back_to,
+    local_time,
+    moment_column,
+    money_column,
+    month_label,
+    price_column,
+    quantity_column,
+)
 from billing_project.errors import Conflict, DomainError
+from billing_project.money import round_amount
 from catalog import admin as catalog_admin
 from catalog.models import Customer
 from catalog.selectors import customer_list_for
@@ -70,8 +85,10 @@ from ledger.selectors import (
     billing_run_stalled_list,
     credit_note_list_for,
     customer_statement,
+    customers_with_balance,
     invoice_list_for,
     invoice_open_list,
+    overdue_amounts,
     payment_list_for,
     transaction_list_for,
 )
@@ -117,18 +134,13 @@ STATUS_COLOURS = {
 }
 
 
-def invoice_label(invoice: Invoice) -> str:
-    return invoice.number or f"Draft #{invoice.pk}"
+amount_with_currency = money_column("amount", "Amount")
+total_with_currency = money_column("total", "Total")
 
 
-@display(description="Amount", ordering="amount")
-def amount_with_currency(row) -> str:
-    return f"{row.amount} {row.currency}"
-
-
-@display(description="Total", ordering="total")
-def total_with_currency(row) -> str:
-    return f"{row.total} {row.currency}"
+def percent(rate) -> str:
+    """A tax rate kept as a fraction (0.2000) as people read it: "20 %"."""
+    return f"{formatting.quantity(rate * 100)} %"
 
 
 class PeriodFilter(MonthFilter):
@@ -136,7 +148,7 @@ class PeriodFilter(MonthFilter):
 
     def lookups(self, request, model_admin):
         periods = model_admin.get_queryset(request).order_by("-period").values_list("period", flat=True).distinct()
-        return [(f"{period:%Y-%m}", f"{period:%Y-%m}") for period in periods]
+        return [(f"{period:%Y-%m}", month_label(period)) for period in periods]
 
 
 class MonthEndButtonMixin:
@@ -199,17 +211,25 @@ class InvoiceItemInline(ReadOnlyInline):
         "source",
         "description",
         "service",
-        "quantity",
-        "unit_price",
-        "amount",
-        "tax_rate",
-        "tax_amount",
+        "quantity_shown",
+        "unit_price_shown",
+        "amount_shown",
+        "tax_rate_shown",
+        "tax_amount_shown",
         "vat_category",
     ]
     tab = True
+    quantity_shown = quantity_column("quantity", "Quantity")
+    unit_price_shown = price_column("unit_price", "Unit price", currency="invoice.currency")
+    amount_shown = money_column("amount", "Amount", currency="invoice.currency")
+    tax_amount_shown = money_column("tax_amount", "Tax", currency="invoice.currency")
+
+    @display(description="Tax rate")
+    def tax_rate_shown(self, item: InvoiceItem) -> str:
+        return percent(item.tax_rate)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("service")
+        return super().get_queryset(request).select_related("service", "invoice")
 
 
 class AllocationInline(ReadOnlyInline):
@@ -224,28 +244,32 @@ class AllocationInline(ReadOnlyInline):
 
 class InvoiceAllocationInline(AllocationInline):
     fk_name = "invoice"
-    fields = ["payment", "credit_note", "amount", "created_at"]
+    fields = ["payment", "credit_note", "amount_shown", "created_at"]
     verbose_name_plural = "Payments and credit allocated"
     tab = True
+    amount_shown = money_column("amount", "Amount", currency="invoice.currency")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("payment", "credit_note")
+        return super().get_queryset(request).select_related("payment", "credit_note", "invoice__customer")
 
 
 class PaymentAllocationInline(AllocationInline):
     fk_name = "payment"
-    fields = ["invoice", "amount", "created_at"]
+    fields = ["invoice", "amount_shown", "created_at"]
     verbose_name_plural = "Set against invoices"
+    amount_shown = money_column("amount", "Amount", currency="invoice.currency")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("invoice")
+        return super().get_queryset(request).select_related("invoice__customer")
 
 
 class CreditNoteInline(ReadOnlyInline):
     model = CreditNote
-    fields = ["number", "total", "unallocated", "full", "reason", "issued_at"]
+    fields = ["number", "total_shown", "unallocated_shown", "full", "reason", "issued_at"]
     show_change_link = True
     tab = True
+    total_shown = money_column("total", "Total")
+    unallocated_shown = money_column("unallocated", "Unallocated")
 
 
 INVOICE_DIALOGS = {
@@ -323,16 +347,32 @@ OFFERED_WHEN: dict[str, Callable[[Invoice], bool]] = {
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(ServiceButtonsMixin, MonthEndButtonMixin, ServiceWrittenAdmin):
+class InvoiceAdmin(SpreadsheetExportMixin, ServiceButtonsMixin, MonthEndButtonMixin, ServiceWrittenAdmin):
     add_view_class = InvoiceCreateView
+    export_columns = [
+        ("Invoice", str),
+        ("Customer", lambda invoice: invoice.customer.name),
+        ("Client id", lambda invoice: invoice.customer.client_id),
+        ("Month", lambda invoice: invoice.period),
+        ("Kind", lambda invoice: invoice.get_kind_display()),
+        ("Status", lambda invoice: invoice.get_status_display()),
+        ("Currency", lambda invoice: invoice.currency),
+        ("Subtotal", lambda invoice: invoice.subtotal),
+        ("Tax", lambda invoice: invoice.tax),
+        ("Total", lambda invoice: invoice.total),
+        ("Paid", lambda invoice: invoice.amount_paid),
+        ("Credited", lambda invoice: invoice.amount_credited),
+        ("Outstanding", lambda invoice: invoice.outstanding),
+        ("Issued at", lambda invoice: local_time(invoice.issued_at)),
+        ("Due date", lambda invoice: invoice.due_date),
+    ]
     list_display = [
         "invoice",
         "customer",
         "billed_month",
-        "kind",
         "status_label",
         total_with_currency,
-        "outstanding",
+        "outstanding_shown",
         "due_date",
     ]
     list_filter = ["status", PeriodFilter, ("customer", CustomerFilter), "kind"]
@@ -357,11 +397,23 @@ class InvoiceAdmin(ServiceButtonsMixin, MonthEndButtonMixin, ServiceWrittenAdmin
         "send_again",
         "credit",
     ]
-    readonly_fields = ["billed_month", "outstanding", "pdf_file"]
+    readonly_fields = ["billed_month", "pdf_file"]
     change_form_after_template = "ledger/invoice_after_form.html"
     fieldsets = [
         (None, {"fields": ["customer", "kind", "billed_month", "status", "number", "currency"]}),
-        ("Amounts", {"fields": ["subtotal", "tax", "total", "amount_paid", "amount_credited", "outstanding"]}),
+        (
+            "Amounts",
+            {
+                "fields": [
+                    "subtotal_shown",
+                    "tax_shown",
+                    "total_shown",
+                    "amount_paid_shown",
+                    "amount_credited_shown",
+                    "outstanding_shown",
+                ]
+            },
+        ),
         ("Dates", {"fields": ["issued_at", "due_date", "paid_at"]}),
         ("Origin", {"fields": ["pdf_file", "billing_run", "created_by", "created_at", "updated_at"]}),
     ]
@@ -436,25 +488,33 @@ class InvoiceAdmin(ServiceButtonsMixin, MonthEndButtonMixin, ServiceWrittenAdmin
     def _approval_request(self, invoice: Invoice) -> ApprovalRequest:
         approval = request_for(invoice)
         if approval is None:
-            raise Conflict(f"{invoice_label(invoice)} has no approval request open.", code="no_request")
+            raise Conflict(f"{str(invoice)} has no approval request open.", code="no_request")
         return approval
 
     def _approved_message(self, invoice: Invoice, approval: ApprovalRequest) -> str:
         if approval.status == ApprovalRequest.Status.PENDING:
             waiting = "; ".join(step["label"] for step in open_steps(approval))
-            return f"Your approval of {invoice_label(invoice)} is recorded; it still needs: {waiting}."
+            return f"Your approval of {str(invoice)} is recorded; it still needs: {waiting}."
         invoice.refresh_from_db()
         if invoice.number:
-            return f"{invoice.number} approved and issued: {invoice.total} {invoice.currency}."
-        return f"{invoice_label(invoice)} approved; Finance may issue it now."
+            return f"{invoice.number} approved and issued: {formatting.money(invoice.total, invoice.currency)}."
+        return f"{str(invoice)} approved; Finance may issue it now."
+
+    subtotal_shown = money_column("subtotal", "Subtotal")
+    tax_shown = money_column("tax", "Tax")
+    total_shown = money_column("total", "Total")
+    amount_paid_shown = money_column("amount_paid", "Paid")
+    amount_credited_shown = money_column("amount_credited", "Credited")
+    outstanding_shown = money_column("outstanding", "Outstanding", ordering=False)
 
     @display(description="Invoice", ordering="number")
     def invoice(self, invoice: Invoice) -> str:
-        return invoice_label(invoice)
+        # The row's customer and month are its own columns: a draft's full name would repeat them.
+        return format_html('<span class="whitespace-nowrap">{}</span>', invoice.number or "Draft")
 
     @display(description="Month", ordering="period")
     def billed_month(self, invoice: Invoice) -> str:
-        return f"{invoice.period:%Y-%m}"
+        return format_html('<span class="whitespace-nowrap">{}</span>', month_label(invoice.period))
 
     @display(description="Status", ordering="status", label=STATUS_COLOURS)
     def status_label(self, invoice: Invoice) -> tuple[str, str]:
@@ -478,7 +538,7 @@ class InvoiceAdmin(ServiceButtonsMixin, MonthEndButtonMixin, ServiceWrittenAdmin
     def download_pdf(self, request, object_id):
         invoice = self._invoice(request, object_id)
         if not invoice.pdf:
-            self.message_user(request, f"{invoice_label(invoice)} is not issued yet: it has no PDF.", messages.WARNING)
+            self.message_user(request, f"{str(invoice)} is not issued yet: it has no PDF.", messages.WARNING)
             return redirect(change_url(invoice))
         return pdf_download(invoice.pdf, f"{invoice.number}.pdf")
 
@@ -502,7 +562,9 @@ class InvoiceAdmin(ServiceButtonsMixin, MonthEndButtonMixin, ServiceWrittenAdmin
                 quantity=data["quantity"],
                 unit_price=data["unit_price"],
             ),
-            lambda item: f"Line “{item.description}” added: {item.amount} {invoice.currency} before tax.",
+            lambda item: (
+                f"Line “{item.description}” added: {formatting.money(item.amount, invoice.currency)} before tax."
+            ),
         )
 
     @action(
@@ -519,9 +581,9 @@ class InvoiceAdmin(ServiceButtonsMixin, MonthEndButtonMixin, ServiceWrittenAdmin
             change_url(invoice),
             lambda: approval_submit(actor=request.user, target=invoice),
             lambda approval: (
-                f"{invoice_label(invoice)} submitted for approval; its approvers were emailed."
+                f"{str(invoice)} submitted for approval; its approvers were emailed."
                 if approval
-                else f"{invoice_label(invoice)} needs no approval under its customer's rule: issue it."
+                else f"{str(invoice)} needs no approval under its customer's rule: issue it."
             ),
         )
 
@@ -558,7 +620,7 @@ class InvoiceAdmin(ServiceButtonsMixin, MonthEndButtonMixin, ServiceWrittenAdmin
             lambda: approval_reject(
                 actor=request.user, request=self._approval_request(invoice), comment=form.cleaned_data["comment"]
             ),
-            lambda _: f"{invoice_label(invoice)} rejected; whoever submitted it was emailed your comment.",
+            lambda _: f"{str(invoice)} rejected; whoever submitted it was emailed your comment.",
         )
 
     @action(
@@ -576,7 +638,7 @@ class InvoiceAdmin(ServiceButtonsMixin, MonthEndButtonMixin, ServiceWrittenAdmin
             lambda: approval_revert(
                 actor=request.user, request=self._approval_request(invoice), comment=form.cleaned_data["comment"]
             ),
-            lambda _: f"Your decision on {invoice_label(invoice)} was reverted; it waits for approval again.",
+            lambda _: f"Your decision on {str(invoice)} was reverted; it waits for approval again.",
         )
 
     @action(
@@ -597,9 +659,7 @@ class InvoiceAdmin(ServiceButtonsMixin, MonthEndButtonMixin, ServiceWrittenAdmin
                 route=form.cleaned_data["route"],
                 comment=form.cleaned_data["comment"],
             ),
-            lambda approval: (
-                f"{invoice_label(invoice)} re-routed to “{approval.rule['label']}”; its approvers were emailed."
-            ),
+            lambda approval: f"{str(invoice)} re-routed to “{approval.rule['label']}”; its approvers were emailed.",
         )
 
     @action(
@@ -616,7 +676,8 @@ class InvoiceAdmin(ServiceButtonsMixin, MonthEndButtonMixin, ServiceWrittenAdmin
             change_url(invoice),
             lambda: invoice_issue(actor=request.user, invoice=invoice),
             lambda issued: (
-                f"Invoice {issued.number} issued: {issued.total} {issued.currency}, due on {issued.due_date:%d %b %Y}."
+                f"Invoice {issued.number} issued: {formatting.money(issued.total, issued.currency)}, "
+                f"due on {formatting.day(issued.due_date)}."
             ),
         )
 
@@ -633,7 +694,7 @@ class InvoiceAdmin(ServiceButtonsMixin, MonthEndButtonMixin, ServiceWrittenAdmin
             request,
             change_url(invoice),
             lambda: invoice_cancel(actor=request.user, invoice=invoice),
-            lambda cancelled: f"{invoice_label(cancelled)} cancelled.",
+            lambda cancelled: f"{str(cancelled)} cancelled.",
         )
 
     @action(
@@ -688,13 +749,16 @@ class InvoiceAdmin(ServiceButtonsMixin, MonthEndButtonMixin, ServiceWrittenAdmin
                 reason=data["reason"],
                 amount=None if data["scope"] == CreditNoteForm.FULL else data["amount"],
             ),
-            lambda note: f"Credit note {note.number} of {note.total} {note.currency} issued on {invoice.number}.",
+            lambda note: (
+                f"Credit note {note.number} of {formatting.money(note.total, note.currency)} "
+                f"issued on {invoice.number}."
+            ),
         )
 
 
 @admin.register(CreditNote)
 class CreditNoteAdmin(ServiceWrittenAdmin):
-    list_display = ["number", "invoice", "customer", total_with_currency, "unallocated", "full", "issued_at"]
+    list_display = ["number", "invoice", "customer", total_with_currency, "unallocated_shown", "full", "issued_at"]
     list_filter = ["full", "currency", ("customer", CustomerFilter)]
     list_select_related = ["invoice", "customer"]
     search_fields = ["number", "invoice__number", "customer__name", "customer__client_id"]
@@ -704,10 +768,10 @@ class CreditNoteAdmin(ServiceWrittenAdmin):
         "invoice",
         "customer",
         "currency",
-        "subtotal",
-        "tax",
-        "total",
-        "unallocated",
+        "subtotal_shown",
+        "tax_shown",
+        "total_shown",
+        "unallocated_shown",
         "full",
         "reason",
         "issued_at",
@@ -715,6 +779,10 @@ class CreditNoteAdmin(ServiceWrittenAdmin):
         "created_by",
     ]
     readonly_fields = ["pdf_file"]
+    subtotal_shown = money_column("subtotal", "Subtotal")
+    tax_shown = money_column("tax", "Tax")
+    total_shown = money_column("total", "Total")
+    unallocated_shown = money_column("unallocated", "Unallocated")
     actions_row = ["download_pdf"]
     actions_detail = ["download_pdf"]
 
@@ -747,25 +815,36 @@ PAYMENT_MOVE_DIALOG = {
 
 
 @admin.register(Payment)
-class PaymentAdmin(ServiceWrittenAdmin):
+class PaymentAdmin(SpreadsheetExportMixin, ServiceWrittenAdmin):
     add_view_class = PaymentCreateView
-    list_display = ["received_at", "customer", amount_with_currency, "method", "bank_reference", "unallocated"]
+    export_columns = [
+        ("Received at", lambda payment: local_time(payment.received_at)),
+        ("Customer", lambda payment: payment.customer.name),
+        ("Client id", lambda payment: payment.customer.client_id),
+        ("Currency", lambda payment: payment.currency),
+        ("Amount", lambda payment: payment.amount),
+        ("Unallocated", lambda payment: payment.unallocated),
+        ("Method", lambda payment: payment.get_method_display()),
+        ("Bank reference", lambda payment: payment.bank_reference),
+    ]
+    list_display = ["received_at", "customer", amount_with_currency, "method", "bank_reference", "unallocated_shown"]
     list_filter = ["method", "currency", ("customer", CustomerFilter)]
     list_select_related = ["customer"]
     search_fields = ["bank_reference", "customer__name", "customer__client_id"]
     search_help_text = "Bank reference, customer name or client id"
     fields = [
         "customer",
-        "amount",
-        "currency",
+        "amount_shown",
         "method",
         "received_at",
         "bank_reference",
-        "unallocated",
+        "unallocated_shown",
         "note",
         "created_by",
         "created_at",
     ]
+    amount_shown = money_column("amount", "Amount")
+    unallocated_shown = money_column("unallocated", "Unallocated")
     inlines = [PaymentAllocationInline]
     actions_detail = ["move"]
 
@@ -869,7 +948,15 @@ class AdjustmentAdmin(CustomerRowsAdmin):
 class BillingConfigAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
     """Opened with each customer; edited here through billing_config_update."""
 
-    list_display = ["customer", "cycle", "payment_terms_days", "tax_rate", "tax_exempt", "invoice_email", "auto_issue"]
+    list_display = [
+        "customer",
+        "cycle",
+        "payment_terms_days",
+        "tax_rate_shown",
+        "tax_exempt",
+        "invoice_email",
+        "auto_issue",
+    ]
     list_filter = ["cycle", "tax_exempt", "auto_issue"]
     list_select_related = ["customer"]
     search_fields = ["customer__name", "customer__client_id", "invoice_email"]
@@ -894,6 +981,10 @@ class BillingConfigAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
     def get_queryset(self, request):
         return BillingConfig.objects.filter(customer__in=customer_list_for(request.user)).select_related("customer")
 
+    @display(description="Tax rate", ordering="tax_rate")
+    def tax_rate_shown(self, config: BillingConfig) -> str:
+        return percent(config.tax_rate)
+
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -905,6 +996,17 @@ class BillingConfigAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
         billing_config_update(actor=request.user, customer=obj.customer, **changes)
 
 
+class OverdueFilter(admin.SimpleListFilter):
+    title = "overdue"
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "With overdue invoices")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(overdue_count__gt=0) if self.value() == "yes" else queryset
+
+
 class RunInvoiceInline(ReadOnlyInline):
     model = Invoice
     fk_name = "billing_run"
@@ -913,15 +1015,13 @@ class RunInvoiceInline(ReadOnlyInline):
     per_page = 50
 
     def get_queryset(self, request):
-        return invoice_list_for(request.user)
+        return invoice_list_for(request.user).select_related("customer")
 
     @display(description="Invoice")
     def invoice(self, invoice: Invoice) -> str:
-        return format_html('<a href="{}" class="text-primary-600">{}</a>', change_url(invoice), invoice_label(invoice))
+        return format_html('<a href="{}" class="text-primary-600">{}</a>', change_url(invoice), str(invoice))
 
-    @display(description="Total")
-    def total_amount(self, invoice: Invoice) -> str:
-        return total_with_currency(invoice)
+    total_amount = money_column("total", "Total")
 
 
 RUN_STATUS_COLOURS = {
@@ -949,28 +1049,26 @@ class StalledRunFilter(admin.SimpleListFilter):
 class BillingRunAdmin(MonthEndButtonMixin, ReadOnlyHistoryMixin, SimpleHistoryAdmin, ReadOnlyAdmin):
     """Month-end runs; one whose worker died shows as stalled and can be closed as failed."""
 
+    empty_message = "No month-end has run yet: start one with the Month-end button above."
+
     list_display = [
-        "__str__",
+        "billed_month",
         "scope",
         "status_label",
         "started_at",
-        "finished_at",
-        "started_by",
-        "customer_count",
-        "invoices_created",
-        "invoices_submitted",
-        "invoices_issued",
-        "nothing_to_bill",
+        "created",
+        "issued",
+        "nothing_to_bill_count",
         "failure_count",
     ]
     fields = [
         "billed_month",
         "customer",
         "dry_run",
-        "status_label",
+        "status_text",
         "started_by",
         "started_at",
-        "last_progress_at",
+        "last_progress",
         "finished_at",
         "customer_count",
         "customers_done",
@@ -981,8 +1079,10 @@ class BillingRunAdmin(MonthEndButtonMixin, ReadOnlyHistoryMixin, SimpleHistoryAd
         "nothing_to_bill",
         "failures",
     ]
-    readonly_fields = ["billed_month", "status_label", "last_progress_at"]
+    readonly_fields = ["billed_month", "status_text", "last_progress"]
     list_filter = ["status", StalledRunFilter, PeriodFilter, "dry_run"]
+    search_fields = ["customer__name", "customer__client_id"]
+    search_help_text = "Customer name or client id, or a month (2026-10)"
     list_select_related = ["customer", "started_by"]
     inlines = [RunInvoiceInline]
     actions_detail = ["mark_failed"]
@@ -990,13 +1090,20 @@ class BillingRunAdmin(MonthEndButtonMixin, ReadOnlyHistoryMixin, SimpleHistoryAd
     def get_queryset(self, request):
         return billing_run_list()
 
+    def get_search_results(self, request, queryset, search_term):
+        try:
+            period = datetime.strptime(search_term.strip(), "%Y-%m").date()
+        except ValueError:
+            return super().get_search_results(request, queryset, search_term)
+        return queryset.filter(period=period), False
+
     def get_urls(self):
         month_end = self.admin_site.admin_view(MonthEndView.as_view(model_admin=self))
         return [path("month-end/", month_end, name="ledger_billingrun_month_end"), *super().get_urls()]
 
     @display(description="Month", ordering="period")
     def billed_month(self, run: BillingRun) -> str:
-        return f"{run.period:%Y-%m}"
+        return month_label(run.period)
 
     @display(description="Customers")
     def scope(self, run: BillingRun) -> str:
@@ -1009,13 +1116,29 @@ class BillingRunAdmin(MonthEndButtonMixin, ReadOnlyHistoryMixin, SimpleHistoryAd
             return "stalled", f"Stalled (no progress for {minutes} min)"
         return run.status, run.get_status_display()
 
-    @display(description="Last progress")
-    def last_progress_at(self, run: BillingRun):
-        return run.last_progress_at
+    @display(description="Status")
+    def status_text(self, run: BillingRun) -> str:
+        # A read-only field shows text, not the list's coloured label.
+        return self.status_label(run)[1]
+
+    last_progress = moment_column("last_progress_at", "Last progress", ordering=False)
 
     @display(description="Failures")
     def failure_count(self, run: BillingRun) -> int:
         return len(run.failures)
+
+    # Short headers: the list stays within the page at 1,280 px.
+    @display(description="Invoices made", ordering="invoices_created")
+    def created(self, run: BillingRun) -> int:
+        return run.invoices_created
+
+    @display(description="Issued", ordering="invoices_issued")
+    def issued(self, run: BillingRun) -> int:
+        return run.invoices_issued
+
+    @display(description="Nothing to bill", ordering="nothing_to_bill")
+    def nothing_to_bill_count(self, run: BillingRun) -> int:
+        return run.nothing_to_bill
 
     def get_actions_detail(self, request, object_id):
         run = self.get_object(request, unquote(object_id))
@@ -1058,23 +1181,48 @@ class BillingRunAdmin(MonthEndButtonMixin, ReadOnlyHistoryMixin, SimpleHistoryAd
 
 @admin.register(Account)
 class AccountAdmin(ReadOnlyAdmin):
-    list_display = ["code", "name", "kind", "currency", "customer", "balance"]
+    list_display = ["name", "code", "kind", "customer", "balance_shown"]
+    balance_shown = money_column("balance", "Balance")
     list_filter = ["kind", "currency", ("customer", CustomerFilter)]
     list_select_related = ["customer"]
     search_fields = ["code", "name", "customer__name", "customer__client_id"]
 
 
+def _leg_side(field: str, description: str):
+    show = money_column(field, description, currency="account.currency")
+    # An empty side stays empty, as in a printed journal.
+    return display(description=description)(lambda leg: show(leg) if getattr(leg, field) else "")
+
+
 class LegInline(ReadOnlyInline):
     model = Leg
-    fields = ["account", "debit", "credit", "balance_after"]
+    hide_title = True  # each row's name repeats its columns
+    fields = ["account", "debit_shown", "credit_shown", "balance_after_shown"]
+    debit_shown = staticmethod(_leg_side("debit", "Debit"))
+    credit_shown = staticmethod(_leg_side("credit", "Credit"))
+    balance_after_shown = money_column("balance_after", "Balance after", currency="account.currency")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("account")
 
 
 @admin.register(Transaction)
-class TransactionAdmin(ReadOnlyAdmin):
+class TransactionAdmin(SpreadsheetExportMixin, ReadOnlyAdmin):
     """The journal: append-only; a mistake is corrected by a reversing transaction, never here."""
+
+    empty_message = "Nothing is posted yet: issuing an invoice or booking a payment posts to the journal."
+
+    export_name = "journal"
+    export_columns = [
+        ("Date", lambda entry: local_time(entry.created_at)),
+        ("Kind", lambda entry: entry.get_kind_display()),
+        ("Reference", lambda entry: entry.reference),
+        ("Description", lambda entry: entry.description),
+        ("Customer", lambda entry: entry.customer.name if entry.customer else ""),
+        ("Currency", lambda entry: entry.currency),
+        # The debits' subquery sum (SQLite returns it without its places): two places, as every amount.
+        ("Amount", lambda entry: round_amount(entry.debits)),
+    ]
 
     list_display = ["created_at", "kind", "reference", "description", "customer", "amount"]
     list_filter = ["kind", "currency", ("customer", CustomerFilter)]
@@ -1099,7 +1247,7 @@ class TransactionAdmin(ReadOnlyAdmin):
 
     @display(description="Amount")
     def amount(self, entry: Transaction) -> str:
-        return f"{entry.debits} {entry.currency}"
+        return formatting.money(entry.debits, entry.currency)
 
     @display(description="Source")
     def source_link(self, entry: Transaction) -> str:
@@ -1114,6 +1262,7 @@ class TransactionAdmin(ReadOnlyAdmin):
 
 @admin.register(ReconciliationReport)
 class ReconciliationReportAdmin(ReadOnlyAdmin):
+    empty_message = "The ledger has not been reconciled yet: it runs nightly, or now with the button above."
     list_display = ["__str__", "ran_at", "account_count", "transaction_count", "outcome"]
     actions_list = ["reconcile_now"]
 
@@ -1146,6 +1295,18 @@ class ReconciliationReportAdmin(ReadOnlyAdmin):
         return back_to(request, change_url(report))
 
 
+class CustomerChangeList(ChangeList):
+    """Adds to the page's customers what their overdue invoices still owe: one query for the page's rows."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        self.result_list = list(self.result_list)
+        if self.model_admin.shows_money(request):
+            owed = overdue_amounts([customer.pk for customer in self.result_list])
+            for customer in self.result_list:
+                customer.overdue_amount = owed.get(customer.pk)
+
+
 admin.site.unregister(Customer)
 
 
@@ -1155,6 +1316,41 @@ class CustomerWithLedgerAdmin(catalog_admin.CustomerAdmin):
     lines) and the statement page: catalog may not import the ledger, so the ledger extends the page."""
 
     change_form_after_template = "ledger/customer_account.html"
+
+    def shows_money(self, request) -> bool:
+        # Operations sees customers but no money.
+        return request.user.has_perm("ledger.view_invoice")
+
+    def get_queryset(self, request):
+        customers = super().get_queryset(request)
+        return customers_with_balance(customers) if self.shows_money(request) else customers
+
+    def get_changelist(self, request, **kwargs):
+        return CustomerChangeList
+
+    def get_list_display(self, request):
+        columns = super().get_list_display(request)
+        return [*columns, "balance", "overdue"] if self.shows_money(request) else columns
+
+    def get_list_filter(self, request):
+        filters = super().get_list_filter(request)
+        return [*filters, OverdueFilter] if self.shows_money(request) else filters
+
+    @display(description="Balance", ordering="balance")
+    def balance(self, customer: Customer) -> str:
+        return formatting.money(customer.balance or 0, customer.currency)
+
+    @display(description="Overdue", ordering="overdue_count")
+    def overdue(self, customer: Customer) -> str:
+        amount = getattr(customer, "overdue_amount", None)
+        if not amount:
+            return "—"
+        invoices = f"{customer.overdue_count} invoice{'s' if customer.overdue_count != 1 else ''}"
+        return format_html(
+            '<span class="text-red-600 dark:text-red-500">{} ({})</span>',
+            formatting.money(amount, customer.currency),
+            invoices,
+        )
 
     def get_urls(self):
         statement = self.admin_site.admin_view(CustomerStatementView.as_view(model_admin=self))

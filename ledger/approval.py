@@ -1,4 +1,4 @@
-"""Invoices as targets of `approvals` (DESIGN.md, "Approvals"): the rule per customer and the callbacks."""
+"""Invoices as targets of `approvals` (docs/DESIGN.md, "Approvals"): the rule per customer and the callbacks."""
 
 import copy
 from collections import defaultdict
@@ -13,6 +13,7 @@ from simple_history.utils import get_history_manager_for_model
 from accounts.roles import ROLE_PERMISSIONS, Role
 from approvals.registry import Rule, Step
 from billing_project.errors import Conflict
+from billing_project.formatting import money
 from catalog.selectors import ROLES_SEEING_ALL_CUSTOMERS, customer_deputy_ids
 from ledger.locks import lock_invoice, lock_invoices
 from ledger.models import BillingConfig, Invoice, csm_problem
@@ -192,9 +193,7 @@ class InvoiceApprovalHandler:
         return invoice_approval_rule(invoice, deputy_ids=deputies_of([invoice])[invoice.customer_id])
 
     def summary(self, invoice: Invoice) -> str:
-        kind = "Bill" if invoice.kind == Invoice.Kind.USAGE else "Manual invoice"
-        customer = invoice.customer.client_id
-        return f"{kind} {invoice.pk} for {customer}, {invoice.period:%Y-%m}: {invoice.total} {invoice.currency}"
+        return f"{invoice}: {money(invoice.total, invoice.currency)}"
 
     def lock(self, invoice: Invoice) -> Invoice:
         # The customer first, as every service locks it before its invoices (ledger/locks.py); approvals then

@@ -25,7 +25,7 @@ from unfold.widgets import (
 from approvals.forms import RerouteForm
 from approvals.models import ApprovalRequest
 from approvals.services import request_for
-from billing_project import money
+from billing_project import formatting, money
 from billing_project.billing_time import billing_day_range, booking_day_problem
 from catalog.models import Customer
 from ledger.models import Adjustment, BillingRun, Invoice, Payment, Refund
@@ -100,11 +100,11 @@ class InvoiceCreateForm(CustomerScopedForm):
 
 
 def money_label(amount: Decimal, currency: str) -> str:
-    return f"{amount:,} {currency}"
+    return formatting.money(amount, currency)
 
 
 def payment_state_label(invoice: Invoice) -> str:
-    """How an invoice stands after a payment reached it: "is paid" or "still owes 12.00 EUR"."""
+    """How an invoice stands after a payment reached it: "is paid" or "still owes EUR 12.00"."""
     if invoice.status == Invoice.Status.PAID:
         return "is paid"
     return f"still owes {money_label(invoice.outstanding, invoice.currency)}"
@@ -112,7 +112,8 @@ def payment_state_label(invoice: Invoice) -> str:
 
 def open_invoice_label(invoice: Invoice) -> str:
     return (
-        f"{invoice.number} — {money_label(invoice.outstanding, invoice.currency)} open, due {invoice.due_date:%d %b %Y}"
+        f"{invoice.number} — {money_label(invoice.outstanding, invoice.currency)} open, "
+        f"due {formatting.day(invoice.due_date)}"
     )
 
 

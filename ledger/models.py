@@ -1,4 +1,4 @@
-"""The journal, billing configurations, invoices, payments and month-end runs (DESIGN.md, "The ledger").
+"""The journal, billing configurations, invoices, payments and month-end runs (docs/DESIGN.md, "The ledger").
 
 Legs and transactions are append-only: the querysets refuse update and delete, `save()` refuses a
 second save, and on PostgreSQL triggers refuse both even from raw SQL (migration 0002).
@@ -17,6 +17,8 @@ from simple_history.models import HistoricalRecords
 
 from accounts.roles import Role
 from billing_project import money
+from billing_project.formatting import day, moment
+from billing_project.formatting import money as money_text
 from catalog.models import Customer, Partner, Service
 from ledger.vat import ZERO_RATE_CATEGORIES, VatCategory, validate_exemption_code
 
@@ -99,7 +101,7 @@ class Account(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.code} ({self.currency})"
+        return f"{self.name} ({self.currency})"
 
 
 class Transaction(AppendOnlyModel):
@@ -129,13 +131,15 @@ class Transaction(AppendOnlyModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name = "journal transaction"
+        verbose_name_plural = "journal"
         indexes = [
             models.Index(fields=["customer", "created_at"], name="transaction_customer_idx"),
             models.Index(fields=["source_type", "source_id"], name="transaction_source_idx"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.reference or self.pk}"
+        return f"{self.get_kind_display()} {self.reference or 'of ' + day(self.created_at)}"
 
 
 class Leg(AppendOnlyModel):
@@ -159,7 +163,8 @@ class Leg(AppendOnlyModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.account.code} {'Dr' if self.debit else 'Cr'} {self.debit or self.credit}"
+        side = "Dr" if self.debit else "Cr"
+        return f"{self.account.name} {side} {money_text(self.debit or self.credit, self.account.currency)}"
 
     @property
     def amount(self) -> Decimal:
@@ -247,6 +252,7 @@ class BillingConfig(models.Model):
     history = HistoricalRecords()
 
     class Meta:
+        verbose_name = "billing configuration"
         constraints = [
             models.CheckConstraint(
                 condition=Q(tax_rate__gte=0) & Q(tax_rate__lt=1), name="billing_config_tax_rate_range"
@@ -337,9 +343,11 @@ class BillingRun(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        verbose_name = "month-end run"
 
     def __str__(self) -> str:
-        return f"Month-end {self.period:%Y-%m} #{self.pk}"
+        started = f", started {moment(self.started_at)}" if self.started_at else ""
+        return f"Month-end {self.period:%B %Y}{started}"
 
 
 class BillingRunCustomer(models.Model):
@@ -362,7 +370,7 @@ class BillingRunCustomer(models.Model):
         indexes = [models.Index(fields=["run", "created_at"], name="billing_run_progress_idx")]
 
     def __str__(self) -> str:
-        return f"{self.run} / {self.customer_id}"
+        return f"{self.run} / {self.customer.name}"
 
 
 class Invoice(models.Model):
@@ -442,7 +450,7 @@ class Invoice(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.number or f"Draft {self.pk} ({self.customer_id}, {self.period:%Y-%m})"
+        return self.number or f"Draft invoice for {self.customer.name}, {self.period:%B %Y}"
 
     @property
     def outstanding(self) -> Decimal:
@@ -566,7 +574,7 @@ class Payment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.currency} {self.bank_reference}"
+        return f"Payment of {money_text(self.amount, self.currency)} ({self.bank_reference})"
 
 
 class Allocation(models.Model):
@@ -604,7 +612,7 @@ class Allocation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount} to invoice {self.invoice_id}"
+        return f"{money_text(self.amount, self.invoice.currency)} to {self.invoice}"
 
 
 class Refund(models.Model):
@@ -626,7 +634,7 @@ class Refund(models.Model):
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_positive")]
 
     def __str__(self) -> str:
-        return f"Refund {self.amount} {self.currency} to {self.customer_id}"
+        return f"Refund of {money_text(self.amount, self.currency)} to {self.customer.name}"
 
 
 class Adjustment(models.Model):
@@ -654,7 +662,7 @@ class Adjustment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_direction_display()} {self.amount} {self.currency}"
+        return f"Adjustment of {money_text(self.amount, self.currency)} for {self.customer.name}"
 
 
 class ReminderLog(models.Model):
@@ -666,7 +674,7 @@ class ReminderLog(models.Model):
         ordering = ["-sent_at"]
 
     def __str__(self) -> str:
-        return f"Reminder for invoice {self.invoice_id} at {self.sent_at:%Y-%m-%d}"
+        return f"Reminder for {self.invoice} on {day(self.sent_at)}"
 
 
 class ReconciliationReport(models.Model):
@@ -679,7 +687,7 @@ class ReconciliationReport(models.Model):
         ordering = ["-ran_at"]
 
     def __str__(self) -> str:
-        return f"Reconciliation {self.ran_at:%Y-%m-%d %H:%M}"
+        return f"Reconciliation of {moment(self.ran_at)}"
 
     @property
     def balanced(self) -> bool:

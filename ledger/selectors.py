@@ -197,6 +197,33 @@ def customer_balance(customer: Customer) -> Decimal:
     return account.balance if account else Decimal("0.00")
 
 
+def customers_with_balance(customers: QuerySet[Customer]) -> QuerySet[Customer]:
+    """The customers with `balance` (their receivable account's, in their currency; none without an account) and
+    `overdue_count` (their overdue invoices), each a subquery on one indexed row set: the list's query stays one."""
+    receivable = Account.objects.filter(
+        kind=Account.Kind.RECEIVABLE, customer=OuterRef("pk"), currency=OuterRef("currency")
+    ).values("balance")[:1]
+    overdue = (
+        Invoice.objects.filter(customer=OuterRef("pk"), status=Invoice.Status.OVERDUE)
+        .order_by()
+        .values("customer")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return customers.annotate(balance=Subquery(receivable), overdue_count=Coalesce(Subquery(overdue), 0))
+
+
+def overdue_amounts(customer_ids: list[int]) -> dict[int, Decimal]:
+    """What each customer's overdue invoices still owe, summed in Python (SQLite sums decimals as floats)."""
+    amounts: dict[int, Decimal] = {}
+    rows = Invoice.objects.filter(customer_id__in=customer_ids, status=Invoice.Status.OVERDUE).values_list(
+        "customer_id", "total", "amount_paid", "amount_credited"
+    )
+    for customer_id, total, paid, credited in rows:
+        amounts[customer_id] = amounts.get(customer_id, Decimal("0.00")) + total - paid - credited
+    return amounts
+
+
 # --- Month-end runs ---------------------------------------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ from ledger.forms import (
     PaymentForm,
     RefundForm,
     StatementPeriodForm,
+    money_label,
     open_invoice_label,
     payment_state_label,
 )
@@ -147,8 +148,9 @@ class PaymentCreateView(ServiceFormView):
         payment = payment_record(actor=self.request.user, **data)
         allocated = payment.amount - payment.unallocated
         message = (
-            f"Payment of {payment.amount} {payment.currency} from {payment.customer} booked: "
-            f"{allocated} set against invoices, {payment.unallocated} left as credit."
+            f"Payment of {money_label(payment.amount, payment.currency)} from {payment.customer} booked: "
+            f"{money_label(allocated, payment.currency)} set against invoices, "
+            f"{money_label(payment.unallocated, payment.currency)} left as credit."
         )
         invoice = data.get("invoice")
         if invoice is not None:

@@ -17,7 +17,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
-from django.utils.timezone import localtime
 from import_export.admin import ImportExportModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin, TabularInline
@@ -30,6 +29,7 @@ from billing_project.admin_site import ReadOnlyHistoryMixin
 from billing_project.admin_tools import ServiceButtonsMixin
 from billing_project.billing_time import billing_today
 from billing_project.errors import DomainError
+from billing_project.formatting import day, moment, money, quantity
 from catalog.admin import ServiceBackedAdmin
 from ledger.forms import money_label
 from ledger.models import Invoice
@@ -163,7 +163,7 @@ class OrderTypeAdmin(ReferenceDataAdmin):
 
     @display(description="Default fee", ordering="default_fee")
     def fee_default(self, order_type: OrderType) -> str:
-        return f"{order_type.default_fee:,}"
+        return money(order_type.default_fee)
 
 
 @admin.register(DocumentType)
@@ -223,8 +223,8 @@ def person(user) -> str:
     return (user.full_name or user.email) if user is not None else "—"
 
 
-def moment(value) -> str:
-    return f"{localtime(value):%d %b %Y %H:%M}" if value else "—"
+def when(value) -> str:
+    return moment(value) or "—"
 
 
 def missing_documents_of(order: Order) -> list[OrderDocument]:
@@ -280,7 +280,6 @@ class OrderAdmin(ServiceButtonsMixin, ReadOnlyHistoryMixin, SimpleHistoryAdmin, 
         "order_number",
         "customer_name",
         "order_type",
-        "company_name",
         "status_label",
         "assignee_name",
         "due",
@@ -550,11 +549,11 @@ class OrderAdmin(ServiceButtonsMixin, ReadOnlyHistoryMixin, SimpleHistoryAdmin, 
 
     @display(description="Start date", ordering="start_date")
     def start(self, order: Order) -> str:
-        return f"{order.start_date:%d %b %Y}"
+        return day(order.start_date)
 
     @display(description="Started")
     def started(self, order: Order) -> str:
-        return moment(order.started_at)
+        return when(order.started_at)
 
     @display(description="Status", ordering="status", label=STATUS_COLOURS)
     def status_label(self, order: Order) -> tuple[str, str]:
@@ -566,9 +565,9 @@ class OrderAdmin(ServiceButtonsMixin, ReadOnlyHistoryMixin, SimpleHistoryAdmin, 
             return format_html(
                 '<span class="font-semibold text-red-600 dark:text-red-400 whitespace-nowrap">{}</span> '
                 '<span class="text-red-600 dark:text-red-400">overdue</span>',
-                f"{order.due_date:%d %b %Y}",
+                day(order.due_date),
             )
-        return format_html('<span class="whitespace-nowrap">{}</span>', f"{order.due_date:%d %b %Y}")
+        return format_html('<span class="whitespace-nowrap">{}</span>', day(order.due_date))
 
     @display(description="Fee", ordering="fee")
     def fee_label(self, order: Order) -> str:
@@ -580,7 +579,7 @@ class OrderAdmin(ServiceButtonsMixin, ReadOnlyHistoryMixin, SimpleHistoryAdmin, 
 
     @display(description="Finished")
     def finished(self, order: Order) -> str:
-        return moment(order.completed_at or order.failed_at or order.cancelled_at)
+        return when(order.completed_at or order.failed_at or order.cancelled_at)
 
     @display(description="Payment status")
     def payment_status(self, order: Order) -> str:
@@ -630,7 +629,7 @@ class OrderAdmin(ServiceButtonsMixin, ReadOnlyHistoryMixin, SimpleHistoryAdmin, 
             "{} · {} · {}",
             (
                 (
-                    f"{localtime(row.payment.received_at if row.payment else row.credit_note.issued_at):%d %b %Y}",
+                    day(row.payment.received_at if row.payment else row.credit_note.issued_at),
                     row.payment.bank_reference if row.payment else f"credit from {row.credit_note.number}",
                     money_label(row.amount, order.invoice.currency),
                 )
@@ -905,15 +904,15 @@ class RevenueShareAgreementAdmin(ServiceBackedAdmin):
 
     @display(description="Share", ordering="percentage")
     def share(self, agreement: RevenueShareAgreement) -> str:
-        return f"{agreement.percentage} %"
+        return f"{quantity(agreement.percentage)} %"
 
     @display(description="Valid from", ordering="valid_from")
     def first_day(self, agreement: RevenueShareAgreement) -> str:
-        return f"{agreement.valid_from:%d %b %Y}"
+        return day(agreement.valid_from)
 
     @display(description="Valid to", ordering="valid_to")
     def last_day(self, agreement: RevenueShareAgreement) -> str:
-        return f"{agreement.valid_to:%d %b %Y}" if agreement.valid_to else "open-ended"
+        return day(agreement.valid_to) if agreement.valid_to else "open-ended"
 
     @staticmethod
     def create_service(*, actor, **data):
@@ -973,7 +972,7 @@ class ExpenseAdmin(ModelAdmin):
 
     @display(description="Date", ordering="date")
     def date_label(self, expense: Expense) -> str:
-        return format_html('<span class="whitespace-nowrap">{}</span>', f"{expense.date:%d %b %Y}")
+        return format_html('<span class="whitespace-nowrap">{}</span>', day(expense.date))
 
     @display(description="Order", ordering="order__number")
     def order_link(self, expense: Expense) -> str:

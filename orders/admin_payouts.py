@@ -16,7 +16,6 @@ from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
-from django.utils.timezone import localtime
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import RelatedDropdownFilter
@@ -28,6 +27,7 @@ from billing_project.admin_site import ReadOnlyHistoryMixin
 from billing_project.admin_tools import ServiceButtonsMixin
 from billing_project.billing_time import billing_today
 from billing_project.errors import DomainError
+from billing_project.formatting import day, moment
 from billing_project.money import round_amount
 from catalog.models import Partner
 from ledger.forms import money_label
@@ -53,8 +53,8 @@ def person(user) -> str:
     return (user.full_name or user.email) if user is not None else "—"
 
 
-def moment(value) -> str:
-    return f"{localtime(value):%d %b %Y %H:%M}" if value else "—"
+def when(value) -> str:
+    return moment(value) or "—"
 
 
 def batch_url(batch: PayoutBatch) -> str:
@@ -224,23 +224,23 @@ class PayoutBatchAdmin(ServiceButtonsMixin, ReadOnlyHistoryMixin, SimpleHistoryA
 
     @display(description="Cut-off", ordering="cut_off")
     def cut_off_label(self, batch: PayoutBatch) -> str:
-        return format_html('<span class="whitespace-nowrap">{}</span>', f"{batch.cut_off:%d %b %Y}")
+        return format_html('<span class="whitespace-nowrap">{}</span>', day(batch.cut_off))
 
     @display(description="Created", ordering="created_at")
     def created(self, batch: PayoutBatch) -> str:
-        return f"{moment(batch.created_at)} by {person(batch.created_by)}"
+        return f"{when(batch.created_at)} by {person(batch.created_by)}"
 
     @display(description="Approved (paid)", ordering="approved_at")
     def approved(self, batch: PayoutBatch) -> str:
         if batch.approved_at is None:
             return "—"
-        return f"{moment(batch.approved_at)} by {person(batch.approved_by)}"
+        return f"{when(batch.approved_at)} by {person(batch.approved_by)}"
 
     @display(description="Cancelled")
     def cancelled(self, batch: PayoutBatch) -> str:
         if batch.cancelled_at is None:
             return "—"
-        return f"{moment(batch.cancelled_at)} by {person(batch.cancelled_by)}: {batch.cancel_reason}"
+        return f"{when(batch.cancelled_at)} by {person(batch.cancelled_by)}: {batch.cancel_reason}"
 
     @display(description="Paid to")
     def bank_details(self, batch: PayoutBatch) -> str:
@@ -359,7 +359,7 @@ class PayoutBatchAdmin(ServiceButtonsMixin, ReadOnlyHistoryMixin, SimpleHistoryA
 def _ended(order) -> tuple[str, str]:
     """How the order ended and the day: ("Completed", "03 Dec 2026")."""
     if order.completed_at:
-        return "Completed", f"{localtime(order.completed_at):%d %b %Y}"
+        return "Completed", day(order.completed_at)
     if order.failed_at:
-        return "Failed", f"{localtime(order.failed_at):%d %b %Y}"
+        return "Failed", day(order.failed_at)
     return "—", ""

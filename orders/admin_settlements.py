@@ -16,7 +16,6 @@ from django.http import Http404
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
-from django.utils.timezone import localtime
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import RelatedDropdownFilter
@@ -30,6 +29,7 @@ from approvals.services import approval_approve, approval_reject, request_for
 from billing_project.admin_site import ReadOnlyHistoryMixin
 from billing_project.admin_tools import CheckedDateHierarchyMixin, ServiceButtonsMixin, back_to
 from billing_project.errors import Conflict, DomainError
+from billing_project.formatting import day, moment
 from ledger.forms import money_label
 from orders.models import Order, Settlement
 from orders.selectors import settlement_list_for, settlement_may_see, settlement_page
@@ -67,15 +67,14 @@ def settlement_kind(settlement: Settlement) -> str:
 
 
 def day_label(value) -> str:
-    """A date (or an ISO date string from a calculation) as the admin writes dates: 03 Dec 2026."""
+    """A date (or an ISO date string from a calculation) as the admin writes dates: 3 Dec 2026."""
     if not value:
         return "—"
-    day = date.fromisoformat(value) if isinstance(value, str) else value
-    return f"{day:%d %b %Y}"
+    return day(date.fromisoformat(value) if isinstance(value, str) else value)
 
 
 def ended_text(calculation: dict) -> str:
-    """What the order did and when, from the calculation: "completed on 03 Dec 2026"."""
+    """What the order did and when, from the calculation: "completed on 3 Dec 2026"."""
     status = calculation.get("order_status")
     label = Order.Status(status).label.lower() if status in Order.Status.values else "ended"
     return f"{label} on {day_label(calculation.get('ended_on'))}"
@@ -440,7 +439,7 @@ class SettlementAdmin(
 
 
 def _moment(value) -> str:
-    return f"{localtime(value):%d %b %Y %H:%M}"
+    return moment(value)
 
 
 def _moment_by(value, user, *, nobody: str = "") -> str:

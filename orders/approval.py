@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from accounts.roles import Role
 from approvals.registry import Rule, Step
+from billing_project.formatting import money
 from orders.locks import lock_order, lock_orders, lock_settlements
 from orders.models import Settlement
 from orders.services.settlements import settlement_approved, settlement_rejected
@@ -34,7 +35,7 @@ class SettlementApprovalHandler:
         return settlement_rule(settlement)
 
     def summary(self, settlement: Settlement) -> str:
-        return f"Settlement {settlement} for {settlement.partner.name}: {settlement.amount:,} {settlement.currency}"
+        return f"Settlement {settlement} for {settlement.partner.name}: {money(settlement.amount, settlement.currency)}"
 
     def lock(self, settlement: Settlement) -> Settlement:
         # Its customer and order first (orders.locks), then the settlement; approvals then locks the request.

@@ -25,7 +25,8 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from functools import cache
 from itertools import islice
 
@@ -33,11 +34,10 @@ from django.apps import apps
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.db.models import IntegerField, OuterRef, Q, Subquery, Value
-from django.utils import timezone
 from django.utils.text import capfirst
 from simple_history.utils import get_app_model_primary_key_name, get_history_model_for_model, get_m2m_reverse_field_name
 
-from billing_project.billing_time import billing_zone
+from billing_project.formatting import day, moment, quantity
 
 SYSTEM = "system"
 SYSTEM_LABEL = "system"
@@ -346,7 +346,11 @@ def _display(column: models.Field, value, related: "_RelatedObjects") -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, datetime):
-        return timezone.localtime(value, billing_zone()).isoformat(timespec="seconds")
+        return moment(value)
+    if isinstance(value, date):
+        return day(value)
+    if isinstance(value, Decimal):
+        return quantity(value)
     if isinstance(value, dict | list):
         value = json.dumps(value, ensure_ascii=False, default=str)
     text = str(value)
@@ -388,7 +392,9 @@ class _RelatedObjects:
 
     def load(self) -> None:
         for model, ids in self.wanted.items():
-            self.rows[model] = model._base_manager.in_bulk(ids) if ids else {}
+            # With the rows their own text reads (an invoice's customer, a leg's account), in the same query.
+            foreign_keys = [column.name for column in model._meta.concrete_fields if column.many_to_one]
+            self.rows[model] = model._base_manager.select_related(*foreign_keys).in_bulk(ids) if ids else {}
 
     def attach(self, instance: models.Model) -> None:
         for column in self._foreign_keys(instance):

@@ -10,6 +10,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import PAGE_VAR, ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.functional import cached_property
@@ -24,7 +25,16 @@ from unfold.contrib.import_export.forms import ImportForm
 from unfold.decorators import action
 
 from billing_project.admin_site import ReadOnlyHistoryMixin
-from billing_project.admin_tools import CheckedDateHierarchyMixin, ReadOnlyAdmin
+from billing_project.admin_tools import (
+    CheckedDateHierarchyMixin,
+    ReadOnlyAdmin,
+    SpreadsheetExportMixin,
+    local_time,
+    money_column,
+    month_label,
+    price_column,
+    quantity_column,
+)
 from billing_project.billing_time import day_start
 from catalog.selectors import customer_list_for
 from usage.models import ClosedPeriod, MonthlySummary, Upload, UsageRecord
@@ -169,7 +179,7 @@ class MonthFilter(DropdownFilter):
 
     def lookups(self, request, model_admin):
         periods = monthly_summary_list_for(request.user).order_by("-period").values_list("period", flat=True).distinct()
-        return [(f"{period:%Y-%m}", f"{period:%Y-%m}") for period in periods]
+        return [(f"{period:%Y-%m}", month_label(period)) for period in periods]
 
     def queryset(self, request, queryset):
         if not self.value():
@@ -190,25 +200,39 @@ class MonthFilter(DropdownFilter):
 
 @admin.display(description="Month", ordering="period")
 def month(obj) -> str:
-    return f"{obj.period:%Y-%m}"
+    return month_label(obj.period)
 
 
 USAGE_FILTERS = [("customer", CustomerFilter), ("service", RelatedDropdownFilter), MonthFilter]
 
 
+class CustomerKeySearchMixin:
+    """Search on a table of millions of rows by its customer: the customers are found first in their own small table
+    (client id, or part of the name), then the rows through the indexed customer column; never a text match over
+    the rows themselves."""
+
+    search_fields = ["customer__client_id"]  # shows the search box; the search itself is below
+    search_help_text = "Client id or customer name"
+
+    def matching_customer_ids(self, request, term: str) -> list[int]:
+        customers = customer_list_for(request.user).filter(Q(client_id__iexact=term) | Q(name__icontains=term))
+        return list(customers.values_list("pk", flat=True)[:MAX_CUSTOMERS_SEARCHED])
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(customer_id__in=self.matching_customer_ids(request, term)), False
+
+
+# A search that names more customers than this (a single letter) lists the rows of the first ones only.
+MAX_CUSTOMERS_SEARCHED = 500
+
+
 @admin.register(Upload)
 class UploadAdmin(CheckedDateHierarchyMixin, ReadOnlyHistoryMixin, SimpleHistoryAdmin, ReadOnlyAdmin):
-    list_display = [
-        "original_name",
-        "created_at",
-        "created_by",
-        "source",
-        "row_count",
-        "status",
-        "duration",
-        "error_count",
-        "error_report",
-    ]
+    # Within the page at 1,280 px: the source and the duration are on each upload's page and result.
+    list_display = ["original_name", "created_at", "created_by", "row_count", "status", "error_count", "error_report"]
     list_filter = ["status", "source", "forced"]
     list_select_related = ["created_by"]
     search_fields = ["original_name", "sha256"]
@@ -269,13 +293,36 @@ class UsageRecordResource(resources.ModelResource):
 
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(ImportMixin, ReadOnlyAdmin):
+class UsageRecordAdmin(SpreadsheetExportMixin, CustomerKeySearchMixin, ImportMixin, ReadOnlyAdmin):
     """django-import-export's import page, routed through the one usage pipeline: no second set of rules."""
+
+    empty_message = "No usage imported yet: upload a usage file, or send it to the API."
+
+    export_columns = [
+        ("Service time", lambda record: local_time(record.service_time)),
+        ("Client id", lambda record: record.customer.client_id),
+        ("Customer", lambda record: record.customer.name),
+        ("Service code", lambda record: record.service.code),
+        ("Service", lambda record: record.service.name),
+        ("Quantity", lambda record: record.quantity),
+        ("Unit price", lambda record: record.unit_price),
+        ("Currency", lambda record: record.currency),
+        ("Month", lambda record: record.period),
+        ("Event id", lambda record: record.event_id or ""),
+    ]
 
     resource_classes = [UsageRecordResource]
     import_form_class = ImportForm
     formats = [CSV]
-    list_display = ["service_time", "customer", "service", "quantity", "unit_price", "currency", month, "upload"]
+    list_display = [
+        "service_time",
+        "customer",
+        "service",
+        quantity_column("quantity", "Quantity", ordering=False),
+        price_column("unit_price", "Unit price", ordering=False),
+        month,
+        "upload",
+    ]
     list_filter = USAGE_FILTERS
     list_filter_submit = True
     list_select_related = ["customer", "service", "upload"]
@@ -287,8 +334,18 @@ class UsageRecordAdmin(ImportMixin, ReadOnlyAdmin):
     paginator = CappedCountPaginator
     list_per_page = 100
 
+    search_help_text = "Client id or customer name; or an event id once a customer is chosen in the filters"
+
     def get_changelist(self, request, **kwargs):
         return UsageRecordChangeList
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term or "customer__id__exact" not in request.GET:
+            return super().get_search_results(request, queryset, search_term)
+        # One customer's rows: an event id is found through the (customer, event id) unique index.
+        customers = self.matching_customer_ids(request, term)
+        return queryset.filter(Q(customer_id__in=customers) | Q(event_id=term)), False
 
     def has_import_permission(self, request) -> bool:
         return request.user.has_perm("usage.add_upload")
@@ -316,8 +373,29 @@ class UsageRecordAdmin(ImportMixin, ReadOnlyAdmin):
 
 
 @admin.register(MonthlySummary)
-class MonthlySummaryAdmin(ReadOnlyAdmin):
-    list_display = [month, "customer", "service", "unit_price", "quantity", "record_count", "amount"]
+class MonthlySummaryAdmin(SpreadsheetExportMixin, CustomerKeySearchMixin, ReadOnlyAdmin):
+    empty_message = "Summaries appear as usage is imported: one per customer, service, month and price."
+    export_columns = [
+        ("Month", lambda summary: summary.period),
+        ("Client id", lambda summary: summary.customer.client_id),
+        ("Customer", lambda summary: summary.customer.name),
+        ("Service code", lambda summary: summary.service.code),
+        ("Service", lambda summary: summary.service.name),
+        ("Unit price", lambda summary: summary.unit_price),
+        ("Quantity", lambda summary: summary.quantity),
+        ("Records", lambda summary: summary.record_count),
+        ("Amount before allowance", lambda summary: summary.amount),
+        ("Currency", lambda summary: summary.customer.currency),
+    ]
+    list_display = [
+        month,
+        "customer",
+        "service",
+        price_column("unit_price", "Unit price", currency="customer.currency"),
+        quantity_column("quantity", "Quantity"),
+        "record_count",
+        money_column("amount", "Amount before allowance", currency="customer.currency"),
+    ]
     list_filter = USAGE_FILTERS
     list_filter_submit = True
     list_select_related = ["customer", "service"]
@@ -339,8 +417,11 @@ class MonthlySummaryAdmin(ReadOnlyAdmin):
 
 @admin.register(ClosedPeriod)
 class ClosedPeriodAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ReadOnlyAdmin):
+    empty_message = "No month is closed yet: month-end closes the months it bills."
     list_display = [month, "customer", "closed_at", "closed_by"]
-    list_filter = [("customer", CustomerFilter)]
+    list_filter = [("customer", CustomerFilter), MonthFilter]
+    search_fields = ["customer__client_id", "customer__name"]
+    search_help_text = "Client id or customer name"
     list_select_related = ["customer", "closed_by"]
 
     def get_queryset(self, request):

@@ -3,17 +3,24 @@ import calendar
 from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
-from unfold.widgets import UnfoldAdminIntegerFieldWidget, UnfoldAdminSelectWidget
+from unfold.widgets import (
+    UnfoldAdminFileFieldWidget,
+    UnfoldAdminIntegerFieldWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldBooleanSwitchWidget,
+)
 
 
 class UsageUploadForm(forms.Form):
     file = forms.FileField(
         label="Usage file",
         help_text="CSV with the columns serviceName, clientId, quantity, serviceTime and optionally eventId.",
+        widget=UnfoldAdminFileFieldWidget(attrs={"accept": ".csv,text/csv"}),
     )
     force = forms.BooleanField(
         label="Import anyway, although the same content was imported before",
         required=False,
+        widget=UnfoldBooleanSwitchWidget,
     )
 
     def clean_file(self):

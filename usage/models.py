@@ -4,6 +4,7 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from billing_project import money
+from billing_project.formatting import moment, quantity
 from catalog.models import Customer, PriceAgreement, Service
 
 
@@ -44,7 +45,7 @@ class Upload(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return self.original_name or f"{self.get_source_display()} #{self.pk}"
+        return self.original_name or f"{self.get_source_display()} of {moment(self.created_at)}"
 
 
 class UsageRecord(models.Model):
@@ -98,7 +99,9 @@ class UsageRecord(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.quantity} × {self.service_id} for {self.customer_id} at {self.service_time:%Y-%m-%d %H:%M}"
+        return (
+            f"{quantity(self.quantity)} × {self.service.name} for {self.customer.name} at {moment(self.service_time)}"
+        )
 
 
 class MonthlySummary(models.Model):
@@ -151,7 +154,7 @@ class MonthlySummary(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.customer_id}/{self.service_id} {self.period:%Y-%m} at {self.unit_price}"
+        return f"{self.service.name} for {self.customer.name}, {self.period:%B %Y}"
 
 
 class DailyUsage(models.Model):
@@ -206,4 +209,4 @@ class ClosedPeriod(models.Model):
         constraints = [models.UniqueConstraint(fields=["customer", "period"], name="closed_period_unique")]
 
     def __str__(self) -> str:
-        return f"{self.customer_id} {self.period:%Y-%m}"
+        return f"{self.customer.name}, {self.period:%B %Y}"

@@ -35,3 +35,21 @@ def test_the_password_is_never_copied_into_the_history(admin_user):
     user = services.user_create(actor=admin_user, email="new@example.com", full_name="New", password="x-Long-pass-123")
 
     assert not hasattr(user.history.latest(), "password")
+
+
+def test_signing_in_leaves_no_version(client, make_user):
+    user = make_user(Role.FINANCE)
+    versions = user.history.count()
+
+    client.force_login(user)
+    assert client.post("/admin/logout/").status_code in (200, 302)
+    user.set_password("x-Long-pass-123")
+    user.save()
+    versions_after_password = user.history.count()
+    signed_in = client.post("/admin/login/", {"username": user.email, "password": "x-Long-pass-123", "next": "/admin/"})
+    assert signed_in.status_code == 302
+
+    user.refresh_from_db()
+    assert user.last_login is not None
+    assert versions_after_password == versions + 1  # a password change is on record
+    assert user.history.count() == versions_after_password  # the sign-ins are not

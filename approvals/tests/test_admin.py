@@ -302,9 +302,7 @@ def test_reject_on_the_invoice_page_needs_a_comment(client, people, submit):
     assert invoice_of(request).status == Invoice.Status.PENDING_APPROVAL
 
     response = client.post(url, DIALOG | {"comment": "Wrong customer"}, follow=True)
-    assert messages_of(response) == [
-        f"Draft #{request.target_id} rejected; whoever submitted it was emailed your comment."
-    ]
+    assert messages_of(response) == [f"{invoice_of(request)} rejected; whoever submitted it was emailed your comment."]
     assert invoice_of(request).status == Invoice.Status.REJECTED
 
 
@@ -329,7 +327,7 @@ def test_revert_on_the_invoice_page_reopens_the_request(client, people, submit):
     response = client.post(f"{base}/revert/", DIALOG | {"comment": "My mistake"}, follow=True)
 
     assert messages_of(response) == [
-        f"Your decision on Draft #{request.target_id} was reverted; it waits for approval again."
+        f"Your decision on {invoice_of(request)} was reverted; it waits for approval again."
     ]
     assert invoice_of(request).status == Invoice.Status.PENDING_APPROVAL
     assert ApprovalRequest.objects.get(pk=request.pk).status == ApprovalRequest.Status.PENDING
@@ -466,7 +464,7 @@ def test_an_admin_reroutes_on_the_invoice_page_and_the_timeline_shows_it(client,
     )
 
     assert messages_of(response) == [
-        f"Draft #{request.target_id} re-routed to “Customer Success or Sales”; its approvers were emailed."
+        f"{invoice_of(request)} re-routed to “Customer Success or Sales”; its approvers were emailed."
     ]
     html = client.get(f"{base}/change/").content.decode()
     assert 'data-kind="rerouted"' in html

@@ -36,20 +36,16 @@ def _check_amount(amount: Decimal) -> None:
     check_bound(amount, kind="amount", field="amount", label="amount")
 
 
-def _invoice_label(invoice: Invoice) -> str:
-    return invoice.number or f"Draft #{invoice.pk}"
-
-
 def _check_customer_invoice(invoice: Invoice, *, customer: Customer, field: str) -> None:
     if invoice.customer_id != customer.pk:
         raise DomainError(
-            f"Invoice {_invoice_label(invoice)} is not an invoice of {customer.client_id}.",
-            fields={field: [f"{_invoice_label(invoice)} belongs to another customer."]},
+            f"{invoice} is not an invoice of {customer.name}.",
+            fields={field: [f"{invoice} belongs to another customer."]},
         )
 
 
 def _check_payable(invoice: Invoice, *, currency: str, field: str) -> None:
-    label = _invoice_label(invoice)
+    label = str(invoice)
     if invoice.status not in Invoice.OPEN:
         raise DomainError(
             f"Invoice {label} is {invoice.get_status_display().lower()}; only an issued or overdue invoice takes "
@@ -108,7 +104,7 @@ def payment_record(
         invoice = _lock_payable_invoice(invoice, customer=customer, field="invoice")
     if Payment.objects.filter(customer=customer, bank_reference=bank_reference).exists():
         raise DuplicatePayment(
-            f"A payment with bank reference {bank_reference!r} is already booked for {customer.client_id}.",
+            f"A payment with bank reference {bank_reference!r} is already booked for {customer.name}.",
             fields={"bank_reference": ["Already booked for this customer."]},
         )
     payment = Payment(
@@ -127,9 +123,7 @@ def payment_record(
         with transaction.atomic():
             payment.save()
     except IntegrityError as error:
-        raise DuplicatePayment(
-            f"Bank reference {bank_reference!r} is already booked for {customer.client_id}."
-        ) from error
+        raise DuplicatePayment(f"Bank reference {bank_reference!r} is already booked for {customer.name}.") from error
     transaction_post(
         kind=Transaction.Kind.PAYMENT,
         entries=[
@@ -176,7 +170,7 @@ def payment_reallocate(
         _check_customer_invoice(from_invoice, customer=customer, field="from_invoice")
         if from_invoice.pk == invoice.pk:
             raise DomainError(
-                f"The payment is already set against {_invoice_label(invoice)}; choose another invoice to move it to.",
+                f"The payment is already set against {invoice}; choose another invoice to move it to.",
                 fields={"invoice": ["Choose another invoice than the one the money leaves."]},
             )
     # The customer (held), its invoices by primary key, then the payment: ledger/locks.py's order.
@@ -194,7 +188,7 @@ def payment_reallocate(
             )
     else:
         from_invoice = locked[from_invoice.pk]
-        label, state = _invoice_label(from_invoice), from_invoice.get_status_display().lower()
+        label, state = str(from_invoice), from_invoice.get_status_display().lower()
         available = {row.pk: held for row, held in payment_allocated_invoices(payment)}.get(from_invoice.pk)
         if available is None:
             raise DomainError(
@@ -212,15 +206,14 @@ def payment_reallocate(
     if amount is None:
         amount = min(available, invoice.outstanding)
     elif amount > available:
-        where = "unallocated" if from_invoice is None else f"on {_invoice_label(from_invoice)}"
+        where = "unallocated" if from_invoice is None else f"on {str(from_invoice)}"
         raise DomainError(
             f"Payment {payment.bank_reference} has {available} {payment.currency} {where}; no more can be moved.",
             fields={"amount": [f"At most {available}."]},
         )
     elif amount > invoice.outstanding:
         raise DomainError(
-            f"Invoice {_invoice_label(invoice)} owes {invoice.outstanding} {payment.currency}; no more can be set "
-            "against it.",
+            f"{invoice} owes {invoice.outstanding} {payment.currency}; no more can be set against it.",
             fields={"amount": [f"At most {invoice.outstanding}."]},
         )
     if from_invoice is None:

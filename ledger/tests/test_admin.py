@@ -15,6 +15,7 @@ from openpyxl import load_workbook
 
 from accounts.roles import Role
 from billing_project.celery import app as celery_app
+from billing_project.formatting import day
 from catalog.tests.factories import CustomerFactory, PriceAgreementFactory
 from ledger.models import (
     Adjustment,
@@ -206,7 +207,7 @@ def test_finance_issues_a_draft_and_the_page_then_offers_what_fits_an_issued_inv
     assert response["Location"] == f"/admin/ledger/invoice/{draft.pk}/change/"
     draft.refresh_from_db()
     assert draft.status == Invoice.Status.ISSUED
-    assert messages_of(response) == [f"Invoice {draft.number} issued: 60.00 EUR, due on {draft.due_date:%d %b %Y}."]
+    assert messages_of(response) == [f"Invoice {draft.number} issued: EUR\xa060.00, due on {day(draft.due_date)}."]
     assert customer_balance(draft.customer) == D("60.00")
     page = finance.get(f"/admin/ledger/invoice/{draft.pk}/change/")
     assert [action["title"] for action in page.context["actions_detail"]] == [
@@ -216,7 +217,7 @@ def test_finance_issues_a_draft_and_the_page_then_offers_what_fits_an_issued_inv
         "Send again",
         "Credit",
     ]
-    assert "receivable:" in page.content.decode()  # the charge's legs, in the journal section
+    assert "Receivable — Acme" in page.content.decode()  # the charge's legs, in the journal section
 
 
 def test_an_action_from_a_dialog_answers_htmx_with_a_redirect_header(finance, draft):
@@ -279,7 +280,7 @@ def test_a_second_usage_invoice_for_the_month_is_refused_on_the_form(finance, dr
 def test_the_preview_shows_the_lines_and_regenerates_a_draft(finance, draft, import_usage):
     preview = finance.get(f"/admin/ledger/invoice/{draft.pk}/preview/")
     assert "KYC check — usage at 0.5" in preview.content.decode()
-    assert "60.00 EUR" in preview.content.decode()
+    assert "EUR\xa060.00" in preview.content.decode()
 
     customer = draft.customer
     service = InvoiceItem.objects.get(invoice=draft, source=InvoiceItem.Source.USAGE).service
@@ -315,7 +316,8 @@ def test_a_payment_entered_in_the_admin_is_booked_and_pays_the_invoice(finance, 
     payment = Payment.objects.get()
     assert response["Location"] == f"/admin/ledger/payment/{payment.pk}/change/"
     assert messages_of(response) == [
-        f"Payment of 60.00 EUR from {issued.customer} booked: 60.00 set against invoices, 0.00 left as credit."
+        f"Payment of EUR\xa060.00 from {issued.customer} booked: EUR\xa060.00 set against invoices, "
+        "EUR\xa00.00 left as credit."
     ]
     assert (payment.amount, payment.created_by, payment.received_at) == (D("60.00"), finance_user, RECEIVED)
     assert customer_balance(issued.customer) == D("0.00")
@@ -332,7 +334,7 @@ def test_a_duplicate_bank_reference_is_shown_on_the_form_and_books_nothing(finan
     assert response.status_code == 200
     form = response.context["form"]
     assert form.errors["bank_reference"] == ["Already booked for this customer."]
-    assert "is already booked for ACME" in str(form.non_field_errors())
+    assert "is already booked for Acme" in str(form.non_field_errors())
     assert Payment.objects.count() == 1
     assert Transaction.objects.count() == transactions
     assert customer_balance(issued.customer) == D("40.00")
@@ -381,8 +383,8 @@ def test_record_payment_on_an_open_invoice_opens_the_payment_form_filled_in_with
     # Only the customer's open invoices are offered, with what each still owes.
     assert [label for _, label in form.fields["invoice"].choices] == [
         "None: the oldest open invoices first",
-        f"{issued.number} — 60.00 EUR open, due {issued.due_date:%d %b %Y}",
-        f"{newer.number} — 24.00 EUR open, due {newer.due_date:%d %b %Y}",
+        f"{issued.number} — EUR\xa060.00 open, due {day(issued.due_date)}",
+        f"{newer.number} — EUR\xa024.00 open, due {day(newer.due_date)}",
     ]
 
 
@@ -400,7 +402,8 @@ def test_a_payment_booked_for_the_newer_invoice_pays_it_and_leaves_the_older_ope
     response = book_payment(finance, issued.customer, amount="24.00", invoice=newer.pk)
 
     assert messages_of(response) == [
-        f"Payment of 24.00 EUR from {issued.customer} booked: 24.00 set against invoices, 0.00 left as credit. "
+        f"Payment of EUR\xa024.00 from {issued.customer} booked: EUR\xa024.00 set against invoices, "
+        "EUR\xa00.00 left as credit. "
         f"{newer.number} is paid."
     ]
     newer.refresh_from_db()
@@ -434,12 +437,12 @@ def test_the_form_reads_the_open_invoices_of_the_customer_chosen(finance, client
         "invoices": [
             {
                 "id": issued.pk,
-                "label": f"{issued.number} — 60.00 EUR open, due {issued.due_date:%d %b %Y}",
+                "label": f"{issued.number} — EUR\xa060.00 open, due {day(issued.due_date)}",
                 "outstanding": "60.00",
             },
             {
                 "id": newer.pk,
-                "label": f"{newer.number} — 24.00 EUR open, due {newer.due_date:%d %b %Y}",
+                "label": f"{newer.number} — EUR\xa024.00 open, due {day(newer.due_date)}",
                 "outstanding": "24.00",
             },
         ]
@@ -467,7 +470,7 @@ def test_a_payment_moves_to_another_invoice_from_its_page(finance, finance_user,
         for action in finance.get(f"/admin/ledger/payment/{payment.pk}/change/").context["actions_detail"]
     ]
     dialog = finance.get(url).context["form"]
-    assert [label for _, label in dialog.fields["source"].choices] == [f"What it pays on {older.number}: 24.00 EUR"]
+    assert [label for _, label in dialog.fields["source"].choices] == [f"What it pays on {older.number}: EUR\xa024.00"]
     assert finance.get(f"/admin/ledger/payment/{payment.pk + 1000}/move/").status_code == 404
 
     response = finance.post(
@@ -476,8 +479,8 @@ def test_a_payment_moves_to_another_invoice_from_its_page(finance, finance_user,
 
     assert response["HX-Redirect"] == f"/admin/ledger/payment/{payment.pk}/change/"
     assert messages_of(response) == [
-        f"24.00 EUR of payment B-24 moved from {older.number} to {newer.number}: it is paid. "
-        f"{older.number} owes 60.00 EUR again."
+        f"EUR\xa024.00 of payment B-24 moved from {older.number} to {newer.number}: it is paid. "
+        f"{older.number} owes EUR\xa060.00 again."
     ]
     newer.refresh_from_db()
     older.refresh_from_db()
@@ -557,7 +560,7 @@ def test_a_draft_has_no_pdf_to_download(finance, draft):
     response = finance.get(f"/admin/ledger/invoice/{draft.pk}/pdf/")
 
     assert response["Location"] == f"/admin/ledger/invoice/{draft.pk}/change/"
-    assert messages_of(response) == [f"Draft #{draft.pk} is not issued yet: it has no PDF."]
+    assert messages_of(response) == ["Draft invoice for Acme, October 2026 is not issued yet: it has no PDF."]
 
 
 def test_the_statement_exports_every_movement_as_csv_with_formulae_neutralised(finance, issued):
@@ -611,8 +614,8 @@ def test_the_customer_page_shows_the_balance_and_the_latest_movements(finance, i
     response = finance.get(f"/admin/catalog/customer/{issued.customer_id}/change/")
 
     page = " ".join(response.content.decode().split())
-    assert '<strong data-testid="customer-balance">60.00 EUR</strong> (owed by the customer)' in page
-    assert "Monthly, net 14 days, tax 20%" in page
+    assert '<strong data-testid="customer-balance">EUR 60.00</strong> (owed by the customer)' in page
+    assert "Monthly, net 14 days, tax 20 %" in page
     assert [line.reference for line in response.context["account"]["lines"]] == [issued.number]
 
 

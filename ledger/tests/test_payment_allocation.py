@@ -160,10 +160,10 @@ def _in_another_currency(northwind, two_open):
     ("make", "message"),
     [
         (_other_customers, r"INV-\d{4}-000003 belongs to another customer\."),
-        (_draft, r"Draft #\d+ is draft, not open\."),
+        (_draft, r"Draft invoice for .+, \w+ \d{4} is draft, not open\."),
         (_paid, r"INV-\d{4}-000001 is paid, not open\."),
         (_void, r"INV-\d{4}-000002 is void, not open\."),
-        (_cancelled, r"Draft #\d+ is cancelled, not open\."),
+        (_cancelled, r"Draft invoice for .+, \w+ \d{4} is cancelled, not open\."),
         (_in_another_currency, r"INV-\d{4}-000002 is in USD, not EUR\."),
     ],
     ids=["another customer's", "draft", "paid", "void", "cancelled", "another currency"],
@@ -339,7 +339,11 @@ def _move(payment, older, newer, **changes):
         (lambda p, o, n: _move(p, o, n, amount=D("191.19")), "amount", r"At most 191\.18\."),
         (lambda p, o, n: _move(p, o, n, amount=D("0")), "amount", r"Must be greater than zero\."),
         (lambda p, o, n: _move(p, o, n, amount=D("1.001")), "amount", r"At most two decimal places\."),
-        (lambda p, o, n: _move(p, o, draft(o.customer, "5.00")), "invoice", r"Draft #\d+ is draft, not open\."),
+        (
+            lambda p, o, n: _move(p, o, draft(o.customer, "5.00")),
+            "invoice",
+            r"Draft invoice for .+, \w+ \d{4} is draft, not open\.",
+        ),
     ],
     ids=[
         "to another customer's invoice",

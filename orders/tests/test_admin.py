@@ -79,7 +79,7 @@ def test_the_list_shows_number_customer_status_and_fee_with_separators(ops, orde
     assert response.status_code == 200
     assert order.number in body and "Acme Ltd" in body
     assert "Documents pending" in body
-    assert "1,000.00 GBP" in body
+    assert "GBP\xa01,000.00" in body
 
 
 def test_search_finds_an_order_by_company_number(ops, order, formation, operations_user):
@@ -145,7 +145,7 @@ def test_operations_sees_no_base_charge_and_finance_does(client, order, finance_
     assert "base_charge" not in client.get("/admin/orders/order/add/").content.decode()
     client.force_login(finance_user)
     body = client.get(page(order)).content.decode()
-    assert "Base charge" in body and "120.00 GBP" in body
+    assert "Base charge" in body and "GBP\xa0120.00" in body
 
 
 # Creating and editing ----------------------------------------------------------------------------------------

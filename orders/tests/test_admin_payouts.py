@@ -55,7 +55,7 @@ def test_finance_creates_a_batch_from_the_create_page(client, partner, maker):
 
     page = client.get(CREATE)
     assert page.status_code == 200
-    assert "Formations Partner GmbH (1 settlement waiting, 291.00 EUR)" in page.content.decode()
+    assert "Formations Partner GmbH (1 settlement waiting, EUR\xa0291.00)" in page.content.decode()
 
     response = client.post(CREATE, {"partners": [partner.pk], "cut_off": "2026-12-03"})
 
@@ -64,12 +64,13 @@ def test_finance_creates_a_batch_from_the_create_page(client, partner, maker):
         "admin:orders_payoutbatch_change", args=[batch.pk]
     )
     assert said(response) == [
-        f"Created {batch.number} (Formations Partner GmbH, 291.00 EUR). Another Finance user approves each to pay it."
+        f"Created {batch.number} (Formations Partner GmbH, EUR\xa0291.00). "
+        "Another Finance user approves each to pay it."
     ]
     settlement.refresh_from_db()
     assert settlement.payout == batch
     page = client.get(response["Location"]).content.decode()
-    assert settlement.order.number in page and "291.00 EUR" in page and "DE02 1203 0000 0000 2020 51" in page
+    assert settlement.order.number in page and "EUR\xa0291.00" in page and "DE02 1203 0000 0000 2020 51" in page
 
 
 def test_nothing_to_pay_is_shown_on_the_form_and_makes_nothing(client, partner, maker):
@@ -103,8 +104,8 @@ def test_the_create_page_says_what_each_partner_is_owed(client, partner, maker):
 
     page = client.get(CREATE).content.decode()
 
-    assert "Formations Partner GmbH (3 settlements waiting, 1,291.00 EUR + 30.00 GBP)" in page
-    assert "Nordic Incorporations AB (1 settlement waiting, 12.50 EUR) — no IBAN yet" in page
+    assert "Formations Partner GmbH (3 settlements waiting, EUR\xa01,291.00 + GBP\xa030.00)" in page
+    assert "Nordic Incorporations AB (1 settlement waiting, EUR\xa012.50) — no IBAN yet" in page
 
 
 def test_the_empty_list_says_how_a_batch_is_made(client, partner, maker):
@@ -126,8 +127,8 @@ def test_a_batch_page_shows_its_status_and_every_amount_with_its_currency(client
 
     assert "Awaiting approval" in page and "('created'" not in page
     table = page[page.index('data-testid="batch-settlements"') :]
-    net, share = f"{settlement.net:,} EUR", f"{settlement.share:,} EUR"
-    assert net in table and share in table and table.count("1,291.00 EUR") >= 2  # its amount and the total
+    net, share = f"EUR\xa0{settlement.net:,}", f"EUR\xa0{settlement.share:,}"
+    assert net in table and share in table and table.count("EUR\xa01,291.00") >= 2  # its amount and the total
     payout_batch_approve(actor=checker, batch=batch)
     assert "Approved (paid)" in client.get(url).content.decode()
 
@@ -141,7 +142,7 @@ def test_another_finance_user_approves_and_downloads_the_files(client, partner, 
 
     batch.refresh_from_db()
     assert batch.status == PayoutBatch.Status.APPROVED
-    assert said(response)[0].startswith(f"{batch.number} approved: 291.00 EUR to Formations Partner GmbH.")
+    assert said(response)[0].startswith(f"{batch.number} approved: EUR\xa0291.00 to Formations Partner GmbH.")
     settlement.refresh_from_db()
     assert settlement.status == Settlement.Status.PAID
     bank_file = client.get(button(batch, "bank-file"))
@@ -205,7 +206,7 @@ def test_the_list_filters_and_searches(client, partner, maker, django_assert_max
     with django_assert_max_num_queries(15):
         page = client.get(LIST).content.decode()
     assert all(batch.number in page for batch in batches)
-    assert "20.00 EUR" in page
+    assert "EUR\xa020.00" in page
     found = client.get(LIST, {"q": "Other"}).context["cl"].result_list
     assert [batch.partner for batch in found] == [other]
     assert list(client.get(LIST, {"status__exact": "approved"}).context["cl"].result_list) == []

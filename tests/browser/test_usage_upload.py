@@ -52,3 +52,21 @@ def test_finance_user_uploads_usage_by_drag_and_drop_and_sees_the_result(page: P
     assert (upload.status, upload.created_by, upload.original_name) == (Upload.Status.IMPORTED, finance, "october.csv")
     assert sorted(UsageRecord.objects.values_list("quantity", flat=True)) == [2, 3]
     assert MonthlySummary.objects.get().record_count == 2
+
+
+def test_picking_a_file_in_unfolds_file_widget_shows_its_name_without_a_script_error(page: Page):
+    finance = UserFactory(roles=[Role.FINANCE], email="finance@countinghouse.example")
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+
+    admin_log_in(page, finance.email)
+    open_page(page, "/admin/usage/upload/new/")
+    page.set_input_files(
+        "#drop-zone input[type=file]",
+        files=[{"name": "october.csv", "mimeType": "text/csv", "buffer": USAGE_CSV.encode()}],
+    )
+
+    expect(page.locator("#drop-zone input[type=text]")).to_have_value("october.csv")
+    expect(page.locator("#chosen-file")).to_contain_text("Selected: october.csv")
+    assert errors == []

@@ -6,12 +6,12 @@ document.addEventListener("DOMContentLoaded", function () {
   const input = form.querySelector("input[type=file]");
   const chosen = document.getElementById("chosen-file");
   const maxBytes = Number(form.dataset.maxBytes);
-  // unfold's app.js gives every file input a listener that fills in its own widget's text box, which this
-  // page does not have (the listener would throw on every change); this page shows the chosen file itself.
-  input.hasChangeListener = true;
+  // unfold's file widget (its app.js) shows the chosen file's name in its text box; a dropped file is shown there too.
+  const shown = input.closest("label").querySelector("input[type=text]");
 
   function describe() {
     const file = input.files[0];
+    if (file) shown.value = file.name;
     chosen.textContent = file ? "Selected: " + file.name + " (" + file.size.toLocaleString() + " bytes)" : "";
     if (file && file.size > maxBytes) {
       chosen.textContent += " — larger than the " + maxBytes.toLocaleString() + " bytes this page takes.";
