@@ -1,5 +1,5 @@
 """A report table (reports.finance.ReportTable) as a file: CSV and XLSX through the shared spreadsheet module,
-PDF drawn here with reportlab in the style of the invoice PDFs (ledger.pdf).
+PDF through the shared report PDF module (billing_project.pdf_reports).
 
 CSV holds amounts as exact text; XLSX as numbers with number formats, a frozen header and the totals rows at
 the end; the PDF prints the title and the filters on top, landscape when the table is wide, "Page n of m" at
@@ -7,24 +7,12 @@ the foot of each page.
 """
 
 from datetime import date
-from io import BytesIO
 
-from django.conf import settings
 from django.http import HttpResponse
-from reportlab.lib import colors
-from reportlab.lib.enums import TA_RIGHT
-from reportlab.lib.pagesizes import A4, landscape
-from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
-from reportlab.lib.units import mm
-from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
 
-from billing_project import spreadsheets
-from billing_project.formatting import day, moment, money
+from billing_project import pdf_reports, spreadsheets
+from billing_project.formatting import day, money
 from reports.finance import COUNT, DAY, MONEY, MONTH, RATE, TEXT, Column, ReportTable
-
-# A PDF is drawn whole in memory; beyond this many rows the page offers the XLSX instead.
-PDF_MAX_ROWS = 5000
 
 _XLSX_FORMATS = {
     MONEY: spreadsheets.AMOUNT_FORMAT,
@@ -94,104 +82,31 @@ def xlsx_response(table: ReportTable, filename: str):
 
 # --- PDF --------------------------------------------------------------------------------------------------------
 
-_STYLES = getSampleStyleSheet()
-_SMALL = ParagraphStyle("report-small", parent=_STYLES["Normal"], fontSize=8, leading=10)
-_CELL = ParagraphStyle("report-cell", parent=_SMALL, fontSize=7.5, leading=9)
-_CELL_RIGHT = ParagraphStyle("report-cell-right", parent=_CELL, alignment=TA_RIGHT)
-_TITLE = ParagraphStyle("report-title", parent=_STYLES["Title"], alignment=0, fontSize=16, spaceAfter=2)
 
-
-def _escape(value: str) -> str:
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-class _NumberedCanvas(Canvas):
-    """Holds each page until the last is drawn, then writes "Page n of m" on every one."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._pages: list[dict] = []
-
-    def showPage(self):
-        self._pages.append(dict(self.__dict__))
-        self._startPage()
-
-    def save(self):
-        count = len(self._pages)
-        for page in self._pages:
-            self.__dict__.update(page)
-            self.setFont("Helvetica", 8)
-            width = self._pagesize[0]
-            self.drawRightString(width - 12 * mm, 8 * mm, f"Page {self._pageNumber} of {count}")
-            self.drawString(12 * mm, 8 * mm, settings.SELLER["name"])
-            super().showPage()
-        super().save()
-
-
-def _pdf_table(table: ReportTable) -> LongTable:
-    columns = table.columns
-    header = [
-        Paragraph(f"<b>{_escape(column.label)}</b>", _CELL_RIGHT if column.is_number else _CELL) for column in columns
-    ]
-
-    def line(row: dict, *, bold: bool = False) -> list:
-        currency = row.get("currency", "")
-        text = "<b>{}</b>" if bold else "{}"
-        return [
-            cell_text(column, row.get(column.key), currency)
-            if column.is_number
-            else Paragraph(text.format(_escape(cell_text(column, row.get(column.key), currency))), _CELL)
-            for column in columns
-        ]
-
-    body = [line(row) for row in table.rows]
-    totals = [line(row, bold=True) for row in table.totals]
-    grid = LongTable([header, *body, *totals], repeatRows=1)
-    style = [
-        ("FONTSIZE", (0, 0), (-1, -1), 7.5),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LINEBELOW", (0, 0), (-1, 0), 0.75, colors.black),
-        ("LEFTPADDING", (0, 0), (-1, -1), 3),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
-    ]
-    style += [("ALIGN", (i, 0), (i, -1), "RIGHT") for i, column in enumerate(columns) if column.is_number]
-    if totals:
-        first_total = 1 + len(body)
-        style += [
-            ("FONTNAME", (0, first_total), (-1, -1), "Helvetica-Bold"),
-            ("LINEABOVE", (0, first_total), (-1, first_total), 0.75, colors.black),
-        ]
-    grid.setStyle(TableStyle(style))
-    return grid
+def _pdf_column(column: Column) -> pdf_reports.Column:
+    # Numbers, days and months are as wide as their widest cell; the text columns share the rest and wrap.
+    fitted = column.is_number or column.kind in (DAY, MONTH)
+    return pdf_reports.Column(column.label, numeric=column.is_number, weight=None if fitted else 1)
 
 
 def render_pdf(table: ReportTable, *, generated_at) -> bytes:
-    """The report as a PDF: title, filters, the table with its header on every page, the totals last."""
-    pagesize = landscape(A4) if table.is_wide else A4
-    buffer = BytesIO()
-    document = SimpleDocTemplate(
-        buffer,
-        pagesize=pagesize,
-        leftMargin=12 * mm,
-        rightMargin=12 * mm,
-        topMargin=12 * mm,
-        bottomMargin=14 * mm,
+    """The report as a PDF (billing_project.pdf_reports): title, filters, the table with its header on every
+    page, the totals last."""
+
+    def line(row: dict) -> list[str]:
+        return [cell_text(column, row.get(column.key), row.get("currency", "")) for column in table.columns]
+
+    return pdf_reports.table_report_pdf(
         title=table.title,
-        author=settings.SELLER["name"],
+        filters=table.filters,
+        notes=["Amounts per currency, never converted."],
+        columns=[_pdf_column(column) for column in table.columns],
+        rows=[line(row) for row in table.rows],
+        totals=[line(row) for row in table.totals],
+        empty=table.empty_message,
+        wide=table.is_wide,
+        printed=generated_at,
     )
-    filters = " · ".join(f"<b>{_escape(label)}:</b> {_escape(value)}" for label, value in table.filters)
-    story = [
-        Paragraph(_escape(table.title), _TITLE),
-        Paragraph(filters, _SMALL),
-        Paragraph(f"Generated {_escape(moment(generated_at))}. Amounts per currency, never converted.", _SMALL),
-        Spacer(1, 4 * mm),
-    ]
-    if table.rows or table.totals:
-        story.append(_pdf_table(table))
-    else:
-        story.append(Paragraph(_escape(table.empty_message), _SMALL))
-    document.build(story, canvasmaker=_NumberedCanvas)
-    return buffer.getvalue()
 
 
 def pdf_response(table: ReportTable, filename: str, *, generated_at) -> HttpResponse:

@@ -16,9 +16,10 @@ from django.views.generic import TemplateView
 
 from billing_project import money
 from billing_project.billing_time import billing_day_range, billing_today, billing_zone
+from billing_project.pdf_reports import too_many_rows
 from catalog.selectors import customer_list_for
 from reports import finance
-from reports.exports import PDF_MAX_ROWS, cell_text, export_response
+from reports.exports import cell_text, export_response
 from reports.revenue_views import CUSTOM, PRESETS, preset_days
 
 PAGE_SIZE = 50
@@ -124,11 +125,8 @@ class FinanceReportView(PermissionRequiredMixin, TemplateView):
         if form.is_valid():
             table = self.build(request.user, form.cleaned_data)
             export = request.GET.get("export")
-            if export == "pdf" and len(table.rows) > PDF_MAX_ROWS:
-                context["export_error"] = (
-                    f"A PDF holds at most {PDF_MAX_ROWS:,} rows and this report has {len(table.rows):,}: "
-                    "narrow the filters, or export XLSX or CSV."
-                )
+            if export == "pdf" and (too_many := too_many_rows(len(table.rows))):
+                context["export_error"] = too_many
             elif export:
                 response = export_response(
                     table, export, stem=self.stem(form.cleaned_data), generated_at=timezone.now()

@@ -211,6 +211,14 @@ def test_the_partner_revenue_page_exports_a_pdf(client, people):
     assert "Partner revenue" in text and "Period: 1 Jan 2026 to 31 Jan 2026" in text and "Page 1 of 1" in text
 
 
+def test_a_report_over_the_pdf_row_cap_offers_the_spreadsheets_instead(client, people, march, monkeypatch):
+    monkeypatch.setattr("billing_project.pdf_reports.PDF_MAX_ROWS", 2)
+    client.force_login(people["finance"])
+    response = client.get(page("invoice-register"), {**MARCH_QUERY, "export": "pdf"})
+    assert response["Content-Type"].startswith("text/html")
+    assert "A PDF holds at most 2 rows" in response.context["export_error"]
+
+
 # The API.
 
 
