@@ -61,6 +61,7 @@ WITHOUT_HISTORY = {
     "usage.usagerecord": "Immutable and millions of rows a month, written in bulk; the upload that brought a record "
     "keeps history.",
     "usage.monthlysummary": "Derived data, rebuilt from the usage records by every import.",
+    "usage.dailyusage": "Derived data, rebuilt from the usage records by every import.",
     "accounts.idempotencyrecord": "A cache of API responses for replays, not business data.",
     "reports.auditlog": "No table: it only carries the audit log permission.",
     "reports.partnerrevenuereport": "No table: it only carries the partner revenue report's permission.",
