@@ -3,7 +3,7 @@
 Every row here is written by usage.services; the admin only reads, scoped to the customers the user may see.
 """
 
-from datetime import date
+from datetime import date, timedelta
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -45,6 +45,7 @@ from usage.selectors import (
     estimated_row_count,
     monthly_summary_list_for,
     parse_record_key,
+    record_count_from_daily_usage,
     record_key,
     records_newer_than,
     records_older_than,
@@ -78,18 +79,24 @@ class CappedCountPaginator(Paginator):
 
     An unfiltered big table takes PostgreSQL's row estimate; any other list is counted only up to COUNT_CAP + 1
     rows (shown as "more than 10,000"), which stops as soon as the cap is passed instead of counting every row of
-    a customer or month. Page numbers go up to MAX_PAGES: a page is read by OFFSET, whose cost grows with the
-    page; older rows are reached from the last numbered page through the "Older" link, which starts the list again
-    after a row (`before`: see UsageRecordChangeList) at the cost of a first page.
+    a customer or month. A list of one customer, perhaps also of a service and a month, takes its exact count from
+    the daily usage instead (`known_count`, kept with the records in one transaction): the capped count of such a
+    list reads its records to test the service, the daily usage one row per service and day of one customer.
+    Page numbers go up to MAX_PAGES: a page is read by OFFSET, whose cost grows with the page; older rows are
+    reached from the last numbered page through the "Older" link, which starts the list again after a row
+    (`before`: see UsageRecordChangeList) at the cost of a first page.
     """
 
     template_name = "usage/record_pagination.html"
     max_pages = MAX_PAGES
     count_is_exact = True
     count_is_estimate = False
+    known_count: int | None = None
 
     @cached_property
     def count(self) -> int:
+        if self.known_count is not None:
+            return self.known_count
         if not self.object_list.query.where:
             estimate = estimated_row_count(self.object_list.model)
             if estimate is not None and estimate >= EXACT_COUNT_BELOW:
@@ -103,6 +110,11 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def num_pages(self) -> int:
         return min(super().num_pages, self.max_pages)
+
+    @property
+    def rows_beyond_pages(self) -> bool:
+        """Whether the list holds rows after its last numbered page (reached through "Older")."""
+        return not self.count_is_exact or self.count > self.max_pages * self.per_page
 
     @property
     def count_label(self) -> str:
@@ -144,7 +156,7 @@ class UsageRecordChangeList(ChangeList):
         paginator = self.paginator
         last_page = self.page_num >= paginator.num_pages
         self.older_url = None
-        if rows and len(rows) == self.list_per_page and not (last_page and paginator.count_is_exact):
+        if rows and len(rows) == self.list_per_page and not (last_page and not paginator.rows_beyond_pages):
             self.older_url = self.get_query_string({BEFORE_VAR: record_key(rows[-1])}, remove=[PAGE_VAR])
         self.newer_url = None
         if rows and (self.before is not None or self.page_num > 1):
@@ -338,6 +350,29 @@ class UsageRecordAdmin(SpreadsheetExportMixin, CustomerKeySearchMixin, ImportMix
 
     def get_changelist(self, request, **kwargs):
         return UsageRecordChangeList
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        paginator = super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
+        paginator.known_count = self.count_from_daily_usage(request)
+        return paginator
+
+    def count_from_daily_usage(self, request) -> int | None:
+        """The records of a list of one customer, perhaps also of a service and a month, from the daily usage; None
+        for any other list (no customer, a search, a `before`, a value that is not a filter's)."""
+        params = request.GET
+        if set(params) - {"customer__id__exact", "service__id__exact", "month", PAGE_VAR}:
+            return None
+        try:
+            customer_id = int(params.get("customer__id__exact") or "")
+            service_id = int(params["service__id__exact"]) if params.get("service__id__exact") else None
+            days = None
+            if params.get("month"):
+                year, month = (int(part) for part in params["month"].split("-"))
+                following = date(year + month // 12, month % 12 + 1, 1)
+                days = (date(year, month, 1), following - timedelta(days=1))
+        except (ValueError, OverflowError):
+            return None
+        return record_count_from_daily_usage(request.user, customer_id=customer_id, service_id=service_id, days=days)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

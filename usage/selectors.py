@@ -1,9 +1,9 @@
 """Reads of usage that the admin reuses: what a user may see, and a cheap row estimate for big tables."""
 
-from datetime import datetime
+from datetime import date, datetime
 
 from django.db import connection
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Model, Q, QuerySet, Sum
 
 from accounts.models import User
 from catalog.selectors import customer_list_for, portal_customer_id
@@ -49,6 +49,25 @@ def monthly_summary_list_for(user: User) -> QuerySet[MonthlySummary]:
 
 def daily_usage_list_for(user: User) -> QuerySet[DailyUsage]:
     return _scoped(DailyUsage.objects.all(), user)
+
+
+def record_count_from_daily_usage(
+    user: User,
+    *,
+    customer_id: int | None = None,
+    service_id: int | None = None,
+    days: tuple[date, date] | None = None,
+) -> int:
+    """How many usage records of the customers `user` may see match these filters, from the daily usage: exact (the
+    import writes both in one transaction) and read from a row per customer, service and day, not the records."""
+    rows = daily_usage_list_for(user)
+    if customer_id is not None:
+        rows = rows.filter(customer_id=customer_id)
+    if service_id is not None:
+        rows = rows.filter(service_id=service_id)
+    if days is not None:
+        rows = rows.filter(day__range=days)
+    return rows.aggregate(records=Sum("record_count"))["records"] or 0
 
 
 def closed_period_list_for(user: User) -> QuerySet[ClosedPeriod]:
