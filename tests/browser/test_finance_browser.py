@@ -11,10 +11,7 @@ from playwright.sync_api import Page, expect
 from accounts.roles import Role
 from accounts.tests.factories import UserFactory
 from reports.tests import test_finance_reports as figures
-from tests.browser import conftest as browser_fixtures
 from tests.browser.test_admin_browser import admin_log_in
-
-browser, page = browser_fixtures.browser, browser_fixtures.page  # the browser tests' own fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
