@@ -66,7 +66,7 @@ def test_finance_user_adds_a_price_agreement_on_the_customer_page(page: Page, fi
 
     expect(page.get_by_text("was changed successfully")).to_be_visible()
     tabs.get_by_role("link", name="Price agreements").click()
-    expect(page.get_by_text("ACME · kyc_id · 2026-02-01 – open")).to_be_visible()
+    expect(page.get_by_text(f"{customer.name} · {service.name} · 1 Feb 2026 – open-ended")).to_be_visible()
     expect(page.locator("[name=price_agreements-0-unit_price]")).to_have_value("0.125000")
     assert_created_by(customer, service, finance)
 

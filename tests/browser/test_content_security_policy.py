@@ -127,6 +127,7 @@ def test_the_portal_works_under_the_policy(page: Page, billed_customer):
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Acme Verification GmbH")).to_be_visible()
+    page.get_by_role("link", name="Invoices", exact=True).click()
     expect(page.get_by_text(invoice.number)).to_be_visible()
     # The portal's styles come from its stylesheet: the header keeps its colour.
     assert page.locator("header").evaluate("element => getComputedStyle(element).backgroundColor") == "rgb(49, 46, 129)"

@@ -114,7 +114,7 @@ def test_finance_takes_an_order_from_its_expense_to_the_partners_bank_file(
     expenses.get_by_role("button", name="Record expense").click()
     expect(page.get_by_text("Expense of 120.00 EUR to Handelsregister Berlin recorded and posted.")).to_be_visible()
     expect(expenses.get_by_test_id("expense-row")).to_have_count(1)
-    expect(expenses.get_by_test_id("expense-total")).to_have_text("120.00 EUR")
+    expect(expenses.get_by_test_id("expense-total")).to_have_text("EUR\u00a0120.00")
 
     # Completing the order calculates the settlement in the same step.
     transition(page, "Complete", f"{order.number} is completed.")
@@ -124,9 +124,9 @@ def test_finance_takes_an_order_from_its_expense_to_the_partners_bank_file(
     expect(tab.get_by_test_id("settlement-status")).to_contain_text("Calculated")
     row = tab.get_by_test_id("settlement-row")
     expect(row).to_have_count(1)
-    expect(row).to_contain_text("1,000.00 EUR")  # net
+    expect(row).to_contain_text("EUR\u00a01,000.00")  # net
     expect(row).to_contain_text("30.00 %")
-    expect(row.locator("td").nth(5)).to_have_text("300.00 EUR")
+    expect(row.locator("td").nth(5)).to_have_text("EUR\u00a0300.00")
     expect(row).to_contain_text("Awaiting approval")
 
     # Its page shows the whole calculation; the maker may not approve what their action calculated.
@@ -134,17 +134,17 @@ def test_finance_takes_an_order_from_its_expense_to_the_partners_bank_file(
     expect(page.get_by_role("heading", name=f"{order.number} · Settlement")).to_be_visible()
     expect(page.get_by_test_id("settlement-agreement")).to_contain_text("Formations Partner GmbH · 30.00 %")
     for key, value in [
-        ("fee_billed", "1,000.00 EUR"),
+        ("fee_billed", "EUR\u00a01,000.00"),
         ("fee_tax_rate", "20 %"),
-        ("base_charge_billed", "120.00 EUR"),
-        ("paid", "1,320.00 EUR"),
-        ("fee_received", "1,000.00 EUR"),
-        ("base_charge_received", "120.00 EUR"),
-        ("expenses", "120.00 EUR"),
-        ("net", "1,000.00 EUR"),
+        ("base_charge_billed", "EUR\u00a0120.00"),
+        ("paid", "EUR\u00a01,320.00"),
+        ("fee_received", "EUR\u00a01,000.00"),
+        ("base_charge_received", "EUR\u00a0120.00"),
+        ("expenses", "EUR\u00a0120.00"),
+        ("net", "EUR\u00a01,000.00"),
         ("percentage", "30.00 %"),
-        ("share", "300.00 EUR"),
-        ("amount", "300.00 EUR"),
+        ("share", "EUR\u00a0300.00"),
+        ("amount", "EUR\u00a0300.00"),
     ]:
         expect(calculation_value(page, key)).to_have_text(value)
     expect(page.get_by_test_id("approval-status")).to_contain_text(
@@ -165,7 +165,7 @@ def test_finance_takes_an_order_from_its_expense_to_the_partners_bank_file(
     checker_page.get_by_role("link", name=APPROVE).click()
     checker_page.locator("#dialog").get_by_role("button", name="Approve").click()
     expect(
-        checker_page.get_by_text(f"{settlement} approved: 300.00 EUR posted to Formations Partner GmbH's payable.")
+        checker_page.get_by_text(f"{settlement} approved: EUR\u00a0300.00 posted to Formations Partner GmbH's payable.")
     ).to_be_visible()
     expect(checker_page.get_by_test_id("settlement-calculation")).to_be_visible()
 
@@ -174,13 +174,13 @@ def test_finance_takes_an_order_from_its_expense_to_the_partners_bank_file(
     expect(page.get_by_role("heading", name="Payout batches")).to_be_visible()
     page.get_by_role("link", name="Add payout batch").click()
     expect(page.get_by_role("heading", name="Create payout batches")).to_be_visible()
-    page.get_by_label("Formations Partner GmbH (1 settlement waiting, 300.00 EUR)").check()
+    page.get_by_label("Formations Partner GmbH (1 settlement waiting, EUR\u00a0300.00)").check()
     expect(page.get_by_label("Cut-off date")).to_have_value(f"{billing_today():%Y-%m-%d}")
     page.get_by_role("button", name="Create batches").click()
     batch = PayoutBatch.objects.get()
     expect(
         page.get_by_text(
-            f"Created {batch.number} (Formations Partner GmbH, 300.00 EUR). Another Finance user approves each to "
+            f"Created {batch.number} (Formations Partner GmbH, EUR\u00a0300.00). Another Finance user approves each to "
             "pay it."
         )
     ).to_be_visible()
@@ -191,7 +191,8 @@ def test_finance_takes_an_order_from_its_expense_to_the_partners_bank_file(
     checker_page.goto(f"/admin/orders/payoutbatch/{batch.pk}/change/")
     checker_page.get_by_role("link", name=APPROVE_AND_PAY).click()
     checker_page.locator("#dialog").get_by_role("button", name="Approve").click()
-    expect(checker_page.get_by_text(f"{batch.number} approved: 300.00 EUR to Formations Partner GmbH.")).to_be_visible()
+    approved = f"{batch.number} approved: EUR\u00a0300.00 to Formations Partner GmbH."
+    expect(checker_page.get_by_text(approved)).to_be_visible()
     with checker_page.expect_download() as download_info:
         checker_page.get_by_role("link", name="Bank file").click()
     download = download_info.value

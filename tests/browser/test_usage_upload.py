@@ -44,7 +44,7 @@ def test_finance_user_uploads_usage_by_drag_and_drop_and_sees_the_result(page: P
 
     drop_file(page, "#drop-zone", "october.csv", USAGE_CSV)
     expect(page.locator("#chosen-file")).to_contain_text("Selected: october.csv")
-    page.get_by_role("button", name="Upload").click()
+    page.locator("#upload-button").click()
 
     expect(page.get_by_role("heading", name="Upload result: october.csv")).to_be_visible()
     expect(page.locator("#upload-outcome")).to_contain_text("Imported 2 rows")
