@@ -20,7 +20,7 @@ from billing_project.pdf_reports import too_many_rows
 from catalog.selectors import customer_list_for
 from reports import finance
 from reports.exports import cell_text, export_response
-from reports.revenue_views import CUSTOM, PRESETS, preset_days
+from reports.revenue_views import CUSTOM, PRESETS, clean_period
 
 PAGE_SIZE = 50
 
@@ -52,15 +52,7 @@ class ReportForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        preset = cleaned.get("period")
-        if preset and preset != CUSTOM:
-            cleaned["start"], cleaned["end"] = preset_days(preset, billing_today())
-        elif preset == CUSTOM:
-            for name in ("start", "end"):
-                if cleaned.get(name) is None and name not in self.errors:
-                    self.add_error(name, "Give a day, or choose a preset period.")
-        if cleaned.get("start") and cleaned.get("end"):
-            billing_day_range(cleaned["start"], cleaned["end"], first_field="start", last_field="end")
+        clean_period(self, cleaned)
         return cleaned
 
 

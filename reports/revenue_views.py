@@ -68,6 +68,19 @@ PRESETS = [
 DEFAULT_PRESET = "last_month"
 
 
+def clean_period(form: forms.Form, cleaned: dict) -> None:
+    """A report form's period: a preset sets `start` and `end`; custom dates need both, in the booking window."""
+    preset = cleaned.get("period")
+    if preset and preset != CUSTOM:
+        cleaned["start"], cleaned["end"] = preset_days(preset, billing_today())
+    elif preset == CUSTOM:
+        for name in ("start", "end"):
+            if cleaned.get(name) is None and name not in form.errors:
+                form.add_error(name, "Give a day, or choose a preset period.")
+    if cleaned.get("start") and cleaned.get("end"):
+        billing_day_range(cleaned["start"], cleaned["end"], first_field="start", last_field="end")
+
+
 class PartnerRevenueForm(forms.Form):
     period = forms.ChoiceField(label="Period", choices=PRESETS, required=False)
     start = forms.DateField(
@@ -96,15 +109,7 @@ class PartnerRevenueForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        preset = cleaned.get("period")
-        if preset and preset != CUSTOM:
-            cleaned["start"], cleaned["end"] = preset_days(preset, billing_today())
-        elif preset == CUSTOM:
-            for name in ("start", "end"):
-                if cleaned.get(name) is None and name not in self.errors:
-                    self.add_error(name, "Give a day, or choose a preset period.")
-        if cleaned.get("start") and cleaned.get("end"):
-            billing_day_range(cleaned["start"], cleaned["end"], first_field="start", last_field="end")
+        clean_period(self, cleaned)
         return cleaned
 
     def partner_filter(self) -> Partner | str | None:
