@@ -21,6 +21,7 @@ from billing_project.errors import Conflict, DomainError
 from billing_project.money import check_bound, round_amount
 from catalog.models import Customer, EinvoiceDelivery, Service
 from ledger.approval import invoice_approval_rule
+from ledger.credit_shares import credit_shares, reconcile
 from ledger.einvoice.ubl import invoice_ubl, ubl_problems
 from ledger.locks import lock_customer, lock_invoice
 from ledger.models import BillingConfig, CreditNote, Invoice, InvoiceItem, Transaction
@@ -519,48 +520,6 @@ def invoice_send_again(*, actor: User | None, invoice: Invoice) -> bool:
     return send_invoice_email(invoice_id=invoice.pk)
 
 
-def _split_by_category_share(invoice: Invoice, items: list[InvoiceItem], subtotal: Decimal) -> list[InvoiceItem]:
-    """Stand-in lines that spread a partial credit's net amount over the invoice's lines, to the cent."""
-    gross = sum((item.amount for item in items), ZERO)
-    shares, given = [], ZERO
-    for position, item in enumerate(items):
-        share = subtotal - given if position == len(items) - 1 else round_amount(subtotal * item.amount / gross)
-        given += share
-        shares.append(InvoiceItem(service_id=item.service_id, amount=share, tax_amount=ZERO))
-    return shares
-
-
-def _split_partial_credit(
-    invoice: Invoice, items: list[InvoiceItem], amount: Decimal, credited_before: Decimal
-) -> list[InvoiceItem]:
-    """Stand-in lines for a partial credit of `amount` (tax included), to the cent.
-
-    Credit comes off the highest tax rate's lines first (an order's taxed fee before its untaxed base charge,
-    as its settlement reads it), each note after the ones before it; a rate's part is split into net and tax at
-    that rate, net = part / (1 + rate) rounded once, and its net spread over its lines as a full credit's is.
-    An invoice with one rate (most) gives net = amount / (1 + rate).
-    """
-    by_rate: dict[Decimal, list[InvoiceItem]] = defaultdict(list)
-    for item in items:
-        by_rate[item.tax_rate].append(item)
-    lines, skip, left = [], credited_before, amount
-    rates = sorted(by_rate, reverse=True)
-    for position, rate in enumerate(rates):
-        rate_items = by_rate[rate]
-        rate_gross = sum((item.amount + item.tax_amount for item in rate_items), ZERO)
-        taken = min(skip, rate_gross)
-        skip -= taken
-        part = left if position == len(rates) - 1 else min(left, rate_gross - taken)
-        if part <= 0:
-            continue
-        left -= part
-        net = round_amount(part / (1 + rate))
-        rate_lines = _split_by_category_share(invoice, rate_items, net)
-        rate_lines[-1].tax_amount = part - net
-        lines.extend(rate_lines)
-    return lines
-
-
 @transaction.atomic
 def credit_note_issue(
     *, actor: User | None, invoice: Invoice, reason: str, amount: Decimal | None = None
@@ -592,19 +551,14 @@ def credit_note_issue(
         )
     if amount != round_amount(amount):
         raise DomainError("Amounts have two decimal places.", fields={"amount": ["At most two decimal places."]})
-    if full and credited_before == 0:
-        subtotal, tax, lines = invoice.subtotal, invoice.tax, items
-    elif full:
-        # What the earlier notes left, exactly: an invoice whose lines have different rates (an order's taxed fee
-        # and untaxed disbursement) has no one rate to split the rest by.
-        earlier = list(invoice.credit_notes.all())
+    earlier = list(invoice.credit_notes.order_by("issued_at", "id"))
+    lines = credit_shares(items, amount=amount, full=full, earlier_totals=[note.total for note in earlier])
+    if full:
+        # What the earlier notes left, exactly as they were stored.
         subtotal = invoice.subtotal - sum((note.subtotal for note in earlier), ZERO)
         tax = invoice.tax - sum((note.tax for note in earlier), ZERO)
-        lines = _split_by_category_share(invoice, items, subtotal)
-        if lines:
-            lines[-1].tax_amount = tax
+        lines = reconcile(lines, subtotal=subtotal, tax=tax)
     else:
-        lines = _split_partial_credit(invoice, items, amount, credited_before)
         subtotal = sum((line.amount for line in lines), ZERO)
         tax = amount - subtotal
     applied = min(amount, invoice.outstanding)
