@@ -48,9 +48,10 @@ def migrate_only(database_url: str, timeout: float) -> dict:
 
 
 @contextlib.contextmanager
-def fresh_database(kind: str, *, pg_url: str = PG_URL, timeout: float = 600, seed: bool = True):
-    """Yield the URL of a new migrated (and, unless seed=False, seeded) database; drop it afterwards."""
-    name = f"bench_usage_{os.getpid()}"
+def fresh_database(kind: str, *, pg_url: str = PG_URL, timeout: float = 600, seed: bool = True, prefix: str = ""):
+    """Yield the URL of a new migrated (and, unless seed=False, seeded) database; drop it afterwards. Its name is
+    `prefix` (default bench_usage_) and the process id."""
+    name = f"{prefix or 'bench_usage_'}{os.getpid()}"
     prepare_database = prepare if seed else migrate_only
     if kind == "postgres":
         admin = psycopg.connect(pg_url, autocommit=True)

@@ -669,4 +669,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # factur-x logs every PDF it writes at INFO; its warnings and errors still show.
+    "loggers": {"factur-x": {"level": "WARNING"}},
 }

@@ -14,7 +14,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Q, Subquery, Sum
-from django.http import Http404
+from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
@@ -55,6 +55,7 @@ from billing_project.money import round_amount
 from catalog import admin as catalog_admin
 from catalog.models import Customer
 from catalog.selectors import customer_list_for
+from ledger.einvoice import STORED
 from ledger.forms import (
     CreditNoteForm,
     InvoiceLineForm,
@@ -183,6 +184,45 @@ class ServiceWrittenAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class EinvoiceDownloadsMixin:
+    """Links to an issued document's stored e-invoices (UBL, Factur-X) and the page that serves them, to whoever
+    may see the document (get_object scopes it)."""
+
+    def get_urls(self):
+        meta = self.model._meta
+        view = self.admin_site.admin_view(self.einvoice_download)
+        name = f"{meta.app_label}_{meta.model_name}_einvoice"
+        return [path("<path:object_id>/einvoice/<str:syntax>/", view, name=name), *super().get_urls()]
+
+    def einvoice_download(self, request, object_id, syntax):
+        document = self.get_object(request, unquote(object_id))
+        stored = STORED.get(syntax)
+        if document is None or stored is None or not self.has_view_permission(request, document):
+            raise Http404
+        file = stored.file_of(document)
+        if file is None:
+            raise Http404
+        return FileResponse(
+            file.open("rb"), as_attachment=True, filename=stored.file_name(document), content_type=stored.content_type
+        )
+
+    @display(description="E-invoice")
+    def einvoice_files(self, document) -> str:
+        meta = self.model._meta
+        links = [
+            (
+                reverse(f"admin:{meta.app_label}_{meta.model_name}_einvoice", args=[document.pk, syntax]),
+                stored.file_name(document),
+                stored.label,
+            )
+            for syntax, stored in STORED.items()
+            if stored.file_of(document) is not None
+        ]
+        if not links:
+            return "—"
+        return format_html_join(" · ", '<a href="{}" class="text-primary-600">{}</a> ({})', links)
 
 
 class ReadOnlyInline(TabularInline):
@@ -347,7 +387,9 @@ OFFERED_WHEN: dict[str, Callable[[Invoice], bool]] = {
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(SpreadsheetExportMixin, ServiceButtonsMixin, MonthEndButtonMixin, ServiceWrittenAdmin):
+class InvoiceAdmin(
+    EinvoiceDownloadsMixin, SpreadsheetExportMixin, ServiceButtonsMixin, MonthEndButtonMixin, ServiceWrittenAdmin
+):
     add_view_class = InvoiceCreateView
     export_columns = [
         ("Invoice", str),
@@ -397,7 +439,7 @@ class InvoiceAdmin(SpreadsheetExportMixin, ServiceButtonsMixin, MonthEndButtonMi
         "send_again",
         "credit",
     ]
-    readonly_fields = ["billed_month", "pdf_file"]
+    readonly_fields = ["billed_month", "pdf_file", "einvoice_files"]
     change_form_after_template = "ledger/invoice_after_form.html"
     fieldsets = [
         (None, {"fields": ["customer", "kind", "billed_month", "status", "number", "currency"]}),
@@ -415,7 +457,10 @@ class InvoiceAdmin(SpreadsheetExportMixin, ServiceButtonsMixin, MonthEndButtonMi
             },
         ),
         ("Dates", {"fields": ["issued_at", "due_date", "paid_at"]}),
-        ("Origin", {"fields": ["pdf_file", "billing_run", "created_by", "created_at", "updated_at"]}),
+        (
+            "Origin",
+            {"fields": ["pdf_file", "einvoice_files", "billing_run", "created_by", "created_at", "updated_at"]},
+        ),
     ]
 
     def get_queryset(self, request):
@@ -757,7 +802,7 @@ class InvoiceAdmin(SpreadsheetExportMixin, ServiceButtonsMixin, MonthEndButtonMi
 
 
 @admin.register(CreditNote)
-class CreditNoteAdmin(ServiceWrittenAdmin):
+class CreditNoteAdmin(EinvoiceDownloadsMixin, ServiceWrittenAdmin):
     list_display = ["number", "invoice", "customer", total_with_currency, "unallocated_shown", "full", "issued_at"]
     list_filter = ["full", "currency", ("customer", CustomerFilter)]
     list_select_related = ["invoice", "customer"]
@@ -776,9 +821,10 @@ class CreditNoteAdmin(ServiceWrittenAdmin):
         "reason",
         "issued_at",
         "pdf_file",
+        "einvoice_files",
         "created_by",
     ]
-    readonly_fields = ["pdf_file"]
+    readonly_fields = ["pdf_file", "einvoice_files"]
     subtotal_shown = money_column("subtotal", "Subtotal")
     tax_shown = money_column("tax", "Tax")
     total_shown = money_column("total", "Total")

@@ -35,6 +35,7 @@ from billing_project.errors import Conflict, DomainError
 from billing_project.pagination import PAGE_DESCRIPTION, PAGE_SCHEMA, CursorPagination
 from catalog.selectors import customer_list_for
 from ledger import selectors
+from ledger.einvoice import STORED
 from ledger.filters import BalanceFilter, InvoiceFilter, PaymentFilter, TransactionFilter
 from ledger.models import Account, Allocation, CreditNote, Invoice, InvoiceItem, Leg, Payment, Transaction
 from ledger.serializers import (
@@ -231,29 +232,40 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LedgerVie
 
     @extend_schema(
         summary="Download the invoice's e-invoice",
-        description="The EN 16931 e-invoice made when the invoice was issued, for customers who receive e-invoices: "
-        "UBL 2.1 following Peppol BIS Billing 3.0, with the PDF embedded. `syntax`: `ubl` (the default; CII comes "
-        "with Factur-X).",
-        parameters=[OpenApiParameter("syntax", OpenApiTypes.STR, enum=["ubl"], required=False)],
+        description="The EN 16931 e-invoice made once when the invoice was issued, for customers who receive "
+        "e-invoices (both syntaxes are made for them, whichever they chose to be emailed). `syntax=ubl` (the "
+        "default): UBL 2.1 XML following Peppol BIS Billing 3.0, with the PDF embedded. `syntax=cii`: the Factur-X "
+        "PDF (EN 16931 profile), the invoice's PDF as PDF/A-3 with the UN/CEFACT CII XML embedded as `factur-x.xml`; "
+        "a Factur-X reader (or any PDF tool that lists attachments) takes the XML out of it.",
+        parameters=[OpenApiParameter("syntax", OpenApiTypes.STR, enum=list(STORED), required=False)],
         responses={
-            (200, "application/xml"): OpenApiResponse(OpenApiTypes.BINARY, description="The UBL document."),
-            400: error_response("`error.code`: `invalid` (a syntax other than `ubl`)"),
+            (200, "application/xml"): OpenApiResponse(OpenApiTypes.BINARY, description="`syntax=ubl`: the UBL."),
+            (200, "application/pdf"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="`syntax=cii`: the Factur-X PDF with the CII XML inside."
+            ),
+            400: error_response("`error.code`: `invalid` (a syntax other than `ubl` or `cii`)"),
             404: error_response(f"{NOT_YOURS}, or no e-invoice: not issued, or its customer receives PDFs only"),
         },
     )
     @action(detail=True, methods=["get"], url_path="einvoice")
     def einvoice(self, request, pk=None):
         syntax = request.query_params.get("syntax", "ubl")
-        if syntax != "ubl":
-            raise DomainError("Only UBL e-invoices are made so far.", fields={"syntax": ["Give ubl."]})
+        if syntax not in STORED:
+            raise DomainError(
+                f"No e-invoice syntax {syntax!r}.", fields={"syntax": [f"Give one of: {', '.join(STORED)}."]}
+            )
         invoice = self.get_object()
-        if not invoice.einvoice:
+        stored = STORED[syntax]
+        file = stored.file_of(invoice)
+        if file is None:
             raise Http404("This invoice has no e-invoice.")
         try:
-            file = invoice.einvoice.open("rb")
+            opened = file.open("rb")
         except FileNotFoundError as error:
             raise Http404("The e-invoice is missing from storage.") from error
-        return FileResponse(file, as_attachment=True, filename=f"{invoice.number}.xml", content_type="application/xml")
+        return FileResponse(
+            opened, as_attachment=True, filename=stored.file_name(invoice), content_type=stored.content_type
+        )
 
     @extend_schema(
         summary="Create the usage invoice of a customer and month as a draft",

@@ -409,10 +409,17 @@ class Invoice(models.Model):
     paid_at = models.DateTimeField(null=True, blank=True)
     pdf = models.FileField(upload_to="invoices/%Y/", blank=True)
     einvoice = models.FileField(
-        "e-invoice",
+        "UBL e-invoice",
         upload_to="einvoices/%Y/",
         blank=True,
         help_text="UBL 2.1, made once at issue for customers who receive e-invoices; like the PDF, it never changes.",
+    )
+    facturx = models.FileField(
+        "Factur-X PDF",
+        upload_to="einvoices/%Y/",
+        blank=True,
+        help_text="The PDF with its CII XML embedded (Factur-X, EN 16931 profile), made once at issue for customers "
+        "who receive e-invoices; it never changes.",
     )
     buyer_reference = models.CharField(
         max_length=200, blank=True, help_text="The customer's reference for this invoice; empty: the customer's own."
@@ -514,6 +521,19 @@ class CreditNote(models.Model):
     full = models.BooleanField(default=False, help_text="Credits the whole invoice and voids it.")
     issued_at = models.DateTimeField()
     pdf = models.FileField(upload_to="credit_notes/%Y/", blank=True)
+    einvoice = models.FileField(
+        "UBL e-invoice",
+        upload_to="einvoices/%Y/",
+        blank=True,
+        help_text="UBL 2.1 CreditNote, made once at issue for customers who receive e-invoices; it never changes.",
+    )
+    facturx = models.FileField(
+        "Factur-X PDF",
+        upload_to="einvoices/%Y/",
+        blank=True,
+        help_text="The PDF with its CII XML (type 381) embedded, made once at issue for customers who receive "
+        "e-invoices; it never changes.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

@@ -12,6 +12,7 @@ urlpatterns = [
     path("payments/", portal_views.payments, name="payments"),
     path("invoices/", portal_views.invoices, name="invoices"),
     path("invoices/<int:pk>/pdf/", portal_views.invoice_pdf, name="invoice_pdf"),
+    path("invoices/<int:pk>/einvoice/<str:syntax>/", portal_views.invoice_einvoice, name="invoice_einvoice"),
     path("orders/", portal_views.orders, name="orders"),
     path("orders/<int:pk>/", portal_views.order, name="order"),
     path("orders/documents/<int:pk>/", portal_views.order_document, name="order_document"),

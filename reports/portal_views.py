@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from billing_project.billing_time import FIRST_DAY, LAST_DAY, billing_today
 from catalog.models import PriceAgreement
 from catalog.selectors import portal_customer_id
+from ledger.einvoice import STORED
 from ledger.forms import StatementPeriodForm
 from ledger.models import Invoice
 from ledger.selectors import customer_balance, customer_statement_period, invoice_list_for, payment_list_for
@@ -193,6 +194,22 @@ def invoice_pdf(request, pk: int):
     if not invoice.pdf:
         raise Http404
     return FileResponse(invoice.pdf.open("rb"), as_attachment=True, filename=f"{invoice.number}.pdf")
+
+
+@login_required
+def invoice_einvoice(request, pk: int, syntax: str):
+    """An issued invoice's e-invoice (`ubl`: the UBL XML, `cii`: the Factur-X PDF), for the portal user of its
+    customer only; anyone else gets 404."""
+    stored = STORED.get(syntax)
+    if portal_customer_id(request.user) is None or stored is None:
+        raise Http404
+    invoice = get_object_or_404(_sent_invoices(request.user), pk=pk)
+    file = stored.file_of(invoice)
+    if file is None:
+        raise Http404
+    return FileResponse(
+        file.open("rb"), as_attachment=True, filename=stored.file_name(invoice), content_type=stored.content_type
+    )
 
 
 ORDERS_PER_PAGE = 25

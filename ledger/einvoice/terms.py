@@ -169,10 +169,10 @@ def _item_lines(items: list[InvoiceItem]) -> list[Line]:
 
 def _credit_lines(note: CreditNote, items: list[InvoiceItem]) -> list[Line]:
     """The note's lines: the invoice's own for a first full note, otherwise each line's share, as posted."""
+    others = note.invoice.credit_notes.order_by("issued_at", "id")
+    # A note being issued (not saved yet) comes after every other.
     earlier = [
-        other.total
-        for other in note.invoice.credit_notes.all()
-        if (other.issued_at, other.pk) < (note.issued_at, note.pk)
+        other.total for other in others if note.pk is None or (other.issued_at, other.pk) < (note.issued_at, note.pk)
     ]
     if note.full and not earlier:
         return _item_lines(items)

@@ -2,7 +2,7 @@
 
 import calendar
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -22,7 +22,9 @@ from billing_project.money import check_bound, round_amount
 from catalog.models import Customer, EinvoiceDelivery, Service
 from ledger.approval import invoice_approval_rule
 from ledger.credit_shares import credit_shares, reconcile
-from ledger.einvoice.ubl import invoice_ubl, ubl_problems
+from ledger.einvoice.cii import cii_problems, cii_xml, facturx_pdf
+from ledger.einvoice.terms import Document, credit_note_terms, invoice_terms
+from ledger.einvoice.ubl import ubl_problems, ubl_xml
 from ledger.locks import lock_customer, lock_invoice
 from ledger.models import BillingConfig, CreditNote, Invoice, InvoiceItem, Transaction
 from ledger.pdf import render_credit_note_pdf, render_invoice_pdf
@@ -453,10 +455,13 @@ def invoice_issue(*, actor: User | None, invoice: Invoice, send: bool = True) ->
         invoice.status = Invoice.Status.PAID
         invoice.paid_at = issued_at
     pdf = render_invoice_pdf(invoice, items, config)
-    einvoice = _einvoice(invoice, pdf)  # checked before anything is stored
+    einvoices = _einvoices(  # checked before anything is stored
+        invoice.customer, lambda: invoice_terms(invoice, pdf=pdf), pdf, what=f"Invoice {invoice}"
+    )
     invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(pdf), save=False)
-    if einvoice is not None:
-        invoice.einvoice.save(f"{invoice.number}.xml", ContentFile(einvoice), save=False)
+    if einvoices is not None:
+        invoice.einvoice.save(f"{invoice.number}.xml", ContentFile(einvoices.ubl), save=False)
+        invoice.facturx.save(f"{invoice.number}-facturx.pdf", ContentFile(einvoices.facturx), save=False)
     _save(invoice, actor)
     apply_customer_credit(customer=invoice.customer, actor=actor)
     if send:
@@ -470,19 +475,27 @@ class EinvoiceInvalid(Conflict):
     code = "einvoice_invalid"
 
 
-def _einvoice(invoice: Invoice, pdf: bytes) -> bytes | None:
-    """The UBL e-invoice of an invoice being issued, for a customer who receives e-invoices; None for one who
-    receives PDFs only. A document that breaks a rule refuses the issue, naming the rule: nothing is stored."""
-    if invoice.customer.einvoice_delivery == EinvoiceDelivery.PDF:
+@dataclass(frozen=True, slots=True)
+class Einvoices:
+    ubl: bytes  # UBL 2.1, the PDF embedded
+    facturx: bytes  # the PDF with the CII XML embedded
+
+
+def _einvoices(customer: Customer, terms: Callable[[], Document], pdf: bytes, *, what: str) -> Einvoices | None:
+    """The e-invoices of a document being issued, in both syntaxes, for a customer who receives e-invoices; None
+    for one who receives PDFs only. A document that breaks a rule (its XML schema or an EN 16931 check) refuses
+    the issue, naming the rule: nothing is stored or sent."""
+    if customer.einvoice_delivery == EinvoiceDelivery.PDF:
         return None
-    document = invoice_ubl(invoice, pdf=pdf)
-    problems = ubl_problems(document)
-    if problems:
-        raise EinvoiceInvalid(
-            f"Invoice {invoice.customer.client_id} {invoice.period:%Y-%m} cannot be issued: its e-invoice breaks "
-            f"EN 16931: {'; '.join(problems)}."
-        )
-    return document
+    document = terms()
+    ubl, cii = ubl_xml(document), cii_xml(document)
+    problems = [f"UBL {problem}" for problem in ubl_problems(ubl)] + [f"CII {problem}" for problem in cii_problems(cii)]
+    if not problems:
+        try:
+            return Einvoices(ubl=ubl, facturx=facturx_pdf(pdf, cii))
+        except Exception as error:  # factur-x raises a bare Exception when the XML breaks its schema
+            problems = [f"Factur-X: {error}"]
+    raise EinvoiceInvalid(f"{what} cannot be issued: its e-invoice breaks EN 16931: {'; '.join(problems)}")
 
 
 def invoice_recipient(invoice: Invoice, config: BillingConfig | None = None) -> str:
@@ -505,9 +518,12 @@ def send_invoice_email(*, invoice_id: int) -> bool:
         ),
         to=[recipient],
     )
-    with invoice.pdf.open("rb") as pdf:
+    delivery = invoice.customer.einvoice_delivery
+    # A customer who receives Factur-X gets the one PDF with its XML inside, instead of the plain one.
+    pdf_file = invoice.facturx if invoice.facturx and delivery == EinvoiceDelivery.FACTURX else invoice.pdf
+    with pdf_file.open("rb") as pdf:
         message.attach(f"{invoice.number}.pdf", pdf.read(), "application/pdf")
-    if invoice.einvoice and invoice.customer.einvoice_delivery == EinvoiceDelivery.UBL:
+    if invoice.einvoice and delivery == EinvoiceDelivery.UBL:
         with invoice.einvoice.open("rb") as einvoice:
             message.attach(f"{invoice.number}.xml", einvoice.read(), "application/xml")
     message.send()
@@ -576,7 +592,14 @@ def credit_note_issue(
         issued_at=timezone.now(),
         created_by=actor,
     )
-    note.pdf.save(f"{note.number}.pdf", ContentFile(render_credit_note_pdf(note, invoice)), save=False)
+    pdf = render_credit_note_pdf(note, invoice)
+    einvoices = _einvoices(  # checked before anything is stored
+        invoice.customer, lambda: credit_note_terms(note, pdf=pdf), pdf, what=f"Credit note on {invoice.number}"
+    )
+    note.pdf.save(f"{note.number}.pdf", ContentFile(pdf), save=False)
+    if einvoices is not None:
+        note.einvoice.save(f"{note.number}.xml", ContentFile(einvoices.ubl), save=False)
+        note.facturx.save(f"{note.number}-facturx.pdf", ContentFile(einvoices.facturx), save=False)
     _save(note, actor)
     transaction_post(
         kind=Transaction.Kind.CREDIT_NOTE,

@@ -1,14 +1,20 @@
-"""E-invoicing data in the admin through a real browser: the customer's e-invoicing fields with the missing one
-named, and the seller shown read-only on a billing configuration."""
+"""E-invoicing in the admin and the portal through a real browser: the customer's e-invoicing fields with the
+missing one named, the seller shown read-only on a billing configuration, and an issued invoice's and credit note's
+e-invoices downloaded from their pages."""
+
+import os
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from accounts.roles import Role
-from accounts.tests.factories import UserFactory
-from catalog.models import Customer
-from catalog.tests.factories import CustomerFactory
-from ledger.services.billing import billing_config_for
+from accounts.tests.factories import PASSWORD, UserFactory
+from catalog.models import Customer, EinvoiceDelivery
+from catalog.tests.factories import CustomerFactory, PortalMembershipFactory
+from ledger.services.billing import billing_config_for, billing_config_update
+from ledger.services.invoices import credit_note_issue, invoice_create_manual, invoice_issue
 from tests.browser.test_admin_browser import admin_log_in, open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -48,3 +54,67 @@ def test_the_seller_is_shown_on_a_billing_configuration(page: Page, tmp_path):
     expect(page.get_by_text("VAT identifier: GB123456782")).to_be_visible()
     expect(page.get_by_text("IBAN GB33 BUKB 2020 1555 5555 55, BIC BUKBGB22")).to_be_visible()
     page.screenshot(path=tmp_path / "billing-config-seller.png", full_page=True)
+
+
+def test_an_issued_invoices_e_invoices_are_downloaded_from_the_admin_and_the_portal(
+    browser, live_server, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    artifacts = Path(os.environ.get("BROWSER_ARTIFACTS") or tmp_path)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    UserFactory(roles=[Role.FINANCE], email="finance@countinghouse.example")
+    customer = CustomerFactory(
+        name="Acme Payments",
+        client_id="ACME-001",
+        currency="EUR",
+        street_line1="Keizersgracht 1",
+        city="Amsterdam",
+        postal_code="1015 CJ",
+        country="NL",
+        billing_email="ap@acme.example",
+        einvoice_delivery=EinvoiceDelivery.FACTURX,
+    )
+    billing_config_update(actor=None, customer=customer, tax_rate=Decimal("0.2"))
+    PortalMembershipFactory(customer=customer, user=UserFactory(email="jane@acme.example", is_staff=False))
+    lines = [{"description": "Onboarding", "quantity": Decimal(1), "unit_price": Decimal("1250.00")}]
+    draft = invoice_create_manual(actor=None, customer=customer, lines=lines)
+    invoice = invoice_issue(actor=None, invoice=draft, send=False)
+    note = credit_note_issue(actor=None, invoice=invoice, reason="Goodwill", amount=Decimal("150.00"))
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": 1280, "height": 900}, accept_downloads=True
+    )
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+
+    admin_log_in(page, "finance@countinghouse.example")
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    open_page(page, f"/admin/ledger/invoice/{invoice.pk}/change/")
+    expect(page.get_by_role("link", name=f"{invoice.number}.xml")).to_be_visible()
+    page.get_by_role("link", name=f"{invoice.number}-facturx.pdf").scroll_into_view_if_needed()
+    page.screenshot(path=artifacts / "admin-invoice-einvoice.png", full_page=True)
+    with page.expect_download() as download:
+        page.get_by_role("link", name=f"{invoice.number}-facturx.pdf").click()
+    assert download.value.suggested_filename == f"{invoice.number}-facturx.pdf"
+    open_page(page, f"/admin/ledger/creditnote/{note.pk}/change/")
+    with page.expect_download() as download:
+        page.get_by_role("link", name=f"{note.number}.xml").click()
+    assert download.value.suggested_filename == f"{note.number}.xml"
+    page.screenshot(path=artifacts / "admin-credit-note-einvoice.png", full_page=True)
+
+    portal = browser.new_context(
+        base_url=live_server.url, viewport={"width": 1280, "height": 900}, accept_downloads=True
+    )
+    page = portal.new_page()
+    page.goto("/portal/login/")
+    page.get_by_label("Email").fill("jane@acme.example")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto("/portal/invoices/")
+    row = page.get_by_test_id("open-invoices").locator("tbody tr")
+    expect(row).to_contain_text(invoice.number)
+    with page.expect_download() as download:
+        row.get_by_role("link", name="Factur-X").click()
+    assert download.value.suggested_filename == f"{invoice.number}-facturx.pdf"
+    page.screenshot(path=artifacts / "portal-invoices-einvoice.png", full_page=True)
+    context.close()
+    portal.close()
