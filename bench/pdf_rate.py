@@ -1,7 +1,7 @@
 """Time invoice PDFs (issue 4, "Speed"): ledger.pdf.render_invoice_pdf alone, and the whole invoice_issue.
 
 Usage: .venv/bin/python bench/pdf_rate.py [--invoices 200] [--customers 20] [--min-lines 3] [--max-lines 10]
-                                          [--seed 42] [--sqlite] [--timeout 600]
+                                          [--seed 42] [--sqlite] [--timeout 600] [--prefix bench_usage_]
 
 On a fresh PostgreSQL database bench_usage_<pid> (or, with --sqlite, a SQLite file under /tmp), migrated
 only and dropped at the end, with MEDIA_ROOT in a temporary directory, it
@@ -231,6 +231,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument("--timeout", type=float, default=600, help="seconds allowed to each step")
+    parser.add_argument("--prefix", default="", help="the database name's prefix (default bench_usage_)")
     args = parser.parse_args()
     if args.invoices > args.customers * 12:
         parser.error("at most 12 invoices per customer (one per month of 2026)")
@@ -239,7 +240,7 @@ def main() -> None:
     kind = "sqlite" if args.sqlite else "postgres"
     with (
         tempfile.TemporaryDirectory(prefix="bench_pdf_") as media,
-        fresh_database(kind, timeout=args.timeout, seed=False) as url,
+        fresh_database(kind, timeout=args.timeout, seed=False, prefix=args.prefix) as url,
     ):
         setup_django(url, media_root=media)
         with time_limit(args.timeout, "building the invoices"):
