@@ -432,6 +432,7 @@ def invoice_issue(*, actor: User | None, invoice: Invoice, send: bool = True) ->
     items = list(invoice.items.all())
     config = billing_config_for(invoice.customer)
     refuse_nothing_to_bill(invoice, config)
+    draft_name = str(invoice)  # a refusal names the draft: its number is not taken
     issued_at = timezone.now()
     invoice.number = next_document_number(INVOICE_SERIES)
     invoice.issued_at = issued_at
@@ -456,7 +457,7 @@ def invoice_issue(*, actor: User | None, invoice: Invoice, send: bool = True) ->
         invoice.paid_at = issued_at
     pdf = render_invoice_pdf(invoice, items, config)
     einvoices = _einvoices(  # checked before anything is stored
-        invoice.customer, lambda: invoice_terms(invoice, pdf=pdf), pdf, what=f"Invoice {invoice}"
+        invoice.customer, lambda: invoice_terms(invoice, pdf=pdf), pdf, what=draft_name
     )
     invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(pdf), save=False)
     if einvoices is not None:

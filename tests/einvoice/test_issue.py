@@ -150,6 +150,7 @@ def test_a_document_that_breaks_a_rule_refuses_the_issue_and_nothing_changes(mon
     with pytest.raises(EinvoiceInvalid) as refused:
         invoice_issue(actor=None, invoice=draft)
 
+    assert refused.value.message.startswith(f"Draft invoice for {draft.customer.name}, October 2026 cannot be issued")
     assert f"{syntax[:3].upper()} BR-CO-10" in refused.value.message
     assert_nothing_changed(draft)
     assert not mail.outbox
