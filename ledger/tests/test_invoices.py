@@ -8,6 +8,7 @@ from pypdf import PdfReader
 
 from approvals.services import approval_submit
 from billing_project.errors import DomainError
+from billing_project.formatting import day
 from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
 from ledger.models import Account, Invoice, InvoiceItem, Transaction
 from ledger.services.billing import billing_config_update
@@ -225,6 +226,7 @@ def test_issue_numbers_posts_renders_and_emails_after_commit(
     assert invoice.number in text and "Acme" in text and "EUR 6.00" in text
     (message,) = mail.outbox
     assert message.to == [customer.billing_email]
+    assert f": EUR\xa06.00, due on {day(invoice.due_date)}." in message.body
     assert message.attachments[0][0] == f"{invoice.number}.pdf"
 
 
