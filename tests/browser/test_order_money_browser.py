@@ -112,7 +112,7 @@ def test_finance_takes_an_order_from_its_expense_to_the_partners_bank_file(
     expenses.get_by_label("Payee").fill("Handelsregister Berlin")
     expenses.get_by_label("Reference").fill("HRB-2026-0042")
     expenses.get_by_role("button", name="Record expense").click()
-    expect(page.get_by_text("Expense of 120.00 EUR to Handelsregister Berlin recorded and posted.")).to_be_visible()
+    expect(page.get_by_text("Expense of EUR 120.00 to Handelsregister Berlin recorded and posted.")).to_be_visible()
     expect(expenses.get_by_test_id("expense-row")).to_have_count(1)
     expect(expenses.get_by_test_id("expense-total")).to_have_text("EUR\u00a0120.00")
 
