@@ -1,7 +1,8 @@
 """One look for numbers and dates everywhere: admin, portal, PDFs, exports and emails.
 
 Amounts show with their currency code and two decimals ("EUR 1,234.50"); unit prices keep up to six decimals
-with trailing zeros trimmed to at least two ("EUR 0.008"); quantities drop trailing zeros ("1,250.5"). Babel
+with trailing zeros trimmed to at least two ("EUR 0.008"); quantities drop trailing zeros ("1,250.5"); rates and
+shares are percentages without trailing zeros ("20 %", "12.5 %"). Babel
 does the formatting in `settings.NUMBER_LOCALE`. Dates and times use Django's formats
 (`billing_project/formats/en/formats.py`) in the billing time zone.
 """
@@ -9,7 +10,7 @@ does the formatting in `settings.NUMBER_LOCALE`. Dates and times use Django's fo
 from datetime import date, datetime
 from decimal import Decimal
 
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, format_percent
 from django.conf import settings
 from django.utils import dateformat, formats
 
@@ -20,6 +21,7 @@ _PRICE = "¤¤\u00a0#,##0.00####"
 _QUANTITY = "#,##0.######"
 _PLAIN_AMOUNT = "#,##0.00"
 _PLAIN_PRICE = "#,##0.00####"
+_PERCENT = "#,##0.##\u00a0%"
 
 
 def money(amount: Decimal | int | None, currency: str = "") -> str:
@@ -45,6 +47,20 @@ def quantity(value: Decimal | int | None) -> str:
     if value is None:
         return ""
     return format_decimal(value, format=_QUANTITY, locale=settings.NUMBER_LOCALE)
+
+
+def percent(rate: Decimal | int | None) -> str:
+    """A rate given as a fraction, as a percentage without trailing zeros: 0.2 -> "20 %", 0.075 -> "7.5 %"."""
+    if rate is None:
+        return ""
+    return format_percent(rate, format=_PERCENT, locale=settings.NUMBER_LOCALE)
+
+
+def percentage(value: Decimal | int | None) -> str:
+    """A share given in percent (30.00 for thirty percent) in the same look: "30 %"."""
+    if value is None:
+        return ""
+    return percent(Decimal(value) / 100)
 
 
 def day(value: date | datetime | None) -> str:

@@ -28,7 +28,7 @@ from billing_project.admin_tools import (
     quantity_column,
 )
 from billing_project.errors import DomainError
-from billing_project.formatting import day, quantity
+from billing_project.formatting import day, percentage
 from catalog import services
 from catalog.models import Customer, Partner, PortalMembership, PriceAgreement, Service
 from catalog.resources import (
@@ -367,11 +367,11 @@ class PartnerAdmin(ServiceBackedAdmin):
         )
         rows = format_html_join(
             "",
-            "<li>{}: {} %, {} – {}</li>",
+            "<li>{}: {}, {} – {}</li>",
             (
                 (
                     agreement.order_type.name if agreement.order_type_id else "All order types (general)",
-                    quantity(agreement.percentage),
+                    percentage(agreement.percentage),
                     day(agreement.valid_from),
                     day(agreement.valid_to) if agreement.valid_to else "open-ended",
                 )

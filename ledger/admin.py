@@ -139,11 +139,6 @@ amount_with_currency = money_column("amount", "Amount")
 total_with_currency = money_column("total", "Total")
 
 
-def percent(rate) -> str:
-    """A tax rate kept as a fraction (0.2000) as people read it: "20 %"."""
-    return f"{formatting.quantity(rate * 100)} %"
-
-
 class PeriodFilter(MonthFilter):
     """Billing month; offers the months of the rows the user may see."""
 
@@ -266,7 +261,7 @@ class InvoiceItemInline(ReadOnlyInline):
 
     @display(description="Tax rate")
     def tax_rate_shown(self, item: InvoiceItem) -> str:
-        return percent(item.tax_rate)
+        return formatting.percent(item.tax_rate)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("service", "invoice")
@@ -1029,7 +1024,7 @@ class BillingConfigAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
 
     @display(description="Tax rate", ordering="tax_rate")
     def tax_rate_shown(self, config: BillingConfig) -> str:
-        return percent(config.tax_rate)
+        return formatting.percent(config.tax_rate)
 
     def has_add_permission(self, request) -> bool:
         return False

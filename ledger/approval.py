@@ -66,7 +66,9 @@ def invoice_approval_rule(
         )
     threshold = config.sales_approval_above
     if threshold is not None and invoice.total > threshold:
-        steps.append(Step("sales", f"Sales (total above {threshold} {invoice.currency})", groups=(Role.SALES.value,)))
+        steps.append(
+            Step("sales", f"Sales (total above {money(threshold, invoice.currency)})", groups=(Role.SALES.value,))
+        )
     return Rule(
         name=rule_name,
         label=BillingConfig.ApprovalRule(rule_name).label,
@@ -176,9 +178,9 @@ class _Deciders:
             )
         if step.name == "sales":
             return (
-                f"{client_id}'s bill of {invoice.total} {invoice.currency} is above its Sales approval threshold, "
-                f"and nobody{others} is active in Sales to approve it: give someone the Sales role, or change the "
-                "threshold in its billing configuration."
+                f"{client_id}'s bill of {money(invoice.total, invoice.currency)} is above its Sales approval "
+                f"threshold, and nobody{others} is active in Sales to approve it: give someone the Sales role, or "
+                "change the threshold in its billing configuration."
             )
         return (
             f"Nobody can give the approval “{step.label}” of {client_id}'s bill: whoever it names is inactive, "

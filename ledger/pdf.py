@@ -28,17 +28,12 @@ def _text(value: str) -> str:
 
 
 def _money(value: Decimal, currency: str) -> str:
-    return f"{value:,.2f} {currency}"
-
-
-def _quantity(value: Decimal) -> str:
-    text = f"{value:,.6f}".rstrip("0").rstrip(".")
-    return text or "0"
+    return formatting.money(value, currency)
 
 
 def _period(period) -> str:
     last = calendar.monthrange(period.year, period.month)[1]
-    return f"{period:%d %b %Y} – {period.replace(day=last):%d %b %Y}"
+    return f"{formatting.day(period)} – {formatting.day(period.replace(day=last))}"
 
 
 def _parties(customer, config) -> Table:
@@ -74,14 +69,14 @@ def _lines_table(items, currency: str) -> Table:
     body = [
         [
             Paragraph(_text(item.description), _NORMAL),
-            _quantity(item.quantity),
-            f"{item.unit_price.normalize():f}",
+            formatting.quantity(item.quantity),
+            formatting.price(item.unit_price, currency),
             _money(item.amount, currency),
-            f"{item.tax_amount:,.2f} ({item.tax_rate * 100:.2f}%)",
+            f"{_money(item.tax_amount, currency)} ({formatting.percent(item.tax_rate)})",
         ]
         for item in items
     ]
-    table = Table([header, *body], colWidths=[70 * mm, 22 * mm, 24 * mm, 30 * mm, 28 * mm], repeatRows=1)
+    table = Table([header, *body], colWidths=[54 * mm, 20 * mm, 26 * mm, 32 * mm, 42 * mm], repeatRows=1)
     table.setStyle(
         TableStyle(
             [
@@ -130,8 +125,8 @@ def render_invoice_pdf(invoice, items, config) -> bytes:
     currency = invoice.currency
     facts = [
         ("Invoice number", invoice.number or "DRAFT"),
-        ("Issue date", f"{invoice.issued_at:%d %b %Y}" if invoice.issued_at else "—"),
-        ("Due date", f"{invoice.due_date:%d %b %Y}" if invoice.due_date else "—"),
+        ("Issue date", formatting.day(invoice.issued_at) or "—"),
+        ("Due date", formatting.day(invoice.due_date) or "—"),
         ("Period", _period(invoice.period)),
         ("Customer", invoice.customer.client_id),
     ]

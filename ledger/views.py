@@ -116,7 +116,7 @@ class InvoiceCreateView(ServiceFormView):
             invoice = invoice_create_manual(actor=actor, customer=customer, period=period)
         return (
             invoice,
-            f"Draft {invoice} created: {invoice.total} {invoice.currency}. Preview it, add lines, then issue it.",
+            f"{invoice} created: {money_label(invoice.total, invoice.currency)}. Preview it, add lines, then issue it.",
         )
 
 
@@ -183,7 +183,7 @@ class RefundCreateView(ServiceFormView):
 
     def perform(self, data):
         refund = refund_record(actor=self.request.user, **data)
-        return refund, f"Refund of {refund.amount} {refund.currency} to {refund.customer} booked."
+        return refund, f"Refund of {money_label(refund.amount, refund.currency)} to {refund.customer.name} booked."
 
 
 class AdjustmentCreateView(ServiceFormView):
@@ -234,7 +234,7 @@ class InvoicePreviewView(UnfoldModelAdminViewMixin, DetailView):
         except DomainError as error:
             messages.error(request, error.message)
         else:
-            messages.success(request, f"{invoice} rated again: {invoice.total} {invoice.currency}.")
+            messages.success(request, f"{invoice} rated again: {money_label(invoice.total, invoice.currency)}.")
         return redirect(request.path)
 
 

@@ -29,7 +29,7 @@ from billing_project.admin_site import ReadOnlyHistoryMixin
 from billing_project.admin_tools import ServiceButtonsMixin
 from billing_project.billing_time import billing_today
 from billing_project.errors import DomainError
-from billing_project.formatting import day, moment, money, quantity
+from billing_project.formatting import day, moment, money, percentage
 from catalog.admin import ServiceBackedAdmin
 from ledger.forms import money_label
 from ledger.models import Invoice
@@ -904,7 +904,7 @@ class RevenueShareAgreementAdmin(ServiceBackedAdmin):
 
     @display(description="Share", ordering="percentage")
     def share(self, agreement: RevenueShareAgreement) -> str:
-        return f"{quantity(agreement.percentage)} %"
+        return percentage(agreement.percentage)
 
     @display(description="Valid from", ordering="valid_from")
     def first_day(self, agreement: RevenueShareAgreement) -> str:

@@ -68,7 +68,7 @@ def waiting_partners():
 
 
 def waiting_amounts() -> dict[int, str]:
-    """Per partner, what its waiting settlements come to, each currency with its own sum: "873.00 EUR"."""
+    """Per partner, what its waiting settlements come to, each currency with its own sum: "EUR 873.00"."""
     sums: dict[int, list[str]] = {}
     rows = (
         Settlement.objects.filter(status=Settlement.Status.APPROVED, payout__isnull=True)

@@ -29,7 +29,7 @@ from approvals.services import approval_approve, approval_reject, request_for
 from billing_project.admin_site import ReadOnlyHistoryMixin
 from billing_project.admin_tools import CheckedDateHierarchyMixin, ServiceButtonsMixin, back_to
 from billing_project.errors import Conflict, DomainError
-from billing_project.formatting import day, moment
+from billing_project.formatting import day, moment, percent, percentage
 from ledger.forms import money_label
 from orders.models import Order, Settlement
 from orders.selectors import settlement_list_for, settlement_may_see, settlement_page
@@ -84,7 +84,8 @@ def agreement_label(calculation: dict) -> str:
     agreement = calculation.get("agreement") or {}
     applies_to = agreement.get("order_type") or "all order types (general)"
     end = day_label(agreement.get("valid_to")) if agreement.get("valid_to") else "open-ended"
-    return f"{agreement.get('percentage')} % · {applies_to} · {day_label(agreement.get('valid_from'))} – {end}"
+    shown = percentage(Decimal(str(agreement["percentage"]))) if agreement.get("percentage") is not None else "—"
+    return f"{shown} · {applies_to} · {day_label(agreement.get('valid_from'))} – {end}"
 
 
 def agreement_short(calculation: dict) -> tuple[str, str]:
@@ -105,9 +106,9 @@ def calculation_rows(settlement: Settlement) -> list[dict]:
         if kind == MONEY:
             text = money_label(value, currency)
         elif kind == RATE:
-            text = f"{(value * 100).normalize():f} %"
+            text = percent(value)
         else:
-            text = f"{value} %"
+            text = percentage(value)
         rows.append({"key": key, "label": label, "value": text, "total": key in ("net", "share")})
     given = settlement.share - settlement.amount
     if settlement.is_correction or given:
@@ -334,7 +335,7 @@ class SettlementAdmin(
 
     @display(description="Percentage")
     def percentage_label(self, settlement: Settlement) -> str:
-        return f"{settlement.percentage} %"
+        return percentage(settlement.percentage)
 
     @display(description="Calculated", ordering="calculated_at")
     def calculated_on(self, settlement: Settlement) -> str:

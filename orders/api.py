@@ -31,6 +31,7 @@ from approvals.services import approval_approve, approval_reject, request_for
 from billing_project.api_parsers import JSONParser
 from billing_project.api_schema import error_response
 from billing_project.errors import Conflict, DomainError, NotAllowed
+from billing_project.formatting import money
 from ledger.models import Allocation
 from ledger.serializers import ApprovalNoteSerializer, ApprovalReasonSerializer
 from orders import selectors
@@ -397,7 +398,7 @@ class OrderViewSet(OrderDeskView, mixins.ListModelMixin, viewsets.GenericViewSet
         order = self.visible_order(pk)
         settlement = order_settle(actor=request.user, order=order)
         if settlement is not None:
-            message = f"{settlement} calculated: {settlement.amount:,} {settlement.currency}."
+            message = f"{settlement} calculated: {money(settlement.amount, settlement.currency)}."
             settlement = SettlementViewSet.represent(request, settlement.pk)
         else:
             explanation = settlement_explanation(order)

@@ -20,6 +20,7 @@ from unfold.views import UnfoldModelAdminViewMixin
 
 from billing_project.billing_time import billing_today
 from billing_project.errors import DomainError
+from billing_project.formatting import money
 from ledger.views import ServiceFormView
 from orders.admin_selectors import comment_attachment_for
 from orders.forms import (
@@ -260,7 +261,7 @@ def expense_add_view(request, pk: int):
         url,
         lambda: expense_record(actor=request.user, order=order, **form.cleaned_data),
         lambda expense: (
-            f"Expense of {expense.amount:,} {expense.currency} to {expense.payee} recorded and posted"
+            f"Expense of {money(expense.amount, expense.currency)} to {expense.payee} recorded and posted"
             f"{'' if expense.paid else ' (owed to the supplier)'}."
         ),
     )

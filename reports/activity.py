@@ -9,7 +9,7 @@ and orders the user may see: one statement per kind, the newest few of each, wha
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.urls import reverse
 
 from accounts.models import User
@@ -40,86 +40,91 @@ def person(user: User | None) -> str:
     return user.full_name or user.email
 
 
+def _newest(rows: QuerySet, limit: int, *, at: str, by: str, text, url, icon) -> list[Activity]:
+    """The newest `limit` rows as activities: `at` names the moment's field, `by` the acting user's; `text`, `url`
+    and `icon` make the rest from a row (`icon` may be one for all)."""
+    records = rows.select_related(by).order_by(f"-{at}", "-pk")[:limit]
+    return [
+        Activity(
+            when=getattr(record, at),
+            who=person(getattr(record, by)),
+            text=text(record),
+            url=url(record),
+            icon=icon(record) if callable(icon) else icon,
+        )
+        for record in records
+    ]
+
+
+def _history(records: QuerySet, limit: int, *, text, url_name: str, icon: str) -> list[Activity]:
+    """The newest of a model's django-simple-history records (scoped by customer), linked to the object's page."""
+    return _newest(
+        records.select_related("customer"),
+        limit,
+        at="history_date",
+        by="history_user",
+        text=text,
+        url=lambda record: reverse(url_name, args=[record.id]),
+        icon=icon,
+    )
+
+
 def _invoices_issued(scope: Scope, limit: int) -> list[Activity]:
     """The version of each invoice that first carries its number: the moment it was issued, and by whom."""
     history = Invoice.history.model
     numbered_before = history.objects.filter(
         id=OuterRef("id"), number__isnull=False, history_id__lt=OuterRef("history_id")
     )
-    records = (
-        scope.filter(history.objects.filter(number__isnull=False))
-        .exclude(Exists(numbered_before))
-        .select_related("history_user", "customer")
-        .order_by("-history_date", "-history_id")[:limit]
+    return _history(
+        scope.filter(history.objects.filter(number__isnull=False)).exclude(Exists(numbered_before)),
+        limit,
+        text=lambda record: (
+            f"Invoice {record.number} issued to {record.customer.name}, {money(record.total, record.currency)}"
+        ),
+        url_name="admin:ledger_invoice_change",
+        icon="receipt_long",
     )
-    return [
-        Activity(
-            when=record.history_date,
-            who=person(record.history_user),
-            text=f"Invoice {record.number} issued to {record.customer.name}, {money(record.total, record.currency)}",
-            url=reverse("admin:ledger_invoice_change", args=[record.id]),
-            icon="receipt_long",
-        )
-        for record in records
-    ]
 
 
 def _payments(scope: Scope, limit: int) -> list[Activity]:
-    history = Payment.history.model
-    records = (
-        scope.filter(history.objects.filter(history_type="+"))
-        .select_related("history_user", "customer")
-        .order_by("-history_date", "-history_id")[:limit]
+    return _history(
+        scope.filter(Payment.history.model.objects.filter(history_type="+")),
+        limit,
+        text=lambda record: f"Payment of {money(record.amount, record.currency)} from {record.customer.name}",
+        url_name="admin:ledger_payment_change",
+        icon="payments",
     )
-    return [
-        Activity(
-            when=record.history_date,
-            who=person(record.history_user),
-            text=f"Payment of {money(record.amount, record.currency)} from {record.customer.name}",
-            url=reverse("admin:ledger_payment_change", args=[record.id]),
-            icon="payments",
-        )
-        for record in records
-    ]
 
 
 DECIDED = {ApprovalAction.Kind.APPROVED: "Approved", ApprovalAction.Kind.REJECTED: "Rejected"}
 
 
 def _approvals(user: User, limit: int) -> list[Activity]:
-    actions = (
-        ApprovalAction.objects.filter(kind__in=list(DECIDED), request__in=approval_list_for(user))
-        .select_related("actor", "request")
-        .order_by("-at", "-id")[:limit]
+    return _newest(
+        ApprovalAction.objects.filter(kind__in=list(DECIDED), request__in=approval_list_for(user)).select_related(
+            "request"
+        ),
+        limit,
+        at="at",
+        by="actor",
+        text=lambda action: f"{DECIDED[action.kind]}: {action.request.summary}",
+        url=lambda action: target_url(action.request),
+        icon=lambda action: "check_circle" if action.kind == ApprovalAction.Kind.APPROVED else "cancel",
     )
-    return [
-        Activity(
-            when=action.at,
-            who=person(action.actor),
-            text=f"{DECIDED[action.kind]}: {action.request.summary}",
-            url=target_url(action.request),
-            icon="check_circle" if action.kind == ApprovalAction.Kind.APPROVED else "cancel",
-        )
-        for action in actions
-    ]
 
 
 def _orders_completed(user: User, limit: int) -> list[Activity]:
-    changes = (
-        OrderStatusHistory.objects.filter(to_status=Order.Status.COMPLETED, order__in=order_list_for(user))
-        .select_related("actor", "order__customer")
-        .order_by("-at", "-id")[:limit]
+    return _newest(
+        OrderStatusHistory.objects.filter(
+            to_status=Order.Status.COMPLETED, order__in=order_list_for(user)
+        ).select_related("order__customer"),
+        limit,
+        at="at",
+        by="actor",
+        text=lambda change: f"Order {change.order.number} completed for {change.order.customer.name}",
+        url=lambda change: reverse("admin:orders_order_change", args=[change.order_id]),
+        icon="task_alt",
     )
-    return [
-        Activity(
-            when=change.at,
-            who=person(change.actor),
-            text=f"Order {change.order.number} completed for {change.order.customer.name}",
-            url=reverse("admin:orders_order_change", args=[change.order_id]),
-            icon="task_alt",
-        )
-        for change in changes
-    ]
 
 
 def recent_activity(user: User, scope: Scope, *, limit: int = 10) -> list[Activity]:

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import TemplateView
 from simple_history.admin import SimpleHistoryAdmin
-from unfold.widgets import UnfoldAdminIntegerFieldWidget, UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
+from unfold.widgets import UnfoldAdminDateWidget, UnfoldAdminIntegerFieldWidget, UnfoldAdminSelectWidget
 
 from accounts.models import User
 from billing_project.billing_time import billing_day_range, billing_today, billing_zone
@@ -33,10 +33,8 @@ EXPORT_HEADERS = ["when", "user", "model", "object_id", "object", "change", "fie
 
 
 class AuditLogForm(forms.Form):
-    date_from = forms.DateField(label="From", widget=UnfoldAdminTextInputWidget(attrs={"type": "date"}))
-    date_to = forms.DateField(
-        label="To", widget=UnfoldAdminTextInputWidget(attrs={"type": "date"}), help_text="Inclusive."
-    )
+    date_from = forms.DateField(label="From", widget=UnfoldAdminDateWidget)
+    date_to = forms.DateField(label="To", widget=UnfoldAdminDateWidget, help_text="Inclusive.")
     user = forms.ChoiceField(label="User", required=False, widget=UnfoldAdminSelectWidget)
     model = forms.ChoiceField(label="Model", required=False, widget=UnfoldAdminSelectWidget)
     object_id = forms.IntegerField(label="Object id", required=False, min_value=1, widget=UnfoldAdminIntegerFieldWidget)

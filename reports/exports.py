@@ -11,7 +11,7 @@ from datetime import date
 from django.http import HttpResponse
 
 from billing_project import pdf_reports, spreadsheets
-from billing_project.formatting import day, money
+from billing_project.formatting import day, money, percent
 from reports.finance import COUNT, DAY, MONEY, MONTH, RATE, TEXT, Column, ReportTable
 
 _XLSX_FORMATS = {
@@ -36,7 +36,7 @@ def cell_text(column: Column, value, currency: str = "") -> str:
     if column.kind == MONTH:
         return f"{value:%b %Y}"
     if column.kind == RATE:
-        return f"{value * 100:.2f} %"
+        return percent(value)
     return str(value)
 
 

@@ -13,47 +13,31 @@ from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.paginator import Paginator
 from django.utils import timezone
 from django.views.generic import TemplateView
+from unfold.widgets import UnfoldAdminDateWidget, UnfoldAdminSelectWidget
 
-from billing_project import money
 from billing_project.billing_time import billing_day_range, billing_today, billing_zone
 from billing_project.pdf_reports import too_many_rows
 from catalog.selectors import customer_list_for
+from catalog.widgets import customer_filter_field
 from reports import finance
 from reports.exports import cell_text, export_response
-from reports.revenue_views import CUSTOM, PRESETS, clean_period
+from reports.revenue_views import PeriodForm
 
 PAGE_SIZE = 50
 
 
-class ReportForm(forms.Form):
-    """Period (a preset or custom days), customer and currency; subclasses add their own filters."""
+class ReportForm(PeriodForm):
+    """Period (a preset or custom days), customer and currency; subclasses add their own filters. The customer is
+    searched as one types (catalog.widgets), among those the user may see."""
 
     default_preset = "last_month"
 
-    period = forms.ChoiceField(label="Period", choices=PRESETS, required=False)
-    start = forms.DateField(
-        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="With custom dates."
-    )
-    end = forms.DateField(
-        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Inclusive."
-    )
-    customer = forms.ModelChoiceField(label="Customer", queryset=None, required=False, empty_label="Every customer")
-    currency = forms.ChoiceField(
-        label="Currency", required=False, choices=[("", "Every currency"), *money.CURRENCY_CHOICES]
-    )
+    customer = customer_filter_field(placeholder="Every customer")
+    field_order = ["period", "start", "end", "customer", "currency"]
 
     def __init__(self, data=None, *, user, **kwargs):
-        if data is not None:
-            data = data.copy()
-            if "period" in self.base_fields and not data.get("period"):
-                data["period"] = CUSTOM if (data.get("start") or data.get("end")) else self.default_preset
         super().__init__(data, **kwargs)
         self.fields["customer"].queryset = customer_list_for(user).order_by("name")
-
-    def clean(self):
-        cleaned = super().clean()
-        clean_period(self, cleaned)
-        return cleaned
 
 
 class AgingForm(ReportForm):
@@ -61,10 +45,7 @@ class AgingForm(ReportForm):
     start = None
     end = None
     as_of = forms.DateField(
-        label="As of",
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="End of this day; today if empty.",
+        label="As of", required=False, widget=UnfoldAdminDateWidget, help_text="End of this day; today if empty."
     )
     field_order = ["as_of", "customer", "currency"]
 
@@ -76,16 +57,25 @@ class AgingForm(ReportForm):
 
 
 class InvoiceRegisterForm(ReportForm):
-    status = forms.ChoiceField(label="Documents", choices=finance.REGISTER_STATUSES, required=False)
+    status = forms.ChoiceField(
+        label="Documents", choices=finance.REGISTER_STATUSES, required=False, widget=UnfoldAdminSelectWidget
+    )
+    field_order = [*ReportForm.field_order, "status"]
 
 
 class PaymentsRegisterForm(ReportForm):
-    kind = forms.ChoiceField(label="Entries", choices=finance.PAYMENT_KINDS, required=False)
+    kind = forms.ChoiceField(
+        label="Entries", choices=finance.PAYMENT_KINDS, required=False, widget=UnfoldAdminSelectWidget
+    )
+    field_order = [*ReportForm.field_order, "kind"]
 
 
 class RevenueForm(ReportForm):
     default_preset = "this_year"
-    group = forms.ChoiceField(label="By", choices=finance.REVENUE_GROUPS, required=False)
+    group = forms.ChoiceField(
+        label="By", choices=finance.REVENUE_GROUPS, required=False, widget=UnfoldAdminSelectWidget
+    )
+    field_order = [*ReportForm.field_order, "group"]
 
 
 class FinanceReportView(PermissionRequiredMixin, TemplateView):

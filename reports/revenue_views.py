@@ -12,6 +12,7 @@ from django.contrib import admin
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.utils import timezone
 from django.views.generic import TemplateView
+from unfold.widgets import UnfoldAdminDateWidget, UnfoldAdminSelectWidget
 
 from billing_project import money
 from billing_project.billing_time import billing_day_range, billing_today, billing_zone
@@ -81,36 +82,48 @@ def clean_period(form: forms.Form, cleaned: dict) -> None:
         billing_day_range(cleaned["start"], cleaned["end"], first_field="start", last_field="end")
 
 
-class PartnerRevenueForm(forms.Form):
-    period = forms.ChoiceField(label="Period", choices=PRESETS, required=False)
-    start = forms.DateField(
-        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="With custom dates."
-    )
-    end = forms.DateField(
-        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Inclusive."
-    )
-    partner = forms.ChoiceField(label="Partner", required=False)
+class PeriodForm(forms.Form):
+    """A report's period (a preset, or custom days) and currency, in unfold's widgets; dates show and are typed
+    as the admin's other date inputs are (ISO first, DATE_INPUT_FORMATS). Subclasses add their filters and
+    place them with `field_order`."""
+
+    default_preset = DEFAULT_PRESET
+
+    period = forms.ChoiceField(label="Period", choices=PRESETS, required=False, widget=UnfoldAdminSelectWidget)
+    start = forms.DateField(label="From", required=False, widget=UnfoldAdminDateWidget, help_text="With custom dates.")
+    end = forms.DateField(label="To", required=False, widget=UnfoldAdminDateWidget, help_text="Inclusive.")
     currency = forms.ChoiceField(
-        label="Currency", required=False, choices=[("", "Every currency"), *money.CURRENCY_CHOICES]
+        label="Currency",
+        required=False,
+        choices=[("", "Every currency"), *money.CURRENCY_CHOICES],
+        widget=UnfoldAdminSelectWidget,
     )
 
     def __init__(self, data=None, **kwargs):
         if data is not None:
             data = data.copy()
             # Dates given without a period are custom dates; neither: the default preset.
-            if not data.get("period"):
-                data["period"] = CUSTOM if (data.get("start") or data.get("end")) else DEFAULT_PRESET
+            if "period" in self.base_fields and not data.get("period"):
+                data["period"] = CUSTOM if (data.get("start") or data.get("end")) else self.default_preset
+        super().__init__(data, **kwargs)
+
+    def clean(self):
+        cleaned = super().clean()
+        clean_period(self, cleaned)
+        return cleaned
+
+
+class PartnerRevenueForm(PeriodForm):
+    partner = forms.ChoiceField(label="Partner", required=False, widget=UnfoldAdminSelectWidget)
+    field_order = ["period", "start", "end", "partner", "currency"]
+
+    def __init__(self, data=None, **kwargs):
         super().__init__(data, **kwargs)
         self.fields["partner"].choices = [
             ("", "Every partner"),
             (NO_PARTNER, NO_PARTNER_LABEL),
             *((str(pk), name) for pk, name in Partner.objects.order_by("name").values_list("pk", "name")),
         ]
-
-    def clean(self):
-        cleaned = super().clean()
-        clean_period(self, cleaned)
-        return cleaned
 
     def partner_filter(self) -> Partner | str | None:
         value = self.cleaned_data.get("partner")

@@ -10,6 +10,8 @@ from unfold.widgets import (
     UnfoldBooleanSwitchWidget,
 )
 
+from catalog.widgets import customer_filter_field
+
 
 class UsageUploadForm(forms.Form):
     file = forms.FileField(
@@ -40,9 +42,7 @@ MONTHS = [(number, calendar.month_name[number]) for number in range(1, 13)]
 class MonthlyReportForm(forms.Form):
     year = forms.IntegerField(min_value=2000, max_value=2100, widget=UnfoldAdminIntegerFieldWidget)
     month = forms.TypedChoiceField(choices=MONTHS, coerce=int, widget=UnfoldAdminSelectWidget)
-    customer = forms.ModelChoiceField(
-        queryset=None, required=False, empty_label="All customers", widget=UnfoldAdminSelectWidget
-    )
+    customer = customer_filter_field(placeholder="All customers")
 
     def __init__(self, *args, customers, **kwargs):
         super().__init__(*args, **kwargs)

@@ -26,6 +26,15 @@ def test_quantities_drop_trailing_zeros():
     assert formatting.quantity(Decimal("1250.500000")) == "1,250.5"
 
 
+def test_rates_and_shares_are_percentages_without_trailing_zeros():
+    assert formatting.percent(Decimal("0.2000")) == "20\u00a0%"
+    assert formatting.percent(Decimal("0.0750")) == "7.5\u00a0%"
+    assert formatting.percent(Decimal("0")) == "0\u00a0%"
+    assert formatting.percentage(Decimal("30.00")) == "30\u00a0%"
+    assert formatting.percentage(Decimal("12.25")) == "12.25\u00a0%"
+    assert formatting.percentage(None) == ""
+
+
 def test_dates_and_times_use_one_format_in_the_billing_time_zone(settings):
     settings.BILLING_TIME_ZONE = "Europe/Berlin"
     late_evening_utc = datetime(2026, 12, 2, 23, 30, tzinfo=ZoneInfo("UTC"))
@@ -35,10 +44,21 @@ def test_dates_and_times_use_one_format_in_the_billing_time_zone(settings):
 
 
 def test_the_filters_are_built_into_every_template():
-    rendered = Template("{{ total|money:'EUR' }} {{ unit|price:'EUR' }} {{ n|quantity }} {{ d|day }}").render(
-        Context({"total": Decimal("1000"), "unit": Decimal("0.5"), "n": Decimal("2.50"), "d": date(2026, 1, 5)})
+    rendered = Template(
+        "{{ total|money:'EUR' }} {{ unit|price:'EUR' }} {{ n|quantity }} {{ d|day }} {{ r|percent }} {{ p|percentage }}"
+    ).render(
+        Context(
+            {
+                "total": Decimal("1000"),
+                "unit": Decimal("0.5"),
+                "n": Decimal("2.50"),
+                "d": date(2026, 1, 5),
+                "r": Decimal("0.19"),
+                "p": Decimal("30.00"),
+            }
+        )
     )
-    assert rendered == "EUR\u00a01,000.00 EUR\u00a00.50 2.5 5 Jan 2026"
+    assert rendered == "EUR\u00a01,000.00 EUR\u00a00.50 2.5 5 Jan 2026 19\u00a0% 30\u00a0%"
 
 
 def test_django_renders_dates_in_the_project_format():

@@ -15,7 +15,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from accounts.models import User
-from billing_project import money
+from billing_project import formatting, money
 from billing_project.billing_time import billing_today, check_booking_day
 from billing_project.errors import Conflict, DomainError
 from billing_project.money import check_bound, round_amount
@@ -82,7 +82,7 @@ def period_start(value: date) -> date:
 
 def period_label(period: date) -> str:
     last = calendar.monthrange(period.year, period.month)[1]
-    return f"{period:%d %b %Y} – {period.replace(day=last):%d %b %Y}"
+    return f"{formatting.day(period)} – {formatting.day(period.replace(day=last))}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,19 +188,19 @@ def invoice_bounds_problem(
                 f"the line “{line.description}” has {line.quantity.normalize():,f} units, beyond the largest "
                 f"quantity accepted, {money.max_quantity():,f} (MAX_QUANTITY)"
             )
-        for figure, kind, verb in (
-            (line.unit_price, "unit_price", "has a unit price of"),
-            (line.amount, "amount", "comes to"),
+        for figure, kind, verb, shown in (
+            (line.unit_price, "unit_price", "has a unit price of", formatting.price),
+            (line.amount, "amount", "comes to", formatting.money),
         ):
             if money.beyond_bound(figure, kind):
                 return (
-                    f"the line “{line.description}” {verb} {figure:,f} {currency}, beyond the largest amount "
+                    f"the line “{line.description}” {verb} {shown(figure, currency)}, beyond the largest amount "
                     f"accepted, {money.bound_of(kind):,f} (MAX_AMOUNT)"
                 )
     for name, figure in (("subtotal", subtotal), ("tax", tax), ("total", total)):
         if money.beyond_bound(figure, "amount"):
             return (
-                f"its {name} would be {figure:,f} {currency}, beyond the largest amount accepted, "
+                f"its {name} would be {formatting.money(figure, currency)}, beyond the largest amount accepted, "
                 f"{money.max_amount():,f} (MAX_AMOUNT)"
             )
     return None
@@ -314,7 +314,7 @@ def invoice_add_line(
     amount = money.line_amount(quantity, unit_price)
     if money.beyond_bound(amount, "amount"):
         raise InvoiceBeyondBounds(
-            f"The line comes to {amount:,f} {invoice.currency}, beyond the largest amount accepted, "
+            f"The line comes to {formatting.money(amount, invoice.currency)}, beyond the largest amount accepted, "
             f"{money.max_amount():,f} (MAX_AMOUNT).",
             fields={"unit_price": [f"Quantity × unit price: {money.bound_message('amount')}"]},
         )
@@ -515,7 +515,8 @@ def send_invoice_email(*, invoice_id: int) -> bool:
         body=(
             f"Dear {invoice.customer.legal_name or invoice.customer.name},\n\n"
             f"please find attached invoice {invoice.number} for {period_label(invoice.period)}: "
-            f"{invoice.total} {invoice.currency}, due on {invoice.due_date:%d %b %Y}.\n\n{settings.SELLER['name']}"
+            f"{formatting.money(invoice.total, invoice.currency)}, due on {formatting.day(invoice.due_date)}.\n\n"
+            f"{settings.SELLER['name']}"
         ),
         to=[recipient],
     )
@@ -563,8 +564,8 @@ def credit_note_issue(
         amount = creditable
     if amount <= 0 or amount > creditable:
         raise DomainError(
-            f"A credit note on {invoice.number} can be at most {creditable} {invoice.currency}.",
-            fields={"amount": [f"Between 0.01 and {creditable}."]},
+            f"A credit note on {invoice.number} can be at most {formatting.money(creditable, invoice.currency)}.",
+            fields={"amount": [f"Between 0.01 and {formatting.money(creditable, invoice.currency)}."]},
         )
     if amount != round_amount(amount):
         raise DomainError("Amounts have two decimal places.", fields={"amount": ["At most two decimal places."]})

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from accounts.models import User
 from billing_project.billing_time import check_booking_time
 from billing_project.errors import Conflict, DomainError
+from billing_project.formatting import money
 from billing_project.money import check_bound, round_amount
 from catalog.models import Customer
 from catalog.services import refuse_other_currency
@@ -208,13 +209,13 @@ def payment_reallocate(
     elif amount > available:
         where = "unallocated" if from_invoice is None else f"on {str(from_invoice)}"
         raise DomainError(
-            f"Payment {payment.bank_reference} has {available} {payment.currency} {where}; no more can be moved.",
-            fields={"amount": [f"At most {available}."]},
+            f"Payment {payment.bank_reference} has {money(available, payment.currency)} {where}; no more can be moved.",
+            fields={"amount": [f"At most {money(available, payment.currency)}."]},
         )
     elif amount > invoice.outstanding:
         raise DomainError(
-            f"{invoice} owes {invoice.outstanding} {payment.currency}; no more can be set against it.",
-            fields={"amount": [f"At most {invoice.outstanding}."]},
+            f"{invoice} owes {money(invoice.outstanding, payment.currency)}; no more can be set against it.",
+            fields={"amount": [f"At most {money(invoice.outstanding, payment.currency)}."]},
         )
     if from_invoice is None:
         allocation = allocate_payment(payment=payment, invoice=invoice, amount=amount, actor=actor)
@@ -244,9 +245,9 @@ def refund_record(
     credit = available_credit(customer)
     if amount > credit:
         raise DomainError(
-            f"{customer.client_id} has {credit} {customer.currency} of credit; a refund cannot exceed it.",
+            f"{customer.name} has {money(credit, customer.currency)} of credit; a refund cannot exceed it.",
             code="insufficient_credit",
-            fields={"amount": [f"At most {credit}."]},
+            fields={"amount": [f"At most {money(credit, customer.currency)}."]},
         )
     left = amount
     for source in credit_sources(customer):

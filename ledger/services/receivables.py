@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing_project.billing_time import billing_today
+from billing_project.formatting import day, money
 from ledger.locks import lock_invoice
 from ledger.models import Invoice, ReminderLog
 from ledger.services.billing import billing_config_for
@@ -45,8 +46,8 @@ def reminders_send() -> int:
             message = EmailMessage(
                 subject=f"Reminder: invoice {invoice.number} is overdue",
                 body=(
-                    f"Invoice {invoice.number} of {invoice.total} {invoice.currency} was due on "
-                    f"{invoice.due_date:%d %b %Y}; {invoice.outstanding} {invoice.currency} is still open.\n"
+                    f"Invoice {invoice.number} of {money(invoice.total, invoice.currency)} was due on "
+                    f"{day(invoice.due_date)}; {money(invoice.outstanding, invoice.currency)} is still open.\n"
                     f"Please pay quoting {invoice.number}. If you have paid already, please disregard this."
                 ),
                 to=[recipient],

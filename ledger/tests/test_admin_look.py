@@ -59,7 +59,7 @@ def test_invoice_amounts_prices_and_quantities_follow_the_one_format(finance, oc
     assert "October 2026" in listing
 
     detail = page(finance, f"/admin/ledger/invoice/{invoice.pk}/change/")
-    for shown in ["EUR\xa01,250.00", "EUR\xa0250.00", "EUR\xa01,500.00", "EUR\xa00.50", "2,500", "20 %"]:
+    for shown in ["EUR\xa01,250.00", "EUR\xa0250.00", "EUR\xa01,500.00", "EUR\xa00.50", "2,500", "20\xa0%"]:
         assert shown in detail, shown
     assert "2500.000000" not in detail and "0.500000" not in detail and "1500.00 EUR" not in detail
     assert re.search(MOMENT, detail)  # issued at, in the project's date-time format

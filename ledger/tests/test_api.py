@@ -893,7 +893,7 @@ def test_statement_lists_every_movement_with_the_balance_after(journal, finance_
             "kind": "charge",
             "kind_label": "Charge",
             "reference": journal.invoice.number,
-            "description": f"Invoice {journal.invoice.number}, 01 Nov 2026 – 30 Nov 2026",
+            "description": f"Invoice {journal.invoice.number}, 1 Nov 2026 – 30 Nov 2026",
             "amount": "120.00",
             "balance_after": "120.00",
         },

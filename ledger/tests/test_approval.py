@@ -367,7 +367,7 @@ NOBODY = {
     "cs or sales, no csm and no sales": "Nobody can approve SOYLENT-010's bills as Customer Success or Sales: it has "
     "no CSM who can, and nobody is active in Sales. Set its CSM on the customer, give someone the Sales role, or "
     "change its approval rule.",
-    "threshold, no sales": "SOYLENT-010's bill of 100.00 EUR is above its Sales approval threshold, and nobody is "
+    "threshold, no sales": "SOYLENT-010's bill of EUR\xa0100.00 is above its Sales approval threshold, and nobody is "
     "active in Sales to approve it: give someone the Sales role, or change the threshold in its billing "
     "configuration.",
 }
@@ -510,7 +510,7 @@ def test_the_routes_offered_are_those_someone_can_satisfy_other_than_the_current
     choices = approval_reroute_choices(actor=admin, request=stuck)
 
     assert choices == [
-        ("cs_or_sales", "Customer Success or Sales + Sales (total above 50.00 EUR)"),
+        ("cs_or_sales", "Customer Success or Sales + Sales (total above EUR\xa050.00)"),
         (f"approver:{other_admin.pk}", "Alan Admin <admin2@x.example> alone, instead of every step"),
         (f"approver:{people['sales'].pk}", "Sam Sales <sales@x.example> alone, instead of every step"),
     ]  # not the CSM's (inactive), not the Admin re-routing, not Finance
@@ -521,7 +521,7 @@ def test_with_a_new_csm_the_csm_route_goes_to_them(people, stuck, make_user):
     Customer.objects.filter(pk=Invoice.objects.get(pk=stuck.target_id).customer_id).update(csm=people["other_cs"])
     admin = make_user(Role.ADMIN)
 
-    assert ("csm", f"The customer's CSM, {people['other_cs']} + Sales (total above 50.00 EUR)") in (
+    assert ("csm", f"The customer's CSM, {people['other_cs']} + Sales (total above EUR\xa050.00)") in (
         approval_reroute_choices(actor=admin, request=stuck)
     )
     rerouted = approval_reroute(actor=admin, request=stuck, route="csm", comment="Casey's customers went to Chris")

@@ -137,7 +137,7 @@ def test_lines_whose_total_goes_beyond_max_amount_are_refused_at_the_line_that_d
         actor=None, customer=customer, lines=[{"description": "One", "quantity": D(1), "unit_price": D(500_000_000)}]
     )  # 600,000,000.00 with tax
 
-    with pytest.raises(InvoiceBeyondBounds, match=r"its total would be 1,200,000,000\.00 EUR, beyond .*MAX_AMOUNT"):
+    with pytest.raises(InvoiceBeyondBounds, match=r"its total would be EUR\xa01,200,000,000\.00, beyond .*MAX_AMOUNT"):
         invoice_add_line(actor=None, invoice=draft, description="Two", quantity=D(1), unit_price=D(500_000_000))
 
     draft.refresh_from_db()
@@ -159,7 +159,7 @@ def test_a_usage_draft_beyond_max_amount_is_refused_saying_which_line_and_why(hu
 
     assert refused.value.message == (
         "The invoice of ACME for 2026-10 cannot be made: the line “Appraisal — usage at 1000000” comes to "
-        f"1,500,000,000.00 EUR, beyond the largest amount accepted, {AMOUNT_BOUND}. Check the usage and prices, "
+        f"EUR\xa01,500,000,000.00, beyond the largest amount accepted, {AMOUNT_BOUND}. Check the usage and prices, "
         "or bill the charges on separate invoices."
     )
     assert not Invoice.objects.exists()
@@ -201,7 +201,7 @@ def test_month_end_notes_a_customer_beyond_the_bounds_as_failed_and_bills_the_ot
     assert run.status == BillingRun.Status.FAILED
     assert [(failure["stage"], failure["customers"]) for failure in run.failures] == [("bill", [huge_usage.pk])]
     assert "InvoiceBeyondBounds: The invoice of ACME for 2026-10 cannot be made" in run.failures[0]["error"]
-    assert f"1,500,000,000.00 EUR, beyond the largest amount accepted, {AMOUNT_BOUND}" in run.failures[0]["error"]
+    assert f"EUR\xa01,500,000,000.00, beyond the largest amount accepted, {AMOUNT_BOUND}" in run.failures[0]["error"]
     assert list(Invoice.objects.values_list("customer__client_id", "total")) == [("FINE", D("5.00"))]
 
 
@@ -496,7 +496,7 @@ def test_the_add_line_dialog_says_when_quantity_times_price_is_beyond_max_amount
 
     assert response.status_code == 302
     assert [str(message) for message in get_messages(response.wsgi_request)] == [
-        f"The line comes to 1,200,000,000.00 EUR, beyond the largest amount accepted, {AMOUNT_BOUND}."
+        f"The line comes to EUR\xa01,200,000,000.00, beyond the largest amount accepted, {AMOUNT_BOUND}."
     ]
     assert not draft.items.exists()
 
@@ -551,7 +551,7 @@ def test_the_month_end_preview_says_which_customer_it_will_not_bill_and_why(fina
 
     content = response.content.decode()
     assert "Month-end will not bill this customer: the line “Appraisal — usage at 1000000” comes to" in content
-    assert f"1,500,000,000.00 EUR, beyond the largest amount accepted, {AMOUNT_BOUND}." in content
+    assert f"EUR\xa01,500,000,000.00, beyond the largest amount accepted, {AMOUNT_BOUND}." in content
 
 
 # --- PostgreSQL: balances cannot overflow -----------------------------------------------------------------------

@@ -8,6 +8,7 @@ from pypdf import PdfReader
 
 from approvals.services import approval_submit
 from billing_project.errors import DomainError
+from billing_project.formatting import day
 from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
 from ledger.models import Account, Invoice, InvoiceItem, Transaction
 from ledger.services.billing import billing_config_update
@@ -222,9 +223,10 @@ def test_issue_numbers_posts_renders_and_emails_after_commit(
     ]
     assert receivable_account(customer).balance == D("6.00")
     text = "".join(page.extract_text() for page in PdfReader(invoice.pdf.open("rb")).pages)
-    assert invoice.number in text and "Acme" in text and "6.00 EUR" in text
+    assert invoice.number in text and "Acme" in text and "EUR 6.00" in text
     (message,) = mail.outbox
     assert message.to == [customer.billing_email]
+    assert f": EUR\xa06.00, due on {day(invoice.due_date)}." in message.body
     assert message.attachments[0][0] == f"{invoice.number}.pdf"
 
 
@@ -304,5 +306,5 @@ def test_a_partial_credit_note_reduces_what_is_owed(priced_customer, import_usag
     assert (note.subtotal, note.tax, note.full) == (D("1.00"), D("0.20"), False)
     assert (invoice.status, invoice.outstanding) == (Invoice.Status.ISSUED, D("4.80"))
     assert receivable_account(customer).balance == D("4.80")
-    with pytest.raises(DomainError, match="at most 4.80"):
+    with pytest.raises(DomainError, match="at most EUR\xa04.80"):
         credit_note_issue(actor=None, invoice=invoice, reason="Too much", amount=D("5.00"))

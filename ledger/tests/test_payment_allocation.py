@@ -336,7 +336,7 @@ def _move(payment, older, newer, **changes):
         ),
         (lambda p, o, n: _move(p, n, issued(o.customer, "5.00")), "from_invoice", r"Nothing of this payment is on .*"),
         (lambda p, o, n: _move(p, None, n), "from_invoice", r"The payment is fully allocated: .*"),
-        (lambda p, o, n: _move(p, o, n, amount=D("191.19")), "amount", r"At most 191\.18\."),
+        (lambda p, o, n: _move(p, o, n, amount=D("191.19")), "amount", r"At most USD\xa0191\.18\."),
         (lambda p, o, n: _move(p, o, n, amount=D("0")), "amount", r"Must be greater than zero\."),
         (lambda p, o, n: _move(p, o, n, amount=D("1.001")), "amount", r"At most two decimal places\."),
         (
@@ -378,7 +378,7 @@ def test_no_more_moves_to_an_invoice_than_it_still_owes(northwind, credit_beside
     with pytest.raises(DomainError) as refused:
         payment_reallocate(actor=None, payment=payment, invoice=newer, amount=D("191.19"))
 
-    assert refused.value.fields == {"amount": ["At most 191.18."]}
+    assert refused.value.fields == {"amount": ["At most USD\xa0191.18."]}
     assert not Allocation.objects.exists()
 
 

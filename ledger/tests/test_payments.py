@@ -82,7 +82,7 @@ def test_a_bad_amount_is_refused(customer, amount, message):
 def test_a_refund_pays_back_credit_and_no_more(customer):
     pay(customer, "100.00", "BANK-1")
 
-    with pytest.raises(DomainError, match="has 100.00 EUR of credit"):
+    with pytest.raises(DomainError, match="has EUR\xa0100.00 of credit"):
         refund_record(actor=None, customer=customer, amount=D("100.01"), reason="Closing the account")
     refund_record(actor=None, customer=customer, amount=D("60.00"), reason="Closing the account")
 

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from billing_project.billing_time import billing_today
+from billing_project.formatting import day, money
 from ledger.models import Invoice, ReminderLog
 from ledger.services.billing import billing_config_update
 from ledger.services.invoices import invoice_create_manual, invoice_issue
@@ -52,6 +53,9 @@ def test_a_reminder_goes_at_most_once_per_interval_and_is_logged(overdue_invoice
 
     (message,) = mail.outbox
     assert overdue_invoice.number in message.subject
+    overdue_invoice.refresh_from_db()  # its due day was moved into the past
+    total = money(overdue_invoice.total, overdue_invoice.currency)  # "EUR 1.20": the one look, in emails too
+    assert f"of {total} was due on {day(overdue_invoice.due_date)}; {total} is still open." in message.body
     log = ReminderLog.objects.get()
     assert log.sent_to == overdue_invoice.customer.billing_email
 

@@ -18,6 +18,7 @@ from simple_history.utils import bulk_create_with_history
 from accounts.models import User
 from billing_project.billing_time import billing_today
 from billing_project.errors import Conflict, DomainError
+from billing_project.formatting import money
 from ledger.locks import lock_invoice
 from ledger.models import CreditNote, Invoice, InvoiceItem
 from ledger.services.invoices import (
@@ -222,9 +223,14 @@ def order_credit(*, actor: User | None, order: Order, amount: Decimal | None, re
         limit = fee_creditable(invoice)
         if amount > limit:
             raise DomainError(
-                f"A partial credit on {order.number} gives back part of its fee with its tax: at most {limit:,} "
-                f"{invoice.currency}. To give back the base charge too, credit the whole invoice "
-                f"({creditable:,} {invoice.currency}).",
-                fields={"amount": [f"At most {limit} for a partial credit, or {creditable} for all of it."]},
+                f"A partial credit on {order.number} gives back part of its fee with its tax: at most "
+                f"{money(limit, invoice.currency)}. To give back the base charge too, credit the whole invoice "
+                f"({money(creditable, invoice.currency)}).",
+                fields={
+                    "amount": [
+                        f"At most {money(limit, invoice.currency)} for a partial credit, "
+                        f"or {money(creditable, invoice.currency)} for all of it."
+                    ]
+                },
             )
     return credit_note_issue(actor=actor, invoice=invoice, reason=reason, amount=amount)

@@ -29,7 +29,7 @@ from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
 from simple_history.utils import bulk_update_with_history
 
 from accounts.models import User
-from billing_project import money
+from billing_project import formatting
 from billing_project.billing_time import billing_today, day_start
 from billing_project.errors import Conflict, DomainError, NotAllowed
 from catalog.models import Partner
@@ -51,7 +51,7 @@ DECIDE_PERMISSION = "orders.change_payoutbatch"
 
 
 def _day(value: Date) -> str:
-    return f"{value:%d %b %Y}"
+    return formatting.day(value)
 
 
 def _require(actor: User, permission: str, doing: str) -> None:
@@ -114,13 +114,13 @@ def payout_batch_create(*, actor: User, partners: Iterable[Partner], cut_off: Da
             if total <= 0:
                 reasons.append(
                     f"{partner.name}'s {len(gathered)} approved settlement(s) in {currency} come to "
-                    f"{money.round_amount(total):,} {currency}, not more than zero; they wait for later ones."
+                    f"{formatting.money(total, currency)}, not more than zero; they wait for later ones."
                 )
                 continue
             if not partner.iban:
                 message = (
                     f"{partner.name} has no IBAN: add their bank details on the partner's page before paying "
-                    f"them {total:,} {currency}."
+                    f"them {formatting.money(total, currency)}."
                 )
                 raise DomainError(message, code="no_iban", fields={"partners": [message]})
             batch = PayoutBatch(
@@ -167,8 +167,8 @@ def payout_batch_approve(*, actor: User, batch: PayoutBatch) -> PayoutBatch:
     total = sum((settlement.amount for settlement in settlements), ZERO)
     if total != batch.total or any(s.status != Settlement.Status.APPROVED for s in settlements):
         raise Conflict(
-            f"{batch.number} no longer matches its settlements ({total:,} against {batch.total:,} "
-            f"{batch.currency}); cancel it and create a new batch.",
+            f"{batch.number} no longer matches its settlements ({formatting.money(total, batch.currency)} against "
+            f"{formatting.money(batch.total, batch.currency)}); cancel it and create a new batch.",
             code="batch_changed",
         )
     posted = transaction_post(
@@ -332,10 +332,10 @@ def payout_statement_pdf(batch: PayoutBatch) -> bytes:
             ),
             Paragraph(_text(settlement.order.order_type.name), _SMALL),
             Paragraph(_ended(settlement), _SMALL),
-            f"{settlement.net:,.2f}",
-            f"{settlement.percentage:.2f}",
-            f"{settlement.share:,.2f}",
-            f"{settlement.amount:,.2f}",
+            formatting.money(settlement.net),
+            formatting.percentage(settlement.percentage),
+            formatting.money(settlement.share),
+            formatting.money(settlement.amount),
         ]
         for settlement in settlements
     ]

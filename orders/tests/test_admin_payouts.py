@@ -80,7 +80,7 @@ def test_nothing_to_pay_is_shown_on_the_form_and_makes_nothing(client, partner, 
     response = client.post(CREATE, {"partners": [partner.pk], "cut_off": "2026-11-01"})
 
     assert response.status_code == 200
-    assert "Nothing to pay to Formations Partner GmbH up to 01 Nov 2026" in response.content.decode()
+    assert "Nothing to pay to Formations Partner GmbH up to 1 Nov 2026" in response.content.decode()
     assert PayoutBatch.objects.count() == 0
 
 

@@ -173,7 +173,7 @@ def test_the_changelist_shows_the_type_or_general_and_the_share(client, finance_
     page = client.get(reverse("admin:orders_revenueshareagreement_changelist")).content.decode()
 
     assert "All (general)" in page and "UK company formation" in page
-    assert "15 %" in page and "20 %" in page
+    assert "15\xa0%" in page and "20\xa0%" in page
 
 
 @pytest.mark.parametrize("role", [Role.SALES, Role.CUSTOMER_SUCCESS])

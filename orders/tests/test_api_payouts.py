@@ -82,7 +82,7 @@ def test_nothing_to_pay_answers_400_and_makes_nothing(partner, finance_user):
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "nothing_to_pay"
-    assert error["message"].startswith("Nothing to pay to Formations Partner GmbH up to 01 Nov 2026: ")
+    assert error["message"].startswith("Nothing to pay to Formations Partner GmbH up to 1 Nov 2026: ")
     assert error["fields"] == {"partners": [error["message"]]}
     assert PayoutBatch.objects.count() == 0
 

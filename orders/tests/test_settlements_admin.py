@@ -148,14 +148,14 @@ def test_the_page_shows_every_input_of_the_calculation_with_its_label_and_the_ag
         ("Fee received (tax left out)", "EUR 1,000.00"),
         ("Expenses of the order", "EUR 150.00"),
         ("Net revenue (received less expenses, never below 0.00)", "EUR 970.00"),
-        ("Partner's percentage (the agreement's)", "30.00 %"),
+        ("Partner's percentage (the agreement's)", "30 %"),
         ("Partner share (net × percentage, rounded half up)", "EUR 291.00"),
         ("This settlement adds", "EUR 291.00"),
     ]:
         assert f"{label} {value}" in page, label
     agreement_url = reverse("admin:orders_revenueshareagreement_change", args=[settlement.agreement_id])
     assert agreement_url in response.content.decode()
-    assert "30.00 % · all order types (general) · 1 Jan 2026 – open-ended" in page
+    assert "30 % · all order types (general) · 1 Jan 2026 – open-ended" in page
     assert f"{order.number} completed on {day(order.completed_at)}, billed on invoice {order.invoice.number}" in page
     assert "Pending under the rule “Finance (not whoever calculated it)”" in page
 
@@ -230,7 +230,7 @@ def test_the_order_page_shows_its_settlements_and_the_derived_status(checker, or
 
     assert 'data-testid="settlement"' in response.content.decode()
     assert "Settlement status: Calculated" in page
-    assert "Settlement Calculated EUR 970.00 30.00 % EUR 291.00 EUR 291.00" in page
+    assert "Settlement Calculated EUR 970.00 30 % EUR 291.00 EUR 291.00" in page
     assert detail(settlement_of(order)) in response.content.decode()
 
     client_as(checker).post(act(settlement_of(order), "approve"), DIALOG)

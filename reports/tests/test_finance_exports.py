@@ -116,6 +116,42 @@ def test_a_customer_a_csm_does_not_see_is_not_a_choice(client, people, customers
     assert 'id="filter-errors"' in _html(response)
 
 
+def _customer_search(client, term: str = "") -> list[str]:
+    """What the report pages' customer filter offers for `term` (the admin's autocomplete, catalog.widgets)."""
+    query = {"app_label": "catalog", "model_name": "priceagreement", "field_name": "customer", "term": term}
+    response = client.get(reverse("admin:autocomplete"), query)
+    assert response.status_code == 200
+    return [result["text"] for result in response.json()["results"]]
+
+
+def test_the_customer_filter_searches_as_one_types_among_the_customers_the_user_may_see(client, people, customers):
+    client.force_login(people["finance"])
+    html = _html(client.get(page("invoice-register"), {**MARCH_QUERY, "customer": customers["acme"].pk}))
+    # Only the chosen customer is on the page; the others are found by searching.
+    assert 'class="admin-autocomplete"' in html and 'data-placeholder="Every customer"' in html
+    assert "Acme" in html and "Globex" not in html and "Initech" not in html
+    assert [text.split(" (")[0] for text in _customer_search(client)] == ["Acme", "Globex", "Initech"]
+    assert [text.split(" (")[0] for text in _customer_search(client, "glob")] == ["Globex"]
+
+    client.force_login(people["csm"])
+    assert [text.split(" (")[0] for text in _customer_search(client)] == ["Acme"]
+    assert _customer_search(client, "glob") == []
+
+
+def test_a_customer_that_is_not_a_number_is_a_filter_error(client, people, customers):
+    client.force_login(people["finance"])
+    response = client.get(page("invoice-register"), {**MARCH_QUERY, "customer": "acme"})
+    assert response.status_code == 200 and 'id="filter-errors"' in _html(response)
+
+
+def test_the_date_filters_take_the_days_as_they_are_shown(client, people, march):
+    client.force_login(people["finance"])
+    typed = _html(client.get(page("invoice-register"), {"start": "1 Mar 2026", "end": "31 Mar 2026"}))
+    iso = _html(client.get(page("invoice-register"), MARCH_QUERY))
+    assert 'id="filter-errors"' not in typed and "Period: 1 Mar 2026 to 31 Mar 2026" in typed
+    assert typed.count("<tr") == iso.count("<tr") > 2
+
+
 def test_aging_page_defaults_to_today(client, people, aging):
     client.force_login(people["finance"])
     html = _html(client.get(page("aged-receivables")))

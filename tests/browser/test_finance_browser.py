@@ -62,3 +62,28 @@ def test_finance_opens_each_report_from_the_sidebar(page: Page, people, march, p
             page.get_by_role("link", name="Export PDF").click()
         assert download.value.suggested_filename.endswith(".pdf")
     assert errors == []
+
+
+def test_a_csm_finds_only_their_customers_in_the_customer_filter(page: Page, people, customers, march):
+    """The customer filter searches as one types (the admin's autocomplete), among the CSM's customers only; the
+    report then holds that customer's rows."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    admin_log_in(page, people["csm"].email)
+    page.locator("#nav-sidebar-apps").get_by_role("link", name="Invoice register").click()
+    page.locator("#report-filters .select2-selection").click()
+    options = page.locator(".select2-results__option")
+    expect(options).to_have_count(1)
+    expect(options.first).to_contain_text("Acme")
+    page.locator(".select2-search__field").fill("glob")
+    expect(options).to_have_text(["No results found"])
+    page.locator(".select2-search__field").fill("acm")
+    options.filter(has_text="Acme").click()
+    page.get_by_label("Period").select_option("custom")
+    page.get_by_label("From", exact=True).fill("2026-03-01")
+    page.get_by_label("To", exact=True).fill("2026-03-31")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#report-filter-summary")).to_contain_text("Customer: Acme")
+    expect(page.locator("#finance-report tbody tr").first).to_contain_text("Acme")
+    assert errors == []

@@ -112,7 +112,7 @@ def test_finance_takes_an_order_from_its_expense_to_the_partners_bank_file(
     expenses.get_by_label("Payee").fill("Handelsregister Berlin")
     expenses.get_by_label("Reference").fill("HRB-2026-0042")
     expenses.get_by_role("button", name="Record expense").click()
-    expect(page.get_by_text("Expense of 120.00 EUR to Handelsregister Berlin recorded and posted.")).to_be_visible()
+    expect(page.get_by_text("Expense of EUR 120.00 to Handelsregister Berlin recorded and posted.")).to_be_visible()
     expect(expenses.get_by_test_id("expense-row")).to_have_count(1)
     expect(expenses.get_by_test_id("expense-total")).to_have_text("EUR\u00a0120.00")
 
@@ -125,14 +125,14 @@ def test_finance_takes_an_order_from_its_expense_to_the_partners_bank_file(
     row = tab.get_by_test_id("settlement-row")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("EUR\u00a01,000.00")  # net
-    expect(row).to_contain_text("30.00 %")
+    expect(row).to_contain_text("30 %")
     expect(row.locator("td").nth(5)).to_have_text("EUR\u00a0300.00")
     expect(row).to_contain_text("Awaiting approval")
 
     # Its page shows the whole calculation; the maker may not approve what their action calculated.
     row.get_by_role("link", name="Settlement").click()
     expect(page.get_by_role("heading", name=f"{order.number} · Settlement")).to_be_visible()
-    expect(page.get_by_test_id("settlement-agreement")).to_contain_text("Formations Partner GmbH · 30.00 %")
+    expect(page.get_by_test_id("settlement-agreement")).to_contain_text("Formations Partner GmbH · 30 %")
     for key, value in [
         ("fee_billed", "EUR\u00a01,000.00"),
         ("fee_tax_rate", "20 %"),
@@ -142,7 +142,7 @@ def test_finance_takes_an_order_from_its_expense_to_the_partners_bank_file(
         ("base_charge_received", "EUR\u00a0120.00"),
         ("expenses", "EUR\u00a0120.00"),
         ("net", "EUR\u00a01,000.00"),
-        ("percentage", "30.00 %"),
+        ("percentage", "30 %"),
         ("share", "EUR\u00a0300.00"),
         ("amount", "EUR\u00a0300.00"),
     ]:

@@ -3,6 +3,7 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 
 from billing_project.billing_time import booking_day_problem
+from billing_project.formatting import money
 from catalog.models import Customer
 from ledger.models import BillingRun
 from ledger.services.month_end import month_end_preview, month_end_run, previous_period
@@ -37,9 +38,11 @@ class Command(BaseCommand):
         if dry_run:
             preview = month_end_preview(period=billed, customer_ids=[only.pk] if only else None)
             for invoice in preview.invoices:
+                currency = invoice.customer.currency
                 self.stdout.write(
-                    f"{invoice.customer.client_id}: {len(invoice.lines)} line(s), subtotal {invoice.subtotal}, "
-                    f"tax {invoice.tax}, total {invoice.total} {invoice.customer.currency}"
+                    f"{invoice.customer.client_id}: {len(invoice.lines)} line(s), "
+                    f"subtotal {money(invoice.subtotal, currency)}, tax {money(invoice.tax, currency)}, "
+                    f"total {money(invoice.total, currency)}"
                 )
             for customer in preview.nothing_to_bill:
                 self.stdout.write(f"{customer.client_id}: nothing to bill, no invoice")
