@@ -430,6 +430,8 @@ class Invoice(models.Model):
         ordering = ["-period", "-id"]
         indexes = [
             models.Index(fields=["customer", "period"], name="invoice_customer_period_idx"),
+            # What was issued in a period: the invoice register, DSO, the tax report.
+            models.Index(fields=["issued_at"], name="invoice_issued_idx"),
             # The open invoices credit is set against (ledger.services.credit), oldest due first: only open rows.
             models.Index(
                 fields=["customer", "due_date", "issued_at", "id"],
@@ -563,7 +565,9 @@ class Payment(models.Model):
         indexes = [
             models.Index(
                 fields=["customer", "received_at", "id"], condition=Q(unallocated__gt=0), name="payment_credit_idx"
-            )
+            ),
+            # What was received in a period: the payments register.
+            models.Index(fields=["received_at", "id"], name="payment_received_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["customer", "bank_reference"], name="payment_bank_reference_unique"),

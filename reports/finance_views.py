@@ -18,6 +18,8 @@ from billing_project import money
 from billing_project.billing_time import billing_day_range, billing_today, billing_zone
 from billing_project.pdf_reports import too_many_rows
 from catalog.selectors import customer_list_for
+from ledger.forms import customer_field
+from ledger.models import Invoice
 from reports import finance
 from reports.exports import cell_text, export_response
 from reports.revenue_views import CUSTOM, PRESETS, clean_period
@@ -37,7 +39,8 @@ class ReportForm(forms.Form):
     end = forms.DateField(
         label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Inclusive."
     )
-    customer = forms.ModelChoiceField(label="Customer", queryset=None, required=False, empty_label="Every customer")
+    # Picked by search (CustomerAdmin's, scoped like its list): a select of every customer would be thousands long.
+    customer = customer_field(Invoice, label="Customer", required=False, empty_label="Every customer")
     currency = forms.ChoiceField(
         label="Currency", required=False, choices=[("", "Every currency"), *money.CURRENCY_CHOICES]
     )

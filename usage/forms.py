@@ -2,6 +2,8 @@ import calendar
 
 from django import forms
 from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.template.defaultfilters import filesizeformat
 from unfold.widgets import (
     UnfoldAdminFileFieldWidget,
@@ -9,6 +11,8 @@ from unfold.widgets import (
     UnfoldAdminSelectWidget,
     UnfoldBooleanSwitchWidget,
 )
+
+from usage.models import MonthlySummary
 
 
 class UsageUploadForm(forms.Form):
@@ -40,8 +44,12 @@ MONTHS = [(number, calendar.month_name[number]) for number in range(1, 13)]
 class MonthlyReportForm(forms.Form):
     year = forms.IntegerField(min_value=2000, max_value=2100, widget=UnfoldAdminIntegerFieldWidget)
     month = forms.TypedChoiceField(choices=MONTHS, coerce=int, widget=UnfoldAdminSelectWidget)
+    # Picked by search (CustomerAdmin's, scoped like its list): a select of every customer would be thousands long.
     customer = forms.ModelChoiceField(
-        queryset=None, required=False, empty_label="All customers", widget=UnfoldAdminSelectWidget
+        queryset=None,
+        required=False,
+        empty_label="All customers",
+        widget=AutocompleteSelect(MonthlySummary._meta.get_field("customer"), admin.site),
     )
 
     def __init__(self, *args, customers, **kwargs):
