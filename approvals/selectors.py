@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Model, Prefetch, Q, QuerySet
+from django.db.models import Exists, Model, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from approvals.models import ApprovalAction, ApprovalRequest
@@ -66,12 +66,14 @@ def why_nobody_can_approve(request: ApprovalRequest, target: Model) -> str | Non
 
 
 def approval_list_for(user) -> QuerySet[ApprovalRequest]:
-    """Requests whose target `user` may see: one subquery per registered target model."""
+    """Requests whose target `user` may see: one correlated EXISTS per registered target model, so each request
+    looks up its one target instead of the database hashing every invoice the user may see."""
     if not user.is_authenticated or not user.is_active:
         return ApprovalRequest.objects.none()
     visible = Q(pk__in=[])
     for model, handler in registered():
-        visible |= Q(target_type=ContentType.objects.get_for_model(model), target_id__in=handler.visible_to(user))
+        target = handler.visible_to(user).filter(pk=OuterRef("target_id"))
+        visible |= Q(target_type=ContentType.objects.get_for_model(model)) & Q(Exists(target))
     return ApprovalRequest.objects.filter(visible)
 
 

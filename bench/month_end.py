@@ -88,8 +88,13 @@ SMALL_PERIOD, BIG_PERIOD = date(2026, 9, 1), date(2026, 10, 1)
 SIX_PLACES = Decimal("0.000001")
 
 
-def build_catalog(*, customers: int, seed: int, approval_share: float = 0.0) -> dict[str, list[int]]:
-    """Services, customers, agreements and books in bulk; returns each client id's service indexes."""
+def build_catalog(
+    *, customers: int, seed: int, approval_share: float = 0.0, price_changes: float = 0.2
+) -> dict[str, list[int]]:
+    """Services, customers, agreements and books in bulk; returns each client id's service indexes.
+
+    Services whose code already exists (the demo's) are reused; `price_changes` is the share of the pairs whose
+    price changes mid-month (CHANGES)."""
     from django.db import transaction
     from simple_history.utils import bulk_create_with_history
 
@@ -107,10 +112,14 @@ def build_catalog(*, customers: int, seed: int, approval_share: float = 0.0) -> 
 
             approver = User.objects.create_user("sales@bench.example", full_name="Bench Sales", is_staff=True)
             approver.groups.add(Group.objects.get(name=Role.SALES))
-        services = Service.objects.bulk_create(
+        existing = {service.code: service for service in Service.objects.filter(code__in=[row[0] for row in SERVICES])}
+        created_services = Service.objects.bulk_create(
             Service(code=code, name=name, category=category, unit_label=unit, description=f"{name}.")
             for code, name, category, unit, *_ in SERVICES
+            if code not in existing
         )
+        existing |= {service.code: service for service in created_services}
+        services = [existing[row[0]] for row in SERVICES]
         rows = []
         for number in range(1, customers + 1):
             currency = "EUR" if rnd.random() < 0.7 else "USD"
@@ -138,7 +147,7 @@ def build_catalog(*, customers: int, seed: int, approval_share: float = 0.0) -> 
                 fee, allowance = Decimal(0), Decimal(0)
                 if rnd.random() < 0.3:
                     fee, allowance = rnd.choice(FEES), Decimal(SERVICES[index][5])
-                spans = CHANGES if rnd.random() < 0.2 else [(YEAR_START, None)]
+                spans = CHANGES if rnd.random() < price_changes else [(YEAR_START, None)]
                 for step, (valid_from, valid_to) in enumerate(spans):
                     agreements.append(
                         PriceAgreement(

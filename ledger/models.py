@@ -437,6 +437,8 @@ class Invoice(models.Model):
         ordering = ["-period", "-id"]
         indexes = [
             models.Index(fields=["customer", "period"], name="invoice_customer_period_idx"),
+            # What was issued in a period: the invoice register, DSO, the tax report.
+            models.Index(fields=["issued_at"], name="invoice_issued_idx"),
             # The open invoices credit is set against (ledger.services.credit), oldest due first: only open rows.
             models.Index(
                 fields=["customer", "due_date", "issued_at", "id"],
@@ -583,7 +585,9 @@ class Payment(models.Model):
         indexes = [
             models.Index(
                 fields=["customer", "received_at", "id"], condition=Q(unallocated__gt=0), name="payment_credit_idx"
-            )
+            ),
+            # What was received in a period: the payments register.
+            models.Index(fields=["received_at", "id"], name="payment_received_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["customer", "bank_reference"], name="payment_bank_reference_unique"),
@@ -683,6 +687,40 @@ class Adjustment(models.Model):
 
     def __str__(self) -> str:
         return f"Adjustment of {money_text(self.amount, self.currency)} for {self.customer.name}"
+
+
+class MonthlyTotal(models.Model):
+    """A customer's money of one month in the billing time zone, kept in the same database transaction as the
+    rows it sums (ledger.services.monthly_totals): what the dashboard reads instead of every invoice and payment.
+
+    - invoiced: totals (tax included) of the invoices issued in the month; credited: of the credit notes issued in it;
+    - received: payments received in it; refunded: refunds paid in it;
+    - revenue: subtotals of the issued invoices that bill the month (their period; order invoices: the month they
+      were issued); revenue_credited: subtotals of the credit notes on those invoices, in the invoice's month.
+
+    Rebuilt from those rows by `manage.py rebuild_ledger_monthly_totals` (ledger.services.monthly_totals).
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+", db_index=False)
+    month = models.DateField(help_text="First day of the month.")
+    currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
+    invoiced = balance_field(default=ZERO)
+    credited = balance_field(default=ZERO)
+    received = balance_field(default=ZERO)
+    refunded = balance_field(default=ZERO)
+    revenue = balance_field(default=ZERO)
+    revenue_credited = balance_field(default=ZERO)
+
+    class Meta:
+        ordering = ["-month", "customer"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "month", "currency"], name="monthly_total_unique"),
+        ]
+        # Every customer's months (Finance): by month; a CSM's customers: the unique index, customer first.
+        indexes = [models.Index(fields=["month"], name="monthly_total_month_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.month:%Y-%m} {self.currency}"
 
 
 class ReminderLog(models.Model):

@@ -180,7 +180,14 @@ class ReportQuerySerializer(serializers.Serializer):
         return attrs
 
 
-class AgingQuerySerializer(ReportQuerySerializer):
+class PagedQuerySerializer(ReportQuerySerializer):
+    page = serializers.IntegerField(required=False, min_value=1, default=1, help_text="A page number from 1.")
+    page_size = serializers.IntegerField(
+        required=False, min_value=1, max_value=1000, default=100, help_text="Rows per page, 1 to 1,000."
+    )
+
+
+class AgingQuerySerializer(PagedQuerySerializer):
     start = None
     end = None
     as_of = serializers.DateField(required=False, help_text=f"The day, at its end; {DAYS}. Leave out for today.")
@@ -189,13 +196,6 @@ class AgingQuerySerializer(ReportQuerySerializer):
         attrs.setdefault("as_of", billing_today())
         period(attrs["as_of"], attrs["as_of"])
         return attrs
-
-
-class PagedQuerySerializer(ReportQuerySerializer):
-    page = serializers.IntegerField(required=False, min_value=1, default=1, help_text="A page number from 1.")
-    page_size = serializers.IntegerField(
-        required=False, min_value=1, max_value=1000, default=100, help_text="Rows per page, 1 to 1,000."
-    )
 
 
 class InvoiceRegisterQuerySerializer(PagedQuerySerializer):
@@ -305,11 +305,13 @@ def _scope(params: dict) -> dict:
 
 class AgedReceivablesView(FinanceReportAPIView):
     """What customers still owe on their issued invoices at the end of `as_of`, by days past the due date
-    (current, 1–30, 31–60, 61–90, over 90), per customer and currency."""
+    (current, 1–30, 31–60, 61–90, over 90), per customer and currency, a page at a time (a row per customer with
+    something open: thousands); totals per currency over every page."""
 
     name = "aged-receivables"
     query_class = AgingQuerySerializer
     columns = finance.AGING_COLUMNS
+    paged = True
 
     def build(self, user, params):
         return finance.aged_receivables(user, as_of=params["as_of"], **_scope(params))

@@ -57,6 +57,8 @@ WITHOUT_HISTORY = {
     "bill twice); the run's history and the invoices' record what was billed.",
     "ledger.reminderlog": "A log itself: one row per reminder sent by the daily job, never changed.",
     "ledger.reconciliationreport": "A log itself: one row per reconciliation run, never changed.",
+    "ledger.monthlytotal": "Derived data: sums of the invoices, credit notes, payments and refunds, which keep "
+    "history; rebuilt from them by rebuild_ledger_monthly_totals.",
     "approvals.approvalaction": "The approval log: append-only and immutable, with actor, time and comment.",
     "usage.usagerecord": "Immutable and millions of rows a month, written in bulk; the upload that brought a record "
     "keeps history.",

@@ -6,7 +6,9 @@ per currency, never converted: a money figure answers {currency: amount}, curren
 currency appears only when something of it counts. Days are in BILLING_TIME_ZONE.
 
 Each selector is one statement that aggregates in the database, whatever the data's size: the dashboard's number of
-queries does not grow with the data. Usage is read from the monthly summaries, never from the usage records.
+queries does not grow with the data. Usage is read from the monthly summaries, never from the usage records; invoiced,
+collected and revenue by month from the customers' monthly totals (ledger.models.MonthlyTotal), never from every
+invoice and payment.
 
 Definitions:
 - invoiced in a period: totals (tax included) of invoices issued in it, minus the credit notes issued in it;
@@ -29,13 +31,12 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, Value, When
-from django.db.models.functions import TruncMonth
 
 from accounts.models import User
-from billing_project.billing_time import billing_zone, day_start
+from billing_project.billing_time import day_start
 from billing_project.money import round_amount
 from catalog.models import Customer
-from ledger.models import Account, CreditNote, Invoice, Payment, Refund
+from ledger.models import Account, CreditNote, Invoice, MonthlyTotal
 from orders.models import Order
 from orders.selectors import order_list_for
 from usage.models import MonthlySummary
@@ -81,11 +82,6 @@ def last_months(today: date, count: int = 12) -> list[date]:
     """The first days of the `count` months ending with today's, oldest first."""
     this_month = month_start(today)
     return [add_months(this_month, offset) for offset in range(1 - count, 1)]
-
-
-def _month_of(moment) -> date:
-    """TruncMonth's answer (a date-time in the billing zone) as the month's first day."""
-    return moment.date() if hasattr(moment, "date") else moment
 
 
 # --- Sums -------------------------------------------------------------------------------------------------------
@@ -135,44 +131,33 @@ class MonthlyMoney:
         return {currency: amounts[index] for currency, amounts in figures.items() if amounts[index]}
 
 
-def _by_month(queryset: QuerySet, moment: str, amount: str, months: list[date]) -> dict[str, list[Decimal]]:
-    rows = (
-        queryset.order_by()
-        .annotate(month=TruncMonth(moment, tzinfo=billing_zone()))
-        .values("month", "currency")
-        .annotate(amount=Sum(amount))
-    )
-    figures: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO] * len(months))
-    for row in rows:
-        figures[row["currency"]][months.index(_month_of(row["month"]))] = round_amount(row["amount"])
-    return figures
-
-
-def _subtract(left: dict[str, list[Decimal]], right: dict[str, list[Decimal]], size: int):
-    none = [ZERO] * size
-    return {
-        currency: [a - b for a, b in zip(left.get(currency, none), right.get(currency, none), strict=True)]
-        for currency in sorted({*left, *right})
-    }
-
-
 def invoiced_and_collected_by_month(scope: Scope, months: list[date]) -> MonthlyMoney:
-    """Invoiced and collected in each of `months` (consecutive first days of months): four statements."""
-    start, end = day_start(months[0]), day_start(add_months(months[-1], 1))
-    window = {"gte": start, "lt": end}
-
-    def within(model, field: str) -> QuerySet:
-        return scope.filter(model.objects.filter(**{f"{field}__{op}": bound for op, bound in window.items()}))
-
+    """Invoiced and collected in each of `months` (consecutive first days of months), from the customers' monthly
+    totals (ledger.models.MonthlyTotal, kept by the ledger's services): one statement, whatever the number of
+    invoices and payments."""
+    rows = (
+        scope.filter(MonthlyTotal.objects.filter(month__gte=months[0], month__lte=months[-1]))
+        .order_by()
+        .values("month", "currency")
+        .annotate(
+            invoiced=Sum("invoiced"), credited=Sum("credited"), received=Sum("received"), refunded=Sum("refunded")
+        )
+    )
     size = len(months)
-    issued = _by_month(within(Invoice, "issued_at"), "issued_at", "total", months)
-    credited = _by_month(within(CreditNote, "issued_at"), "issued_at", "total", months)
-    received = _by_month(within(Payment, "received_at"), "received_at", "amount", months)
-    refunded = _by_month(within(Refund, "created_at"), "created_at", "amount", months)
+    invoiced: dict[str, list[Decimal]] = {}
+    collected: dict[str, list[Decimal]] = {}
+    for row in rows:
+        index = months.index(row["month"])
+        if row["invoiced"] or row["credited"]:
+            figures = invoiced.setdefault(row["currency"], [ZERO] * size)
+            figures[index] = round_amount(row["invoiced"]) - round_amount(row["credited"])
+        if row["received"] or row["refunded"]:
+            figures = collected.setdefault(row["currency"], [ZERO] * size)
+            figures[index] = round_amount(row["received"]) - round_amount(row["refunded"])
     return MonthlyMoney(
         months=months,
-        invoiced=_subtract(issued, credited, size),
-        collected=_subtract(received, refunded, size),
+        invoiced=dict(sorted(invoiced.items())),
+        collected=dict(sorted(collected.items())),
     )
 
 
@@ -348,35 +333,19 @@ class CustomerRevenue:
     amount: Decimal
 
 
-def _billed_in(months: list[date]) -> Q:
-    """Invoices whose revenue falls in `months`: by the month billed, order invoices by the month issued."""
-    start, end = day_start(months[0]), day_start(add_months(months[-1], 1))
-    return (~Q(kind=Invoice.Kind.ORDER) & Q(period__gte=months[0], period__lte=months[-1])) | Q(
-        kind=Invoice.Kind.ORDER, issued_at__gte=start, issued_at__lt=end
-    )
-
-
 def top_customers(scope: Scope, months: list[date], *, limit: int = 10) -> dict[str, list[CustomerRevenue]]:
-    """The customers with the most revenue in `months`, per currency, most first (three statements: invoices,
-    credit notes, the names of the few customers shown)."""
-    billed = _billed_in(months)
-    invoices = (
-        scope.filter(Invoice.objects.filter(billed, status__in=ISSUED))
+    """The customers with the most revenue in `months`, per currency, most first, from the customers' monthly
+    totals (two statements: the totals, the names of the few customers shown)."""
+    rows = (
+        scope.filter(MonthlyTotal.objects.filter(month__gte=months[0], month__lte=months[-1]))
         .order_by()
         .values("customer_id", "currency")
-        .annotate(amount=Sum("subtotal"))
+        .annotate(revenue=Sum("revenue"), credited=Sum("revenue_credited"))
     )
-    credits = (
-        scope.filter(CreditNote.objects.filter(invoice__in=Invoice.objects.filter(billed, status__in=ISSUED)))
-        .order_by()
-        .values("customer_id", "currency")
-        .annotate(amount=Sum("subtotal"))
-    )
-    revenue: dict[tuple[int, str], Decimal] = defaultdict(lambda: ZERO)
-    for row in invoices:
-        revenue[row["customer_id"], row["currency"]] += round_amount(row["amount"])
-    for row in credits:
-        revenue[row["customer_id"], row["currency"]] -= round_amount(row["amount"])
+    revenue = {
+        (row["customer_id"], row["currency"]): round_amount(row["revenue"]) - round_amount(row["credited"])
+        for row in rows
+    }
     ranked: dict[str, list[tuple[int, Decimal]]] = defaultdict(list)
     for (customer_id, currency), amount in sorted(revenue.items(), key=lambda item: (-item[1], item[0])):
         if amount > 0 and len(ranked[currency]) < limit:

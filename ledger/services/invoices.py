@@ -37,6 +37,7 @@ from ledger.services.journal import (
     tax_account,
     transaction_post,
 )
+from ledger.services.monthly_totals import monthly_totals_on_credit_note, monthly_totals_on_issue
 from ledger.vat import VatTreatment, vat_treatment
 from usage.rating import RatedLine
 from usage.report_selectors import UsageReportRow, usage_month_report
@@ -464,6 +465,7 @@ def invoice_issue(*, actor: User | None, invoice: Invoice, send: bool = True) ->
         invoice.einvoice.save(f"{invoice.number}.xml", ContentFile(einvoices.ubl), save=False)
         invoice.facturx.save(f"{invoice.number}-facturx.pdf", ContentFile(einvoices.facturx), save=False)
     _save(invoice, actor)
+    monthly_totals_on_issue(invoice)
     apply_customer_credit(customer=invoice.customer, actor=actor)
     if send:
         # robust: a mail server failure must not turn an issued invoice into an error page; it can be sent again.
@@ -616,6 +618,7 @@ def credit_note_issue(
         actor=actor,
         idempotency_key=f"credit-note:{note.pk}",
     )
+    monthly_totals_on_credit_note(note, invoice)
     invoice.amount_credited += applied
     if full:
         invoice.status = Invoice.Status.VOID

@@ -23,6 +23,7 @@ from ledger.services.credit import (
     move_allocated_payment,
 )
 from ledger.services.journal import Entry, adjustments_account, cash_account, receivable_account, transaction_post
+from ledger.services.monthly_totals import monthly_totals_on_payment, monthly_totals_on_refund
 
 
 class DuplicatePayment(Conflict):
@@ -137,6 +138,7 @@ def payment_record(
         source=payment,
         actor=actor,
     )
+    monthly_totals_on_payment(payment)
     if invoice is not None:
         allocate_payment(payment=payment, invoice=invoice, amount=min(amount, invoice.outstanding), actor=actor)
     if apply_customer_credit(customer=customer, actor=actor):
@@ -281,6 +283,7 @@ def refund_record(
         source=refund,
         actor=actor,
     )
+    monthly_totals_on_refund(refund)
     return refund
 
 

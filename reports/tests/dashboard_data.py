@@ -1,7 +1,8 @@
 """Ledger and usage rows written straight to their tables, at the times a dashboard test needs.
 
-The dashboard reads rows; how the services write them is the ledger's and usage's tests' business. Days and times
-are in the billing time zone (UTC in the tests).
+The dashboard reads rows; how the services write them is the ledger's and usage's tests' business. The monthly
+totals those services keep in step (ledger.models.MonthlyTotal) are rebuilt from the rows after each write here, as
+`manage.py rebuild_ledger_monthly_totals` does. Days and times are in the billing time zone (UTC in the tests).
 """
 
 import itertools
@@ -12,6 +13,7 @@ from billing_project.billing_time import billing_zone
 from catalog.models import PriceAgreement
 from catalog.tests.factories import PriceAgreementFactory
 from ledger.models import Account, CreditNote, Invoice, Payment, Refund
+from ledger.services.monthly_totals import monthly_totals_rebuild
 from usage.models import MonthlySummary
 
 TODAY = date(2026, 12, 15)
@@ -58,12 +60,13 @@ def invoice(
     )
     row._history_user = actor
     row.save()
+    monthly_totals_rebuild(customer_ids=[customer.pk])
     return row
 
 
 def credit_note(invoice_row: Invoice, total: str, *, issued: datetime, subtotal: str | None = None) -> CreditNote:
     amount = Decimal(total)
-    return CreditNote.objects.create(
+    row = CreditNote.objects.create(
         invoice=invoice_row,
         customer=invoice_row.customer,
         number=f"CN-2026-{next(_numbers):06d}",
@@ -74,6 +77,8 @@ def credit_note(invoice_row: Invoice, total: str, *, issued: datetime, subtotal:
         reason="Test",
         issued_at=issued,
     )
+    monthly_totals_rebuild(customer_ids=[invoice_row.customer_id])
+    return row
 
 
 def payment(customer, amount: str, *, received: datetime, actor=None) -> Payment:
@@ -86,12 +91,14 @@ def payment(customer, amount: str, *, received: datetime, actor=None) -> Payment
     )
     row._history_user = actor
     row.save()
+    monthly_totals_rebuild(customer_ids=[customer.pk])
     return row
 
 
 def refund(customer, amount: str, *, made: datetime) -> Refund:
     row = Refund.objects.create(customer=customer, amount=Decimal(amount), currency=customer.currency, reason="Test")
     Refund.objects.filter(pk=row.pk).update(created_at=made)  # auto_now_add set it to now
+    monthly_totals_rebuild(customer_ids=[customer.pk])
     return row
 
 

@@ -1,0 +1,150 @@
+"""The customers' monthly totals (ledger.models.MonthlyTotal): what the dashboard sums instead of every invoice,
+credit note, payment and refund, so that its reads do not grow with them.
+
+Each service that writes one of those rows adds to its customer's month here, in its own database transaction:
+`invoice_issue` (invoiced in the month of issue, revenue in the month billed), `credit_note_issue` (credited in
+the month of the note, revenue credited in its invoice's month billed), `payment_record` (received in the month
+received) and `refund_record` (refunded in the month paid). A customer's rows are locked only while the customer
+is (every caller holds its lock), so they wait in the customer's turn and never deadlock (ledger/locks.py).
+
+`monthly_totals_rebuild` recomputes them from the rows (`manage.py rebuild_ledger_monthly_totals`): after rows
+were written behind the services' back (a bulk load, a restore), or to check them. Sums are made in Python, exact
+on every database (SQLite sums decimals as floating point).
+"""
+
+from collections import defaultdict
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db import transaction
+
+from billing_project.billing_time import billing_zone
+from catalog.locks import lock_customers
+from ledger.models import CreditNote, Invoice, MonthlyTotal, Payment, Refund
+
+FIELDS = ("invoiced", "credited", "received", "refunded", "revenue", "revenue_credited")
+ZERO = Decimal("0.00")
+
+Key = tuple[int, date, str]  # customer id, month, currency
+
+
+def month_of(moment: datetime) -> date:
+    """The first day of the month `moment` falls in, in the billing time zone."""
+    return moment.astimezone(billing_zone()).date().replace(day=1)
+
+
+def billing_month(kind: str, period: date, issued_at: datetime | None) -> date:
+    """The month an issued invoice's revenue counts in: the month it bills; an order invoice's, the month issued."""
+    if kind == Invoice.Kind.ORDER and issued_at is not None:
+        return month_of(issued_at)
+    return period.replace(day=1)
+
+
+@transaction.atomic
+def monthly_totals_add(*, customer_id: int, currency: str, changes: dict[date, dict[str, Decimal]]) -> None:
+    """Add `changes` ({month: {field: amount}}) to the customer's months, each row created if missing and locked,
+    months in order. The caller holds the customer's lock."""
+    for month in sorted(changes):
+        amounts = {field: amount for field, amount in changes[month].items() if amount}
+        if not amounts:
+            continue
+        key = {"customer_id": customer_id, "month": month, "currency": currency}
+        MonthlyTotal.objects.bulk_create([MonthlyTotal(**key)], ignore_conflicts=True)
+        total = MonthlyTotal.objects.select_for_update().get(**key)
+        for field, amount in amounts.items():
+            setattr(total, field, getattr(total, field) + amount)
+        total.save(update_fields=list(amounts))
+
+
+def monthly_totals_on_issue(invoice: Invoice) -> None:
+    """An invoice was issued: invoiced in the month of issue, its revenue in the month it bills."""
+    changes: dict[date, dict[str, Decimal]] = defaultdict(dict)
+    changes[month_of(invoice.issued_at)]["invoiced"] = invoice.total
+    changes[billing_month(invoice.kind, invoice.period, invoice.issued_at)]["revenue"] = invoice.subtotal
+    monthly_totals_add(customer_id=invoice.customer_id, currency=invoice.currency, changes=changes)
+
+
+def monthly_totals_on_credit_note(note: CreditNote, invoice: Invoice) -> None:
+    changes: dict[date, dict[str, Decimal]] = defaultdict(dict)
+    changes[month_of(note.issued_at)]["credited"] = note.total
+    changes[billing_month(invoice.kind, invoice.period, invoice.issued_at)]["revenue_credited"] = note.subtotal
+    monthly_totals_add(customer_id=note.customer_id, currency=note.currency, changes=changes)
+
+
+def monthly_totals_on_payment(payment: Payment) -> None:
+    monthly_totals_add(
+        customer_id=payment.customer_id,
+        currency=payment.currency,
+        changes={month_of(payment.received_at): {"received": payment.amount}},
+    )
+
+
+def monthly_totals_on_refund(refund: Refund) -> None:
+    monthly_totals_add(
+        customer_id=refund.customer_id,
+        currency=refund.currency,
+        changes={month_of(refund.created_at): {"refunded": refund.amount}},
+    )
+
+
+def computed_monthly_totals(
+    customer_ids: list[int] | None = None,
+    *,
+    models: tuple = (Invoice, CreditNote, Payment, Refund),
+) -> dict[Key, dict[str, Decimal]]:
+    """The monthly totals as the rows make them, {(customer id, month, currency): {field: amount}}, leaving out
+    months with nothing. `models` lets a migration pass its historical models."""
+    invoice_model, note_model, payment_model, refund_model = models
+    totals: dict[Key, dict[str, Decimal]] = defaultdict(lambda: dict.fromkeys(FIELDS, ZERO))
+
+    def scoped(queryset):
+        return queryset if customer_ids is None else queryset.filter(customer_id__in=customer_ids)
+
+    invoices = scoped(invoice_model.objects.filter(issued_at__isnull=False)).values_list(
+        "pk", "customer_id", "currency", "kind", "period", "issued_at", "total", "subtotal"
+    )
+    months_billed = {}
+    for pk, customer_id, currency, kind, period, issued_at, total, subtotal in invoices.order_by().iterator(5000):
+        totals[customer_id, month_of(issued_at), currency]["invoiced"] += total
+        months_billed[pk] = billing_month(kind, period, issued_at)
+        totals[customer_id, months_billed[pk], currency]["revenue"] += subtotal
+    notes = scoped(note_model.objects.all()).values_list(
+        "customer_id", "currency", "issued_at", "total", "subtotal", "invoice_id"
+    )
+    for customer_id, currency, issued_at, total, subtotal, invoice_id in notes.order_by().iterator(5000):
+        totals[customer_id, month_of(issued_at), currency]["credited"] += total
+        month = months_billed.get(invoice_id)
+        if month is None:  # a note on another customer's invoice cannot be; an unissued one neither
+            invoice = invoice_model.objects.get(pk=invoice_id)
+            month = billing_month(invoice.kind, invoice.period, invoice.issued_at)
+        totals[customer_id, month, currency]["revenue_credited"] += subtotal
+    payments = scoped(payment_model.objects.all()).values_list("customer_id", "currency", "received_at", "amount")
+    for customer_id, currency, received_at, amount in payments.order_by().iterator(5000):
+        totals[customer_id, month_of(received_at), currency]["received"] += amount
+    refunds = scoped(refund_model.objects.all()).values_list("customer_id", "currency", "created_at", "amount")
+    for customer_id, currency, created_at, amount in refunds.order_by().iterator(5000):
+        totals[customer_id, month_of(created_at), currency]["refunded"] += amount
+    return {key: figures for key, figures in totals.items() if any(figures.values())}
+
+
+def write_monthly_totals(totals: dict[Key, dict[str, Decimal]], *, model=MonthlyTotal) -> int:
+    model.objects.bulk_create(
+        (
+            model(customer_id=customer_id, month=month, currency=currency, **figures)
+            for (customer_id, month, currency), figures in sorted(totals.items())
+        ),
+        batch_size=5000,
+    )
+    return len(totals)
+
+
+@transaction.atomic
+def monthly_totals_rebuild(*, customer_ids: list[int] | None = None) -> int:
+    """Recompute the monthly totals of these customers (all when None) from their invoices, credit notes,
+    payments and refunds, under their locks; returns how many rows they have now."""
+    if customer_ids is not None:
+        lock_customers(customer_ids)
+        MonthlyTotal.objects.filter(customer_id__in=customer_ids).delete()
+    else:
+        MonthlyTotal.objects.all().delete()
+    return write_monthly_totals(computed_monthly_totals(customer_ids))
