@@ -79,8 +79,18 @@ def list_filters(request, model_admin) -> list[tuple[str, str]]:
             chosen = [str(choice["display"]) for choice in spec.choices(changelist) if choice.get("selected")]
         except (AttributeError, KeyError, TypeError):  # a filter without choices to name (an autocomplete)
             chosen = []
-        values = chosen or [str(value) for value in spec.used_parameters.values()]
-        labels.append((capfirst(str(spec.title)), ", ".join(values)))
+        values = [
+            str(value)
+            for given in spec.used_parameters.values()
+            for value in (given if isinstance(given, list | tuple) else [given])
+        ]
+        field = getattr(spec, "field", None)
+        if not chosen and field is not None and field.is_relation:  # by name, not id
+            try:
+                chosen = [str(row) for row in field.related_model._default_manager.filter(pk__in=values)]
+            except (ValueError, TypeError):
+                chosen = []
+        labels.append((capfirst(str(spec.title)), ", ".join(chosen or values)))
     if changelist.query:
         labels.append(("Search", changelist.query))
     return labels

@@ -193,7 +193,7 @@ def _report_job(export: Export, name: str) -> _Job:
         raise ExportFailed(f"No report named {name!r}.")
     user = export.user
     if not user.is_active or not user.has_perm(finance.PERMISSIONS[name]):
-        raise ExportFailed(f"{user} may no longer open the {view.title.lower()}.")
+        raise ExportFailed(f"Since it was asked for, its owner may no longer open the {view.title.lower()}.")
     form = view.form_class(QueryDict(export.query), user=user)
     if not form.is_valid():
         reasons = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items())
@@ -214,7 +214,7 @@ def _list_job(export: Export, label: str) -> _Job:
     user = export.user
     listing = list_export_for(model_admin, user=user, query=export.query)
     if not user.is_active or listing is None:
-        raise ExportFailed(f"{user} may no longer see the {export.title.lower()}.")
+        raise ExportFailed(f"Since it was asked for, its owner may no longer see the {export.title.lower()}.")
 
     def write(file: BinaryIO, counted: Callable[[Iterable], Iterable]) -> None:
         listing.write(export.format, file, counted(listing.values()))
