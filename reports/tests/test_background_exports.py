@@ -2,7 +2,7 @@
 admin list of more than settings.EXPORT_BACKGROUND_ROWS rows becomes one Export written by a Celery task (eager
 here: the task runs when the request's transaction commits), with its progress, its file for its owner only, one
 email with the link; asking twice or running the task twice writes one file and sends one email; a failure is
-shown on its page. The real worker on PostgreSQL and Redis is at the end."""
+shown on its page. The real worker on PostgreSQL and Redis: test_background_exports_worker.py."""
 
 import csv
 import io
@@ -18,6 +18,7 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from accounts.roles import Role
+from billing_project.celery import app as celery_app
 from catalog.tests.factories import CustomerFactory
 from reports.models import Export
 from reports.services import exports as service
@@ -28,6 +29,15 @@ pytestmark = pytest.mark.django_db
 
 MARCH = {"start": "2026-03-01", "end": "2026-03-31"}
 TOTALS = ["120.00", "75.50", "310.25", "42.10", "999.99", "18.00"]  # one invoice each, on 2 to 7 March
+
+
+@pytest.fixture(autouse=True)
+def eager_celery():
+    """Tasks run in this process, whatever the broker."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture(autouse=True)
