@@ -96,9 +96,29 @@ def write_xlsx(
             row.append(cell)
         return row
 
+    # One styled cell per formatted column, given each row's value in turn: append() writes a row out before it
+    # returns, and building and styling a cell for every value took most of the time of a long export.
+    formatted = [WriteOnlyCell(worksheet) if number_format else None for number_format in number_formats]
+    for cell, number_format in zip(formatted, number_formats, strict=True):
+        if cell is not None:
+            cell.number_format = number_format
+
+    def body(values: Sequence) -> list:
+        if not number_formats:
+            return values if isinstance(values, list) else list(values)
+        row = []
+        for position, value in enumerate(values):
+            cell = formatted[position] if position < len(formatted) else None
+            if cell is None or value is None:
+                row.append(value)
+            else:
+                cell.value = value
+                row.append(cell)
+        return row
+
     worksheet.append(cells(headers, font=bold) if freeze_header else headers)
     for row in rows:
-        worksheet.append(cells(row))
+        worksheet.append(body(row))
     for row in totals:
         worksheet.append(cells(row, font=bold))
     workbook.save(file)

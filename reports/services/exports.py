@@ -264,11 +264,12 @@ def export_message(*, export: Export) -> EmailMessage:
 
 
 def exports_delete_expired(*, days: int | None = None) -> int:
-    """Delete the exports finished more than `days` ago (settings.EXPORT_KEEP_DAYS), with their files; the number
-    deleted. Open exports stay: a stalled one is taken over by its task's next delivery."""
+    """Delete the exports finished more than `days` ago (settings.EXPORT_KEEP_DAYS), with their files, and those
+    asked for that long ago that never finished (their task was lost); the number deleted."""
     before = timezone.now() - timedelta(days=settings.EXPORT_KEEP_DAYS if days is None else days)
     deleted = 0
-    for export in Export.objects.filter(finished_at__lt=before).exclude(status__in=Export.OPEN).order_by("pk"):
+    expired = Q(finished_at__lt=before) | Q(finished_at__isnull=True, created_at__lt=before)
+    for export in Export.objects.filter(expired).order_by("pk"):
         if export.file:
             export.file.delete(save=False)
         export.delete()

@@ -320,6 +320,8 @@ def test_exports_finished_more_than_the_kept_days_ago_are_deleted_with_their_fil
         exports.append(Export.objects.get(pk=export.pk))
     old, recent = exports
     Export.objects.filter(pk=old.pk).update(finished_at=timezone.now() - timedelta(days=8))
-    assert exports_delete_expired() == 1
+    lost = Export.objects.create(user=finance_user, source="report:tax", title="Tax report", format="csv")
+    Export.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(days=8))  # its task never ran
+    assert exports_delete_expired() == 2
     assert list(Export.objects.values_list("pk", flat=True)) == [recent.pk]
     assert not default_storage.exists(old.file.name) and default_storage.exists(recent.file.name)
