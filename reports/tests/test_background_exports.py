@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.core.files.storage import default_storage
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
@@ -325,3 +326,17 @@ def test_exports_finished_more_than_the_kept_days_ago_are_deleted_with_their_fil
     assert exports_delete_expired() == 2
     assert list(Export.objects.values_list("pk", flat=True)) == [recent.pk]
     assert not default_storage.exists(old.file.name) and default_storage.exists(recent.file.name)
+
+
+def test_the_command_deletes_expired_exports_and_says_how_many(finance_user, march):
+    export = service.export_start(
+        actor=finance_user, source="report:invoice-register", title="Invoice register",
+        query="start=2026-03-01&end=2026-03-31", filters=[], format="csv", file_name="register.csv",
+    )  # fmt: skip
+    export_run(export_id=export.pk)
+    out = io.StringIO()
+    call_command("delete_expired_exports", "--days", "0", stdout=out)
+    assert out.getvalue() == "Deleted 1 export(s) finished more than 0 day(s) ago.\n"
+    assert not Export.objects.exists()
+    with pytest.raises(CommandError, match="--days -1: expected 0 or more"):
+        call_command("delete_expired_exports", "--days", "-1")
