@@ -1,14 +1,19 @@
 """Admin building blocks shared by the apps (kept apart from admin_site, which loads before the models)."""
 
 import calendar
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from operator import attrgetter
+from typing import BinaryIO
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse, HttpResponseRedirect
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import capfirst
 from unfold.admin import ModelAdmin
@@ -18,7 +23,7 @@ from unfold.views import ChangeList
 from billing_project import formatting
 from billing_project.billing_time import billing_day_range, billing_zone
 from billing_project.errors import DomainError
-from billing_project.spreadsheets import csv_download, spreadsheet_safe, xlsx_download
+from billing_project.spreadsheets import csv_download, spreadsheet_safe, write_csv, write_xlsx, xlsx_download
 
 
 class ReadOnlyAdmin(ModelAdmin):
@@ -177,7 +182,50 @@ class FormattedWhenReadOnlyMixin:
 
 
 EXPORT_VAR = "export"
-EXPORT_MAX_ROWS = 100_000
+EXPORT_KINDS = ("csv", "xlsx")
+
+
+@dataclass
+class ListExport:
+    """A list as its export writes it: the headers, the rows as filtered, searched and ordered on the page, and
+    each row's values (numbers and dates stay numbers and dates)."""
+
+    headers: list[str]
+    queryset: QuerySet
+    columns: list[Callable]
+    name: str  # the file's name without its extension
+    sheet: str
+
+    def values(self, rows: Iterable | None = None) -> Iterator[list]:
+        """Each row's values, the rows read in chunks (never all at once) unless `rows` are given."""
+        for row in self.queryset.iterator(chunk_size=2000) if rows is None else rows:
+            yield [value(row) for value in self.columns]
+
+    def write(self, kind: str, file: BinaryIO, rows: Iterable[list]) -> None:
+        """`rows` (of `values`) as CSV or XLSX into `file`."""
+        if kind == "csv":
+            write_csv(file, self.headers, _csv_safe(rows))
+        else:
+            write_xlsx(file, self.headers, rows, sheet=self.sheet)
+
+    def response(self, kind: str) -> HttpResponse:
+        if kind == "csv":
+            return csv_download(self.headers, _csv_safe(self.values()), f"{self.name}.csv")
+        return xlsx_download(self.headers, self.values(), f"{self.name}.xlsx", sheet=self.sheet)
+
+
+def _csv_safe(rows: Iterable[list]) -> Iterator[list]:
+    return ([spreadsheet_safe(value) if isinstance(value, str) else value for value in row] for row in rows)
+
+
+# Exports too long to answer in a request run in the background. The reports app, which keeps their record,
+# registers how it starts one (billing_project imports no app): handler(request, model_admin, kind) -> response.
+_background_export: Callable[..., HttpResponse] | None = None
+
+
+def register_background_export(handler: Callable[..., HttpResponse]) -> None:
+    global _background_export
+    _background_export = handler
 
 
 class SpreadsheetExportMixin:
@@ -185,7 +233,8 @@ class SpreadsheetExportMixin:
     (CSV streamed, XLSX written row by row). `?export=csv|xlsx` on the list's URL; the page links both.
 
     `export_columns` are (header, value of a row) pairs: values stay numbers and dates, so a spreadsheet can sum
-    them. A list of more than EXPORT_MAX_ROWS rows is refused with a message to narrow the filters.
+    them. A list of more than settings.EXPORT_BACKGROUND_ROWS rows is exported in the background (the handler
+    registered with `register_background_export`), which rebuilds the list with `list_export_for`.
     """
 
     export_columns: list[tuple[str, Callable]] = []
@@ -196,31 +245,54 @@ class SpreadsheetExportMixin:
         kind = request.GET.get(EXPORT_VAR)
         params = request.GET.copy()
         params.pop(EXPORT_VAR, None)
-        if kind in ("csv", "xlsx") and self.has_view_permission(request):
+        if kind in EXPORT_KINDS and self.has_view_permission(request):
             request.GET = params  # what the list sees: its own filters only
             return self._export(request, kind)
         links = {}
-        for name in ("csv", "xlsx"):
+        for name in EXPORT_KINDS:
             query = params.copy()
             query[EXPORT_VAR] = name
             links[name] = f"?{query.urlencode()}"
         return super().changelist_view(request, (extra_context or {}) | {"export_links": links})
 
-    def _export(self, request, kind: str) -> HttpResponse:
+    def list_export(self, request) -> ListExport:
+        """The list as `request` (its user and its filters) shows it, ready to export."""
         changelist = self.get_changelist_instance(request)
-        rows = changelist.get_queryset(request)
-        if rows[EXPORT_MAX_ROWS : EXPORT_MAX_ROWS + 1].exists():
+        return ListExport(
+            headers=[header for header, _ in self.export_columns],
+            queryset=changelist.get_queryset(request),
+            columns=[value for _, value in self.export_columns],
+            name=self.export_name or str(self.opts.verbose_name_plural).replace(" ", "-"),
+            sheet=capfirst(str(self.opts.verbose_name_plural)),
+        )
+
+    def _export(self, request, kind: str) -> HttpResponse:
+        export = self.list_export(request)
+        threshold = settings.EXPORT_BACKGROUND_ROWS
+        if export.queryset[threshold : threshold + 1].exists():
+            if _background_export is not None:
+                return _background_export(request, self, kind)
             messages.error(
-                request, f"The list holds more than {EXPORT_MAX_ROWS:,} rows: narrow it with the filters to export it."
+                request, f"The list holds more than {threshold:,} rows: narrow it with the filters to export it."
             )
             return HttpResponseRedirect(f"?{request.GET.urlencode()}")
-        headers = [header for header, _ in self.export_columns]
-        values = ([value(row) for _, value in self.export_columns] for row in rows.iterator(chunk_size=2000))
-        name = self.export_name or str(self.opts.verbose_name_plural).replace(" ", "-")
-        if kind == "csv":
-            safe = ([spreadsheet_safe(value) if isinstance(value, str) else value for value in row] for row in values)
-            return csv_download(headers, safe, f"{name}.csv")
-        return xlsx_download(headers, values, f"{name}.xlsx", sheet=capfirst(str(self.opts.verbose_name_plural)))
+        return export.response(kind)
+
+
+def list_export_for(model_admin: SpreadsheetExportMixin, *, user, query: str) -> ListExport | None:
+    """The export of a list as `user` sees it with the filters of `query` (the list's query string), or None when
+    the user may not view the list: how an export running in the background, away from the request that asked for
+    it, finds the same rows."""
+    request = HttpRequest()
+    request.method = "GET"
+    request.user = user
+    request.GET = QueryDict(query)
+    request.path = request.path_info = reverse(
+        f"{model_admin.admin_site.name}:{model_admin.opts.app_label}_{model_admin.opts.model_name}_changelist"
+    )
+    if not model_admin.has_view_permission(request):
+        return None
+    return model_admin.list_export(request)
 
 
 def local_time(value):

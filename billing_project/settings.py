@@ -305,6 +305,13 @@ CELERY_ENABLE_UTC = True
 MONTH_END_CUSTOMERS_PER_TASK = int(os.environ.get("MONTH_END_CUSTOMERS_PER_TASK", "100"))
 # A running billing run with no progress for this long shows as stalled and may be marked as failed.
 BILLING_RUN_STALLED_AFTER_MINUTES = int(os.environ.get("BILLING_RUN_STALLED_AFTER_MINUTES", "30"))
+# Exports (reports.services.exports): a report or list of more rows than EXPORT_BACKGROUND_ROWS is written by a
+# Celery task into the default storage, its progress saved every EXPORT_PROGRESS_ROWS rows; an export with no
+# progress for EXPORT_STALLED_AFTER_MINUTES may be taken over by a redelivered task; files go after EXPORT_KEEP_DAYS.
+EXPORT_BACKGROUND_ROWS = int(os.environ.get("EXPORT_BACKGROUND_ROWS", "100000"))
+EXPORT_PROGRESS_ROWS = int(os.environ.get("EXPORT_PROGRESS_ROWS", "10000"))
+EXPORT_STALLED_AFTER_MINUTES = int(os.environ.get("EXPORT_STALLED_AFTER_MINUTES", "30"))
+EXPORT_KEEP_DAYS = int(os.environ.get("EXPORT_KEEP_DAYS", "7"))
 # Times are in BILLING_TIME_ZONE (CELERY_TIMEZONE).
 CELERY_BEAT_SCHEDULE = {
     "month-end": {"task": "ledger.tasks.month_end_task", "schedule": crontab(minute=0, hour=6, day_of_month=1)},
@@ -315,6 +322,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=0, hour=2, day_of_week="sunday"),
     },
     "task-digest": {"task": "orders.tasks.send_task_digest_task", "schedule": crontab(minute=0, hour=8)},
+    "expired-exports": {"task": "reports.tasks.exports_delete_expired_task", "schedule": crontab(minute=30, hour=3)},
 }
 
 REST_FRAMEWORK = {
@@ -412,6 +420,14 @@ UNFOLD = {
                         ("revenue", "Revenue by month and service", "bar_chart", "reports.view_revenue_by_service"),
                         ("tax", "Tax report", "account_balance", "reports.view_tax_report"),
                     ]
+                ]
+                + [
+                    {
+                        "title": "My exports",
+                        "icon": "download",
+                        "link": reverse_lazy("admin:reports_export_changelist"),
+                        "permission": lambda request: request.user.is_staff,
+                    }
                 ],
             },
             {

@@ -1,10 +1,15 @@
 """Files staff download to open in a spreadsheet: CSV streamed while its rows are read, XLSX written row by
-row into a temporary file, and text that a spreadsheet would run as a formula shown as text instead."""
+row into a temporary file, and text that a spreadsheet would run as a formula shown as text instead.
+
+`write_csv` and `write_xlsx` write the same files into a file of their caller's (an export run in the background
+writes there, reports.services.exports); neither holds the rows in memory."""
 
 import csv
+import io
 import tempfile
 from collections.abc import Iterable, Sequence
 from itertools import chain
+from typing import BinaryIO
 
 from django.http import FileResponse, StreamingHttpResponse
 from openpyxl import Workbook
@@ -37,6 +42,16 @@ def csv_download(headers: Sequence[str], rows: Iterable[Sequence], filename: str
     return response
 
 
+def write_csv(file: BinaryIO, headers: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """The rows as CSV (UTF-8) into a binary file, one row at a time."""
+    text = io.TextIOWrapper(file, encoding="utf-8", newline="")
+    writer = csv.writer(text)
+    writer.writerow(headers)
+    writer.writerows(rows)
+    text.flush()
+    text.detach()  # the caller keeps its file open
+
+
 # Number formats of spreadsheet cells: numbers stay numbers, shown like the pages show them.
 AMOUNT_FORMAT = "#,##0.00"
 COUNT_FORMAT = "#,##0"
@@ -46,18 +61,18 @@ MONTH_FORMAT = "mmm yyyy"
 RATE_FORMAT = "0.00%"
 
 
-def xlsx_download(
+def write_xlsx(
+    file: BinaryIO,
     headers: Sequence[str],
     rows: Iterable[Sequence],
-    filename: str,
     *,
     sheet: str,
     number_formats: Sequence[str | None] = (),
     totals: Iterable[Sequence] = (),
     freeze_header: bool = False,
-) -> FileResponse:
-    """The rows in one sheet, written by openpyxl's write-only workbook into a temporary file that is then
-    streamed: an XLSX is a zip, whole before its first byte can go.
+) -> None:
+    """The rows in one sheet, written by openpyxl's write-only workbook (each row goes to a temporary file as it
+    is appended, so memory does not grow with the rows) into `file`.
 
     `number_formats` gives each column's number format (None: as it is); `totals` are rows written last, in bold;
     `freeze_header` keeps the header row in view while scrolling."""
@@ -81,12 +96,55 @@ def xlsx_download(
             row.append(cell)
         return row
 
+    # One styled cell per formatted column, given each row's value in turn: append() writes a row out before it
+    # returns, and building and styling a cell for every value took most of the time of a long export.
+    formatted = [WriteOnlyCell(worksheet) if number_format else None for number_format in number_formats]
+    for cell, number_format in zip(formatted, number_formats, strict=True):
+        if cell is not None:
+            cell.number_format = number_format
+
+    def body(values: Sequence) -> list:
+        if not number_formats:
+            return values if isinstance(values, list) else list(values)
+        row = []
+        for position, value in enumerate(values):
+            cell = formatted[position] if position < len(formatted) else None
+            if cell is None or value is None:
+                row.append(value)
+            else:
+                cell.value = value
+                row.append(cell)
+        return row
+
     worksheet.append(cells(headers, font=bold) if freeze_header else headers)
     for row in rows:
-        worksheet.append(cells(row))
+        worksheet.append(body(row))
     for row in totals:
         worksheet.append(cells(row, font=bold))
-    file = tempfile.TemporaryFile()  # noqa: SIM115 (the response closes it once sent)
     workbook.save(file)
+
+
+def xlsx_download(
+    headers: Sequence[str],
+    rows: Iterable[Sequence],
+    filename: str,
+    *,
+    sheet: str,
+    number_formats: Sequence[str | None] = (),
+    totals: Iterable[Sequence] = (),
+    freeze_header: bool = False,
+) -> FileResponse:
+    """The rows as an XLSX (`write_xlsx`) in a temporary file that is then streamed: an XLSX is a zip, whole
+    before its first byte can go."""
+    file = tempfile.TemporaryFile()  # noqa: SIM115 (the response closes it once sent)
+    write_xlsx(
+        file,
+        headers,
+        rows,
+        sheet=sheet,
+        number_formats=number_formats,
+        totals=totals,
+        freeze_header=freeze_header,
+    )
     file.seek(0)
     return FileResponse(file, as_attachment=True, filename=filename, content_type=XLSX)

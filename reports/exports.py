@@ -6,7 +6,9 @@ the end; the PDF prints the title and the filters on top, landscape when the tab
 the foot of each page.
 """
 
+from collections.abc import Iterable
 from datetime import date
+from typing import BinaryIO
 
 from django.http import HttpResponse
 
@@ -56,28 +58,47 @@ def _xlsx_value(column: Column, value):
     return value
 
 
-def csv_response(table: ReportTable, filename: str):
-    return spreadsheets.csv_download(
-        [column.key for column in table.columns],
-        (
-            [_csv_value(column, row.get(column.key)) for column in table.columns]
-            for rows in (table.rows, table.totals)
-            for row in rows
-        ),
-        filename,
+def _csv_rows(table: ReportTable):
+    return (
+        [_csv_value(column, row.get(column.key)) for column in table.columns]
+        for rows in (table.rows, table.totals)
+        for row in rows
     )
+
+
+def _xlsx_parts(table: ReportTable) -> tuple[list[str], Iterable[list], dict]:
+    """The header, the rows and the sheet's options of the table's XLSX."""
+    return (
+        [column.label for column in table.columns],
+        ([_xlsx_value(column, row.get(column.key)) for column in table.columns] for row in table.rows),
+        {
+            "sheet": table.title[:31],
+            "number_formats": [_XLSX_FORMATS.get(column.kind) for column in table.columns],
+            "totals": ([_xlsx_value(column, row.get(column.key)) for column in table.columns] for row in table.totals),
+            "freeze_header": True,
+        },
+    )
+
+
+def csv_response(table: ReportTable, filename: str):
+    return spreadsheets.csv_download([column.key for column in table.columns], _csv_rows(table), filename)
 
 
 def xlsx_response(table: ReportTable, filename: str):
-    return spreadsheets.xlsx_download(
-        [column.label for column in table.columns],
-        ([_xlsx_value(column, row.get(column.key)) for column in table.columns] for row in table.rows),
-        filename,
-        sheet=table.title[:31],
-        number_formats=[_XLSX_FORMATS.get(column.kind) for column in table.columns],
-        totals=([_xlsx_value(column, row.get(column.key)) for column in table.columns] for row in table.totals),
-        freeze_header=True,
-    )
+    headers, rows, options = _xlsx_parts(table)
+    return spreadsheets.xlsx_download(headers, rows, filename, **options)
+
+
+def write_table(table: ReportTable, kind: str, file: BinaryIO) -> None:
+    """The table as CSV or XLSX into `file`, its rows read once, in order: what a download holds, written where
+    an export run in the background keeps it (reports.services.exports)."""
+    if kind == "csv":
+        spreadsheets.write_csv(file, [column.key for column in table.columns], _csv_rows(table))
+    elif kind == "xlsx":
+        headers, rows, options = _xlsx_parts(table)
+        spreadsheets.write_xlsx(file, headers, rows, **options)
+    else:
+        raise ValueError(f"No {kind!r} export of a table to a file")
 
 
 # --- PDF --------------------------------------------------------------------------------------------------------

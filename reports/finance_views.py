@@ -20,6 +20,7 @@ from billing_project.pdf_reports import too_many_rows
 from catalog.selectors import customer_list_for
 from catalog.widgets import customer_filter_field
 from reports import finance
+from reports.export_views import report_export_start
 from reports.exports import cell_text, export_response
 from reports.revenue_views import PeriodForm
 
@@ -110,9 +111,10 @@ class FinanceReportView(PermissionRequiredMixin, TemplateView):
             if export == "pdf" and (too_many := too_many_rows(len(table.rows))):
                 context["export_error"] = too_many
             elif export:
-                response = export_response(
-                    table, export, stem=self.stem(form.cleaned_data), generated_at=timezone.now()
-                )
+                stem = self.stem(form.cleaned_data)
+                response = report_export_start(
+                    request, name=self.name, title=self.title, table=table, kind=export, stem=stem
+                ) or export_response(table, export, stem=stem, generated_at=timezone.now())
                 if response is not None:
                     return response
             page = Paginator(table.rows, PAGE_SIZE).get_page(request.GET.get("page"))

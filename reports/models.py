@@ -1,6 +1,9 @@
-"""reports reads the other apps and keeps no data of its own; this module only names its permissions."""
+"""reports reads the other apps; its own rows are the exports run in the background (Export). The other models
+only name its permissions."""
 
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 
 class AuditLog(models.Model):
@@ -62,3 +65,74 @@ class FinanceReport(models.Model):
 
     def __str__(self) -> str:
         return "Finance reports"
+
+
+class Export(models.Model):
+    """A report or an admin list written to a file by a Celery task, because it has too many rows to answer in a
+    request (settings.EXPORT_BACKGROUND_ROWS; reports.services.exports). Only the user who asked (and a superuser)
+    may see it and download its file.
+
+    `source` names what is exported ("report:<name>", "list:<app>.<model>") and `query` its filters as the page's
+    query string, so the task rebuilds the very rows the page showed; `filters` are those filters as people read
+    them. `run_token` is the claim of the task writing it: a second delivery of the task finds it taken."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Ready"
+        FAILED = "failed", "Failed"
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "XLSX"
+
+    OPEN = (Status.QUEUED, Status.RUNNING)
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="exports")
+    source = models.CharField(max_length=100)
+    title = models.CharField(max_length=200)
+    query = models.TextField(blank=True)
+    filters = models.JSONField(default=list, blank=True)
+    format = models.CharField(max_length=4, choices=Format.choices)
+    file_name = models.CharField(max_length=200)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    rows_written = models.PositiveBigIntegerField(default=0)
+    total_rows = models.PositiveBigIntegerField(null=True, blank=True)
+    file = models.FileField(upload_to="exports/%Y/%m/", max_length=300, blank=True)
+    error = models.TextField(blank=True)
+    run_token = models.UUIDField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Asking again for an export still being written gives the same one (a double click, a reload).
+            models.UniqueConstraint(
+                fields=["user", "source", "query", "format"],
+                condition=Q(status__in=["queued", "running"]),
+                name="reports_export_one_open_per_request",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "-created_at"], name="reports_export_user_created")]
+        verbose_name = "export"
+        verbose_name_plural = "my exports"
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.get_format_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN
+
+    @property
+    def percent(self) -> int | None:
+        """How much is written, in whole percent (100 only once done); None before the rows are counted."""
+        if self.status == self.Status.DONE:
+            return 100
+        if not self.total_rows:
+            return None
+        return min(99, self.rows_written * 100 // self.total_rows)
