@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -334,6 +334,19 @@ class Service(models.Model):
         refuse_change_once_priced(self, "code", "The code is the key usage files use; it cannot change once priced.")
 
 
+class PricingModel(models.TextChoices):
+    """How an agreement prices its usage (DESIGN.md, "Pricing models")."""
+
+    PER_UNIT = "per_unit", "Per unit"
+    GRADUATED = "graduated", "Graduated tiers"
+    VOLUME = "volume", "Volume tiers"
+    PACKAGE = "package", "Package"
+
+    @classmethod
+    def tiered(cls) -> set[str]:
+        return {cls.GRADUATED, cls.VOLUME}
+
+
 class PriceAgreementQuerySet(models.QuerySet):
     def in_force_on(self, day: date):
         return self.filter(Q(valid_to__isnull=True) | Q(valid_to__gte=day), valid_from__lte=day)
@@ -354,10 +367,34 @@ class PriceAgreement(models.Model):
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="price_agreements")
     service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="price_agreements")
+    pricing_model = models.CharField(
+        max_length=16,
+        choices=PricingModel.choices,
+        default=PricingModel.PER_UNIT,
+        help_text="Per unit: one unit price. Graduated and volume: the tiers below. Package: a price per package.",
+    )
     unit_price = models.DecimalField(
         max_digits=money.UNIT_PRICE_MAX_DIGITS,
         decimal_places=money.UNIT_PRICE_DECIMAL_PLACES,
+        default=Decimal("0"),
         validators=[MinValueValidator(Decimal("0")), money.WithinBound("unit_price")],
+        help_text="Per-unit agreements only; the other models leave it at 0.",
+    )
+    package_size = models.DecimalField(
+        max_digits=money.QUANTITY_MAX_DIGITS,
+        decimal_places=money.QUANTITY_DECIMAL_PLACES,
+        null=True,
+        blank=True,
+        validators=[money.WithinBound("quantity")],
+        help_text="Package agreements: units per package; chargeable units are rounded up to whole packages.",
+    )
+    package_price = models.DecimalField(
+        max_digits=money.UNIT_PRICE_MAX_DIGITS,
+        decimal_places=money.UNIT_PRICE_DECIMAL_PLACES,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0")), money.WithinBound("unit_price")],
+        help_text="Package agreements: the price of one package.",
     )
     included_quantity = models.DecimalField(
         max_digits=money.QUANTITY_MAX_DIGITS,
@@ -394,6 +431,17 @@ class PriceAgreement(models.Model):
                 name="agreement_amounts_not_negative",
                 violation_error_message="Prices, allowance and fee cannot be negative.",
             ),
+            models.CheckConstraint(
+                condition=(
+                    Q(pricing_model=PricingModel.PACKAGE, package_size__gt=0, package_price__gte=0)
+                    | (
+                        ~Q(pricing_model=PricingModel.PACKAGE)
+                        & Q(package_size__isnull=True, package_price__isnull=True)
+                    )
+                ),
+                name="agreement_package_terms",
+                violation_error_message="A package agreement needs a package size above 0 and a package price.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -402,6 +450,7 @@ class PriceAgreement(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        self._clean_pricing_model()
         if self._state.adding and self.service_id and not self.service.active:
             raise ValidationError({"service": f"The service {self.service.code} is not active."})
         if not (self.customer_id and self.service_id and self.valid_from):
@@ -428,6 +477,133 @@ class PriceAgreement(models.Model):
                     )
                 },
                 code="overlap",
+            )
+
+    def _clean_pricing_model(self) -> None:
+        """The terms each model needs, and whole billing months for all but per-unit agreements (DESIGN.md)."""
+        if self.pricing_model == PricingModel.PER_UNIT:
+            return
+        errors = {}
+        if self.unit_price:
+            errors["unit_price"] = (
+                f"A {self.get_pricing_model_display().lower()} agreement has no unit price; leave it at 0."
+            )
+        if self.pricing_model == PricingModel.PACKAGE:
+            if self.package_size is None or self.package_size <= 0:
+                errors["package_size"] = "A package must hold more than 0 units."
+            if self.package_price is None:
+                errors["package_price"] = "Give the price of one package."
+        if self.valid_from and self.valid_from.day != 1:
+            errors["valid_from"] = (
+                f"A {self.get_pricing_model_display().lower()} agreement starts on the first day of a billing month "
+                f"(not {day(self.valid_from)}), so one tier table prices the whole month."
+            )
+        if self.valid_to and (self.valid_to + timedelta(days=1)).day != 1:
+            errors["valid_to"] = (
+                f"A {self.get_pricing_model_display().lower()} agreement ends on the last day of a billing month "
+                f"(not {day(self.valid_to)})."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
+class PriceTier(models.Model):
+    """One tier of a graduated or volume agreement: the units above the previous tier's `up_to` (or 0) up to
+    this one's, inclusive, at `unit_price`, plus `flat_fee` once when the tier is reached. The last tier is
+    open-ended (`up_to` empty). catalog.services.price_tiers_set checks a table as a whole."""
+
+    agreement = models.ForeignKey(PriceAgreement, on_delete=models.CASCADE, related_name="tiers")
+    position = models.PositiveSmallIntegerField()
+    up_to = models.DecimalField(
+        max_digits=money.QUANTITY_MAX_DIGITS,
+        decimal_places=money.QUANTITY_DECIMAL_PLACES,
+        null=True,
+        blank=True,
+        validators=[money.WithinBound("quantity")],
+        help_text="Last unit of the tier; empty for the last, open-ended tier.",
+    )
+    unit_price = models.DecimalField(
+        max_digits=money.UNIT_PRICE_MAX_DIGITS,
+        decimal_places=money.UNIT_PRICE_DECIMAL_PLACES,
+        validators=[MinValueValidator(Decimal("0")), money.WithinBound("unit_price")],
+    )
+    flat_fee = models.DecimalField(
+        max_digits=money.AMOUNT_MAX_DIGITS,
+        decimal_places=money.AMOUNT_DECIMAL_PLACES,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0")), money.WithinBound("amount")],
+        help_text="Charged once in a month the tier is reached.",
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["agreement", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["agreement", "position"], name="tier_position_unique"),
+            models.CheckConstraint(
+                condition=(Q(up_to__isnull=True) | Q(up_to__gt=0)) & Q(unit_price__gte=0) & Q(flat_fee__gte=0),
+                name="tier_terms_not_negative",
+                violation_error_message="A tier's bound must be above 0; its price and flat fee cannot be negative.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Tier {self.position}"
+
+
+class MinimumCommitment(models.Model):
+    """A customer's monthly minimum: when a month's fee and usage lines of all its services add up to less,
+    the invoice charges the difference (DESIGN.md, "Pricing models"). Periods of one customer never overlap."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="minimum_commitments")
+    amount = models.DecimalField(
+        max_digits=money.AMOUNT_MAX_DIGITS,
+        decimal_places=money.AMOUNT_DECIMAL_PLACES,
+        validators=[MinValueValidator(Decimal("0.01")), money.WithinBound("amount")],
+        help_text="Per billing month.",
+    )
+    currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
+    valid_from = models.DateField()
+    valid_to = models.DateField(null=True, blank=True, help_text="Last day in force; empty means open-ended.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["customer__name", "valid_from"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
+                name="commitment_valid_to_after_from",
+                violation_error_message="The commitment cannot end before it starts.",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0),
+                name="commitment_amount_positive",
+                violation_error_message="The commitment must be above 0.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        end = day(self.valid_to) if self.valid_to else "open-ended"
+        return f"{self.customer.name} · minimum commitment · {day(self.valid_from)} – {end}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.customer_id and self.currency and self.currency != self.customer.currency:
+            raise ValidationError(
+                {"currency": f"{self.customer.name} is billed in {self.customer.currency}; the commitment must be too."}
+            )
+        if not (self.customer_id and self.valid_from) or (self.valid_to and self.valid_to < self.valid_from):
+            return
+        overlap = Q(valid_to__isnull=True) | Q(valid_to__gte=self.valid_from)
+        if self.valid_to is not None:
+            overlap &= Q(valid_from__lte=self.valid_to)
+        clash = MinimumCommitment.objects.filter(overlap, customer_id=self.customer_id).exclude(pk=self.pk).first()
+        if clash is not None:
+            raise ValidationError(
+                {"valid_from": f"Overlaps the commitment from {day(clash.valid_from)}; end that one first."}
             )
 
 

@@ -11,13 +11,17 @@ from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_create
 from billing_project.errors import DomainError, NotAllowed
+from billing_project.formatting import quantity as format_quantity
 from catalog.locks import lock_customer, lock_customers, lock_partner, lock_price_agreement
 from catalog.models import (
     Customer,
     CustomerUserObjectPermission,
+    MinimumCommitment,
     Partner,
     PortalMembership,
     PriceAgreement,
+    PriceTier,
+    PricingModel,
     Service,
 )
 
@@ -156,33 +160,192 @@ def price_agreement_create(
     actor: User | None,
     customer: Customer,
     service: Service,
-    unit_price: Decimal,
     valid_from: date,
+    unit_price: Decimal = Decimal("0"),
     valid_to: date | None = None,
     included_quantity: Decimal = Decimal("0"),
     monthly_fee: Decimal = Decimal("0"),
+    pricing_model: str = PricingModel.PER_UNIT,
+    package_size: Decimal | None = None,
+    package_price: Decimal | None = None,
+    tiers: list[dict[str, Any]] | None = None,
 ) -> PriceAgreement:
+    """A new agreement; graduated and volume agreements come with their tier table (`tiers`, see
+    `price_tiers_set`), checked as a whole before anything is saved."""
     agreement = PriceAgreement(
         customer=customer,
         service=service,
+        pricing_model=pricing_model,
         unit_price=unit_price,
+        package_size=package_size,
+        package_price=package_price,
         included_quantity=included_quantity,
         monthly_fee=monthly_fee,
         valid_from=valid_from,
         valid_to=valid_to,
     )
-    return _save_agreement(agreement, actor=actor)
+    checked_tiers = checked_tier_table(pricing_model, tiers or [])
+    agreement = _save_agreement(agreement, actor=actor)
+    _replace_tiers(agreement, checked_tiers, actor=actor)
+    return agreement
 
 
-AGREEMENT_FIELDS = {"unit_price", "included_quantity", "monthly_fee", "valid_from", "valid_to"}
+AGREEMENT_FIELDS = {
+    "pricing_model",
+    "unit_price",
+    "package_size",
+    "package_price",
+    "included_quantity",
+    "monthly_fee",
+    "valid_from",
+    "valid_to",
+}
 
 
 @transaction.atomic
-def price_agreement_update(*, actor: User | None, agreement: PriceAgreement, **changes: Any) -> PriceAgreement:
-    """Correct an agreement's terms. A price change from a date on is `price_agreement_change`."""
+def price_agreement_update(
+    *, actor: User | None, agreement: PriceAgreement, tiers: list[dict[str, Any]] | None = None, **changes: Any
+) -> PriceAgreement:
+    """Correct an agreement's terms, and its tier table when `tiers` is given (the whole table, replacing the
+    old one). A price change from a date on is `price_agreement_change`."""
     agreement = lock_price_agreement(agreement)
     _apply(agreement, changes, AGREEMENT_FIELDS)
-    return _save_agreement(agreement, actor=actor)
+    if tiers is None:
+        tiers = [_tier_terms(tier) for tier in agreement.tiers.all()]
+    checked_tiers = checked_tier_table(agreement.pricing_model, tiers)
+    agreement = _save_agreement(agreement, actor=actor)
+    _replace_tiers(agreement, checked_tiers, actor=actor)
+    return agreement
+
+
+# --- Tier tables ------------------------------------------------------------------------------------------------
+
+TIER_FIELDS = {"first_unit", "up_to", "unit_price", "flat_fee"}
+
+
+def _tier_terms(tier: PriceTier) -> dict[str, Any]:
+    return {"up_to": tier.up_to, "unit_price": tier.unit_price, "flat_fee": tier.flat_fee}
+
+
+def _units(value: Decimal) -> str:
+    return format_quantity(value)
+
+
+def checked_tier_table(pricing_model: str, tiers: list[dict[str, Any]]) -> list[PriceTier]:
+    """A tier table as unsaved PriceTier rows, or ValidationError({"tiers": [...]}) naming each bad tier.
+
+    Tiers are given in order, each as `up_to` (None for the last, open-ended one), `unit_price` and `flat_fee`
+    (default 0), optionally with `first_unit`: when given it must continue the tier before, either from its
+    bound itself or from the next whole unit (10,000 then 10,001), so a gap or an overlap is caught.
+    """
+    if pricing_model not in PricingModel.tiered():
+        if tiers:
+            model = PricingModel(pricing_model).label.lower()
+            raise ValidationError({"tiers": [f"A {model} agreement has no tiers; choose graduated or volume tiers."]})
+        return []
+    if not tiers:
+        raise ValidationError({"tiers": ["Give at least one tier; the last one is open-ended."]})
+    problems: list[str] = []
+    rows: list[PriceTier] = []
+    previous_bound = Decimal(0)
+    for number, terms in enumerate(tiers, start=1):
+        name = f"Tier {number}"
+        if unknown := sorted(set(terms) - TIER_FIELDS):
+            problems.append(f"{name}: unknown field {', '.join(unknown)}.")
+            continue
+        up_to, first_unit = terms.get("up_to"), terms.get("first_unit")
+        tier = PriceTier(
+            position=number,
+            up_to=up_to,
+            unit_price=terms.get("unit_price"),
+            flat_fee=terms.get("flat_fee") if terms.get("flat_fee") is not None else Decimal("0"),
+        )
+        try:
+            tier.clean_fields(exclude=["agreement"])
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                label = PriceTier._meta.get_field(field).verbose_name
+                problems.extend(f"{name}, {label}: {message}" for message in messages)
+            rows.append(tier)
+            continue
+        if previous_bound is None:
+            problems.append(
+                f"{name} follows the open-ended tier {number - 1}; remove it or give tier {number - 1} a bound."
+            )
+        else:
+            if first_unit is not None and first_unit not in (previous_bound, previous_bound + 1):
+                start = _units(previous_bound + 1)
+                if first_unit > previous_bound + 1:
+                    problems.append(f"{name} leaves a gap: it starts at {_units(first_unit)}, not at {start}.")
+                else:
+                    problems.append(
+                        f"{name} overlaps tier {number - 1}: it starts at {_units(first_unit)}, not at {start}."
+                    )
+            if up_to is not None and up_to <= previous_bound:
+                bound, given = _units(previous_bound), _units(up_to)
+                problems.append(f"{name} overlaps tier {number - 1}: it must end above {bound}, not at {given}.")
+        previous_bound = up_to
+        rows.append(tier)
+    if previous_bound is not None and not problems:
+        problems.append(f"Tier {len(tiers)} is the last: leave its 'up to' empty so every unit has a price.")
+    if problems:
+        raise ValidationError({"tiers": problems})
+    return rows
+
+
+def _replace_tiers(agreement: PriceAgreement, tiers: list[PriceTier], *, actor: User | None) -> None:
+    current = [_tier_terms(tier) for tier in agreement.tiers.all()]
+    if current == [_tier_terms(tier) for tier in tiers]:
+        return
+    for old in agreement.tiers.all():
+        old._history_user = actor
+        old.delete()
+    for tier in tiers:
+        tier.agreement = agreement
+        _save(tier, actor=actor)
+
+
+# --- Minimum commitments ----------------------------------------------------------------------------------------
+
+
+def _save_commitment(commitment: MinimumCommitment, *, actor: User | None) -> MinimumCommitment:
+    # One writer at a time per customer, so two overlapping commitments cannot both pass the check.
+    lock_customers([commitment.customer_id])
+    return _save(commitment, actor=actor)
+
+
+@transaction.atomic
+def minimum_commitment_create(
+    *,
+    actor: User | None,
+    customer: Customer,
+    amount: Decimal,
+    valid_from: date,
+    valid_to: date | None = None,
+    currency: str | None = None,
+) -> MinimumCommitment:
+    """A monthly minimum for `customer`, in the customer's currency (another is refused, never converted)."""
+    commitment = MinimumCommitment(
+        customer=customer,
+        amount=amount,
+        currency=currency or customer.currency,
+        valid_from=valid_from,
+        valid_to=valid_to,
+    )
+    return _save_commitment(commitment, actor=actor)
+
+
+COMMITMENT_FIELDS = {"amount", "currency", "valid_from", "valid_to"}
+
+
+@transaction.atomic
+def minimum_commitment_update(
+    *, actor: User | None, commitment: MinimumCommitment, **changes: Any
+) -> MinimumCommitment:
+    lock_customers([commitment.customer_id])
+    commitment = MinimumCommitment.objects.select_for_update().get(pk=commitment.pk)
+    _apply(commitment, changes, COMMITMENT_FIELDS)
+    return _save_commitment(commitment, actor=actor)
 
 
 @transaction.atomic

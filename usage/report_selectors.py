@@ -21,9 +21,9 @@ from decimal import Decimal
 from django.db import connection
 
 from billing_project import money
-from catalog.models import Customer, PriceAgreement, Service
+from catalog.models import Customer, PriceAgreement, PriceTier, PricingModel, Service
 from usage.models import MonthlySummary, UsageRecord
-from usage.rating import Rating, rating_lines, split_allowance
+from usage.rating import Rating, Tier, rating_lines, split_allowance, tiered_rating
 
 _SCALE = 10**money.QUANTITY_DECIMAL_PLACES
 
@@ -161,6 +161,25 @@ def _usage_by_pair(
     return usage
 
 
+@dataclass(frozen=True, slots=True)
+class _ModelTerms:
+    agreement_id: int
+    pricing_model: str
+    package_size: Decimal | None
+    package_price: Decimal | None
+
+
+def _tier_tables(agreement_ids: Collection[int]) -> dict[int, tuple[Tier, ...]]:
+    """The tier tables of these agreements, each in order: one query, whatever their number."""
+    tables: dict[int, list[Tier]] = {}
+    rows = PriceTier.objects.filter(agreement_id__in=agreement_ids).order_by("agreement_id", "position")
+    for agreement_id, up_to, unit_price, flat_fee in rows.values_list(
+        "agreement_id", "up_to", "unit_price", "flat_fee"
+    ):
+        tables.setdefault(agreement_id, []).append(Tier(up_to, unit_price, flat_fee))
+    return {agreement_id: tuple(table) for agreement_id, table in tables.items()}
+
+
 def last_month(day: date) -> date:
     """The first day of the billing month before `day`'s."""
     return (day.replace(day=1) - timedelta(days=1)).replace(day=1)
@@ -179,15 +198,30 @@ def usage_month_report(*, year: int, month: int, customer_ids: Collection[int] |
         agreements = agreements.filter(customer_id__in=customer_ids)
     # Plain values, not model instances: month-end reads tens of thousands of agreements at once.
     latest: dict[tuple[int, int], tuple[Decimal, Decimal]] = {}  # (allowance, monthly fee)
+    models: dict[tuple[int, int], _ModelTerms] = {}  # the pairs whose latest agreement is not per unit
     customers: dict[int, tuple[str, str, str]] = {}  # name, client id, currency
     services: dict[int, tuple[str, str]] = {}  # code, name
-    for cust_id, service_id, included, fee, *customer, service_code, service_name in agreements.order_by(
-        "valid_from"
-    ).values_list(
+    for (
+        agreement_id,
+        cust_id,
+        service_id,
+        included,
+        fee,
+        pricing_model,
+        package_size,
+        package_price,
+        *customer,
+        service_code,
+        service_name,
+    ) in agreements.order_by("valid_from").values_list(
+        "id",
         "customer_id",
         "service_id",
         "included_quantity",
         "monthly_fee",
+        "pricing_model",
+        "package_size",
+        "package_price",
         "customer__name",
         "customer__client_id",
         "customer__currency",
@@ -195,8 +229,15 @@ def usage_month_report(*, year: int, month: int, customer_ids: Collection[int] |
         "service__name",
     ):
         latest[(cust_id, service_id)] = (included, fee)
+        if pricing_model == PricingModel.PER_UNIT:
+            models.pop((cust_id, service_id), None)
+        else:
+            models[(cust_id, service_id)] = _ModelTerms(agreement_id, pricing_model, package_size, package_price)
         customers[cust_id] = tuple(customer)
         services[service_id] = (service_code, service_name)
+    tiers = _tier_tables(
+        [terms.agreement_id for terms in models.values() if terms.pricing_model in PricingModel.tiered()]
+    )
 
     usage = _usage_by_pair(
         period=period,
@@ -217,11 +258,22 @@ def usage_month_report(*, year: int, month: int, customer_ids: Collection[int] |
     for cust_id, service_id in pairs:
         included, fee = latest.get((cust_id, service_id), (Decimal(0), Decimal(0)))
         pair_usage = usage.get((cust_id, service_id))
-        rating = rating_lines(
-            included_used=pair_usage.included_used if pair_usage else Decimal(0),
-            chargeable_by_price=pair_usage.chargeable_by_price if pair_usage else {},
-            monthly_fee=fee,
-        )
+        if terms := models.get((cust_id, service_id)):
+            rating = tiered_rating(
+                pricing_model=terms.pricing_model,
+                quantity=pair_usage.quantity if pair_usage else Decimal(0),
+                included_quantity=included,
+                monthly_fee=fee,
+                tiers=tiers.get(terms.agreement_id, ()),
+                package_size=terms.package_size,
+                package_price=terms.package_price,
+            )
+        else:
+            rating = rating_lines(
+                included_used=pair_usage.included_used if pair_usage else Decimal(0),
+                chargeable_by_price=pair_usage.chargeable_by_price if pair_usage else {},
+                monthly_fee=fee,
+            )
         customer_name, client_id, currency = customers[cust_id]
         service_code, service_name = services[service_id]
         rows.append(

@@ -100,20 +100,39 @@ _SOURCE_OF_KIND = {
     RatedLine.FEE: InvoiceItem.Source.FEE,
     RatedLine.INCLUDED: InvoiceItem.Source.INCLUDED,
     RatedLine.USAGE: InvoiceItem.Source.USAGE,
+    RatedLine.TIER: InvoiceItem.Source.USAGE,
+    RatedLine.VOLUME: InvoiceItem.Source.USAGE,
+    RatedLine.TIER_FEE: InvoiceItem.Source.USAGE,
+    RatedLine.PACKAGE: InvoiceItem.Source.USAGE,
 }
 
 
+def rated_line_description(service_name: str, rated: RatedLine) -> str:
+    """How a rated line reads on the invoice ("API call — 10,001 to 100,000 at 0.008")."""
+    units, at = formatting.quantity, formatting.price
+    if rated.kind == RatedLine.FEE:
+        return f"{service_name} — monthly fee"
+    if rated.kind == RatedLine.INCLUDED:
+        return f"{service_name} — included units"
+    if rated.kind == RatedLine.TIER:
+        return f"{service_name} — {units(rated.first_unit)} to {units(rated.last_unit)} at {at(rated.unit_price)}"
+    if rated.kind == RatedLine.VOLUME:
+        return f"{service_name} — {units(rated.quantity)} at {at(rated.unit_price)} (volume tier {rated.tier})"
+    if rated.kind == RatedLine.TIER_FEE:
+        return f"{service_name} — tier {rated.tier} flat fee"
+    if rated.kind == RatedLine.PACKAGE:
+        packages = "1 package" if rated.quantity == 1 else f"{units(rated.quantity)} packages"
+        return f"{service_name} — {packages} of {units(rated.package_size)} at {at(rated.unit_price)}"
+    return f"{service_name} — usage at {rated.unit_price.normalize():f}"
+
+
 def usage_lines(rows: Iterable[UsageReportRow]) -> list[LineDraft]:
-    """DESIGN.md's lines, per service: the fee, the included units at zero, one per snapshot price."""
+    """DESIGN.md's lines, per service: the fee, the included units at zero, then the usage by the agreement's
+    pricing model (one per snapshot price, per tier reached, the volume tier, or the packages)."""
     lines = []
     for row in sorted(rows, key=lambda row: row.service_code):
         for rated in row.rating.lines:
-            if rated.kind == RatedLine.FEE:
-                description = f"{row.service_name} — monthly fee"
-            elif rated.kind == RatedLine.INCLUDED:
-                description = f"{row.service_name} — included units"
-            else:
-                description = f"{row.service_name} — usage at {rated.unit_price.normalize():f}"
+            description = rated_line_description(row.service_name, rated)
             lines.append(
                 LineDraft(
                     source=_SOURCE_OF_KIND[rated.kind],
