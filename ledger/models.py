@@ -475,11 +475,17 @@ class InvoiceItem(models.Model):
         FEE = "fee", "Monthly fee"
         INCLUDED = "included", "Included units"
         USAGE = "usage", "Usage"
+        COMMITMENT = "commitment", "Minimum commitment top-up"
         MANUAL = "manual", "Manual line"
         ORDER_FEE = "order_fee", "Order fee"
         DISBURSEMENT = "disbursement", "Disbursement (no tax)"
 
-    USAGE_SOURCES = {Source.FEE, Source.INCLUDED, Source.USAGE}  # rated from usage: a regenerated draft rates again
+    USAGE_SOURCES = {
+        Source.FEE,
+        Source.INCLUDED,
+        Source.USAGE,
+        Source.COMMITMENT,
+    }  # rated from usage: a regenerated draft rates again
     UNTAXED_SOURCES = {Source.DISBURSEMENT}  # a cost passed through to the client: never taxed
 
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="items")

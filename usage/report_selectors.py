@@ -21,9 +21,9 @@ from decimal import Decimal
 from django.db import connection
 
 from billing_project import money
-from catalog.models import Customer, PriceAgreement, PriceTier, PricingModel, Service
+from catalog.models import Customer, MinimumCommitment, PriceAgreement, PriceTier, PricingModel, Service
 from usage.models import MonthlySummary, UsageRecord
-from usage.rating import Rating, Tier, rating_lines, split_allowance, tiered_rating
+from usage.rating import Rating, Tier, commitment_top_up, rating_lines, split_allowance, tiered_rating
 
 _SCALE = 10**money.QUANTITY_DECIMAL_PLACES
 
@@ -191,8 +191,7 @@ def usage_month_report(*, year: int, month: int, customer_ids: Collection[int] |
     The allowance and fee are those of the latest agreement whose validity overlaps the month
     (DESIGN.md, "Pricing and rating"). Rows come by customer name, then service code.
     """
-    period = date(year, month, 1)
-    last_day = date(year, month, calendar.monthrange(year, month)[1])
+    period, last_day = _month_bounds(year, month)
     agreements = PriceAgreement.objects.filter(valid_from__lte=last_day).exclude(valid_to__lt=period)
     if customer_ids is not None:
         agreements = agreements.filter(customer_id__in=customer_ids)
@@ -294,6 +293,31 @@ def usage_month_report(*, year: int, month: int, customer_ids: Collection[int] |
         )
     rows.sort(key=lambda row: (row.customer_name, row.service_code))
     return rows
+
+
+def _month_bounds(year: int, month: int) -> tuple[date, date]:
+    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+
+
+def commitment_top_ups(
+    rows: Collection[UsageReportRow], *, year: int, month: int, customer_ids: Collection[int] | None = None
+) -> dict[int, Decimal]:
+    """Per customer with a minimum commitment in force in the month (the latest overlapping it), what the
+    commitment adds to the rows' fee and usage lines (DESIGN.md, "Pricing models"); customers whose lines
+    reach their commitment are left out. `rows` are the month's rows of at least these customers."""
+    period, last_day = _month_bounds(year, month)
+    commitments = MinimumCommitment.objects.filter(valid_from__lte=last_day).exclude(valid_to__lt=period)
+    if customer_ids is not None:
+        commitments = commitments.filter(customer_id__in=customer_ids)
+    in_force = dict(commitments.order_by("valid_from").values_list("customer_id", "amount"))
+    ratings: dict[int, list[Rating]] = {}
+    for row in rows:
+        ratings.setdefault(row.customer_id, []).append(row.rating)
+    top_ups = {
+        customer_id: commitment_top_up(commitment=amount, ratings=ratings.get(customer_id, ()))
+        for customer_id, amount in in_force.items()
+    }
+    return {customer_id: top_up for customer_id, top_up in top_ups.items() if top_up > 0}
 
 
 @dataclass(frozen=True, slots=True)

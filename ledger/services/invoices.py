@@ -40,7 +40,7 @@ from ledger.services.journal import (
 from ledger.services.monthly_totals import monthly_totals_on_credit_note, monthly_totals_on_issue
 from ledger.vat import VatTreatment, vat_treatment
 from usage.rating import RatedLine
-from usage.report_selectors import UsageReportRow, usage_month_report
+from usage.report_selectors import UsageReportRow, commitment_top_ups, usage_month_report
 
 ZERO = Decimal("0.00")
 
@@ -126,9 +126,13 @@ def rated_line_description(service_name: str, rated: RatedLine) -> str:
     return f"{service_name} — usage at {rated.unit_price.normalize():f}"
 
 
-def usage_lines(rows: Iterable[UsageReportRow]) -> list[LineDraft]:
+COMMITMENT_DESCRIPTION = "Minimum commitment top-up"
+
+
+def usage_lines(rows: Iterable[UsageReportRow], *, commitment_top_up: Decimal = Decimal(0)) -> list[LineDraft]:
     """DESIGN.md's lines, per service: the fee, the included units at zero, then the usage by the agreement's
-    pricing model (one per snapshot price, per tier reached, the volume tier, or the packages)."""
+    pricing model (one per snapshot price, per tier reached, the volume tier, or the packages); last, the
+    minimum commitment's top-up when there is one."""
     lines = []
     for row in sorted(rows, key=lambda row: row.service_code):
         for rated in row.rating.lines:
@@ -143,7 +147,25 @@ def usage_lines(rows: Iterable[UsageReportRow]) -> list[LineDraft]:
                     amount=rated.amount,
                 )
             )
+    if commitment_top_up > 0:
+        lines.append(
+            LineDraft(
+                source=InvoiceItem.Source.COMMITMENT,
+                description=COMMITMENT_DESCRIPTION,
+                service_id=None,
+                quantity=Decimal(1),
+                unit_price=commitment_top_up,
+                amount=commitment_top_up,
+            )
+        )
     return lines
+
+
+def customer_usage_lines(customer_id: int, period: date) -> list[LineDraft]:
+    """One customer's usage invoice lines for the billing month of `period`."""
+    rows = usage_month_report(year=period.year, month=period.month, customer_ids=[customer_id])
+    top_ups = commitment_top_ups(rows, year=period.year, month=period.month, customer_ids=[customer_id])
+    return usage_lines(rows, commitment_top_up=top_ups.get(customer_id, Decimal(0)))
 
 
 def items_for(invoice: Invoice, lines: Iterable[LineDraft], vat: VatTreatment, start: int = 0) -> list[InvoiceItem]:
@@ -269,11 +291,7 @@ def invoice_create_draft(*, actor: User | None, customer: Customer, period: date
     invoice = Invoice(
         customer=customer, kind=Invoice.Kind.USAGE, period=period, currency=customer.currency, created_by=actor
     )
-    items = items_for(
-        invoice,
-        usage_lines(usage_month_report(year=period.year, month=period.month, customer_ids=[customer.pk])),
-        customer_vat(customer, config),
-    )
+    items = items_for(invoice, customer_usage_lines(customer.pk, period), customer_vat(customer, config))
     set_totals(invoice, items)
     check_invoice_bounds(invoice, items)
     refuse_nothing_to_bill(invoice, config)
@@ -373,12 +391,7 @@ def invoice_regenerate(*, actor: User | None, invoice: Invoice) -> Invoice:
     config = billing_config_for(invoice.customer)
     manual = [item for item in invoice.items.all() if item.source not in InvoiceItem.USAGE_SOURCES]
     invoice.items.filter(source__in=InvoiceItem.USAGE_SOURCES).delete()
-    lines = []
-    if invoice.kind == Invoice.Kind.USAGE:
-        rows = usage_month_report(
-            year=invoice.period.year, month=invoice.period.month, customer_ids=[invoice.customer_id]
-        )
-        lines = usage_lines(rows)
+    lines = customer_usage_lines(invoice.customer_id, invoice.period) if invoice.kind == Invoice.Kind.USAGE else []
     vat = customer_vat(invoice.customer, config)
     items = items_for(invoice, lines, vat)
     for position, item in enumerate(manual, start=len(items)):

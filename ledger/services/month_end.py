@@ -25,7 +25,7 @@ from approvals.services import approval_submit, approval_submit_many
 from billing_project.billing_time import billing_today, check_booking_day
 from billing_project.bulk import history_record_created, insert_rows
 from billing_project.errors import Conflict, DomainError
-from catalog.models import Customer, PriceAgreement
+from catalog.models import Customer, MinimumCommitment, PriceAgreement
 from ledger.approval import invoice_approval_rule
 from ledger.locks import lock_billing_run, lock_customers
 from ledger.models import BillingConfig, BillingRun, BillingRunCustomer, Invoice, InvoiceItem
@@ -42,7 +42,7 @@ from ledger.services.invoices import (
 )
 from ledger.vat import VatTreatment, vat_treatment
 from usage.models import MonthlySummary
-from usage.report_selectors import usage_month_report
+from usage.report_selectors import commitment_top_ups, usage_month_report
 from usage.services import usage_close_periods
 
 CHUNK_SIZE = 500
@@ -59,12 +59,18 @@ def billable_customer_ids(*, period: date, customer_ids: Iterable[int] | None = 
     """Customers with usage in the period or an agreement overlapping it (it may carry a monthly fee)."""
     last_day = period.replace(day=calendar.monthrange(period.year, period.month)[1])
     agreements = PriceAgreement.objects.filter(valid_from__lte=last_day).exclude(valid_to__lt=period)
+    commitments = MinimumCommitment.objects.filter(valid_from__lte=last_day).exclude(valid_to__lt=period)
     summaries = MonthlySummary.objects.filter(period=period)
     if customer_ids is not None:
         customer_ids = list(customer_ids)
         agreements = agreements.filter(customer_id__in=customer_ids)
+        commitments = commitments.filter(customer_id__in=customer_ids)
         summaries = summaries.filter(customer_id__in=customer_ids)
-    ids = set(agreements.values_list("customer_id", flat=True)) | set(summaries.values_list("customer_id", flat=True))
+    ids = (
+        set(agreements.values_list("customer_id", flat=True))
+        | set(commitments.values_list("customer_id", flat=True))
+        | set(summaries.values_list("customer_id", flat=True))
+    )
     return sorted(ids)
 
 
@@ -103,17 +109,21 @@ def _previews(period: date, customer_ids: list[int]) -> list[InvoicePreview]:
     fee, or an invoice of 0.00 (no fee, all usage within the allowance), unless their billing configuration
     asks for a 0.00 invoice (`send_zero_invoices`): it would take a number and send an email for nothing."""
     rows_by_customer = defaultdict(list)
-    for row in usage_month_report(year=period.year, month=period.month, customer_ids=customer_ids):
+    rows = usage_month_report(year=period.year, month=period.month, customer_ids=customer_ids)
+    for row in rows:
         rows_by_customer[row.customer_id].append(row)
-    if not rows_by_customer:
+    top_ups = commitment_top_ups(rows, year=period.year, month=period.month, customer_ids=customer_ids)
+    billed_ids = set(rows_by_customer) | set(top_ups)
+    if not billed_ids:
         return []
-    customers = Customer.objects.in_bulk(list(rows_by_customer))
-    configs = {config.customer_id: config for config in BillingConfig.objects.filter(customer_id__in=rows_by_customer)}
+    customers = Customer.objects.in_bulk(list(billed_ids))
+    configs = {config.customer_id: config for config in BillingConfig.objects.filter(customer_id__in=billed_ids)}
     previews = []
-    for customer_id in sorted(rows_by_customer):
+    for customer_id in sorted(billed_ids):
         customer = customers[customer_id]
         config = configs.get(customer_id) or BillingConfig(customer=customer)  # defaults; a preview writes nothing
-        preview = _preview(customer, usage_lines(rows_by_customer[customer_id]), vat_treatment(config, customer))
+        lines = usage_lines(rows_by_customer[customer_id], commitment_top_up=top_ups.get(customer_id, Decimal(0)))
+        preview = _preview(customer, lines, vat_treatment(config, customer))
         if preview.total or config.send_zero_invoices:
             previews.append(preview)
     return previews
