@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
 from django.db.models import F
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpResponse, HttpResponseRedirect
@@ -30,7 +31,15 @@ from billing_project.admin_tools import (
 from billing_project.errors import DomainError
 from billing_project.formatting import day, percentage
 from catalog import services
-from catalog.models import Customer, Partner, PortalMembership, PriceAgreement, Service
+from catalog.models import (
+    Customer,
+    MinimumCommitment,
+    Partner,
+    PortalMembership,
+    PriceAgreement,
+    PriceTier,
+    Service,
+)
 from catalog.resources import (
     CustomerResource,
     PartnerBankDetailsResource,
@@ -38,7 +47,12 @@ from catalog.resources import (
     PriceAgreementResource,
     ServiceResource,
 )
-from catalog.selectors import customer_deputies, customer_list_for, price_agreement_list_for
+from catalog.selectors import (
+    customer_deputies,
+    customer_list_for,
+    minimum_commitment_list_for,
+    price_agreement_list_for,
+)
 
 AGREEMENT_TERMS = ["unit_price", "included_quantity", "monthly_fee", "valid_from", "valid_to"]
 
@@ -121,11 +135,48 @@ class PriceAgreementInline(AgreementTermsShown, TabularInline):
     formset = PriceAgreementInlineFormSet
     extra = 0
     can_delete = False
-    fields = ["service", *AGREEMENT_TERMS]
+    fields = ["service", "pricing_model", *AGREEMENT_TERMS]
+    readonly_fields = ["pricing_model"]  # tiers and packages are set on the agreement's own page
     autocomplete_fields = ["service"]
     ordering = ["service__code", "valid_from"]
     show_change_link = True
     tab = True
+
+
+class PriceTierInlineFormSet(BaseInlineFormSet):
+    """A tier table is checked whole by the service's rules (catalog.services.checked_tier_table), so the form
+    shows every bad tier by its number before anything is saved."""
+
+    def tier_table(self) -> list[dict]:
+        """The tiers kept (saved or filled in, not deleted), by their bound, the open-ended one last: a tier added
+        at the foot of the table takes its place by its bound."""
+        table = []
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None) or {}
+            if data.get("DELETE") or not (form.instance.pk or form.has_changed()):
+                continue
+            table.append({field: data.get(field) for field in ("up_to", "unit_price", "flat_fee")})
+        return sorted(table, key=lambda tier: (tier["up_to"] is None, tier["up_to"] or 0))
+
+    def clean(self):
+        super().clean()
+        if any(form.errors for form in self.forms):
+            return
+        try:
+            services.checked_tier_table(self.instance.pricing_model, self.tier_table())
+        except ValidationError as error:
+            raise forms.ValidationError(error.message_dict["tiers"]) from error
+
+
+class PriceTierInline(TabularInline):
+    model = PriceTier
+    formset = PriceTierInlineFormSet
+    fields = ["up_to", "unit_price", "flat_fee"]
+    extra = 0
+    ordering = ["position"]
+    tab = True
+    verbose_name = "tier"
+    verbose_name_plural = "tiers (graduated and volume pricing; the last one open-ended)"
 
 
 class DeputyAddForm(BaseDialogForm):
@@ -411,20 +462,45 @@ class ServiceAdmin(ServiceBackedAdmin):
 class PriceAgreementAdmin(AgreementTermsShown, CheckedDateHierarchyMixin, ServiceBackedAdmin):
     resource_classes = [PriceAgreementResource]
     update_kwarg = "agreement"
+    inlines = [PriceTierInline]
+    fieldsets = [
+        (None, {"fields": ["customer", "service", "valid_from", "valid_to"]}),
+        ("Price", {"fields": ["pricing_model", "unit_price", "package_size", "package_price"]}),
+        ("Allowance and fee", {"fields": ["included_quantity", "monthly_fee"]}),
+    ]
     list_display = [
         "customer",
         "service",
+        "pricing_model",
         "unit_price_shown",
         "included_quantity_shown",
         "monthly_fee_shown",
         "valid_from",
         "valid_to",
     ]
-    list_filter = ["service", "customer__currency", ("valid_from", admin.DateFieldListFilter)]
+    list_filter = ["service", "pricing_model", "customer__currency", ("valid_from", admin.DateFieldListFilter)]
     list_select_related = ["customer", "service"]
     search_fields = ["customer__name", "customer__client_id", "service__code", "service__name"]
     autocomplete_fields = ["customer", "service"]
     date_hierarchy = "valid_from"
+
+    def save_model(self, request, obj, form, change):
+        pass  # saved in save_related, with its tier table, by one call of the service
+
+    def save_related(self, request, form, formsets, change):
+        (tier_formset,) = formsets
+        tiers = tier_formset.tier_table() if tier_formset.has_changed() or not change else None
+        data = {field: form.cleaned_data[field] for field in form.changed_data if field in form.cleaned_data}
+        if change:
+            saved = services.price_agreement_update(actor=request.user, agreement=form.instance, tiers=tiers, **data)
+        else:
+            fields = {field: form.cleaned_data[field] for field in form.cleaned_data if field in form.fields}
+            saved = services.price_agreement_create(actor=request.user, tiers=tiers, **fields)
+        form.instance.pk = saved.pk
+        form.instance.refresh_from_db()
+        form.instance._state.adding = False
+        # The admin's change message reads these lists, which formset.save() would have filled.
+        tier_formset.new_objects, tier_formset.changed_objects, tier_formset.deleted_objects = [], [], []
 
     def get_queryset(self, request):
         return price_agreement_list_for(request.user)
@@ -433,13 +509,26 @@ class PriceAgreementAdmin(AgreementTermsShown, CheckedDateHierarchyMixin, Servic
         # A saved agreement keeps its customer and service; a new pair is a new agreement.
         return ["customer", "service"] if obj is not None else []
 
-    @staticmethod
-    def create_service(*, actor, **data):
-        return services.price_agreement_create(actor=actor, **data)
 
-    @staticmethod
-    def update_service(*, actor, agreement, **data):
-        return services.price_agreement_update(actor=actor, agreement=agreement, **data)
+@admin.register(MinimumCommitment)
+class MinimumCommitmentAdmin(CheckedDateHierarchyMixin, ServiceBackedAdmin):
+    create_service = services.minimum_commitment_create
+    update_service = services.minimum_commitment_update
+    update_kwarg = "commitment"
+    fields = ["customer", "amount", "currency", "valid_from", "valid_to"]
+    list_display = ["customer", "amount_shown", "valid_from", "valid_to"]
+    list_filter = ["currency", ("valid_from", admin.DateFieldListFilter)]
+    list_select_related = ["customer"]
+    search_fields = ["customer__name", "customer__client_id"]
+    autocomplete_fields = ["customer"]
+    date_hierarchy = "valid_from"
+    amount_shown = money_column("amount", "Commitment per month", currency="currency")
+
+    def get_queryset(self, request):
+        return minimum_commitment_list_for(request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["customer"] if obj is not None else []
 
 
 class PortalUserForm(forms.ModelForm):

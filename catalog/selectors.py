@@ -4,7 +4,14 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import User
 from accounts.roles import Role
-from catalog.models import Customer, CustomerUserObjectPermission, Partner, PriceAgreement, Service
+from catalog.models import (
+    Customer,
+    CustomerUserObjectPermission,
+    MinimumCommitment,
+    Partner,
+    PriceAgreement,
+    Service,
+)
 
 ROLES_SEEING_ALL_CUSTOMERS = {Role.ADMIN, Role.FINANCE, Role.SALES, Role.OPERATIONS}
 
@@ -71,6 +78,10 @@ def customer_deputy_ids(customer_ids) -> dict[int, set[int]]:
 
 def price_agreement_list_for(user: User) -> QuerySet[PriceAgreement]:
     return PriceAgreement.objects.filter(customer__in=customer_list_for(user)).select_related("customer", "service")
+
+
+def minimum_commitment_list_for(user: User) -> QuerySet[MinimumCommitment]:
+    return MinimumCommitment.objects.filter(customer__in=customer_list_for(user)).select_related("customer")
 
 
 def service_list_for(user: User) -> QuerySet[Service]:

@@ -58,12 +58,26 @@ def inline_rows(*rows: dict) -> dict:
 def agreement_row(service, valid_from="2026-01-01", valid_to="", unit_price="0.05") -> dict:
     return {
         "service": service.pk,
+        "pricing_model": "per_unit",
         "unit_price": unit_price,
         "included_quantity": "0",
         "monthly_fee": "0",
         "valid_from": valid_from,
         "valid_to": valid_to,
     }
+
+
+def tier_rows(*rows: dict, initial: int = 0) -> dict:
+    """The tiers inline of an agreement's page: `initial` saved rows first (each row its fields, with `id`)."""
+    data = {
+        "tiers-TOTAL_FORMS": str(len(rows)),
+        "tiers-INITIAL_FORMS": str(initial),
+        "tiers-MIN_NUM_FORMS": "0",
+        "tiers-MAX_NUM_FORMS": "1000",
+    }
+    for index, row in enumerate(rows):
+        data.update({f"tiers-{index}-{field}": value for field, value in row.items()})
+    return data
 
 
 def change_url(model_name: str, pk: int) -> str:
@@ -329,7 +343,9 @@ def test_adding_an_agreement_on_its_add_page(client, finance_user):
     with mock.patch.object(services, "price_agreement_create", wraps=services.price_agreement_create) as create:
         response = client.post(
             reverse("admin:catalog_priceagreement_add"),
-            {"customer": customer.pk} | agreement_row(service, valid_from="2026-03-01", valid_to="2026-12-31"),
+            {"customer": customer.pk}
+            | agreement_row(service, valid_from="2026-03-01", valid_to="2026-12-31")
+            | tier_rows(),
         )
 
     assert response.status_code == 302, response.context and response.context["errors"]
@@ -345,7 +361,7 @@ def test_overlapping_agreement_on_the_add_page_shows_a_form_error_and_writes_not
 
     response = client.post(
         reverse("admin:catalog_priceagreement_add"),
-        {"customer": existing.customer_id} | agreement_row(existing.service, valid_from="2026-06-30"),
+        {"customer": existing.customer_id} | agreement_row(existing.service, valid_from="2026-06-30") | tier_rows(),
     )
 
     assert response.status_code == 200
@@ -361,7 +377,7 @@ def test_changing_an_agreement_keeps_its_customer_and_service(client, finance_us
 
     response = client.post(
         change_url("priceagreement", agreement.pk),
-        {"customer": other_customer.pk} | agreement_row(ServiceFactory(), unit_price="0.09"),
+        {"customer": other_customer.pk} | agreement_row(ServiceFactory(), unit_price="0.09") | tier_rows(),
     )
 
     assert response.status_code == 302, response.context and response.context["errors"]
