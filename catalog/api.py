@@ -15,6 +15,7 @@ from catalog.serializers import (
     CustomerSerializer,
     DeputyGrantSerializer,
     DeputySerializer,
+    MinimumCommitmentSerializer,
     PartnerSerializer,
     PriceAgreementSerializer,
     ServiceSerializer,
@@ -96,12 +97,27 @@ class PriceAgreementViewSet(CatalogViewSet, mixins.ListModelMixin, mixins.Retrie
     filterset_class = PriceAgreementFilter
 
     def get_queryset(self):
-        return selectors.price_agreement_list_for(self.request.user).order_by(
-            "customer__name", "service__code", "valid_from"
+        return (
+            selectors.price_agreement_list_for(self.request.user)
+            .prefetch_related("tiers")
+            .order_by("customer__name", "service__code", "valid_from")
         )
 
     def perform_service_create(self, data):
         return services.price_agreement_create(actor=self.request.user, **data)
+
+
+class MinimumCommitmentViewSet(CatalogViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """Minimum commitments: list, read and create. Each is an amount per billing month in the customer's
+    currency; when a month's lines add up to less, the invoice charges the difference."""
+
+    serializer_class = MinimumCommitmentSerializer
+
+    def get_queryset(self):
+        return selectors.minimum_commitment_list_for(self.request.user).order_by("customer__name", "valid_from")
+
+    def perform_service_create(self, data):
+        return services.minimum_commitment_create(actor=self.request.user, **data)
 
 
 class MayShareCustomers(permissions.BasePermission):

@@ -8,6 +8,7 @@ router.register("customers", api.CustomerViewSet, basename="customer")
 router.register("partners", api.PartnerViewSet, basename="partner")
 router.register("services", api.ServiceViewSet, basename="service")
 router.register("price-agreements", api.PriceAgreementViewSet, basename="price-agreement")
+router.register("minimum-commitments", api.MinimumCommitmentViewSet, basename="minimum-commitment")
 
 urlpatterns = [
     *router.urls,

@@ -7,12 +7,15 @@ Exported text that a spreadsheet would run as a formula (=, +, -, @, tab, carria
 gets a leading apostrophe, which the import takes off again.
 """
 
+from django.core.exceptions import ValidationError
 from import_export import fields, resources
 from import_export.widgets import ForeignKeyWidget, NumberWidget
 
 from accounts.models import User
 from billing_project.spreadsheets import FORMULA_PREFIXES
 from catalog.models import Customer, Partner, PriceAgreement, Service
+from catalog.services import checked_tier_table, price_tiers_replace, tier_terms
+from catalog.tier_text import format_tier_table, parse_tier_table
 
 
 class NaturalKeyWidget(ForeignKeyWidget):
@@ -113,14 +116,72 @@ class ServiceResource(CatalogResource):
 
 
 class PriceAgreementResource(CatalogResource):
+    """Agreements with their tier table in one readable column (catalog.tier_text), checked whole like every
+    other write of a tier table; a file without the column leaves the tables as they are."""
+
     customer = fields.Field(
         attribute="customer", column_name="client_id", widget=NaturalKeyWidget(Customer, "client_id")
     )
     service = fields.Field(attribute="service", column_name="service_code", widget=NaturalKeyWidget(Service, "code"))
+    tiers = fields.Field(column_name="tiers")  # read and written by the methods below, not as an attribute
 
     class Meta:
         model = PriceAgreement
         import_id_fields = ["customer", "service", "valid_from"]
-        fields = ["customer", "service", "valid_from", "valid_to", "unit_price", "included_quantity", "monthly_fee"]
+        fields = [
+            "customer",
+            "service",
+            "valid_from",
+            "valid_to",
+            "pricing_model",
+            "unit_price",
+            "package_size",
+            "package_price",
+            "tiers",
+            "included_quantity",
+            "monthly_fee",
+        ]
         clean_model_instances = True
         skip_unchanged = True
+
+    def dehydrate_tiers(self, agreement: PriceAgreement) -> str:
+        return format_tier_table(agreement.tiers.all())
+
+    def import_instance(self, instance, row, **kwargs):
+        instance.imported_tiers = None  # None: the file has no tiers column; the table stays as it is
+        errors = {}
+        if "tiers" in row:
+            try:
+                instance.imported_tiers = parse_tier_table(row["tiers"] or "")
+            except ValueError as error:
+                errors["tiers"] = [str(error)]
+        try:
+            super().import_instance(instance, row, **kwargs)
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
+
+    def _tier_table(self, instance) -> list[dict]:
+        if getattr(instance, "imported_tiers", None) is not None:
+            return instance.imported_tiers
+        return [tier_terms(tier) for tier in instance.tiers.all()] if instance.pk else []
+
+    def skip_row(self, instance, original, row, import_validation_errors=None):
+        stored = [tier_terms(tier) for tier in original.tiers.all()] if original.pk else []
+        given = [{key: tier[key] for key in ("up_to", "unit_price", "flat_fee")} for tier in self._tier_table(instance)]
+        if given != stored:
+            return False
+        return super().skip_row(instance, original, row, import_validation_errors)
+
+    def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
+        errors = dict(import_validation_errors or {})
+        if "tiers" not in errors:
+            try:
+                instance.checked_tiers = checked_tier_table(instance.pricing_model, self._tier_table(instance))
+            except ValidationError as error:
+                errors["tiers"] = error.message_dict["tiers"]
+        super().validate_instance(instance, errors, validate_unique)
+
+    def after_save_instance(self, instance, row, **kwargs):
+        price_tiers_replace(instance, instance.checked_tiers, actor=kwargs.get("user"))

@@ -12,7 +12,7 @@ from billing_project.api_fields import (
     StrictPrimaryKeyRelatedField,
     UnitPriceField,
 )
-from catalog.models import Customer, Partner, PriceAgreement, Service
+from catalog.models import Customer, MinimumCommitment, Partner, PriceAgreement, PricingModel, Service
 from catalog.selectors import customer_list_for, may_see_bank_details
 from catalog.services import refuse_other_currency
 
@@ -114,6 +114,23 @@ class ServiceSerializer(ModelSerializer):
         extra_kwargs = {"code": {"validators": []}}
 
 
+class PriceTierSerializer(serializers.Serializer):
+    """One tier of a graduated or volume agreement: the units above the previous tier's `up_to` (or 0) up to this
+    one's, inclusive. The last tier is open-ended (`up_to` null)."""
+
+    first_unit = QuantityField(
+        min_value=Decimal(0),
+        required=False,
+        write_only=True,
+        help_text="Optional, checked: the previous tier's bound or the next whole unit (10000 or 10001).",
+    )
+    up_to = QuantityField(min_value=Decimal(0), allow_null=True, help_text="Null for the last, open-ended tier.")
+    unit_price = UnitPriceField(min_value=Decimal(0))
+    flat_fee = AmountField(
+        min_value=Decimal(0), required=False, help_text="Charged once in a month the tier is reached."
+    )
+
+
 class PriceAgreementSerializer(ModelSerializer):
     customer = StrictPrimaryKeyRelatedField(queryset=Customer.objects.all())
     service = serializers.SlugRelatedField(slug_field="code", queryset=Service.objects.all())
@@ -122,7 +139,15 @@ class PriceAgreementSerializer(ModelSerializer):
         read_only=True,
         help_text="The customer's currency. May be sent to check it: another one is refused.",
     )
-    unit_price = UnitPriceField(min_value=Decimal(0))
+    pricing_model = serializers.ChoiceField(choices=PricingModel.choices, required=False)
+    unit_price = UnitPriceField(
+        min_value=Decimal(0), required=False, help_text="Required for per-unit agreements; 0 for the other models."
+    )
+    package_size = QuantityField(min_value=Decimal(0), required=False, allow_null=True)
+    package_price = UnitPriceField(min_value=Decimal(0), required=False, allow_null=True)
+    tiers = PriceTierSerializer(
+        many=True, required=False, help_text="Graduated and volume agreements: the tier table, lowest tier first."
+    )
     included_quantity = QuantityField(
         min_value=Decimal(0), required=False, help_text="Monthly allowance: units free of charge each billing month."
     )
@@ -135,7 +160,11 @@ class PriceAgreementSerializer(ModelSerializer):
             "customer",
             "service",
             "currency",
+            "pricing_model",
             "unit_price",
+            "package_size",
+            "package_price",
+            "tiers",
             "included_quantity",
             "monthly_fee",
             "valid_from",
@@ -157,7 +186,31 @@ class PriceAgreementSerializer(ModelSerializer):
         currency = self.initial_data.get("currency") if isinstance(self.initial_data, dict) else None
         if currency is not None and "customer" in attrs:
             refuse_other_currency(attrs["customer"], str(currency))
+        if attrs.get("pricing_model", PricingModel.PER_UNIT) == PricingModel.PER_UNIT and "unit_price" not in attrs:
+            raise serializers.ValidationError({"unit_price": ["A per-unit agreement needs its unit price."]})
         return attrs
+
+
+class MinimumCommitmentSerializer(ModelSerializer):
+    customer = StrictPrimaryKeyRelatedField(queryset=Customer.objects.all())
+    amount = AmountField(min_value=Decimal("0.01"), help_text="Per billing month, in the customer's currency.")
+    currency = serializers.ChoiceField(
+        choices=MinimumCommitment._meta.get_field("currency").choices,
+        required=False,
+        help_text="The customer's currency (the default); another one is refused.",
+    )
+
+    class Meta:
+        model = MinimumCommitment
+        fields = ["id", "customer", "amount", "currency", "valid_from", "valid_to", "created_at"]
+        read_only_fields = ["id", "created_at"]
+        validators = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None:
+            self.fields["customer"].queryset = customer_list_for(request.user)
 
 
 class DeputySerializer(ModelSerializer):

@@ -186,7 +186,7 @@ def price_agreement_create(
     )
     checked_tiers = checked_tier_table(pricing_model, tiers or [])
     agreement = _save_agreement(agreement, actor=actor)
-    _replace_tiers(agreement, checked_tiers, actor=actor)
+    price_tiers_replace(agreement, checked_tiers, actor=actor)
     return agreement
 
 
@@ -211,10 +211,10 @@ def price_agreement_update(
     agreement = lock_price_agreement(agreement)
     _apply(agreement, changes, AGREEMENT_FIELDS)
     if tiers is None:
-        tiers = [_tier_terms(tier) for tier in agreement.tiers.all()]
+        tiers = [tier_terms(tier) for tier in agreement.tiers.all()]
     checked_tiers = checked_tier_table(agreement.pricing_model, tiers)
     agreement = _save_agreement(agreement, actor=actor)
-    _replace_tiers(agreement, checked_tiers, actor=actor)
+    price_tiers_replace(agreement, checked_tiers, actor=actor)
     return agreement
 
 
@@ -223,7 +223,8 @@ def price_agreement_update(
 TIER_FIELDS = {"first_unit", "up_to", "unit_price", "flat_fee"}
 
 
-def _tier_terms(tier: PriceTier) -> dict[str, Any]:
+def tier_terms(tier: PriceTier) -> dict[str, Any]:
+    """A saved tier as the terms `checked_tier_table` takes."""
     return {"up_to": tier.up_to, "unit_price": tier.unit_price, "flat_fee": tier.flat_fee}
 
 
@@ -293,9 +294,10 @@ def checked_tier_table(pricing_model: str, tiers: list[dict[str, Any]]) -> list[
     return rows
 
 
-def _replace_tiers(agreement: PriceAgreement, tiers: list[PriceTier], *, actor: User | None) -> None:
-    current = [_tier_terms(tier) for tier in agreement.tiers.all()]
-    if current == [_tier_terms(tier) for tier in tiers]:
+def price_tiers_replace(agreement: PriceAgreement, tiers: list[PriceTier], *, actor: User | None) -> None:
+    """Put a table `checked_tier_table` made in place of the agreement's (nothing changes when it is the same)."""
+    current = [tier_terms(tier) for tier in agreement.tiers.all()]
+    if current == [tier_terms(tier) for tier in tiers]:
         return
     for old in agreement.tiers.all():
         old._history_user = actor

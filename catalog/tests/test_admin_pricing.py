@@ -4,6 +4,7 @@ from datetime import date
 from decimal import Decimal as D
 
 import pytest
+import tablib
 from django.urls import reverse
 
 from accounts.roles import Role
@@ -11,6 +12,7 @@ from catalog import services
 from catalog.models import MinimumCommitment, PriceAgreement, PriceTier, PricingModel
 from catalog.tests.factories import CustomerFactory, ServiceFactory
 from catalog.tests.test_admin import agreement_row, change_url, tier_rows
+from catalog.tests.test_resources import confirm, export, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -135,3 +137,76 @@ def test_csm_sees_only_their_customers_commitments(client, make_user):
     assert response.status_code == 200
     assert "Mine Ltd" in response.content.decode() and "Theirs Ltd" not in response.content.decode()
     assert "EUR\u00a0100.00" in response.content.decode()
+
+
+# Import and export: the tier table in one readable column, round-tripped.
+
+
+def test_tier_table_exports_readably_and_imports_back_unchanged(client, finance_user):
+    agreement = services.price_agreement_create(
+        actor=None,
+        customer=CustomerFactory(client_id="ACME-1"),
+        service=ServiceFactory(code="api_call"),
+        valid_from=date(2026, 3, 1),
+        pricing_model=PricingModel.GRADUATED,
+        tiers=[
+            {"up_to": D(10_000), "unit_price": D("0.010")},
+            {"up_to": D(100_000), "unit_price": D("0.008"), "flat_fee": D("5")},
+            {"up_to": None, "unit_price": D("0.005")},
+        ],
+    )
+    client.force_login(finance_user)
+
+    exported = export(client, PriceAgreement, "csv").content.decode()
+    dataset = tablib.Dataset().load(exported, format="csv")
+    assert dataset["tiers"][0] == "1-10,000 @ 0.01; 10,001-100,000 @ 0.008 + 5.00; 100,001+ @ 0.005"
+
+    preview = upload(client, PriceAgreement, exported)
+    assert "confirm_form" in preview.context, preview.content.decode()
+    confirm(client, PriceAgreement, preview)
+    assert list(PriceAgreement.objects.all()) == [agreement]
+    assert agreement.tiers.count() == 3 and agreement.tiers.get(position=1).history.count() == 1  # not rewritten
+
+
+def test_an_imported_tier_table_replaces_the_stored_one(client, finance_user):
+    CustomerFactory(client_id="ACME-1")
+    ServiceFactory(code="api_call")
+    client.force_login(finance_user)
+    header = "client_id,service_code,valid_from,valid_to,pricing_model,unit_price,tiers"
+
+    preview = upload(
+        client, PriceAgreement, f'{header}\nACME-1,api_call,2026-03-01,,volume,0,"1-500 @ 1.00; 501+ @ 0.50 + 9"'
+    )
+    assert "confirm_form" in preview.context, preview.content.decode()
+    confirm(client, PriceAgreement, preview)
+
+    agreement = PriceAgreement.objects.get()
+    assert agreement.pricing_model == PricingModel.VOLUME
+    assert [(tier.up_to, tier.unit_price, tier.flat_fee) for tier in agreement.tiers.all()] == [
+        (D(500), D(1), D(0)),
+        (None, D("0.5"), D(9)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("tiers", "message"),
+    [
+        ("1-500 @ 1.00; 700+ @ 0.50", "Tier 2 leaves a gap: it starts at 700, not at 501."),
+        ("1-500 @ 1.00; 400+ @ 0.50", "Tier 2 overlaps tier 1: it starts at 400, not at 501."),
+        ("1-500 @ 1.00; 501+ @ 0.50; 900+ @ 0.1", "Tier 3 follows the open-ended tier 2"),
+        ("1-500 at 1.00; 501+ @ 0.50", "Tier 1 ('1-500 at 1.00') cannot be read"),
+    ],
+)
+def test_a_bad_tier_table_in_a_file_names_the_row_and_the_tier_and_writes_nothing(client, finance_user, tiers, message):
+    CustomerFactory(client_id="ACME-1")
+    ServiceFactory(code="api_call")
+    client.force_login(finance_user)
+    header = "client_id,service_code,valid_from,valid_to,pricing_model,unit_price,tiers"
+
+    response = upload(client, PriceAgreement, f'{header}\nACME-1,api_call,2026-03-01,,graduated,0,"{tiers}"')
+
+    result = response.context["result"]
+    assert [row.number for row in result.invalid_rows] == [1]
+    assert message in str(result.invalid_rows[0].field_specific_errors["tiers"])
+    assert "confirm_form" not in response.context
+    assert not PriceAgreement.objects.exists()

@@ -29,7 +29,14 @@ from accounts.models import User  # noqa: E402
 from accounts.roles import Role  # noqa: E402
 from accounts.services import api_token_create  # noqa: E402
 from approvals.models import ApprovalAction  # noqa: E402
-from catalog.models import Customer, CustomerUserObjectPermission, Partner, PriceAgreement, Service  # noqa: E402
+from catalog.models import (  # noqa: E402
+    Customer,
+    CustomerUserObjectPermission,
+    MinimumCommitment,
+    Partner,
+    PriceAgreement,
+    Service,
+)
 from fixtures.demo import PORTAL_EMAIL  # noqa: E402
 from ledger.models import Invoice, Payment, Transaction  # noqa: E402
 from orders.models import (  # noqa: E402
@@ -155,6 +162,7 @@ def targets() -> dict[str, list[dict]]:
         "/api/partners/{id}": _ids(Partner.objects.all()),
         "/api/services/{id}": _ids(Service.objects.all()),
         "/api/price-agreements/{id}": _ids(PriceAgreement.objects.all()),
+        "/api/minimum-commitments/{id}": _ids(MinimumCommitment.objects.all()),
         "/api/payments/{id}": _ids(Payment.objects.all()),
         "/api/payments/{id}/allocations": _ids(Payment.objects.all()),
         "/api/transactions/{id}": _ids(Transaction.objects.all()),
