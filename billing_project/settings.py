@@ -528,6 +528,18 @@ UNFOLD = {
                         "link": reverse_lazy("admin:catalog_priceagreement_changelist"),
                         "permission": can_view("catalog.view_priceagreement"),
                     },
+                    {
+                        "title": "Minimum commitments",
+                        "icon": "savings",
+                        "link": reverse_lazy("admin:catalog_minimumcommitment_changelist"),
+                        "permission": can_view("catalog.view_minimumcommitment"),
+                    },
+                    {
+                        "title": "Price calculator",
+                        "icon": "calculate",
+                        "link": reverse_lazy("admin:ledger_price_calculator"),
+                        "permission": can_view("catalog.view_priceagreement"),
+                    },
                 ],
             },
             {

@@ -113,6 +113,7 @@ from ledger.views import (
     InvoicePreviewView,
     MonthEndView,
     PaymentCreateView,
+    PriceCalculatorView,
     RefundCreateView,
     change_url,
     open_invoices_json,
@@ -386,6 +387,11 @@ class InvoiceAdmin(
     EinvoiceDownloadsMixin, SpreadsheetExportMixin, ServiceButtonsMixin, MonthEndButtonMixin, ServiceWrittenAdmin
 ):
     add_view_class = InvoiceCreateView
+
+    def get_urls(self):
+        calculator = self.admin_site.admin_view(PriceCalculatorView.as_view(model_admin=self))
+        return [path("price-calculator/", calculator, name="ledger_price_calculator"), *super().get_urls()]
+
     export_columns = [
         ("Invoice", str),
         ("Customer", lambda invoice: invoice.customer.name),

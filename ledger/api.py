@@ -38,6 +38,7 @@ from ledger import selectors
 from ledger.einvoice import STORED
 from ledger.filters import BalanceFilter, InvoiceFilter, PaymentFilter, TransactionFilter
 from ledger.models import Account, Allocation, CreditNote, Invoice, InvoiceItem, Leg, Payment, Transaction
+from ledger.quotes import price_quote
 from ledger.serializers import (
     ApprovalNoteSerializer,
     ApprovalReasonSerializer,
@@ -53,6 +54,8 @@ from ledger.serializers import (
     PaymentCreateSerializer,
     PaymentReallocateSerializer,
     PaymentSerializer,
+    PriceQuoteQuerySerializer,
+    PriceQuoteSerializer,
     StatementPageSerializer,
     TransactionSerializer,
 )
@@ -592,3 +595,30 @@ class CustomerStatementView(generics.GenericAPIView):
             "lines": lines,
         }
         return Response(StatementPageSerializer(page).data)
+
+
+class PriceQuoteView(generics.GenericAPIView):
+    """The price calculator: the lines and totals a quantity of one service would bill a customer in a month,
+    rated by the agreement in force as month-end rates it and taxed as the invoice would be. Writes nothing.
+    A customer the caller may not see, or a month without an agreement, is a 400 naming the field."""
+
+    permission_classes = [permissions.IsAuthenticated, LedgerPermissions]
+    required_permissions = ["catalog.view_priceagreement"]
+    serializer_class = PriceQuoteSerializer
+    filter_backends: list = []
+
+    @extend_schema(
+        parameters=[PriceQuoteQuerySerializer],
+        responses={
+            200: PriceQuoteSerializer,
+            400: error_response("A parameter is missing or wrong, or the customer has no price for the service then."),
+        },
+    )
+    def get(self, request):
+        query = PriceQuoteQuerySerializer(data=request.query_params, context={"request": request})
+        query.is_valid(raise_exception=True)
+        fields = query.validated_data
+        quote = price_quote(
+            customer=fields["customer"], service=fields["service"], period=fields["month"], quantity=fields["quantity"]
+        )
+        return Response(PriceQuoteSerializer(quote).data)

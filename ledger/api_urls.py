@@ -14,4 +14,5 @@ router.register("balances", api.BalanceViewSet, basename="balance")
 urlpatterns = [
     *router.urls,
     path("customers/<int:pk>/statement", api.CustomerStatementView.as_view(), name="customer-statement"),
+    path("price-quote", api.PriceQuoteView.as_view(), name="price-quote"),
 ]

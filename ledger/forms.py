@@ -27,7 +27,7 @@ from approvals.models import ApprovalRequest
 from approvals.services import request_for
 from billing_project import formatting, money
 from billing_project.billing_time import billing_day_range, booking_day_problem
-from catalog.models import Customer
+from catalog.models import Customer, Service
 from ledger.models import Adjustment, BillingRun, Invoice, Payment, Refund
 from ledger.selectors import invoice_list_for, invoice_open_list, payment_allocated_invoices, payment_list_for
 
@@ -84,6 +84,22 @@ class CustomerScopedForm(forms.Form):
     def __init__(self, *args, customers: QuerySet[Customer], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["customer"].queryset = customers.order_by("name")
+
+
+class PriceCalculatorForm(CustomerScopedForm):
+    customer = customer_field(Invoice)
+    service = forms.ModelChoiceField(
+        queryset=Service.objects.filter(active=True).order_by("name"), widget=UnfoldAdminSelectWidget()
+    )
+    period = MonthField(label="Month", help_text="The month whose agreement prices the quantity, as YYYY-MM.")
+    quantity = forms.DecimalField(
+        max_digits=money.QUANTITY_MAX_DIGITS,
+        decimal_places=money.QUANTITY_DECIMAL_PLACES,
+        min_value=Decimal(0),
+        validators=[money.WithinBound("quantity")],
+        widget=UnfoldAdminDecimalFieldWidget(),
+        help_text="Units used in the month, before the allowance.",
+    )
 
 
 class InvoiceCreateForm(CustomerScopedForm):

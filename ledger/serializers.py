@@ -3,6 +3,8 @@
 Money is a string with two decimals (DRF's DecimalField), unit prices and quantities with six.
 """
 
+from decimal import Decimal
+
 from django.db import models
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -17,11 +19,13 @@ from billing_project.api_fields import (
     CharField,
     EmailField,
     ModelSerializer,
+    QuantityField,
     StrictPrimaryKeyRelatedField,
+    UnitPriceField,
     URLField,
 )
 from billing_project.billing_time import billing_zone
-from catalog.models import Customer
+from catalog.models import Customer, Service
 from catalog.selectors import customer_list_for
 from ledger.models import Account, Allocation, CreditNote, Invoice, InvoiceItem, Leg, Payment, Transaction
 from ledger.selectors import invoice_list_for
@@ -530,4 +534,50 @@ class StatementPageSerializer(StatementSerializer):
     previous = URLField(read_only=True, allow_null=True)
     opening_balance = balance_field(
         read_only=True, allow_null=True, help_text="The balance before the page's first line; null on an empty page."
+    )
+
+
+class PriceQuoteQuerySerializer(serializers.Serializer):
+    """The price calculator's question (GET parameters): a customer, a service, a month and a quantity."""
+
+    customer = StrictPrimaryKeyRelatedField(queryset=Customer.objects.none(), help_text="The customer's id.")
+    service = serializers.SlugRelatedField(
+        slug_field="code", queryset=Service.objects.all(), help_text="The service's code."
+    )
+    month = serializers.DateField(input_formats=["%Y-%m"], help_text="The billing month, as YYYY-MM.")
+    quantity = QuantityField(min_value=Decimal(0), help_text="Units used in the month, before the allowance.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None:
+            self.fields["customer"].queryset = customer_list_for(request.user)
+
+
+class QuoteLineSerializer(serializers.Serializer):
+    description = CharField()
+    quantity = QuantityField()
+    unit_price = UnitPriceField()
+    amount = AmountField()
+    tax_amount = AmountField()
+
+
+class PriceQuoteSerializer(serializers.Serializer):
+    """The lines and totals the quantity would bill, as month-end would rate and tax them."""
+
+    customer = serializers.IntegerField(source="customer.pk")
+    service = CharField(source="service.code")
+    month = serializers.DateField(source="period", format="%Y-%m")
+    quantity = QuantityField()
+    currency = CharField(source="customer.currency")
+    pricing_model = CharField(source="agreement.pricing_model")
+    lines = QuoteLineSerializer(source="invoice.items", many=True)
+    subtotal = AmountField(source="invoice.subtotal")
+    tax = AmountField(source="invoice.tax")
+    total = AmountField(source="invoice.total")
+    minimum_commitment = AmountField(
+        source="commitment.amount",
+        allow_null=True,
+        default=None,
+        help_text="The customer's monthly minimum over all its services, when one is in force (not added here).",
     )

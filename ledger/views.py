@@ -25,6 +25,7 @@ from ledger.forms import (
     InvoiceCreateForm,
     MonthEndForm,
     PaymentForm,
+    PriceCalculatorForm,
     RefundForm,
     StatementPeriodForm,
     money_label,
@@ -33,6 +34,7 @@ from ledger.forms import (
 )
 from ledger.models import Invoice
 from ledger.pdf import render_statement_pdf
+from ledger.quotes import price_quote, quote_summary
 from ledger.selectors import (
     StatementLine,
     StatementPeriod,
@@ -285,6 +287,38 @@ class MonthEndView(UnfoldModelAdminViewMixin, FormView):
                 "no invoice made.",
             )
         return redirect(change_url(run))
+
+
+class PriceCalculatorView(UnfoldModelAdminViewMixin, FormView):
+    """What a quantity of one service would cost a customer in a month, line by line (ledger.quotes); writes
+    nothing. The form is a GET, so a quote is a link to share."""
+
+    title = "Price calculator"
+    permission_required = "catalog.view_priceagreement"
+    raise_exception = True
+    template_name = "ledger/price_calculator.html"
+    form_class = PriceCalculatorForm
+
+    def get_form_kwargs(self):
+        kwargs = {"customers": customer_list_for(self.request.user), "initial": {"period": billing_today()}}
+        if "customer" in self.request.GET:
+            kwargs["data"] = self.request.GET
+        return kwargs
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        return context | {"opts": self.model_admin.opts, "media": self.model_admin.media + context["form"].media}
+
+    def get(self, request, *args, **kwargs):
+        form = self.get_form()
+        if not form.is_bound or not form.is_valid():
+            return self.render_to_response(self.get_context_data(form=form))
+        try:
+            quote = price_quote(**form.cleaned_data)
+        except DomainError as error:
+            show_domain_error(form, error)
+            return self.render_to_response(self.get_context_data(form=form))
+        return self.render_to_response(self.get_context_data(form=form, quote=quote, summary=quote_summary(quote)))
 
 
 class CustomerStatementView(UnfoldModelAdminViewMixin, DetailView):

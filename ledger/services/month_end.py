@@ -97,7 +97,8 @@ class InvoicePreview:
         )
 
 
-def _preview(customer: Customer, lines: list[LineDraft], vat: VatTreatment) -> InvoicePreview:
+def invoice_preview(customer: Customer, lines: list[LineDraft], vat: VatTreatment) -> InvoicePreview:
+    """The totals an invoice of these lines would have, taxed under `vat`; writes nothing."""
     taxes = [line_tax(line.amount, vat.rate) for line in lines]  # usage lines: no disbursement among them
     subtotal = sum((line.amount for line in lines), Decimal("0.00"))
     tax = sum(taxes, Decimal("0.00"))
@@ -123,7 +124,7 @@ def _previews(period: date, customer_ids: list[int]) -> list[InvoicePreview]:
         customer = customers[customer_id]
         config = configs.get(customer_id) or BillingConfig(customer=customer)  # defaults; a preview writes nothing
         lines = usage_lines(rows_by_customer[customer_id], commitment_top_up=top_ups.get(customer_id, Decimal(0)))
-        preview = _preview(customer, lines, vat_treatment(config, customer))
+        preview = invoice_preview(customer, lines, vat_treatment(config, customer))
         if preview.total or config.send_zero_invoices:
             previews.append(preview)
     return previews
