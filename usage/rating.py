@@ -28,7 +28,7 @@ ZERO = Decimal(0)
 
 @dataclass(frozen=True, slots=True)
 class RatedLine:
-    kind: str  # FEE, INCLUDED, USAGE, TIER (graduated), VOLUME, TIER_FEE or PACKAGE
+    kind: str  # FEE, INCLUDED, USAGE, TIER (graduated), VOLUME, TIER_FEE, PACKAGE or COMMITMENT
     quantity: Decimal
     unit_price: Decimal
     amount: Decimal
@@ -44,6 +44,7 @@ class RatedLine:
     VOLUME = "volume"
     TIER_FEE = "tier_fee"
     PACKAGE = "package"
+    COMMITMENT = "commitment"  # a minimum commitment's top-up: the customer's, over all its services
 
     CHARGED_FOR_USAGE = (USAGE, TIER, VOLUME, TIER_FEE, PACKAGE)
 
@@ -257,3 +258,13 @@ def commitment_top_up(*, commitment: Decimal, ratings: Iterable[Rating]) -> Deci
     customer's services, below the commitment (zero when they reach it)."""
     charged = sum((rating.amount for rating in ratings), ZERO)
     return round_amount(max(commitment - charged, ZERO))
+
+
+def commitment_rating(top_up: Decimal) -> Rating:
+    """The top-up as a rating of its own: one line, no usage."""
+    return Rating(
+        lines=(RatedLine(RatedLine.COMMITMENT, Decimal(1), top_up, round_amount(top_up)),),
+        quantity=ZERO,
+        included_used=ZERO,
+        overage_quantity=ZERO,
+    )

@@ -23,18 +23,31 @@ from django.db import connection
 from billing_project import money
 from catalog.models import Customer, MinimumCommitment, PriceAgreement, PriceTier, PricingModel, Service
 from usage.models import MonthlySummary, UsageRecord
-from usage.rating import Rating, Tier, commitment_top_up, rating_lines, split_allowance, tiered_rating
+from usage.rating import (
+    Rating,
+    Tier,
+    commitment_rating,
+    commitment_top_up,
+    rating_lines,
+    split_allowance,
+    tiered_rating,
+)
 
 _SCALE = 10**money.QUANTITY_DECIMAL_PLACES
 
 
+COMMITMENT_TOP_UP = "Minimum commitment top-up"
+
+
 @dataclass(frozen=True, slots=True)
 class UsageReportRow:
+    """One customer's month of one service; or, with no service, its minimum commitment's top-up."""
+
     customer_id: int
     customer_name: str
     client_id: str
     currency: str
-    service_id: int
+    service_id: int | None
     service_code: str
     service_name: str
     period: date
@@ -42,6 +55,10 @@ class UsageReportRow:
     included_quantity: Decimal  # the allowance of the latest agreement overlapping the month
     monthly_fee: Decimal
     rating: Rating
+
+    @property
+    def is_commitment_top_up(self) -> bool:
+        return self.service_id is None
 
     @property
     def quantity(self) -> Decimal:
@@ -186,10 +203,12 @@ def last_month(day: date) -> date:
 
 
 def usage_month_report(*, year: int, month: int, customer_ids: Collection[int] | None = None) -> list[UsageReportRow]:
-    """Every customer-service pair with usage in the billing month, or a monthly fee in force in it.
+    """Every customer-service pair with usage in the billing month, or a monthly fee in force in it; and a row of
+    its own for each customer whose minimum commitment those leave short.
 
     The allowance and fee are those of the latest agreement whose validity overlaps the month
-    (DESIGN.md, "Pricing and rating"). Rows come by customer name, then service code.
+    (DESIGN.md, "Pricing and rating"). Rows come by customer name, then service code, each customer's
+    commitment top-up last.
     """
     period, last_day = _month_bounds(year, month)
     agreements = PriceAgreement.objects.filter(valid_from__lte=last_day).exclude(valid_to__lt=period)
@@ -291,7 +310,8 @@ def usage_month_report(*, year: int, month: int, customer_ids: Collection[int] |
                 rating=rating,
             )
         )
-    rows.sort(key=lambda row: (row.customer_name, row.service_code))
+    rows.extend(_commitment_rows(rows, period=period, last_day=last_day, customer_ids=customer_ids))
+    rows.sort(key=lambda row: (row.customer_name, row.customer_id, row.is_commitment_top_up, row.service_code))
     return rows
 
 
@@ -299,25 +319,48 @@ def _month_bounds(year: int, month: int) -> tuple[date, date]:
     return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
 
 
-def commitment_top_ups(
-    rows: Collection[UsageReportRow], *, year: int, month: int, customer_ids: Collection[int] | None = None
-) -> dict[int, Decimal]:
-    """Per customer with a minimum commitment in force in the month (the latest overlapping it), what the
-    commitment adds to the rows' fee and usage lines (DESIGN.md, "Pricing models"); customers whose lines
-    reach their commitment are left out. `rows` are the month's rows of at least these customers."""
-    period, last_day = _month_bounds(year, month)
+def _commitment_rows(
+    rows: Collection[UsageReportRow], *, period: date, last_day: date, customer_ids: Collection[int] | None
+) -> list[UsageReportRow]:
+    """A top-up row per customer with a minimum commitment in force in the month (the latest overlapping it)
+    that its rows' fee and usage lines leave short (DESIGN.md, "Pricing models")."""
     commitments = MinimumCommitment.objects.filter(valid_from__lte=last_day).exclude(valid_to__lt=period)
     if customer_ids is not None:
         commitments = commitments.filter(customer_id__in=customer_ids)
     in_force = dict(commitments.order_by("valid_from").values_list("customer_id", "amount"))
+    if not in_force:
+        return []
     ratings: dict[int, list[Rating]] = {}
+    names: dict[int, tuple[str, str, str]] = {}
     for row in rows:
         ratings.setdefault(row.customer_id, []).append(row.rating)
-    top_ups = {
-        customer_id: commitment_top_up(commitment=amount, ratings=ratings.get(customer_id, ()))
-        for customer_id, amount in in_force.items()
-    }
-    return {customer_id: top_up for customer_id, top_up in top_ups.items() if top_up > 0}
+        names[row.customer_id] = (row.customer_name, row.client_id, row.currency)
+    if missing := set(in_force) - set(names):
+        for pk, *customer in Customer.objects.filter(pk__in=missing).values_list("pk", "name", "client_id", "currency"):
+            names[pk] = tuple(customer)
+    top_ups = []
+    for customer_id, amount in in_force.items():
+        top_up = commitment_top_up(commitment=amount, ratings=ratings.get(customer_id, ()))
+        if top_up <= 0:
+            continue
+        customer_name, client_id, currency = names[customer_id]
+        top_ups.append(
+            UsageReportRow(
+                customer_id=customer_id,
+                customer_name=customer_name,
+                client_id=client_id,
+                currency=currency,
+                service_id=None,
+                service_code="",
+                service_name=COMMITMENT_TOP_UP,
+                period=period,
+                record_count=0,
+                included_quantity=Decimal(0),
+                monthly_fee=Decimal(0),
+                rating=commitment_rating(top_up),
+            )
+        )
+    return top_ups
 
 
 @dataclass(frozen=True, slots=True)

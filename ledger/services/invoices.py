@@ -40,7 +40,7 @@ from ledger.services.journal import (
 from ledger.services.monthly_totals import monthly_totals_on_credit_note, monthly_totals_on_issue
 from ledger.vat import VatTreatment, vat_treatment
 from usage.rating import RatedLine
-from usage.report_selectors import UsageReportRow, commitment_top_ups, usage_month_report
+from usage.report_selectors import COMMITMENT_TOP_UP, UsageReportRow, usage_month_report
 
 ZERO = Decimal("0.00")
 
@@ -104,12 +104,15 @@ _SOURCE_OF_KIND = {
     RatedLine.VOLUME: InvoiceItem.Source.USAGE,
     RatedLine.TIER_FEE: InvoiceItem.Source.USAGE,
     RatedLine.PACKAGE: InvoiceItem.Source.USAGE,
+    RatedLine.COMMITMENT: InvoiceItem.Source.COMMITMENT,
 }
 
 
 def rated_line_description(service_name: str, rated: RatedLine) -> str:
     """How a rated line reads on the invoice ("API call — 10,001 to 100,000 at 0.008")."""
     units, at = formatting.quantity, formatting.price
+    if rated.kind == RatedLine.COMMITMENT:
+        return COMMITMENT_TOP_UP
     if rated.kind == RatedLine.FEE:
         return f"{service_name} — monthly fee"
     if rated.kind == RatedLine.INCLUDED:
@@ -126,15 +129,12 @@ def rated_line_description(service_name: str, rated: RatedLine) -> str:
     return f"{service_name} — usage at {rated.unit_price.normalize():f}"
 
 
-COMMITMENT_DESCRIPTION = "Minimum commitment top-up"
-
-
-def usage_lines(rows: Iterable[UsageReportRow], *, commitment_top_up: Decimal = Decimal(0)) -> list[LineDraft]:
+def usage_lines(rows: Iterable[UsageReportRow]) -> list[LineDraft]:
     """DESIGN.md's lines, per service: the fee, the included units at zero, then the usage by the agreement's
     pricing model (one per snapshot price, per tier reached, the volume tier, or the packages); last, the
     minimum commitment's top-up when there is one."""
     lines = []
-    for row in sorted(rows, key=lambda row: row.service_code):
+    for row in sorted(rows, key=lambda row: (row.is_commitment_top_up, row.service_code)):
         for rated in row.rating.lines:
             description = rated_line_description(row.service_name, rated)
             lines.append(
@@ -147,25 +147,12 @@ def usage_lines(rows: Iterable[UsageReportRow], *, commitment_top_up: Decimal = 
                     amount=rated.amount,
                 )
             )
-    if commitment_top_up > 0:
-        lines.append(
-            LineDraft(
-                source=InvoiceItem.Source.COMMITMENT,
-                description=COMMITMENT_DESCRIPTION,
-                service_id=None,
-                quantity=Decimal(1),
-                unit_price=commitment_top_up,
-                amount=commitment_top_up,
-            )
-        )
     return lines
 
 
 def customer_usage_lines(customer_id: int, period: date) -> list[LineDraft]:
     """One customer's usage invoice lines for the billing month of `period`."""
-    rows = usage_month_report(year=period.year, month=period.month, customer_ids=[customer_id])
-    top_ups = commitment_top_ups(rows, year=period.year, month=period.month, customer_ids=[customer_id])
-    return usage_lines(rows, commitment_top_up=top_ups.get(customer_id, Decimal(0)))
+    return usage_lines(usage_month_report(year=period.year, month=period.month, customer_ids=[customer_id]))
 
 
 def items_for(invoice: Invoice, lines: Iterable[LineDraft], vat: VatTreatment, start: int = 0) -> list[InvoiceItem]:

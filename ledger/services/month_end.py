@@ -42,7 +42,7 @@ from ledger.services.invoices import (
 )
 from ledger.vat import VatTreatment, vat_treatment
 from usage.models import MonthlySummary
-from usage.report_selectors import commitment_top_ups, usage_month_report
+from usage.report_selectors import usage_month_report
 from usage.services import usage_close_periods
 
 CHUNK_SIZE = 500
@@ -110,21 +110,17 @@ def _previews(period: date, customer_ids: list[int]) -> list[InvoicePreview]:
     fee, or an invoice of 0.00 (no fee, all usage within the allowance), unless their billing configuration
     asks for a 0.00 invoice (`send_zero_invoices`): it would take a number and send an email for nothing."""
     rows_by_customer = defaultdict(list)
-    rows = usage_month_report(year=period.year, month=period.month, customer_ids=customer_ids)
-    for row in rows:
+    for row in usage_month_report(year=period.year, month=period.month, customer_ids=customer_ids):
         rows_by_customer[row.customer_id].append(row)
-    top_ups = commitment_top_ups(rows, year=period.year, month=period.month, customer_ids=customer_ids)
-    billed_ids = set(rows_by_customer) | set(top_ups)
-    if not billed_ids:
+    if not rows_by_customer:
         return []
-    customers = Customer.objects.in_bulk(list(billed_ids))
-    configs = {config.customer_id: config for config in BillingConfig.objects.filter(customer_id__in=billed_ids)}
+    customers = Customer.objects.in_bulk(list(rows_by_customer))
+    configs = {config.customer_id: config for config in BillingConfig.objects.filter(customer_id__in=rows_by_customer)}
     previews = []
-    for customer_id in sorted(billed_ids):
+    for customer_id in sorted(rows_by_customer):
         customer = customers[customer_id]
         config = configs.get(customer_id) or BillingConfig(customer=customer)  # defaults; a preview writes nothing
-        lines = usage_lines(rows_by_customer[customer_id], commitment_top_up=top_ups.get(customer_id, Decimal(0)))
-        preview = invoice_preview(customer, lines, vat_treatment(config, customer))
+        preview = invoice_preview(customer, usage_lines(rows_by_customer[customer_id]), vat_treatment(config, customer))
         if preview.total or config.send_zero_invoices:
             previews.append(preview)
     return previews

@@ -52,27 +52,32 @@ def priced_customer(service, terms, **customer):
     return customer
 
 
+@pytest.mark.parametrize("commitment", [D("50.00"), D("2500.00")])
 @pytest.mark.parametrize("model", MODELS)
-def test_preview_invoice_report_and_calculator_agree(model, api_call, import_usage):
+def test_preview_invoice_report_and_calculator_agree(model, commitment, api_call, import_usage):
     customer = priced_customer(api_call, MODELS[model])
-    catalog_services.minimum_commitment_create(actor=None, customer=customer, amount=D("50"), valid_from=OCTOBER)
+    catalog_services.minimum_commitment_create(actor=None, customer=customer, amount=commitment, valid_from=OCTOBER)
     events = [(1_234.5, "2026-10-02T08:00:00Z"), (3_000, "2026-10-12T08:00:00Z"), (2_765.25, "2026-10-30T22:00:00Z")]
     import_usage(customer, api_call, events)
     used = sum((D(str(quantity)) for quantity, _ in events), D(0))
 
     (preview,) = month_end_preview(period=OCTOBER, customer_ids=[customer.pk]).invoices
     invoice = invoice_create_draft(actor=None, customer=customer, period=OCTOBER)
-    (row,) = usage_month_report(year=2026, month=10, customer_ids=[customer.pk])
+    rows = usage_month_report(year=2026, month=10, customer_ids=[customer.pk])
     quote = price_quote(customer=customer, service=api_call, period=OCTOBER, quantity=used)
 
     invoiced = [(item.description, item.quantity, item.amount, item.tax_amount) for item in invoice.items.all()]
     previewed = [(item.description, item.quantity, item.amount, item.tax_amount) for item in preview.items]
     quoted = [(item.description, item.quantity, item.amount, item.tax_amount) for item in quote.invoice.items]
-    assert invoiced == previewed == quoted
-    assert invoice.total == preview.total == quote.invoice.total
-    assert row.amount == invoice.subtotal  # well above the 50.00 commitment: no top-up
-    assert row.quantity == used
-    assert invoice.total > 0
+    assert invoiced == previewed
+    assert sum(row.amount for row in rows) == invoice.subtotal == preview.subtotal
+    assert rows[0].quantity == used
+    # The calculator quotes the service alone; the commitment's top-up, when there is one, is the invoice's last line.
+    top_ups = [line for line in invoiced if line[0] == "Minimum commitment top-up"]
+    assert invoiced == quoted + top_ups
+    assert quote.invoice.subtotal + sum(line[2] for line in top_ups) == invoice.subtotal
+    assert invoice.subtotal == max(commitment, quote.invoice.subtotal)
+    assert (len(rows), bool(top_ups)) == ((2, True) if commitment > quote.invoice.subtotal else (1, False))
 
 
 def test_calculator_page_shows_the_lines_and_totals(client, api_call, make_user):

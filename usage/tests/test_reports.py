@@ -189,7 +189,7 @@ def test_the_report_takes_a_fixed_number_of_queries(design_example, django_asser
             record(agreement, 1, at(day))
     rebuild_usage_summaries()
 
-    with django_assert_num_queries(2):  # agreements, summaries: no record is read
+    with django_assert_num_queries(3):  # agreements, summaries, commitments: no record is read
         rows = usage_month_report(year=2026, month=3)
 
     assert len(rows) == 4
@@ -203,7 +203,7 @@ def test_overlapping_summaries_are_split_from_their_records(db, django_assert_nu
     record(agreement, 10, at(3), unit_price="2")
     rebuild_usage_summaries()
 
-    with django_assert_num_queries(3):  # agreements, summaries, then this pair's records
+    with django_assert_num_queries(4):  # agreements, summaries, commitments, then this pair's records
         (row,) = usage_month_report(year=2026, month=3)
 
     # Day 1 and half of day 2 are free; 5 units at 1 and 10 at 2 are charged.
@@ -240,7 +240,7 @@ def test_summaries_in_time_order_rate_like_the_records(db, django_assert_num_que
 
     rebuild_usage_summaries()
 
-    with django_assert_num_queries(2):  # agreements and summaries only
+    with django_assert_num_queries(3):  # agreements, summaries and commitments only
         rows = usage_month_report(year=2026, month=3)
 
     assert len(rows) == 5
