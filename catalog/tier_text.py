@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 
 from billing_project.formatting import price, quantity
-from catalog.models import PriceTier
+from catalog.models import PriceAgreement, PriceTier, PricingModel
 
 _NUMBER = r"[0-9][0-9,]*(?:\.[0-9]+)?"
 _TIER = re.compile(
@@ -62,3 +62,26 @@ def parse_tier_table(text: str) -> list[dict]:
         except InvalidOperation:
             raise ValueError(f"Tier {number} ('{part.strip()}') has a number that cannot be read.") from None
     return tiers
+
+
+def price_terms(agreement: PriceAgreement, currency: str) -> list[str]:
+    """An agreement's price as lines a customer reads: the unit price, each tier, or the package."""
+    unit = agreement.service.unit_label or "unit"
+    if agreement.pricing_model == PricingModel.PER_UNIT:
+        return [f"{price(agreement.unit_price, currency)} per {unit}"]
+    if agreement.pricing_model == PricingModel.PACKAGE:
+        size = quantity(agreement.package_size)
+        return [f"{price(agreement.package_price, currency)} per package of {size} {unit}s, started packages in full"]
+    lines = (
+        ["Each unit at the price of its tier:"]
+        if agreement.pricing_model == PricingModel.GRADUATED
+        else ["Every unit at the price of the tier the month's total falls in:"]
+    )
+    bound = Decimal(0)
+    for tier in agreement.tiers.all():
+        first = quantity(_first_unit(bound))
+        units = f"{first} and above" if tier.up_to is None else f"{first} – {quantity(tier.up_to)}"
+        fee = f", plus {price(tier.flat_fee, currency)} once reached" if tier.flat_fee else ""
+        lines.append(f"{units}: {price(tier.unit_price, currency)}{fee}")
+        bound = tier.up_to if tier.up_to is not None else bound
+    return lines

@@ -9,13 +9,14 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
 from billing_project.billing_time import FIRST_DAY, LAST_DAY, billing_today
-from catalog.models import PriceAgreement
+from catalog.models import MinimumCommitment, PriceAgreement
 from catalog.selectors import portal_customer_id
+from catalog.tier_text import price_terms
 from ledger.einvoice import STORED
 from ledger.forms import StatementPeriodForm
 from ledger.models import Invoice
@@ -55,16 +56,26 @@ def home(request):
     customer_id = portal_customer_id(request.user)
     membership = request.user.portal_membership
     today = billing_today()
-    agreements = PriceAgreement.objects.filter(customer_id=customer_id).select_related("service")
+    agreements = (
+        PriceAgreement.objects.filter(customer_id=customer_id).select_related("service").prefetch_related("tiers")
+    )
+    currency = membership.customer.currency
+
+    def priced(queryset):
+        return [(agreement, price_terms(agreement, currency)) for agreement in queryset]
+
     return render(
         request,
         "reports/portal_home.html",
         {
             "customer": membership.customer,
-            "current_agreements": agreements.in_force_on(today).order_by("service__code"),
-            "past_and_future_agreements": agreements.exclude(pk__in=agreements.in_force_on(today)).order_by(
-                "service__code", "-valid_from"
+            "current_agreements": priced(agreements.in_force_on(today).order_by("service__code")),
+            "past_and_future_agreements": priced(
+                agreements.exclude(pk__in=agreements.in_force_on(today)).order_by("service__code", "-valid_from")
             ),
+            "commitment": MinimumCommitment.objects.filter(customer_id=customer_id)
+            .filter(Q(valid_to__isnull=True) | Q(valid_to__gte=today), valid_from__lte=today)
+            .first(),
             "today": today,
             "balance": customer_balance(membership.customer),
             "open_invoices": _sent_invoices(request.user).filter(status__in=sorted(Invoice.OPEN)).count(),

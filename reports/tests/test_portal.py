@@ -9,6 +9,9 @@ from django.utils import timezone
 
 from accounts.roles import Role
 from accounts.tests.factories import PASSWORD, UserFactory
+from billing_project.billing_time import billing_today
+from catalog import services as catalog_services
+from catalog.models import PricingModel
 from catalog.tests.factories import CustomerFactory, PortalMembershipFactory, PriceAgreementFactory, ServiceFactory
 
 pytestmark = pytest.mark.django_db
@@ -54,16 +57,22 @@ def test_portal_user_sees_current_earlier_and_upcoming_prices_of_their_customer_
     PriceAgreementFactory(customer=other, service=identity, unit_price=Decimal("0.110000"), valid_from=today)
     client.force_login(membership.user)
 
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(11):  # 8, and the two tables' tiers and the commitment, whatever their number
         response = client.get(HOME)
 
     assert response.status_code == 200
     assert response.context["customer"] == customer
-    assert list(response.context["current_agreements"]) == [current]
-    assert list(response.context["past_and_future_agreements"]) == [upcoming, earlier]
+    assert [agreement for agreement, _ in response.context["current_agreements"]] == [current]
+    assert [agreement for agreement, _ in response.context["past_and_future_agreements"]] == [upcoming, earlier]
     content = response.content.decode()
     assert "Acme Verification GmbH" in content
-    for shown in ["CHF\u00a00.25<", "CHF\u00a099.00", "CHF\u00a00.30<", "CHF\u00a01.75<", "Sanctions screening"]:
+    for shown in [
+        "CHF\u00a00.25 per",
+        "CHF\u00a099.00",
+        "CHF\u00a00.30 per",
+        "CHF\u00a01.75 per",
+        "Sanctions screening",
+    ]:
         assert shown in content  # prices trimmed to two decimals, not six
     assert "0.250000" not in content
     for hidden in ["Globex", "GLOBEX", "secret_svc", "9.87", "0.11"]:
@@ -169,3 +178,41 @@ def test_portal_user_sees_balance_and_sent_invoices_and_downloads_only_their_own
     assert b"".join(download.streaming_content).startswith(b"%PDF")
     assert client.get(reverse("portal:invoice_pdf", args=[other.pk])).status_code == 404
     assert client.get(reverse("portal:invoice_pdf", args=[draft.pk])).status_code == 404
+
+
+def test_portal_prices_show_tiers_packages_and_the_commitment(client, membership):
+    customer = membership.customer
+    today = billing_today()
+    month_start = today.replace(day=1)
+    catalog_services.price_agreement_create(
+        actor=None,
+        customer=customer,
+        service=ServiceFactory(name="API call", unit_label="call"),
+        valid_from=month_start,
+        pricing_model=PricingModel.GRADUATED,
+        tiers=[
+            {"up_to": Decimal(10_000), "unit_price": Decimal("0.010")},
+            {"up_to": None, "unit_price": Decimal("0.008"), "flat_fee": Decimal("5")},
+        ],
+    )
+    catalog_services.price_agreement_create(
+        actor=None,
+        customer=customer,
+        service=ServiceFactory(name="Document check", unit_label="check"),
+        valid_from=month_start,
+        pricing_model=PricingModel.PACKAGE,
+        package_size=Decimal(1_000),
+        package_price=Decimal("5.00"),
+    )
+    catalog_services.minimum_commitment_create(
+        actor=None, customer=customer, amount=Decimal("500"), valid_from=month_start
+    )
+    client.force_login(membership.user)
+
+    content = client.get(HOME).content.decode()
+
+    currency = customer.currency
+    assert "Each unit at the price of its tier:<br>1 – 10,000: " + f"{currency}\u00a00.01<br>" in content
+    assert f"10,001 and above: {currency}\u00a00.008, plus {currency}\u00a05.00 once reached" in content
+    assert f"{currency}\u00a05.00 per package of 1,000 checks, started packages in full" in content
+    assert f"Minimum commitment: {currency}\u00a0500.00 a month" in content
