@@ -2,13 +2,16 @@
 
 Usage: .venv/bin/python bench/month_end.py [--customers 10000] [--rows 1000000] [--small-rows 100000]
                                            [--seed 42] [--runs 3] [--profile] [--timeout 900]
+                                           [--tiered-share 0.33]
 
 On a fresh PostgreSQL database bench_usage_<pid> (migrated only, no demo data; dropped at the end) it
 1. builds a catalog with bulk_create: 8 services, --customers customers (70 % EUR with 20 % tax, 30 %
    USD exempt), each with 2 to 6 services priced; about 30 % of the agreements carry a monthly fee and an
    allowance, about 20 % of the pairs change price mid-month (agreements to 15 Sep, 16 Sep – 15 Oct, from
-   16 Oct). bulk_create sends no post_save, so it also opens every customer's books as the ledger's
-   receiver would: the receivable account and the billing configuration (with its history row);
+   16 Oct); with --tiered-share S, a share S of the other pairs is priced by graduated, volume or package
+   agreements (in turn) instead of a unit price, the tiered ones with three tiers. bulk_create sends no
+   post_save, so it also opens every customer's books as the ledger's receiver would: the receivable
+   account and the billing configuration (with its history row);
 2. writes two usage files (long-tail customer weights, service mix and quantities as
    bench/generate_usage.py, service times in time order): --small-rows records for 2026-09 and --rows
    for 2026-10, same customers and agreements, and imports each with `manage.py import_usage` in a child
@@ -24,8 +27,8 @@ On a fresh PostgreSQL database bench_usage_<pid> (migrated only, no demo data; d
    _insert_with_lines (with insert_rows and history_record_created inside it) and _route are
    wrapped with timers); with --profile the 2026-10 run is under
    cProfile (slower) and the top functions are printed;
-6. checks the result: one invoice per customer with something to bill, and the included and charged
-   quantities on the invoices add up to the quantities of the records;
+6. checks the result: one invoice per customer with something to bill, the monthly report's quantities
+   add up to the records' and its amounts to the invoices' subtotals;
 7. the write floor: the rows the 2026-10 run wrote (closed periods, invoices, lines and their history
    rows) COPY'd back into their tables inside a transaction that is rolled back.
 With --worker N, 2026-10 is billed the way the schedule bills it: month_end_task sent to Redis and fanned
@@ -88,17 +91,34 @@ SMALL_PERIOD, BIG_PERIOD = date(2026, 9, 1), date(2026, 10, 1)
 SIX_PLACES = Decimal("0.000001")
 
 
+def _tiers(list_price: Decimal) -> list[tuple[Decimal | None, Decimal, Decimal]]:
+    """Three tiers falling from the list price: (up to, unit price, flat fee)."""
+    return [
+        (Decimal(100), list_price, Decimal(0)),
+        (Decimal(1_000), (list_price * Decimal("0.8")).quantize(SIX_PLACES), Decimal("5.00")),
+        (None, (list_price * Decimal("0.6")).quantize(SIX_PLACES), Decimal(0)),
+    ]
+
+
+OTHER_MODELS = ["graduated", "volume", "package"]
+
+
 def build_catalog(
-    *, customers: int, seed: int, approval_share: float = 0.0, price_changes: float = 0.2
+    *,
+    customers: int,
+    seed: int,
+    approval_share: float = 0.0,
+    price_changes: float = 0.2,
+    tiered_share: float = 0.0,
 ) -> dict[str, list[int]]:
     """Services, customers, agreements and books in bulk; returns each client id's service indexes.
 
     Services whose code already exists (the demo's) are reused; `price_changes` is the share of the pairs whose
-    price changes mid-month (CHANGES)."""
+    price changes mid-month (CHANGES); `tiered_share` the share of the others priced graduated, volume or package."""
     from django.db import transaction
     from simple_history.utils import bulk_create_with_history
 
-    from catalog.models import Customer, PriceAgreement, Service
+    from catalog.models import Customer, PriceAgreement, PriceTier, Service
     from ledger.models import Account, BillingConfig
 
     rnd = random.Random(seed)
@@ -137,7 +157,8 @@ def build_catalog(
                 )
             )
         created = Customer.objects.bulk_create(rows, batch_size=2000)
-        agreements, priced = [], {}
+        agreements, priced, tier_tables = [], {}, []
+        models = itertools.cycle(OTHER_MODELS)
         for customer in created:
             chosen = sorted(rnd.sample(range(len(SERVICES)), rnd.randint(2, 6)))
             priced[customer.client_id] = chosen
@@ -148,6 +169,23 @@ def build_catalog(
                 if rnd.random() < 0.3:
                     fee, allowance = rnd.choice(FEES), Decimal(SERVICES[index][5])
                 spans = CHANGES if rnd.random() < price_changes else [(YEAR_START, None)]
+                if len(spans) == 1 and rnd.random() < tiered_share:
+                    model = next(models)
+                    agreement = PriceAgreement(
+                        customer=customer,
+                        service=services[index],
+                        pricing_model=model,
+                        unit_price=Decimal(0),
+                        package_size=Decimal(100) if model == "package" else None,
+                        package_price=(price * 90).quantize(SIX_PLACES) if model == "package" else None,
+                        included_quantity=allowance,
+                        monthly_fee=fee,
+                        valid_from=YEAR_START,
+                    )
+                    agreements.append(agreement)
+                    if model != "package":
+                        tier_tables.append((agreement, _tiers(price)))
+                    continue
                 for step, (valid_from, valid_to) in enumerate(spans):
                     agreements.append(
                         PriceAgreement(
@@ -161,6 +199,14 @@ def build_catalog(
                         )
                     )
         PriceAgreement.objects.bulk_create(agreements, batch_size=5000)
+        PriceTier.objects.bulk_create(
+            (
+                PriceTier(agreement=agreement, position=position, up_to=up_to, unit_price=unit_price, flat_fee=fee)
+                for agreement, tiers in tier_tables
+                for position, (up_to, unit_price, fee) in enumerate(tiers, start=1)
+            ),
+            batch_size=5000,
+        )
         # What ledger's post_save receiver (open_customer_books) does for each new customer.
         Account.objects.bulk_create(
             (
@@ -193,9 +239,10 @@ def build_catalog(
             BillingConfig,
             batch_size=5000,
         )
+    other = sum(1 for agreement in agreements if agreement.pricing_model != "per_unit")
     print(
-        f"catalog: {len(services)} services, {len(created):,} customers, {len(agreements):,} agreements, "
-        f"{len(created):,} receivable accounts and billing configurations",
+        f"catalog: {len(services)} services, {len(created):,} customers, {len(agreements):,} agreements "
+        f"({other:,} graduated, volume or package), {len(created):,} receivable accounts and billing configurations",
         flush=True,
     )
     return priced
@@ -414,24 +461,26 @@ def run_month_end_on_worker(url: str, period: date, *, timeout: float, concurren
 
 def check(period: date) -> dict:
     from django.db import connection
+    from django.db.models import Sum
 
     from ledger.models import Invoice, InvoiceItem
     from ledger.services.month_end import billable_customer_ids
+    from usage.report_selectors import usage_month_report
 
     invoices = Invoice.objects.filter(period=period, kind=Invoice.Kind.USAGE)
     with connection.cursor() as cursor:
         cursor.execute("SELECT coalesce(sum(quantity), 0), count(*) FROM usage_usagerecord WHERE period = %s", [period])
         recorded, records = cursor.fetchone()
-    billed = InvoiceItem.objects.filter(
-        invoice__in=invoices, source__in=[InvoiceItem.Source.USAGE, InvoiceItem.Source.INCLUDED]
-    ).values_list("quantity", flat=True)
+    report = usage_month_report(year=period.year, month=period.month)
     return {
         "records": records,
         "billable": len(billable_customer_ids(period=period)),
         "invoices": invoices.count(),
         "items": InvoiceItem.objects.filter(invoice__in=invoices).count(),
         "recorded_quantity": recorded,
-        "billed_quantity": sum(billed, Decimal(0)),
+        "report_quantity": sum((row.quantity for row in report), Decimal(0)),
+        "report_amount": sum((row.amount for row in report), Decimal(0)),
+        "invoiced_subtotal": invoices.aggregate(total=Sum("subtotal"))["total"] or Decimal(0),
     }
 
 
@@ -456,6 +505,12 @@ def main() -> None:
         help="bill 2026-10 through month_end_task on a real Celery worker with N processes (REDIS_URL, default "
         "redis://127.0.0.1:6379/9) instead of in this process",
     )
+    parser.add_argument(
+        "--tiered-share",
+        type=float,
+        default=0.0,
+        help="share of the pairs without a mid-month price change priced graduated, volume or package (in turn)",
+    )
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed to each step")
     args = parser.parse_args()
     if args.worker:
@@ -471,7 +526,12 @@ def main() -> None:
         setup_django(url)
         with time_limit(args.timeout, "building the catalog"):
             started = time.perf_counter()
-            priced = build_catalog(customers=args.customers, seed=args.seed, approval_share=args.approval_share)
+            priced = build_catalog(
+                customers=args.customers,
+                seed=args.seed,
+                approval_share=args.approval_share,
+                tiered_share=args.tiered_share,
+            )
             print(f"  in {time.perf_counter() - started:.1f} s", flush=True)
         imports = {}
         for period, rows in ((SMALL_PERIOD, args.small_rows), (BIG_PERIOD, args.rows)):
@@ -547,10 +607,13 @@ def main() -> None:
             f"approval, failures {len(run.failures)}; "
             f"as the command prints it: {(run.finished_at - run.started_at).total_seconds():.1f} s"
         )
-        same = checked["recorded_quantity"] == checked["billed_quantity"]
+        same = checked["recorded_quantity"] == checked["report_quantity"]
+        billed = checked["report_amount"] == checked["invoiced_subtotal"]
         print(
-            f"  quantities: records {checked['recorded_quantity']:,} — included + charged on the invoices "
-            f"{checked['billed_quantity']:,} ({'equal' if same else 'DIFFERENT'}); every billable customer has an "
+            f"  quantities: records {checked['recorded_quantity']:,} — the monthly report's "
+            f"{checked['report_quantity']:,} ({'equal' if same else 'DIFFERENT'}); amounts: the report's "
+            f"{checked['report_amount']:,} — invoices' subtotals {checked['invoiced_subtotal']:,} "
+            f"({'equal' if billed else 'DIFFERENT'}); every billable customer has an "
             f"invoice or nothing to bill: {checked['invoices'] + run.nothing_to_bill == checked['billable']}"
         )
         queries, phases = result["queries"], result["phases"]
