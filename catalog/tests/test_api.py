@@ -537,7 +537,7 @@ def test_list_query_count_does_not_grow_with_rows(
 
     with django_assert_max_num_queries(few):
         assert len(results(client.get(url))) == 30
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(11):  # an agreement's tiers come in one query for the page
         client.get(url)
 
 

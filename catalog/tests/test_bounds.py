@@ -12,7 +12,7 @@ from accounts.roles import Role
 from catalog import services
 from catalog.models import Customer, PriceAgreement
 from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
-from catalog.tests.test_admin import agreement_row, customer_form, inline_rows
+from catalog.tests.test_admin import agreement_row, customer_form, inline_rows, tier_rows
 from catalog.tests.test_resources import AGREEMENT_HEADER, upload
 
 pytestmark = pytest.mark.django_db
@@ -129,6 +129,7 @@ def test_the_agreement_admin_refuses_a_price_beyond_max_amount(client, finance_u
     client.force_login(finance_user)
     data = {"customer": customer.pk, "service": service.pk, "valid_from": "2026-01-01", "valid_to": ""}
     data |= {"unit_price": TOO_LARGE["unit_price"][0], "included_quantity": "0", "monthly_fee": "0"}
+    data |= {"pricing_model": "per_unit"} | tier_rows()
 
     response = client.post(reverse("admin:catalog_priceagreement_add"), data)
 
