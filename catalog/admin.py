@@ -53,6 +53,7 @@ from catalog.selectors import (
     minimum_commitment_list_for,
     price_agreement_list_for,
 )
+from catalog.tier_text import price_summary
 
 AGREEMENT_TERMS = ["unit_price", "included_quantity", "monthly_fee", "valid_from", "valid_to"]
 
@@ -472,7 +473,7 @@ class PriceAgreementAdmin(AgreementTermsShown, CheckedDateHierarchyMixin, Servic
         "customer",
         "service",
         "pricing_model",
-        "unit_price_shown",
+        "price_shown",
         "included_quantity_shown",
         "monthly_fee_shown",
         "valid_from",
@@ -503,7 +504,11 @@ class PriceAgreementAdmin(AgreementTermsShown, CheckedDateHierarchyMixin, Servic
         tier_formset.new_objects, tier_formset.changed_objects, tier_formset.deleted_objects = [], [], []
 
     def get_queryset(self, request):
-        return price_agreement_list_for(request.user)
+        return price_agreement_list_for(request.user).prefetch_related("tiers")
+
+    @display(description="Price")
+    def price_shown(self, agreement: PriceAgreement) -> str:
+        return price_summary(agreement, agreement.customer.currency)
 
     def get_readonly_fields(self, request, obj=None):
         # A saved agreement keeps its customer and service; a new pair is a new agreement.
