@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ledger', '0015_einvoice_files'),
+        ('ledger', '0017_issued_and_received_indexes'),
     ]
 
     operations = [
