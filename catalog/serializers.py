@@ -131,8 +131,19 @@ class PriceTierSerializer(serializers.Serializer):
     )
 
 
-class PriceAgreementSerializer(ModelSerializer):
+class CustomerScopedSerializer(ModelSerializer):
+    """Its `customer` is one the caller may see: another is reported as not existing."""
+
     customer = StrictPrimaryKeyRelatedField(queryset=Customer.objects.all())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None:
+            self.fields["customer"].queryset = customer_list_for(request.user)
+
+
+class PriceAgreementSerializer(CustomerScopedSerializer):
     service = serializers.SlugRelatedField(slug_field="code", queryset=Service.objects.all())
     currency = CharField(
         source="customer.currency",
@@ -174,13 +185,6 @@ class PriceAgreementSerializer(ModelSerializer):
         read_only_fields = ["id", "currency", "created_at"]
         validators = []
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        request = self.context.get("request")
-        if request is not None:
-            # A customer the caller cannot see is reported as not existing.
-            self.fields["customer"].queryset = customer_list_for(request.user)
-
     def validate(self, attrs):
         # `currency` is read-only: the customer's. A client that sends another expects prices in it: refuse.
         currency = self.initial_data.get("currency") if isinstance(self.initial_data, dict) else None
@@ -191,8 +195,7 @@ class PriceAgreementSerializer(ModelSerializer):
         return attrs
 
 
-class MinimumCommitmentSerializer(ModelSerializer):
-    customer = StrictPrimaryKeyRelatedField(queryset=Customer.objects.all())
+class MinimumCommitmentSerializer(CustomerScopedSerializer):
     amount = AmountField(min_value=Decimal("0.01"), help_text="Per billing month, in the customer's currency.")
     currency = serializers.ChoiceField(
         choices=MinimumCommitment._meta.get_field("currency").choices,
@@ -205,12 +208,6 @@ class MinimumCommitmentSerializer(ModelSerializer):
         fields = ["id", "customer", "amount", "currency", "valid_from", "valid_to", "created_at"]
         read_only_fields = ["id", "created_at"]
         validators = []
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        request = self.context.get("request")
-        if request is not None:
-            self.fields["customer"].queryset = customer_list_for(request.user)
 
 
 class DeputySerializer(ModelSerializer):
