@@ -371,6 +371,7 @@ class PriceAgreement(models.Model):
         max_length=16,
         choices=PricingModel.choices,
         default=PricingModel.PER_UNIT,
+        db_default=PricingModel.PER_UNIT,  # rows written by SQL (bulk loads) are per-unit agreements, as before
         help_text="Per unit: one unit price. Graduated and volume: the tiers below. Package: a price per package.",
     )
     unit_price = models.DecimalField(

@@ -100,7 +100,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='historicalpriceagreement',
             name='pricing_model',
-            field=models.CharField(choices=[('per_unit', 'Per unit'), ('graduated', 'Graduated tiers'), ('volume', 'Volume tiers'), ('package', 'Package')], default='per_unit', help_text='Per unit: one unit price. Graduated and volume: the tiers below. Package: a price per package.', max_length=16),
+            field=models.CharField(choices=[('per_unit', 'Per unit'), ('graduated', 'Graduated tiers'), ('volume', 'Volume tiers'), ('package', 'Package')], db_default='per_unit', default='per_unit', help_text='Per unit: one unit price. Graduated and volume: the tiers below. Package: a price per package.', max_length=16),
         ),
         migrations.AddField(
             model_name='priceagreement',
@@ -115,7 +115,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='priceagreement',
             name='pricing_model',
-            field=models.CharField(choices=[('per_unit', 'Per unit'), ('graduated', 'Graduated tiers'), ('volume', 'Volume tiers'), ('package', 'Package')], default='per_unit', help_text='Per unit: one unit price. Graduated and volume: the tiers below. Package: a price per package.', max_length=16),
+            field=models.CharField(choices=[('per_unit', 'Per unit'), ('graduated', 'Graduated tiers'), ('volume', 'Volume tiers'), ('package', 'Package')], db_default='per_unit', default='per_unit', help_text='Per unit: one unit price. Graduated and volume: the tiers below. Package: a price per package.', max_length=16),
         ),
         migrations.AlterField(
             model_name='historicalpriceagreement',
