@@ -80,6 +80,11 @@ def price_quote(*, customer: Customer, service: Service, period: date, quantity:
         rating=_rating(agreement, quantity),
     )
     config = BillingConfig.objects.filter(customer=customer).first() or BillingConfig(customer=customer)
+    invoice = invoice_preview(customer, usage_lines([row]), vat_treatment(config, customer))
+    if problem := invoice.problem:
+        raise DomainError(
+            f"No invoice could bill this: {problem}.", code="beyond_bounds", fields={"quantity": [problem]}
+        )
     commitments = MinimumCommitment.objects.filter(customer=customer, valid_from__lte=last).exclude(valid_to__lt=first)
     return PriceQuote(
         customer=customer,
@@ -87,7 +92,7 @@ def price_quote(*, customer: Customer, service: Service, period: date, quantity:
         period=first,
         quantity=quantity,
         agreement=agreement,
-        invoice=invoice_preview(customer, usage_lines([row]), vat_treatment(config, customer)),
+        invoice=invoice,
         commitment=commitments.order_by("valid_from").last(),
     )
 

@@ -149,3 +149,18 @@ def test_calculator_api_refuses_a_customer_the_caller_cannot_see(client_for, api
 
     assert response.status_code == 400
     assert "customer" in response.json()["error"]["fields"]
+
+
+def test_a_quote_no_invoice_could_hold_is_refused(api_call, client_for, finance_user):
+    customer = CustomerFactory()
+    catalog_services.price_agreement_create(
+        actor=None, customer=customer, service=api_call, valid_from=date(2026, 1, 1), unit_price=D("900000000")
+    )
+
+    response = client_for(finance_user).get(
+        "/api/price-quote", {"customer": customer.pk, "service": "api_call", "month": "2026-10", "quantity": "100"}
+    )
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "beyond_bounds"
+    assert "quantity" in response.json()["error"]["fields"]
