@@ -285,8 +285,15 @@ LOCK_ORDER = {
     "ledger_billingrun": 6,
     "ledger_documentsequence": 7,
     "ledger_account": 8,
+    "ledger_monthlytotal": 9,
 }
-CUSTOMER_OWNED = {"ledger_invoice", "approvals_approvalrequest", "ledger_creditnote", "ledger_payment"}
+CUSTOMER_OWNED = {
+    "ledger_invoice",
+    "approvals_approvalrequest",
+    "ledger_creditnote",
+    "ledger_payment",
+    "ledger_monthlytotal",
+}
 FOR_UPDATE = re.compile(r" FOR UPDATE(?: OF (?P<of>.+))?$")
 
 
