@@ -472,7 +472,6 @@ class PriceAgreementAdmin(AgreementTermsShown, CheckedDateHierarchyMixin, Servic
     list_display = [
         "customer",
         "service",
-        "pricing_model",
         "price_shown",
         "included_quantity_shown",
         "monthly_fee_shown",

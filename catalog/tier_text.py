@@ -88,14 +88,15 @@ def price_terms(agreement: PriceAgreement, currency: str) -> list[str]:
 
 
 def price_summary(agreement: PriceAgreement, currency: str) -> str:
-    """An agreement's price in a few words, for lists: "EUR 0.05", "3 tiers, EUR 0.01 to EUR 0.005",
-    "EUR 5.00 per 1,000"."""
+    """An agreement's price in a few words, for lists: "EUR 0.05", "Graduated, 3 tiers, EUR 0.01 to EUR 0.005",
+    "Package, EUR 5.00 per 1,000"."""
     if agreement.pricing_model == PricingModel.PER_UNIT:
         return price(agreement.unit_price, currency)
     if agreement.pricing_model == PricingModel.PACKAGE:
-        return f"{price(agreement.package_price, currency)} per {quantity(agreement.package_size)}"
+        return f"Package, {price(agreement.package_price, currency)} per {quantity(agreement.package_size)}"
     tiers = list(agreement.tiers.all())
     if not tiers:
         return "no tiers"
     first, last = price(tiers[0].unit_price, currency), price(tiers[-1].unit_price, currency)
-    return f"{len(tiers)} tiers, {first} to {last}" if len(tiers) > 1 else f"1 tier, {first}"
+    model = agreement.get_pricing_model_display().split()[0]  # Graduated, Volume
+    return f"{model}, {len(tiers)} tiers, {first} to {last}" if len(tiers) > 1 else f"{model}, 1 tier, {first}"

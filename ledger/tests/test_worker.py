@@ -258,6 +258,7 @@ def test_the_beat_schedule_runs_month_end_reminders_and_reconciliation_in_the_bi
         "ledger.tasks.send_reminders_task": crontab(minute=0, hour=9),
         "ledger.tasks.reconcile_ledger_task": crontab(minute=0, hour=2, day_of_week=0),  # Sunday
         "orders.tasks.send_task_digest_task": crontab(minute=0, hour=8),
+        "reports.tasks.exports_delete_expired_task": crontab(minute=30, hour=3),
     }
     assert settings.CELERY_TIMEZONE == settings.BILLING_TIME_ZONE
     assert str(celery_app.conf.timezone) == settings.BILLING_TIME_ZONE
