@@ -5,6 +5,7 @@ from datetime import date
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -20,10 +21,11 @@ from usage.forms import MonthlyReportForm, UsageUploadForm
 from usage.models import MonthlySummary, Upload
 from usage.report_exports import month_label, usage_report_download
 from usage.report_selectors import last_month, usage_month_report, usage_report_totals
-from usage.selectors import upload_list_for
+from usage.selectors import upload_list_for, visible_customer_ids
 from usage.services import DuplicateFile, usage_import_file
 
 ERRORS_SHOWN = 50
+PAGE_SIZE = 100  # report rows a page shows; the totals and exports cover every row
 ERROR_REPORT_COLUMNS = ["row", "column", "value", "reason"]
 
 
@@ -112,22 +114,16 @@ class MonthlyReportView(UnfoldModelAdminViewMixin, TemplateView):
         rows, period = [], None
         if form.is_valid():
             period = date(form.cleaned_data["year"], form.cleaned_data["month"], 1)
-            visible = set(form.fields["customer"].queryset.values_list("pk", flat=True))
-            customer = form.cleaned_data["customer"]
-            rows = [
-                row
-                for row in usage_month_report(
-                    year=period.year, month=period.month, customer_ids=[customer.pk] if customer else None
-                )
-                if row.customer_id in visible
-            ]
+            customer = form.cleaned_data["customer"]  # one of those the user may see (the field's queryset)
+            customer_ids = [customer.pk] if customer else visible_customer_ids(request.user)
+            rows = usage_month_report(year=period.year, month=period.month, customer_ids=customer_ids)
             export = request.GET.get("export")
             if export in {"csv", "xlsx", "pdf"}:
                 filters = [("Month", month_label(period)), ("Customer", str(customer) if customer else "All customers")]
                 return usage_report_download(rows, export, period=period, filters=filters, stem="usage-report")
         context = self.get_context_data(
             form=form,
-            rows=rows,
+            page=Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page")),
             totals=usage_report_totals(rows),
             period=period,
             month=month_label(period) if period else "",

@@ -77,7 +77,7 @@ def test_report_opens_on_last_month(client, make_user, october):
     assert page.status_code == 200
     assert page.context["period"] == date(2026, 10, 1)
     assert "Monthly usage report: October 2026" in page.content.decode()
-    assert len(page.context["rows"]) == 2
+    assert len(page.context["page"].paginator.object_list) == 2
 
 
 def test_report_shows_service_names_and_totals_per_currency(client, make_user, october):
@@ -92,7 +92,7 @@ def test_report_shows_service_names_and_totals_per_currency(client, make_user, o
     page = client.get(URL, {"year": 2026, "month": 10})
 
     totals = {total.currency: total for total in page.context["totals"]}
-    eur = [row for row in page.context["rows"] if row.currency == "EUR"]
+    eur = [row for row in page.context["page"].paginator.object_list if row.currency == "EUR"]
     assert totals["EUR"].amount == sum(row.amount for row in eur) == Decimal("60.00")
     assert totals["EUR"].overage_quantity == Decimal("1200")
     assert totals["CHF"].amount == Decimal("12.50")
@@ -132,3 +132,29 @@ def test_report_pdf_prints_filters_totals_and_page_numbers(client, make_user, oc
     assert "Total EUR" in text and "60.00" in text
     assert f"Page 1 of {len(pdf.pages)}" in text
     assert pdf.pages[0].mediabox.width > pdf.pages[0].mediabox.height  # nine columns: landscape
+
+
+def test_the_report_shows_a_page_of_rows_with_totals_over_every_page(client, make_user, october, monkeypatch):
+    monkeypatch.setattr("usage.views.PAGE_SIZE", 1)
+    client.force_login(make_user(Role.FINANCE))
+
+    first = client.get(URL, {"year": 2026, "month": 10})
+    second = client.get(URL, {"year": 2026, "month": 10, "page": 2})
+
+    assert [row.client_id for row in first.context["page"]] == ["OTHER-1"]
+    assert [row.client_id for row in second.context["page"]] == ["OWN-1"]
+    for page in (first, second):
+        (total,) = page.context["totals"]
+        assert total.amount == Decimal("60.00")  # both customers' 30.00
+        assert "Page 1 of 2" in page.content.decode() or "Page 2 of 2" in page.content.decode()
+    assert "Next ›" in first.content.decode() and "‹ Previous" in second.content.decode()
+
+
+def test_a_csm_report_rates_only_their_customers(client, october):
+    client.force_login(october)
+
+    page = client.get(URL, {"year": 2026, "month": 10})
+
+    assert [row.client_id for row in page.context["page"]] == ["OWN-1"]
+    (total,) = page.context["totals"]
+    assert total.amount == Decimal("30.00")
