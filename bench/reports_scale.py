@@ -421,13 +421,13 @@ def build_ledger(url: str, *, seed: int = 42) -> dict:
     invoice_columns = ["id", "kind", "period", "status", "number", "currency", "subtotal", "tax", "total",
                        "amount_paid", "amount_credited", "issued_at", "due_date", "paid_at", "pdf", "created_at",
                        "updated_at", "billing_run_id", "created_by_id", "customer_id", "buyer_reference",
-                       "einvoice"]  # fmt: skip
+                       "einvoice", "facturx"]  # fmt: skip
 
     def invoice_row(inv, updated, state=None):
         status, number, issued_at, due_date, paid, credited, paid_at = state or tuple(inv[key] for key in STATE)
         return (inv["id"], "usage", inv["period"], status, number, inv["currency"], inv["subtotal"], inv["tax"],
                 inv["total"], paid, credited, issued_at, due_date, paid_at, "", inv["created"], updated, None, None,
-                inv["customer"], "", "")  # fmt: skip
+                inv["customer"], "", "", "")  # fmt: skip
 
     last_change = {}
     for invoice, _, at, _ in history_invoices:
@@ -466,7 +466,8 @@ def build_ledger(url: str, *, seed: int = 42) -> dict:
         (item_row(by_id[invoice_id], line) + (at, None, "+", None) for invoice_id, line, at in history_items),
     )
     note_columns = ["id", "number", "currency", "subtotal", "tax", "total", "unallocated", "reason", "full",
-                    "issued_at", "pdf", "created_by_id", "customer_id", "invoice_id"]  # fmt: skip
+                    "issued_at", "pdf", "created_by_id", "customer_id", "invoice_id", "einvoice", "facturx"]  # fmt: skip
+    notes = [row + ("", "") for row in notes]
     counts["credit notes"] = copy_rows(conn, "ledger_creditnote", note_columns, notes)
     copy_rows(conn, "ledger_historicalcreditnote", note_columns + history,
               (row + (row[9], None, "+", None) for row in notes))  # fmt: skip
@@ -522,7 +523,7 @@ def build_ledger(url: str, *, seed: int = 42) -> dict:
 
 
 def spread(amount: Decimal, weights: list[Decimal]) -> list[Decimal]:
-    """As reports.finance.spread (the ledger's rule for a partial credit note over its invoice's lines)."""
+    """A partial credit note over its invoice's lines in proportion (ledger.credit_shares' rule, one tax rate)."""
     gross = sum(weights, Decimal(0))
     parts, given = [], Decimal(0)
     for position, weight in enumerate(weights):

@@ -44,6 +44,11 @@ def customer_list_for(user: User) -> QuerySet[Customer]:
     return customers.none()
 
 
+def sees_every_customer(user: User) -> bool:
+    """Whether `user` may see every customer (no filter on customer_list_for)."""
+    return not customer_list_for(user).query.where
+
+
 def deputy_grants(user: User, customer_ref: str = "pk") -> QuerySet[CustomerUserObjectPermission]:
     """The grants that make `user` a deputy CSM, correlated to the outer query's customer (its field
     `customer_ref`: `pk` on customers, `customer_id` on what a customer owns)."""

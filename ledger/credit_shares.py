@@ -120,3 +120,14 @@ def credit_shares(
     if full:
         return rest_shares(items, earlier_totals=earlier_totals)
     return partial_shares(items, amount=amount, credited_before=sum(earlier_totals, ZERO))
+
+
+def replayed_shares(items: Sequence[InvoiceItem], notes: Sequence) -> list[list[Share]]:
+    """The shares of each of an invoice's credit notes (each with total, full, subtotal and tax), given in the order
+    they were issued, made to add up to what each note stored."""
+    replayed, earlier = [], []
+    for note in notes:
+        shares = credit_shares(items, amount=note.total, full=note.full, earlier_totals=earlier)
+        replayed.append(reconcile(shares, subtotal=note.subtotal, tax=note.tax))
+        earlier.append(note.total)
+    return replayed

@@ -729,6 +729,45 @@ class MonthlyTotal(models.Model):
         return f"{self.customer_id} {self.month:%Y-%m} {self.currency}"
 
 
+class ServiceRevenue(models.Model):
+    """Revenue without tax of one month billed, currency and service over every customer, kept in the same database
+    transaction as the invoices and credit notes it sums (ledger.services.revenue_totals): what the revenue report
+    reads for every customer instead of every invoice line.
+
+    - invoiced: the amounts of the issued invoices' lines of the service that bill the month (their period; order
+      invoices: the month they were issued);
+    - credited: the credit notes' shares of those lines (ledger.credit_shares), in the invoice's month billed.
+
+    A line without a service counts under its source (a disbursement, an adjustment); `source` is empty for the
+    lines of a service. Rebuilt from the rows by `manage.py rebuild_ledger_monthly_totals`.
+    """
+
+    month = models.DateField(help_text="First day of the month billed.")
+    currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, null=True, related_name="+", db_index=False)
+    source = models.CharField(max_length=16, blank=True, default="", help_text="The lines' source, without a service.")
+    invoiced = balance_field(default=ZERO)
+    credited = balance_field(default=ZERO)
+
+    class Meta:
+        ordering = ["-month", "currency", "service", "source"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "currency", "service"],
+                condition=Q(service__isnull=False),
+                name="service_revenue_unique_service",
+            ),
+            models.UniqueConstraint(
+                fields=["month", "currency", "source"],
+                condition=Q(service__isnull=True),
+                name="service_revenue_unique_source",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.currency} {self.service_id or self.source}"
+
+
 class ReminderLog(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="reminders")
     sent_to = models.CharField(max_length=254)

@@ -1,6 +1,7 @@
 """Reads of the ledger that the admin, the API and the portal share, scoped to what a user may see."""
 
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -14,7 +15,18 @@ from accounts.models import User
 from billing_project.billing_time import DayRange
 from catalog.models import Customer
 from catalog.selectors import customer_list_for, portal_customer_id
-from ledger.models import Account, BillingRun, BillingRunCustomer, CreditNote, Invoice, Leg, Payment, Transaction
+from ledger.credit_shares import Share, replayed_shares
+from ledger.models import (
+    Account,
+    BillingRun,
+    BillingRunCustomer,
+    CreditNote,
+    Invoice,
+    InvoiceItem,
+    Leg,
+    Payment,
+    Transaction,
+)
 
 ZERO = Decimal("0.00")
 STATEMENT_CHUNK = 2000  # legs read at a time when a whole statement is streamed
@@ -263,3 +275,24 @@ def billing_run_stalled_list(*, now: datetime | None = None) -> QuerySet[Billing
     return billing_run_list().filter(
         status=BillingRun.Status.RUNNING, last_progress_at__lt=(now or timezone.now()) - billing_run_stalled_after()
     )
+
+
+def credit_note_shares(
+    invoice_ids: Collection[int], *, models: tuple = (InvoiceItem, CreditNote)
+) -> dict[int, list[Share]]:
+    """What each credit note of these invoices takes from each of their lines, {note id: shares}, as the ledger
+    posted it (ledger.credit_shares: every note of an invoice replayed in the order issued). One or two queries.
+    `models` lets a migration pass its historical models."""
+    item_model, note_model = models
+    notes: dict[int, list] = defaultdict(list)
+    for note in note_model.objects.filter(invoice_id__in=invoice_ids).order_by("issued_at", "id"):
+        notes[note.invoice_id].append(note)
+    items: dict[int, list] = defaultdict(list)
+    if notes:
+        for item in item_model.objects.filter(invoice_id__in=list(notes)).order_by("invoice", "position", "id"):
+            items[item.invoice_id].append(item)
+    shares = {}
+    for invoice_id, invoice_notes in notes.items():
+        for note, note_shares in zip(invoice_notes, replayed_shares(items[invoice_id], invoice_notes), strict=True):
+            shares[note.pk] = note_shares
+    return shares

@@ -59,6 +59,8 @@ WITHOUT_HISTORY = {
     "ledger.reconciliationreport": "A log itself: one row per reconciliation run, never changed.",
     "ledger.monthlytotal": "Derived data: sums of the invoices, credit notes, payments and refunds, which keep "
     "history; rebuilt from them by rebuild_ledger_monthly_totals.",
+    "ledger.servicerevenue": "Derived data: sums of the issued invoices' lines and credit notes, which keep history; "
+    "rebuilt from them by rebuild_ledger_monthly_totals.",
     "reports.export": "A user's own copy of a report or a list, not business data: the record says who asked for what "
     "and when, and it is deleted with its file after EXPORT_KEEP_DAYS.",
     "approvals.approvalaction": "The approval log: append-only and immutable, with actor, time and comment.",

@@ -12,14 +12,12 @@ is exact as long as a sum stays under about 10^13). Figures that need a rule per
 invoice, a credit note spread over its invoice's lines) are worked out in Python from the rows.
 """
 
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import (
-    Case,
     CharField,
     Count,
     DateField,
@@ -31,18 +29,17 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
-    When,
 )
-from django.db.models.functions import Cast, TruncMonth
 
 from accounts.models import User
 from billing_project.billing_time import billing_today, billing_zone, day_start
 from billing_project.formatting import day
 from billing_project.money import round_amount
 from catalog.models import Customer, Service
-from catalog.selectors import customer_list_for
-from ledger.models import CreditNote, Invoice, InvoiceItem, Payment, Refund
-from ledger.selectors import credit_note_list_for, invoice_list_for, payment_list_for
+from catalog.selectors import customer_list_for, sees_every_customer
+from ledger.models import Invoice, InvoiceItem, Payment, Refund, ServiceRevenue
+from ledger.selectors import credit_note_list_for, credit_note_shares, invoice_list_for, payment_list_for
+from ledger.services.revenue_totals import line_key, revenue_by_line
 
 ZERO = Decimal("0.00")
 
@@ -493,35 +490,6 @@ REVENUE_COLUMNS = [
 ]
 
 
-def _billing_month(prefix: str = "") -> Case:
-    """The month an invoice counts in: the month it bills; an order invoice's, the month it was issued."""
-    return Case(
-        When(
-            **{f"{prefix}kind": Invoice.Kind.ORDER},
-            # Cast: inside a CASE, PostgreSQL hands the truncated moment back as a timestamp, not a date.
-            then=Cast(TruncMonth(f"{prefix}issued_at", tzinfo=billing_zone()), DateField()),
-        ),
-        default=F(f"{prefix}period"),
-        output_field=DateField(),
-    )
-
-
-def spread(amount: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
-    """`amount` over the weights in proportion, each part rounded half up to the cent and the last taking the
-    remainder: how a partial credit note is spread over its invoice's lines (ledger.services.invoices)."""
-    gross = sum(weights, ZERO)
-    if not weights:
-        return []
-    if gross == 0:
-        return [ZERO] * (len(weights) - 1) + [amount]
-    parts, given = [], ZERO
-    for position, weight in enumerate(weights):
-        part = amount - given if position == len(weights) - 1 else round_amount(amount * weight / gross)
-        given += part
-        parts.append(part)
-    return parts
-
-
 def _line_service(service_id, service_name, category, source) -> tuple[str, str]:
     if service_id is None:
         return CATEGORY_LABELS[Service.Category.OTHER], SOURCE_LABELS.get(source, source)
@@ -542,48 +510,42 @@ def revenue_by_service(
     service: by their kind), minus the credit notes on those invoices, each spread over its invoice's lines in
     proportion as the ledger posts it."""
     first, last = start.replace(day=1), end.replace(day=1)
-    invoices = _narrow(invoice_list_for(user).filter(number__isnull=False), customer=customer, currency=currency)
-    after_last = (last + timedelta(days=32)).replace(day=1)
-    # The month billed, without a CASE in the filter: the planner then estimates how many invoices match (a CASE
-    # made it expect a few hundred of a hundred thousand, and join them row by row).
-    invoices = invoices.filter(
-        (~Q(kind=Invoice.Kind.ORDER) & Q(period__gte=first, period__lte=last))
-        | Q(kind=Invoice.Kind.ORDER, issued_at__gte=day_start(first), issued_at__lt=day_start(after_last))
-    )
+    if customer is None and sees_every_customer(user):
+        # Every customer: the revenue kept by month and service (ledger.services.revenue_totals), not every line.
+        kept = ServiceRevenue.objects.filter(month__gte=first, month__lte=last)
+        if currency:
+            kept = kept.filter(currency=currency)
+        figures = {
+            line_key(month, row_currency, service_id, source): {"invoiced": invoiced, "credited": credited}
+            for month, row_currency, service_id, source, invoiced, credited in kept.values_list(
+                "month", "currency", "service_id", "source", "invoiced", "credited"
+            )
+        }
+    else:
+        invoices = _narrow(invoice_list_for(user).filter(number__isnull=False), customer=customer, currency=currency)
+        after_last = (last + timedelta(days=32)).replace(day=1)
+        figures = revenue_by_line(
+            invoices.filter(
+                (~Q(kind=Invoice.Kind.ORDER) & Q(period__gte=first, period__lte=last))
+                | Q(kind=Invoice.Kind.ORDER, issued_at__gte=day_start(first), issued_at__lt=day_start(after_last))
+            )
+        )
+    services = {
+        pk: (name, category)
+        for pk, name, category in Service.objects.filter(pk__in={key[2] for key in figures}).values_list(
+            "pk", "name", "category"
+        )
+    }
     rows: dict[tuple, dict] = {}
-
-    def row(month: date, row_currency: str, category: str, service: str) -> dict:
-        key = (row_currency, month, category, service if group == BY_SERVICE else "")
-        if key not in rows:
-            rows[key] = {"month": month, "category": category, "service": key[3], "currency": row_currency,
-                         "invoiced": ZERO, "credited": ZERO}  # fmt: skip
-        return rows[key]
-
-    lines = InvoiceItem.objects.filter(invoice__in=invoices.values("pk")).annotate(month=_billing_month("invoice__"))
-    for month, row_currency, service_id, name, category, source, amount in (
-        lines.order_by()
-        .values_list("month", "invoice__currency", "service_id", "service__name", "service__category", "source")
-        .annotate(amount=Sum("amount"))
-    ):
+    for (month, row_currency, service_id, source), amounts in figures.items():
+        name, category = services.get(service_id, ("", ""))
         category_label, service_label = _line_service(service_id, name, category, source)
-        row(month, row_currency, category_label, service_label)["invoiced"] += _amount(amount)
-
-    notes = list(
-        CreditNote.objects.filter(invoice__in=invoices.values("pk"))
-        .annotate(month=_billing_month("invoice__"))
-        .values_list("invoice_id", "month", "currency", "subtotal")
-    )
-    items_of: dict[int, list] = defaultdict(list)
-    for item in (
-        InvoiceItem.objects.filter(invoice_id__in={note[0] for note in notes})
-        .order_by("invoice", "position", "id")
-        .values_list("invoice_id", "service_id", "service__name", "service__category", "source", "amount")
-    ):
-        items_of[item[0]].append(item[1:])
-    for invoice_id, month, row_currency, subtotal in notes:
-        items = items_of[invoice_id]
-        for item, part in zip(items, spread(subtotal, [item[-1] for item in items]), strict=True):
-            row(month, row_currency, *_line_service(*item[:4]))["credited"] += part
+        key = (row_currency, month, category_label, service_label if group == BY_SERVICE else "")
+        if key not in rows:
+            rows[key] = {"month": month, "category": category_label, "service": key[3], "currency": row_currency,
+                         "invoiced": ZERO, "credited": ZERO}  # fmt: skip
+        rows[key]["invoiced"] += _amount(amounts["invoiced"])
+        rows[key]["credited"] += _amount(amounts["credited"])
 
     for each in rows.values():
         each["revenue"] = each["invoiced"] - each["credited"]
@@ -662,43 +624,26 @@ def tax_report(
         each["invoiced_base"] += _amount(base)
         each["invoiced_tax"] += _amount(tax)
 
-    notes = list(
-        _narrow(
-            credit_note_list_for(user).filter(issued_at__gte=period.after, issued_at__lt=period.before),
-            customer=customer,
-            currency=currency,
-        )
-        .order_by()
-        .values_list("invoice_id", "currency", "subtotal", "tax")
+    notes = _narrow(
+        credit_note_list_for(user).filter(issued_at__gte=period.after, issued_at__lt=period.before),
+        customer=customer,
+        currency=currency,
     )
-    items_of: dict[int, list] = defaultdict(list)
-    for item in (
-        InvoiceItem.objects.filter(invoice_id__in={note[0] for note in notes})
-        .order_by("invoice", "position", "id")
-        .values_list(
-            "invoice_id",
-            "tax_rate",
-            "source",
-            f"{config}tax_exempt",
-            f"{config}tax_exempt_reason",
-            "amount",
-            "tax_amount",
-        )  # fmt: skip
+    of_note, exemptions = {}, {}
+    for pk, note_currency, invoice_id, exempt, reason in notes.order_by().values_list(
+        "pk", "currency", "invoice_id", f"{config}tax_exempt", f"{config}tax_exempt_reason"
     ):
-        items_of[item[0]].append(item[1:])
-    for invoice_id, row_currency, subtotal, tax in notes:
-        items = items_of[invoice_id]
-        if not items:
+        of_note[pk] = note_currency
+        exemptions[invoice_id] = (exempt, reason)
+    for note_id, shares in credit_note_shares(exemptions).items():
+        if note_id not in of_note:  # an earlier or later note of the same invoice, replayed for its shares
             continue
-        bases = spread(subtotal, [item[4] for item in items])
-        if len({item[0] for item in items}) == 1:
-            taxes = [ZERO] * (len(items) - 1) + [tax]
-        else:
-            taxes = spread(tax, [item[5] for item in items])
-        for (rate, source, exempt, reason, _, _), base_part, tax_part in zip(items, bases, taxes, strict=True):
-            each = row(row_currency, Decimal(rate), _exemption(rate, source, exempt, reason))
-            each["credited_base"] += base_part
-            each["credited_tax"] += tax_part
+        for share in shares:
+            item = share.item
+            exempt, reason = exemptions[item.invoice_id]
+            each = row(of_note[note_id], Decimal(item.tax_rate), _exemption(item.tax_rate, item.source, exempt, reason))
+            each["credited_base"] += share.amount
+            each["credited_tax"] += share.tax_amount
 
     for each in rows.values():
         each["base"] = each["invoiced_base"] - each["credited_base"]

@@ -38,6 +38,7 @@ from ledger.services.journal import (
     transaction_post,
 )
 from ledger.services.monthly_totals import monthly_totals_on_credit_note, monthly_totals_on_issue
+from ledger.services.revenue_totals import revenue_totals_on_credit_note, revenue_totals_on_issue
 from ledger.vat import VatTreatment, vat_treatment
 from usage.rating import RatedLine
 from usage.report_selectors import COMMITMENT_TOP_UP, UsageReportRow, usage_month_report
@@ -485,6 +486,7 @@ def invoice_issue(*, actor: User | None, invoice: Invoice, send: bool = True) ->
         invoice.facturx.save(f"{invoice.number}-facturx.pdf", ContentFile(einvoices.facturx), save=False)
     _save(invoice, actor)
     monthly_totals_on_issue(invoice)
+    revenue_totals_on_issue(invoice, items)
     apply_customer_credit(customer=invoice.customer, actor=actor)
     if send:
         # robust: a mail server failure must not turn an issued invoice into an error page; it can be sent again.
@@ -638,6 +640,7 @@ def credit_note_issue(
         idempotency_key=f"credit-note:{note.pk}",
     )
     monthly_totals_on_credit_note(note, invoice)
+    revenue_totals_on_credit_note(invoice, lines)
     invoice.amount_credited += applied
     if full:
         invoice.status = Invoice.Status.VOID

@@ -286,6 +286,7 @@ LOCK_ORDER = {
     "ledger_documentsequence": 7,
     "ledger_account": 8,
     "ledger_monthlytotal": 9,
+    "ledger_servicerevenue": 10,
 }
 CUSTOMER_OWNED = {
     "ledger_invoice",

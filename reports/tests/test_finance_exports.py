@@ -166,7 +166,7 @@ def test_the_csv_export_holds_exact_amounts_and_the_totals(client, people, march
     response = client.get(page("tax"), {**MARCH_QUERY, "export": "csv"})
     rows = list(csv.reader(io.StringIO(_content(response).decode())))
     assert rows[0] == [column.key for column in finance.TAX_COLUMNS]
-    assert rows[1] == ["EUR", "0.2000", "", "1100.00", "220.00", "100.00", "20.00", "1000.00", "200.00"]
+    assert rows[1] == ["EUR", "0.2000", "", "1100.00", "220.00", "110.00", "21.00", "990.00", "199.00"]
     assert rows[-2][:2] == ["EUR", ""] and rows[-2][2] == "Total EUR" and rows[-2][-2:] == ["1270.00", "204.00"]
 
 
@@ -293,10 +293,10 @@ def test_the_api_gives_the_tax_report_as_documented(api, people, march):
         "exemption": "",
         "invoiced_base": "1100.00",
         "invoiced_tax": "220.00",
-        "credited_base": "100.00",
-        "credited_tax": "20.00",
-        "base": "1000.00",
-        "tax": "200.00",
+        "credited_base": "110.00",
+        "credited_tax": "21.00",
+        "base": "990.00",
+        "tax": "199.00",
     }
     assert [(t["currency"], t["base"], t["tax"]) for t in body["totals"]] == [
         ("EUR", "1270.00", "204.00"),

@@ -5,14 +5,17 @@ tax report per rate; per-currency totals; and what a CSM sees (their customers o
 Billing time zone UTC. "Today" is 10 Apr 2026.
 """
 
+from collections import defaultdict
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 
 from accounts.roles import Role
 from catalog.models import Service
 from catalog.tests.factories import CustomerFactory, ServiceFactory
-from ledger.models import Invoice, InvoiceItem
+from ledger.models import Invoice, InvoiceItem, ServiceRevenue
+from ledger.services.revenue_totals import revenue_totals_rebuild
 from reports import finance
 from reports.tests.finance_data import (
     D,
@@ -150,6 +153,7 @@ def march(customers):
                  lines=[("300", "0.2", aml, S.USAGE)])  # fmt: skip
     make_credit_note(inv1, "CN-1", issued="2026-03-20 10:00", subtotal="30.00", tax="5.00")
     make_credit_note(inv0, "CN-2", issued="2026-03-05 10:00", subtotal="80.00", tax="16.00")
+    revenue_totals_rebuild()  # written behind the ledger's services, as by a bulk load
 
 
 REGISTER_KEYS = ("number", "document", "customer", "status", "currency", "net", "tax", "total")
@@ -196,11 +200,12 @@ TAX_KEYS = ("currency", "rate", "exemption", "invoiced_base", "invoiced_tax", "c
 
 def test_tax_report_per_rate_and_exemption(march, people):
     table = finance.tax_report(people["finance"], **MARCH)
-    # 20 %: INV-1's 100 and INV-2's 1,000; CN-1 (30.00 + 5.00 on INV-1's 100 at 20 % and 50 at 10 %) spreads
-    # 20.00 + 4.00 and 10.00 + 1.00; CN-2 credits INV-0's 80 + 16 in full.
+    # 20 %: INV-1's 100 and INV-2's 1,000; CN-1 (35.00 on INV-1's 100 at 20 % and 50 at 10 %) comes off the
+    # highest rate first, as the ledger posts it: all of it on the 20 % line (30.00 + 5.00 as stored, a cent
+    # rule away from the 29.17 + 5.83 issued today); CN-2 credits INV-0's 80 + 16 in full.
     assert _rows(table, *TAX_KEYS) == [
-        ("EUR", D("0.2"), "", D("1100"), D("220"), D("100"), D("20"), D("1000"), D("200")),
-        ("EUR", D("0.1"), "", D("50"), D("5"), D("10"), D("1"), D("40"), D("4")),
+        ("EUR", D("0.2"), "", D("1100"), D("220"), D("110"), D("21"), D("990"), D("199")),
+        ("EUR", D("0.1"), "", D("50"), D("5"), D(0), D(0), D("50"), D("5")),
         ("EUR", D(0), finance.DISBURSEMENT_LABEL, D("30"), D(0), D(0), D(0), D("30"), D(0)),
         ("EUR", D(0), "Exempt: Intra-EU reverse charge", D("200"), D(0), D(0), D(0), D("200"), D(0)),
         ("GBP", D("0.2"), "", D("300"), D("60"), D(0), D(0), D("300"), D("60")),
@@ -221,11 +226,12 @@ REVENUE_KEYS = ("month", "category", "service", "currency", "invoiced", "credite
 def test_revenue_by_month_and_service(march, people):
     table = finance.revenue_by_service(people["finance"], start=date(2026, 1, 1), end=date(2026, 4, 30))
     feb, mar = date(2026, 2, 1), date(2026, 3, 1)
-    # February: INV-0 (80 KYC, credited in full by CN-2) and INV-1 (100 KYC + 50 AML; CN-1's 30 spread 20 + 10).
+    # February: INV-0 (80 KYC, credited in full by CN-2) and INV-1 (100 KYC + 50 AML; CN-1's 30 on the KYC line,
+    # the highest rate's).
     # March: the order invoice issued on 31 Mar; Initech's 200 and INV-4's 70 (issued in April, bills March).
     assert _rows(table, *REVENUE_KEYS) == [
-        (feb, "AML", "AML screening", "EUR", D("50"), D("10"), D("40")),
-        (feb, "KYC", "KYC check", "EUR", D("180"), D("100"), D("80")),
+        (feb, "AML", "AML screening", "EUR", D("50"), D(0), D("50")),
+        (feb, "KYC", "KYC check", "EUR", D("180"), D("110"), D("70")),
         (mar, "KYC", "KYC check", "EUR", D("270"), D(0), D("270")),
         (mar, "Other", "Disbursement (no tax)", "EUR", D("30"), D(0), D("30")),
         (mar, "Other", "Order fee", "EUR", D("1000"), D(0), D("1000")),
@@ -234,6 +240,26 @@ def test_revenue_by_month_and_service(march, people):
     eur, gbp = table.totals
     assert (eur["invoiced"], eur["credited"], eur["revenue"]) == (D("1530"), D("110"), D("1420"))
     assert gbp["revenue"] == D("300")
+
+
+def test_revenue_for_every_customer_reads_the_kept_revenue_and_agrees_with_each_customers_lines(
+    march, people, customers
+):
+    year = {"start": date(2026, 1, 1), "end": date(2026, 4, 30)}
+    added: dict[tuple, Decimal] = defaultdict(Decimal)
+    for customer in customers.values():  # one customer: read from its invoice lines
+        for row in finance.revenue_by_service(people["finance"], **year, customer=customer).rows:
+            for figure in ("invoiced", "credited"):
+                added[row["month"], row["service"], row["currency"], figure] += row[figure]
+    every = finance.revenue_by_service(people["finance"], **year).rows
+    assert {
+        (row["month"], row["service"], row["currency"], figure): row[figure]
+        for row in every
+        for figure in ("invoiced", "credited")
+    } == added
+
+    ServiceRevenue.objects.all().delete()  # the kept figures, not the lines, are what every customer's report reads
+    assert finance.revenue_by_service(people["finance"], **year).rows == []
 
 
 def test_revenue_by_category_for_one_month(march, people):
@@ -293,7 +319,9 @@ def test_each_report_takes_a_constant_number_of_statements(
     with django_assert_max_num_queries(6):
         table = finance.payments_register(user, **MARCH)
         table.rows[:50]
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(7):  # one customer's lines, their notes and the notes' invoice lines
         finance.revenue_by_service(user, start=date(2026, 1, 1), end=date(2026, 4, 30))
+    with django_assert_max_num_queries(4):  # every customer: the revenue kept by month and service
+        finance.revenue_by_service(people["finance"], start=date(2026, 1, 1), end=date(2026, 4, 30))
     with django_assert_max_num_queries(6):
         finance.tax_report(user, **MARCH)

@@ -2,12 +2,14 @@ from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Customer
 from ledger.services.monthly_totals import monthly_totals_rebuild
+from ledger.services.revenue_totals import revenue_totals_rebuild
 
 
 class Command(BaseCommand):
     help = (
         "Recompute the customers' monthly totals (what the dashboard reads) from their invoices, credit notes, "
-        "payments and refunds, for every customer or the ones named."
+        "payments and refunds, for every customer or the ones named; for every customer, also the revenue by month "
+        "and service (what the revenue report reads)."
     )
 
     def add_arguments(self, parser):
@@ -31,3 +33,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Rebuilding the monthly totals of {scope} …")
         count = monthly_totals_rebuild(customer_ids=customer_ids)
         self.stdout.write(self.style.SUCCESS(f"Rebuilt {count:,} monthly totals for {scope}."))
+        if customer_ids is None:
+            self.stdout.write("Rebuilding the revenue by month and service …")
+            count = revenue_totals_rebuild()
+            self.stdout.write(self.style.SUCCESS(f"Rebuilt {count:,} rows of revenue by month and service."))
