@@ -68,6 +68,8 @@ WITHOUT_HISTORY = {
     "keeps history.",
     "usage.monthlysummary": "Derived data, rebuilt from the usage records by every import.",
     "usage.dailyusage": "Derived data, rebuilt from the usage records by every import.",
+    "usage.serviceusage": "Derived data: the monthly summaries added up per month, currency and service by every "
+    "import; rebuilt with them by rebuild_usage_summaries.",
     "accounts.idempotencyrecord": "A cache of API responses for replays, not business data.",
     "reports.auditlog": "No table: it only carries the audit log permission.",
     "reports.partnerrevenuereport": "No table: it only carries the partner revenue report's permission.",

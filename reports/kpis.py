@@ -6,9 +6,10 @@ per currency, never converted: a money figure answers {currency: amount}, curren
 currency appears only when something of it counts. Days are in BILLING_TIME_ZONE.
 
 Each selector is one statement that aggregates in the database, whatever the data's size: the dashboard's number of
-queries does not grow with the data. Usage is read from the monthly summaries, never from the usage records; invoiced,
-collected and revenue by month from the customers' monthly totals (ledger.models.MonthlyTotal), never from every
-invoice and payment.
+queries does not grow with the data. Usage is read from the usage kept per month and service (usage.models.
+ServiceUsage; a CSM's, from their customers' monthly summaries), never from the usage records; invoiced, collected
+and revenue by month from the customers' monthly totals (ledger.models.MonthlyTotal), never from every invoice and
+payment.
 
 Definitions:
 - invoiced in a period: totals (tax included) of invoices issued in it, minus the credit notes issued in it;
@@ -39,7 +40,7 @@ from catalog.models import Customer
 from ledger.models import Account, CreditNote, Invoice, MonthlyTotal
 from orders.models import Order
 from orders.selectors import order_list_for
-from usage.models import MonthlySummary
+from usage.models import MonthlySummary, ServiceUsage
 from usage.selectors import visible_customer_ids
 
 ZERO = Decimal("0.00")
@@ -309,13 +310,22 @@ class UsageByCategory:
 
 
 def usage_by_category(scope: Scope, months: list[date]) -> UsageByCategory:
-    """The monthly summaries of `months`, by the customer's currency and the service's category (one statement)."""
-    rows = (
-        scope.filter(MonthlySummary.objects.filter(period__gte=months[0], period__lte=months[-1]))
-        .order_by()
-        .values("period", category=F("service__category"), currency=F("customer__currency"))
-        .annotate(amount=Sum("amount"))
-    )
+    """The usage of `months` by currency and service category (one statement): for every customer, from the usage
+    kept per month and service (usage.models.ServiceUsage); for some, from their monthly summaries."""
+    if scope.customer_ids is None:
+        rows = (
+            ServiceUsage.objects.filter(period__gte=months[0], period__lte=months[-1])
+            .order_by()
+            .values("period", "currency", category=F("service__category"))
+            .annotate(amount=Sum("amount"))
+        )
+    else:
+        rows = (
+            scope.filter(MonthlySummary.objects.filter(period__gte=months[0], period__lte=months[-1]))
+            .order_by()
+            .values("period", category=F("service__category"), currency=F("customer__currency"))
+            .annotate(amount=Sum("amount"))
+        )
     amounts: dict[str, dict[str, list[Decimal]]] = defaultdict(dict)
     for row in rows:
         per_month = amounts[row["currency"]].setdefault(row["category"], [Decimal(0)] * len(months))

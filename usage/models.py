@@ -157,6 +157,33 @@ class MonthlySummary(models.Model):
         return f"{self.service.name} for {self.customer.name}, {self.period:%B %Y}"
 
 
+class ServiceUsage(models.Model):
+    """Usage at its snapshot prices per billing month, currency and service over every customer: the monthly
+    summaries added up, kept in the same transaction by every import (`usage.services`), so that the dashboard's
+    usage revenue reads a few rows instead of every summary. The currency is the customer's.
+    """
+
+    service = models.ForeignKey(
+        Service, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    period = models.DateField(help_text="First day of the billing month.")
+    currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
+    amount = models.DecimalField(
+        max_digits=money.SUMMARY_AMOUNT_MAX_DIGITS,
+        decimal_places=money.SUMMARY_AMOUNT_DECIMAL_PLACES,
+        help_text="Quantity at the records' snapshot prices, before allowance.",
+    )
+
+    class Meta:
+        ordering = ["-period", "currency", "service"]
+        constraints = [
+            models.UniqueConstraint(fields=["period", "currency", "service"], name="service_usage_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service_id} {self.period:%Y-%m} {self.currency}"
+
+
 class DailyUsage(models.Model):
     """Usage per customer, service and day of service time in BILLING_TIME_ZONE, kept in step with every import.
 

@@ -10,6 +10,7 @@ import hashlib
 import sys
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from billing_project.errors import Conflict
 from billing_project.text import printable
 from catalog.locks import lock_customers
 from catalog.models import Customer, PriceAgreement, Service
-from usage.models import ClosedPeriod, DailyUsage, MonthlySummary, Upload, UsageRecord
+from usage.models import ClosedPeriod, DailyUsage, MonthlySummary, ServiceUsage, Upload, UsageRecord
 from usage.parsing import FileError, ParsedRow, RowError, UsageCsv, parse_fields
 
 ERRORS_KEPT = 1000
@@ -532,6 +533,50 @@ def _apply_summaries(outcome: _Outcome) -> None:
     else:
         _add_to_summaries(summaries)
         _add_to_daily_usage(days)
+    currencies = dict(Customer.objects.filter(pk__in=customer_ids).values_list("pk", "currency"))
+    added: dict[tuple[date, str, int], Decimal] = defaultdict(Decimal)
+    for tally in summaries:
+        added[tally.period, currencies[tally.customer_id], tally.service_id] += tally.amount
+    service_usage_add(added)
+
+
+@transaction.atomic
+def service_usage_add(amounts: dict[tuple[date, str, int], Decimal]) -> None:
+    """Add to the usage kept per month, currency and service ({(period, currency, service id): amount}). Its rows
+    are shared between customers: each is made if missing and locked in key order, after the customers' summaries,
+    so concurrent imports wait for each other here, at the end of their transaction, and never deadlock."""
+    keys = sorted(key for key, amount in amounts.items() if amount)
+    if not keys:
+        return
+    ServiceUsage.objects.bulk_create(
+        [
+            ServiceUsage(period=period, currency=currency, service_id=service_id, amount=0)
+            for period, currency, service_id in keys
+        ],
+        ignore_conflicts=True,
+    )
+    rows = {
+        (row.period, row.currency, row.service_id): row
+        for row in ServiceUsage.objects.select_for_update()
+        .filter(
+            period__in={key[0] for key in keys},
+            currency__in={key[1] for key in keys},
+            service_id__in={key[2] for key in keys},
+        )
+        .order_by("period", "currency", "service_id")
+    }
+    for key in keys:
+        rows[key].amount += amounts[key]
+    ServiceUsage.objects.bulk_update([rows[key] for key in keys], ["amount"])
+
+
+def _service_usage_of(summaries) -> dict[tuple[date, str, int], Decimal]:
+    """These summaries added up per month, currency and service, in Decimal (SQLite would sum floating point)."""
+    amounts: dict[tuple[date, str, int], Decimal] = defaultdict(Decimal)
+    rows = summaries.order_by().values_list("period", "customer__currency", "service_id", "amount")
+    for period, currency, service_id, amount in rows.iterator(5000):
+        amounts[period, currency, service_id] += amount
+    return amounts
 
 
 def _add_to_summaries(summaries: list[_Tally]) -> None:
@@ -775,11 +820,12 @@ def usage_import_file(
 
 
 def rebuild_usage_summaries(*, customer_ids: list[int] | None = None) -> int:
-    """Recompute the monthly summaries and the daily usage from the records; returns how many monthly summaries
-    there are now."""
+    """Recompute the monthly summaries and the daily usage from the records, and the usage kept per month and
+    service by the difference they make; returns how many monthly summaries there are now."""
     with transaction.atomic():
         locked = lock_customers(customer_ids)
         _rebuild_daily_usage(locked)
+        before = _service_usage_of(MonthlySummary.objects.filter(customer_id__in=locked))
         MonthlySummary.objects.filter(customer_id__in=locked).delete()
         totals = (
             UsageRecord.objects.filter(customer_id__in=locked)
@@ -818,6 +864,15 @@ def rebuild_usage_summaries(*, customer_ids: list[int] | None = None) -> int:
             )
             for total in totals.iterator()
         )
+        after = _service_usage_of(MonthlySummary.objects.filter(customer_id__in=locked))
+        if customer_ids is None:  # every customer locked: no import adds to the kept usage meanwhile
+            ServiceUsage.objects.all().delete()
+            ServiceUsage.objects.bulk_create(
+                ServiceUsage(period=period, currency=currency, service_id=service_id, amount=amount)
+                for (period, currency, service_id), amount in sorted(after.items())
+            )
+        else:
+            service_usage_add({key: after.get(key, 0) - before.get(key, 0) for key in {*before, *after}})
         return MonthlySummary.objects.filter(customer_id__in=locked).count()
 
 

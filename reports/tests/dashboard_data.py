@@ -15,6 +15,7 @@ from catalog.tests.factories import PriceAgreementFactory
 from ledger.models import Account, CreditNote, Invoice, Payment, Refund
 from ledger.services.monthly_totals import monthly_totals_rebuild
 from usage.models import MonthlySummary
+from usage.services import service_usage_add
 
 TODAY = date(2026, 12, 15)
 NOW = datetime(2026, 12, 15, 12, 0, tzinfo=billing_zone())
@@ -122,6 +123,7 @@ def usage(customer, service, amount: str, *, period: date) -> MonthlySummary:
     agreement = PriceAgreement.objects.filter(customer=customer, service=service).first() or PriceAgreementFactory(
         customer=customer, service=service, valid_from=date(2025, 1, 1)
     )
+    service_usage_add({(period, customer.currency, service.pk): Decimal(amount)})  # as the import adds it
     return MonthlySummary.objects.create(
         customer=customer,
         service=service,
