@@ -6,10 +6,12 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
-from usage.models import MonthlySummary, ServiceUsage, UsageRecord
+from usage.models import MonthlySummary, ServiceUsage, Upload, UsageRecord
 from usage.services import rebuild_usage_summaries
 from usage.tests.test_daily_usage import event, load, make_catalog
+from usage.tests.test_services import run_at_once
 
 pytestmark = pytest.mark.django_db
 MARCH, APRIL = date(2026, 3, 1), date(2026, 4, 1)
@@ -71,3 +73,21 @@ def test_the_rebuild_of_some_customers_or_all_makes_the_kept_usage_equal_to_the_
     ServiceUsage.objects.update(amount=Decimal("1"))
     rebuild_usage_summaries()
     assert kept() == summed() and len(kept()) == 2
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks and concurrent transactions need PostgreSQL")
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_imports_for_different_customers_at_once_both_add_to_the_same_kept_usage():
+    catalog = make_catalog()  # both customers in EUR: every batch adds to the same row of March's kyc_check
+    batches = [
+        [event(client_id, "kyc_check", "1", f"2026-03-{day:02d}T10:00:00Z") for day in range(1, 29)]
+        for client_id in ("ACME", "OTHER")
+    ]
+
+    results = run_at_once(*(lambda batch=batch: load(*batch) for batch in batches))
+
+    assert [upload.status for upload in results] == [Upload.Status.IMPORTED] * 2, results
+    assert kept() == summed()
+    # ACME: 15 days at 0.05 and 13 at 0.04; OTHER: 28 at 0.1.
+    assert kept()[MARCH, "EUR", catalog.kyc.pk] == Decimal("0.75") + Decimal("0.52") + Decimal("2.8")
