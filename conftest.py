@@ -1,9 +1,16 @@
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
 from accounts.tests.factories import UserFactory
 from catalog.tests.factories import PortalMembershipFactory
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with nothing cached (the monthly usage report keeps its totals there)."""
+    cache.clear()
 
 
 @pytest.fixture

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, Value, When, Window
+from django.db.models.functions import RowNumber
 
 from accounts.models import User
 from billing_project.billing_time import day_start
@@ -345,27 +346,22 @@ class CustomerRevenue:
 
 def top_customers(scope: Scope, months: list[date], *, limit: int = 10) -> dict[str, list[CustomerRevenue]]:
     """The customers with the most revenue in `months`, per currency, most first, from the customers' monthly
-    totals (two statements: the totals, the names of the few customers shown)."""
-    rows = (
+    totals (two statements: the totals ranked in the database, a window per currency; the names of those shown)."""
+    rows = list(
         scope.filter(MonthlyTotal.objects.filter(month__gte=months[0], month__lte=months[-1]))
         .order_by()
         .values("customer_id", "currency")
-        .annotate(revenue=Sum("revenue"), credited=Sum("revenue_credited"))
+        .annotate(amount=_amount(Sum("revenue") - Sum("revenue_credited")))
+        .filter(amount__gt=0)
+        .annotate(rank=Window(RowNumber(), partition_by=F("currency"), order_by=[F("amount").desc(), F("customer_id")]))
+        .filter(rank__lte=limit)
     )
-    revenue = {
-        (row["customer_id"], row["currency"]): round_amount(row["revenue"]) - round_amount(row["credited"])
-        for row in rows
-    }
-    ranked: dict[str, list[tuple[int, Decimal]]] = defaultdict(list)
-    for (customer_id, currency), amount in sorted(revenue.items(), key=lambda item: (-item[1], item[0])):
-        if amount > 0 and len(ranked[currency]) < limit:
-            ranked[currency].append((customer_id, amount))
-    wanted = {customer_id for rows in ranked.values() for customer_id, _ in rows}
-    names = dict(Customer.objects.filter(pk__in=wanted).values_list("pk", "name")) if wanted else {}
-    return {
-        currency: [CustomerRevenue(customer_id, names[customer_id], amount) for customer_id, amount in ranked[currency]]
-        for currency in sorted(ranked)
-    }
+    names = dict(Customer.objects.filter(pk__in={row["customer_id"] for row in rows}).values_list("pk", "name"))
+    ranked: dict[str, list[CustomerRevenue]] = defaultdict(list)
+    for row in sorted(rows, key=lambda row: (row["currency"], row["rank"])):
+        customer_id = row["customer_id"]
+        ranked[row["currency"]].append(CustomerRevenue(customer_id, names[customer_id], round_amount(row["amount"])))
+    return dict(ranked)
 
 
 # --- Orders -----------------------------------------------------------------------------------------------------

@@ -12,13 +12,16 @@ sum, on integer millionths so that SQLite, which keeps decimals as floating poin
 """
 
 import calendar
+import hashlib
 import itertools
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db import connection
+from django.db.models import Count, Max, Q, Sum
 
 from billing_project import money
 from catalog.models import Customer, MinimumCommitment, PriceAgreement, PriceTier, PricingModel, Service
@@ -393,3 +396,62 @@ def usage_report_totals(rows: Collection[UsageReportRow]) -> list[UsageReportTot
             )
         )
     return totals
+
+
+def usage_report_customers(*, year: int, month: int, customer_ids: Collection[int] | None = None) -> list[int]:
+    """The customers with a row in the month's report (usage, a monthly fee or a minimum commitment in force), by
+    name: what the report's pages go through, without rating anyone (one statement)."""
+    period, last_day = _month_bounds(year, month)
+    in_force = {"valid_from__lte": last_day}
+    ended = {"valid_to__lt": period}
+    customers = Customer.objects.filter(
+        Q(pk__in=MonthlySummary.objects.filter(period=period).values("customer_id"))
+        | Q(pk__in=PriceAgreement.objects.filter(monthly_fee__gt=0, **in_force).exclude(**ended).values("customer_id"))
+        | Q(pk__in=MinimumCommitment.objects.filter(**in_force).exclude(**ended).values("customer_id"))
+    )
+    if customer_ids is not None:
+        customers = customers.filter(pk__in=customer_ids)
+    return list(customers.order_by("name", "pk").values_list("pk", flat=True))
+
+
+TOTALS_KEPT_SECONDS = 24 * 3600
+
+
+def usage_report_month_totals(
+    *, year: int, month: int, customer_ids: Collection[int] | None = None
+) -> list[UsageReportTotal]:
+    """The month's totals per currency over every customer given (all when None), as `usage_report_totals` adds
+    them up from the whole report. Rating ten thousand customers takes seconds, so the totals are kept in the
+    cache under a fingerprint of everything rating reads (`_rating_inputs`): they are rated again only once an
+    import, a rebuild or a change of prices, tiers or commitments has changed it."""
+    period, _ = _month_bounds(year, month)
+    scope = None if customer_ids is None else sorted(customer_ids)
+    fingerprint = repr((period, scope, _rating_inputs(period, customer_ids)))
+    key = "usage-report-totals:" + hashlib.sha256(fingerprint.encode()).hexdigest()
+    totals = cache.get(key)
+    if totals is None:
+        totals = usage_report_totals(usage_month_report(year=year, month=month, customer_ids=customer_ids))
+        cache.set(key, totals, TOTALS_KEPT_SECONDS)
+    return totals
+
+
+def _rating_inputs(period: date, customer_ids: Collection[int] | None) -> tuple:
+    """What changes whenever anything the month's rating reads changes: the month's summaries (their number and
+    sums: every import and rebuild moves them) and the newest version of every agreement, tier, commitment and
+    customer (each change writes one). Five statements."""
+    summaries = MonthlySummary.objects.filter(period=period)
+    if customer_ids is not None:
+        summaries = summaries.filter(customer_id__in=customer_ids)
+    usage = summaries.aggregate(
+        rows=Count("pk"),
+        records=Sum("record_count"),
+        quantity=Sum("quantity"),
+        amount=Sum("amount"),
+        first=Max("first_service_time"),
+        last=Max("last_service_time"),
+    )
+    versions = [
+        model.history.aggregate(newest=Max("history_id"), versions=Count("history_id"))
+        for model in (PriceAgreement, PriceTier, MinimumCommitment, Customer)
+    ]
+    return (tuple(usage.values()), *(tuple(version.values()) for version in versions))

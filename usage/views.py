@@ -20,12 +20,17 @@ from catalog.selectors import customer_list_for
 from usage.forms import MonthlyReportForm, UsageUploadForm
 from usage.models import MonthlySummary, Upload
 from usage.report_exports import month_label, usage_report_download
-from usage.report_selectors import last_month, usage_month_report, usage_report_totals
+from usage.report_selectors import (
+    last_month,
+    usage_month_report,
+    usage_report_customers,
+    usage_report_month_totals,
+)
 from usage.selectors import upload_list_for, visible_customer_ids
 from usage.services import DuplicateFile, usage_import_file
 
 ERRORS_SHOWN = 50
-PAGE_SIZE = 100  # report rows a page shows; the totals and exports cover every row
+CUSTOMERS_PER_PAGE = 40  # a page of the monthly usage report; its totals and exports cover every customer
 ERROR_REPORT_COLUMNS = ["row", "column", "value", "reason"]
 
 
@@ -111,20 +116,28 @@ class MonthlyReportView(UnfoldModelAdminViewMixin, TemplateView):
         period = last_month(billing_today())
         data = request.GET if "year" in request.GET else {"year": period.year, "month": period.month}
         form = MonthlyReportForm(data, customers=customer_list_for(request.user))
-        rows, period = [], None
+        rows, period, page, totals = [], None, None, []
         if form.is_valid():
             period = date(form.cleaned_data["year"], form.cleaned_data["month"], 1)
             customer = form.cleaned_data["customer"]  # one of those the user may see (the field's queryset)
             customer_ids = [customer.pk] if customer else visible_customer_ids(request.user)
-            rows = usage_month_report(year=period.year, month=period.month, customer_ids=customer_ids)
+            month = {"year": period.year, "month": period.month}
             export = request.GET.get("export")
             if export in {"csv", "xlsx", "pdf"}:
+                rows = usage_month_report(**month, customer_ids=customer_ids)
                 filters = [("Month", month_label(period)), ("Customer", str(customer) if customer else "All customers")]
                 return usage_report_download(rows, export, period=period, filters=filters, stem="usage-report")
+            # A page of customers is rated; the totals cover them all (kept while nothing they rate changes).
+            page = Paginator(usage_report_customers(**month, customer_ids=customer_ids), CUSTOMERS_PER_PAGE).get_page(
+                request.GET.get("page")
+            )
+            rows = usage_month_report(**month, customer_ids=list(page))
+            totals = usage_report_month_totals(**month, customer_ids=customer_ids)
         context = self.get_context_data(
             form=form,
-            page=Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page")),
-            totals=usage_report_totals(rows),
+            rows=rows,
+            page=page,
+            totals=totals,
             period=period,
             month=month_label(period) if period else "",
             query=urlencode({name: form.data.get(name) or "" for name in ("year", "month", "customer")}),

@@ -65,7 +65,7 @@ def test_the_portal_shows_the_months_usage_with_the_admin_reports_costs(client, 
     assert "Globex" not in content and "GLOBEX" not in content and "4,500" not in content
 
     client.force_login(make_user(Role.FINANCE))
-    admin_rows = client.get(ADMIN_REPORT, {"year": 2026, "month": 10}).context["page"].object_list
+    admin_rows = client.get(ADMIN_REPORT, {"year": 2026, "month": 10}).context["rows"]
     assert [admin for admin in admin_rows if admin.client_id == "ACME"] == [row]  # the same rating, not a second
 
 

@@ -9,7 +9,10 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from accounts.roles import Role
+from catalog.models import PriceAgreement
+from catalog.services import price_agreement_update
 from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
+from usage import report_selectors
 from usage.services import usage_import_events
 
 pytestmark = pytest.mark.django_db
@@ -77,7 +80,7 @@ def test_report_opens_on_last_month(client, make_user, october):
     assert page.status_code == 200
     assert page.context["period"] == date(2026, 10, 1)
     assert "Monthly usage report: October 2026" in page.content.decode()
-    assert len(page.context["page"].paginator.object_list) == 2
+    assert len(page.context["rows"]) == 2
 
 
 def test_report_shows_service_names_and_totals_per_currency(client, make_user, october):
@@ -92,7 +95,7 @@ def test_report_shows_service_names_and_totals_per_currency(client, make_user, o
     page = client.get(URL, {"year": 2026, "month": 10})
 
     totals = {total.currency: total for total in page.context["totals"]}
-    eur = [row for row in page.context["page"].paginator.object_list if row.currency == "EUR"]
+    eur = [row for row in page.context["rows"] if row.currency == "EUR"]
     assert totals["EUR"].amount == sum(row.amount for row in eur) == Decimal("60.00")
     assert totals["EUR"].overage_quantity == Decimal("1200")
     assert totals["CHF"].amount == Decimal("12.50")
@@ -134,20 +137,45 @@ def test_report_pdf_prints_filters_totals_and_page_numbers(client, make_user, oc
     assert pdf.pages[0].mediabox.width > pdf.pages[0].mediabox.height  # nine columns: landscape
 
 
-def test_the_report_shows_a_page_of_rows_with_totals_over_every_page(client, make_user, october, monkeypatch):
-    monkeypatch.setattr("usage.views.PAGE_SIZE", 1)
+def test_the_report_rates_a_page_of_customers_with_totals_over_every_page(client, make_user, october, monkeypatch):
+    monkeypatch.setattr("usage.views.CUSTOMERS_PER_PAGE", 1)
     client.force_login(make_user(Role.FINANCE))
 
     first = client.get(URL, {"year": 2026, "month": 10})
     second = client.get(URL, {"year": 2026, "month": 10, "page": 2})
 
-    assert [row.client_id for row in first.context["page"]] == ["OTHER-1"]
-    assert [row.client_id for row in second.context["page"]] == ["OWN-1"]
-    for page in (first, second):
+    assert [row.client_id for row in first.context["rows"]] == ["OTHER-1"]
+    assert [row.client_id for row in second.context["rows"]] == ["OWN-1"]
+    for page, number in ((first, 1), (second, 2)):
         (total,) = page.context["totals"]
         assert total.amount == Decimal("60.00")  # both customers' 30.00
-        assert "Page 1 of 2" in page.content.decode() or "Page 2 of 2" in page.content.decode()
+        assert f"Page {number} of 2 (2 customers; totals over all of them)" in page.content.decode()
     assert "Next ›" in first.content.decode() and "‹ Previous" in second.content.decode()
+
+
+def test_the_totals_are_rated_once_and_again_when_usage_or_prices_change(client, make_user, october, monkeypatch):
+    ratings = []
+    rate = report_selectors.usage_month_report
+    monkeypatch.setattr(
+        report_selectors, "usage_month_report", lambda **kwargs: ratings.append(kwargs) or rate(**kwargs)
+    )
+    client.force_login(make_user(Role.FINANCE))
+    month = {"year": 2026, "month": 10}
+
+    def total():
+        (each,) = client.get(URL, month).context["totals"]
+        return each.amount
+
+    assert total() == Decimal("60.00") and len(ratings) == 1
+    assert total() == Decimal("60.00") and len(ratings) == 1  # kept: nothing it rates changed
+
+    event = {"serviceName": "kyc_basic", "clientId": "OWN-1", "quantity": "100", "serviceTime": "2026-10-11T10:00:00Z"}
+    usage_import_events(actor=None, events=[event], received_at=datetime(2026, 11, 1, tzinfo=UTC))
+    assert total() == Decimal("65.00") and len(ratings) == 2  # 100 more at 0.05
+
+    agreement = PriceAgreement.objects.get(customer__client_id="OTHER-1")
+    price_agreement_update(actor=None, agreement=agreement, included_quantity=Decimal("1600"))
+    assert total() == Decimal("35.00") and len(ratings) == 3  # OTHER-1's 1,600 now all included
 
 
 def test_a_csm_report_rates_only_their_customers(client, october):
@@ -155,6 +183,6 @@ def test_a_csm_report_rates_only_their_customers(client, october):
 
     page = client.get(URL, {"year": 2026, "month": 10})
 
-    assert [row.client_id for row in page.context["page"]] == ["OWN-1"]
+    assert [row.client_id for row in page.context["rows"]] == ["OWN-1"]
     (total,) = page.context["totals"]
     assert total.amount == Decimal("30.00")
