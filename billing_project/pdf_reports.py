@@ -21,14 +21,15 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
 
 from billing_project import formatting
+from billing_project.pdf_fonts import BOLD, FONT
 
 _STYLES = getSampleStyleSheet()
-_CELL = ParagraphStyle("cell", parent=_STYLES["Normal"], fontSize=8, leading=10)
+_CELL = ParagraphStyle("cell", parent=_STYLES["Normal"], fontName=FONT, fontSize=8, leading=10)
 _CELL_RIGHT = ParagraphStyle("cell-right", parent=_CELL, alignment=TA_RIGHT)
-_CELL_BOLD = ParagraphStyle("cell-bold", parent=_CELL, fontName="Helvetica-Bold")
+_CELL_BOLD = ParagraphStyle("cell-bold", parent=_CELL, fontName=BOLD)
 _CELL_BOLD_RIGHT = ParagraphStyle("cell-bold-right", parent=_CELL_BOLD, alignment=TA_RIGHT)
-_TITLE = ParagraphStyle("title", parent=_STYLES["Title"], alignment=0, fontSize=16, spaceAfter=4)
-_FILTERS = ParagraphStyle("filters", parent=_STYLES["Normal"], fontSize=9, leading=12)
+_TITLE = ParagraphStyle("title", parent=_STYLES["Title"], fontName=BOLD, alignment=0, fontSize=16, spaceAfter=4)
+_FILTERS = ParagraphStyle("filters", parent=_STYLES["Normal"], fontName=FONT, fontSize=9, leading=12)
 _MARGIN = 15 * mm
 _CELL_PADDING = 12  # a table cell's left and right padding, in points
 _MIN_WRAPPED_WIDTH = 15 * mm
@@ -74,7 +75,7 @@ class _NumberedCanvas(Canvas):
         for number, state in enumerate(self._pages, start=1):
             self.__dict__.update(state)
             width, _ = self._pagesize
-            self.setFont("Helvetica", 8)
+            self.setFont(FONT, 8)
             self.setFillColor(colors.grey)
             self.drawRightString(width - _MARGIN, 8 * mm, f"Page {number} of {len(self._pages)}")
             self.drawString(_MARGIN, 8 * mm, f"{settings.SELLER['name']} · printed {formatting.moment(self._printed)}")
@@ -151,6 +152,7 @@ def table_report_pdf(
             repeatRows=1,
         )
         style = [
+            ("FONTNAME", (0, 0), (-1, -1), FONT),  # every cell is a paragraph, but the table sets its font anyway
             ("LINEBELOW", (0, 0), (-1, 0), 0.75, colors.black),
             ("VALIGN", (0, 0), (-1, -1), "TOP"),
             ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.lightgrey),
@@ -172,6 +174,7 @@ def table_report_pdf(
         bottomMargin=_MARGIN,
         title=title,
         author=settings.SELLER["name"],
+        initialFontName=FONT,
     )
     document.build(story, canvasmaker=partial(_NumberedCanvas, printed=printed or timezone.now()))
     return buffer.getvalue()

@@ -1,5 +1,6 @@
 """Invoice and credit-note PDFs, drawn with reportlab: seller and buyer, number, dates, lines, tax, totals; and the
-customer statement's PDF."""
+customer statement's PDF. Every text is in the product's TrueType font, embedded (billing_project/pdf_fonts.py), so
+the file that becomes a Factur-X PDF/A-3 (ledger/einvoice/cii.py, facturx_pdf) carries its fonts."""
 
 import calendar
 from decimal import Decimal
@@ -14,13 +15,14 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from billing_project import formatting
+from billing_project.pdf_fonts import BOLD, FONT
 from billing_project.pdf_reports import Column, table_report_pdf
 
 _STYLES = getSampleStyleSheet()
-_NORMAL = _STYLES["Normal"]
+_NORMAL = ParagraphStyle("normal", parent=_STYLES["Normal"], fontName=FONT)
 _SMALL = ParagraphStyle("small", parent=_NORMAL, fontSize=8, leading=10)
 _RIGHT = ParagraphStyle("right", parent=_NORMAL, alignment=TA_RIGHT)
-_TITLE = ParagraphStyle("title", parent=_STYLES["Title"], alignment=0, fontSize=20, spaceAfter=4)
+_TITLE = ParagraphStyle("title", parent=_STYLES["Title"], fontName=BOLD, alignment=0, fontSize=20, spaceAfter=4)
 
 
 def _text(value: str) -> str:
@@ -54,13 +56,29 @@ def _parties(customer, config) -> Table:
     table = Table(
         [[Paragraph("<b>From</b>", _SMALL), Paragraph("<b>Bill to</b>", _SMALL)], [seller_block, buyer_block]]
     )
-    table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, -1), FONT),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+            ]
+        )
+    )
     return table
 
 
 def _facts(rows: list[tuple[str, str]]) -> Table:
     table = Table([[Paragraph(f"<b>{label}</b>", _NORMAL), Paragraph(_text(value), _NORMAL)] for label, value in rows])
-    table.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 1)]))
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, -1), FONT),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+            ]
+        )
+    )
     return table
 
 
@@ -76,11 +94,14 @@ def _lines_table(items, currency: str) -> Table:
         ]
         for item in items
     ]
-    table = Table([header, *body], colWidths=[54 * mm, 20 * mm, 26 * mm, 32 * mm, 42 * mm], repeatRows=1)
+    # Vera is about a tenth wider than Helvetica was: the description wraps, so the figures take from it (a
+    # quantity of 1,000,000, a tax of EUR 246,913.58 (20 %) fit on one line).
+    table = Table([header, *body], colWidths=[48 * mm, 22 * mm, 26 * mm, 32 * mm, 46 * mm], repeatRows=1)
     table.setStyle(
         TableStyle(
             [
-                ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
+                ("FONTNAME", (0, 0), (-1, -1), FONT),
+                ("FONTNAME", (0, 0), (-1, 0), BOLD),
                 ("LINEBELOW", (0, 0), (-1, 0), 0.75, colors.black),
                 ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -97,7 +118,8 @@ def _totals(rows: list[tuple[str, str]]) -> Table:
         TableStyle(
             [
                 ("ALIGN", (1, 0), (1, -1), "RIGHT"),
-                ("FONTNAME", (0, -1), (-1, -1), "Helvetica-Bold"),
+                ("FONTNAME", (0, 0), (-1, -1), FONT),
+                ("FONTNAME", (0, -1), (-1, -1), BOLD),
                 ("LINEABOVE", (0, -1), (-1, -1), 0.75, colors.black),
             ]
         )
@@ -116,6 +138,7 @@ def _build(title: str, story: list) -> bytes:
         bottomMargin=18 * mm,
         title=title,
         author=settings.SELLER["name"],
+        initialFontName=FONT,  # else the page starts in Helvetica, which stays in the file unembedded
     )
     document.build(story)
     return buffer.getvalue()

@@ -7,6 +7,7 @@ from pypdf import PdfReader
 
 from billing_project import pdf_reports
 from billing_project.pdf_reports import PDF_MAX_ROWS, Column, table_report_pdf, too_many_rows
+from billing_project.tests.pdf_checks import page_fonts
 
 
 def _text(content: bytes) -> tuple[PdfReader, str]:
@@ -57,3 +58,18 @@ def test_a_pdf_holds_at_most_the_row_cap():
         f"A PDF holds at most {PDF_MAX_ROWS:,} rows and this report has {PDF_MAX_ROWS + 1:,}: "
         "narrow the filters, or export XLSX or CSV."
     )
+
+
+def test_a_report_is_drawn_in_the_product_font_embedded():
+    content = table_report_pdf(
+        title="Report",
+        filters=[("Period", "March")],
+        columns=[Column("Name"), Column("Amount", numeric=True)],
+        rows=[["Acme", "1.00"]],
+        totals=[["Total", "1.00"]],
+    )
+    # Subsets ("AAAAAA+BitstreamVeraSans-Roman") of Vera and Vera Bold (title, header, totals), both embedded.
+    assert {name.split("+")[-1]: program for name, program in page_fonts(content).items()} == {
+        "BitstreamVeraSans-Bold": "/FontFile2",
+        "BitstreamVeraSans-Roman": "/FontFile2",
+    }

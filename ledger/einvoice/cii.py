@@ -7,11 +7,14 @@ PDF is not embedded in the XML as in UBL: in Factur-X the XML is embedded in the
 """
 
 from decimal import Decimal
+from io import BytesIO
 
 import facturx
 from lxml import etree
+from pypdf import PdfReader
 
 from ledger.einvoice import rules
+from ledger.einvoice.pdfa import pdfa3
 from ledger.einvoice.schema import CII_EN16931, schema_problems
 from ledger.einvoice.terms import Document, Line, Party, credit_note_terms, invoice_terms
 from ledger.einvoice.ubl import percent, plain_decimal
@@ -179,11 +182,19 @@ def credit_note_cii(note: CreditNote) -> bytes:
 
 
 def facturx_pdf(pdf: bytes, xml: bytes, *, lang: str = "en-GB") -> bytes:
-    """The PDF with the CII XML embedded as factur-x.xml, with the Factur-X XMP metadata that declares it
-    PDF/A-3 (factur-x's generate_from_binary, which checks the XML against the Factur-X EN 16931 schema again and
-    raises when it breaks it). Only the file's catalogue, metadata and attachments change; the pages are the
-    same."""
-    return facturx.generate_from_binary(pdf, xml, flavor="factur-x", level=CII_EN16931, check_xsd=True, lang=lang)
+    """The PDF with the CII XML embedded as factur-x.xml, a PDF/A-3 file: factur-x's generate_from_binary
+    attaches the XML (checking it against the Factur-X EN 16931 schema again, and raising when it breaks it) and
+    writes the XMP metadata that declares PDF/A-3, under the PDF's own title and author; pdfa.pdfa3 adds the sRGB
+    output intent and the metadata PDF/A asks for besides. The fonts are embedded already (ledger/pdf.py). Only
+    the file's catalogue, metadata and attachments change; the pages are the same."""
+    info = PdfReader(BytesIO(pdf)).metadata or {}
+    title, author = info.get("/Title", ""), info.get("/Author", "")
+    metadata = {"title": title, "author": author, "subject": f"{title} from {author}, with its Factur-X XML"}
+    return pdfa3(
+        facturx.generate_from_binary(
+            pdf, xml, flavor="factur-x", level=CII_EN16931, check_xsd=True, pdf_metadata=metadata, lang=lang
+        )
+    )
 
 
 def read(root: etree._Element) -> rules.Reading:

@@ -9,6 +9,7 @@ from pypdf import PdfReader
 from approvals.services import approval_submit
 from billing_project.errors import DomainError
 from billing_project.formatting import day
+from billing_project.tests.pdf_checks import page_fonts
 from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
 from ledger.models import Account, Invoice, InvoiceItem, Transaction
 from ledger.services.billing import billing_config_update
@@ -224,6 +225,9 @@ def test_issue_numbers_posts_renders_and_emails_after_commit(
     assert receivable_account(customer).balance == D("6.00")
     text = "".join(page.extract_text() for page in PdfReader(invoice.pdf.open("rb")).pages)
     assert invoice.number in text and "Acme" in text and "EUR 6.00" in text
+    with invoice.pdf.open("rb") as pdf:
+        fonts = page_fonts(pdf.read())
+    assert fonts and set(fonts.values()) == {"/FontFile2"}, fonts  # every font embedded, as PDF/A wants
     (message,) = mail.outbox
     assert message.to == [customer.billing_email]
     assert f": EUR\xa06.00, due on {day(invoice.due_date)}." in message.body
@@ -293,6 +297,8 @@ def test_a_full_credit_note_voids_the_invoice_and_reverses_the_charge(priced_cus
     assert receivable_account(customer).balance == D("0.00")
     text = "".join(page.extract_text() for page in PdfReader(note.pdf.open("rb")).pages)
     assert note.number in text and invoice.number in text
+    with note.pdf.open("rb") as pdf:
+        assert set(page_fonts(pdf.read()).values()) == {"/FontFile2"}
 
 
 def test_a_partial_credit_note_reduces_what_is_owed(priced_customer, import_usage):

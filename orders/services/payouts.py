@@ -32,6 +32,7 @@ from accounts.models import User
 from billing_project import formatting
 from billing_project.billing_time import billing_today, day_start
 from billing_project.errors import Conflict, DomainError, NotAllowed
+from billing_project.pdf_fonts import BOLD, FONT
 from catalog.models import Partner
 from ledger.models import Transaction
 from ledger.pdf import _NORMAL, _SMALL, _TITLE, _build, _facts, _money, _text, _totals
@@ -341,13 +342,16 @@ def payout_statement_pdf(batch: PayoutBatch) -> bytes:
     ]
     table = Table(
         [header, *rows],
-        colWidths=[30 * mm, 34 * mm, 36 * mm, 22 * mm, 12 * mm, 20 * mm, 20 * mm],
+        # In Vera (billing_project/pdf_fonts.py) an order number and "Completed 28 May 2026" each keep to one
+        # line; the order type's name wraps.
+        colWidths=[32 * mm, 28 * mm, 40 * mm, 22 * mm, 12 * mm, 20 * mm, 20 * mm],
         repeatRows=1,
     )
     table.setStyle(
         TableStyle(
             [
-                ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
+                ("FONTNAME", (0, 0), (-1, -1), FONT),
+                ("FONTNAME", (0, 0), (-1, 0), BOLD),
                 ("FONTSIZE", (0, 0), (-1, -1), 8),
                 ("LINEBELOW", (0, 0), (-1, 0), 0.75, "black"),
                 ("ALIGN", (3, 0), (-1, -1), "RIGHT"),

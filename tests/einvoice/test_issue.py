@@ -12,6 +12,7 @@ from facturx import get_facturx_xml_from_pdf
 from lxml import etree
 from pypdf import PdfReader
 
+from billing_project.tests.pdf_checks import page_fonts
 from catalog.models import EinvoiceDelivery
 from ledger.einvoice.cii import RAM, cii_problems, cii_xml
 from ledger.einvoice.terms import invoice_terms
@@ -24,6 +25,7 @@ from tests.einvoice.test_documents import amounts, customer_in, pdf_of, usage_in
 
 pytestmark = pytest.mark.django_db
 NS = {"cac": CAC, "cbc": CBC, "ram": RAM}
+PDFAID = "{http://www.aiim.org/pdfa/ns/id/}"
 
 
 def einvoice_customer(delivery=EinvoiceDelivery.UBL, **fields):
@@ -80,6 +82,52 @@ def test_issue_stores_a_factur_x_pdf_whose_xml_validates_and_whose_pages_are_the
     assert en16931(read(invoice.einvoice)) == []
     (message,) = mail.outbox
     assert [(name, content) for name, content, _ in message.attachments] == [(f"{invoice.number}.pdf", facturx)]
+
+
+@pytest.mark.parametrize("document", ["invoice", "credit note"])
+def test_the_factur_x_pdf_is_a_pdf_a_3_file(en16931, document):
+    invoice = usage_invoice(einvoice_customer(EinvoiceDelivery.FACTURX))
+    issued = invoice
+    if document == "credit note":
+        issued = credit_note_issue(actor=None, invoice=invoice, reason="Goodwill", amount=D("12.00"))
+
+    pdf = read(issued.facturx)
+
+    reader = PdfReader(BytesIO(pdf))
+    # ISO 19005-3 6.2.11.4: every font the pages use is embedded, a TrueType program; no base-14 Helvetica.
+    fonts = page_fonts(pdf)
+    assert fonts and set(fonts.values()) == {"/FontFile2"}, fonts
+    # 6.2.4.3: the pages' DeviceRGB colours have a PDF/A output intent with an RGB ICC profile.
+    (intent,) = reader.trailer["/Root"]["/OutputIntents"]
+    intent = intent.get_object()
+    profile = intent["/DestOutputProfile"].get_object()
+    icc = profile.get_data()
+    assert (intent["/Type"], intent["/S"], profile["/N"]) == ("/OutputIntent", "/GTS_PDFA1", 3)
+    assert (icc[12:16], icc[16:20], icc[36:40]) == (b"mntr", b"RGB ", b"acsp")  # a display profile, RGB, an ICC file
+    # 6.6.4: the XMP declares PDF/A-3B; the information dictionary says what the XMP says, under the PDF's title.
+    xmp = reader.xmp_metadata
+    packet = etree.fromstring(xmp.stream.get_data())
+    assert (packet.findtext(f".//{PDFAID}part"), packet.findtext(f".//{PDFAID}conformance")) == ("3", "B")
+    title = PdfReader(BytesIO(pdf_of(issued))).metadata.title
+    assert title.startswith(("Invoice ", "Credit note ")) and issued.number in title
+    info = reader.metadata
+    assert info.title == xmp.dc_title["x-default"] == title
+    assert (info.author, info.subject) == (xmp.dc_creator[0], xmp.dc_description["x-default"])
+    assert (info.creator, info.producer) == (xmp.xmp_creator_tool, xmp.pdf_producer)
+    assert (info["/CreationDate"], info["/ModDate"]) == (
+        f"D:{xmp.xmp_create_date:%Y%m%d%H%M%S}+00'00'",  # pypdf gives the XMP's dates in UTC
+        f"D:{xmp.xmp_modify_date:%Y%m%d%H%M%S}+00'00'",
+    )
+    assert "/Keywords" not in info and "/Trapped" not in info  # no XMP counterpart
+    # 6.1.2, 6.1.3: the header at byte zero, a file identifier, no encryption.
+    assert pdf.startswith(b"%PDF-1.7\n%") and pdf.find(b"%PDF-", 1) == -1
+    assert len(reader.trailer["/ID"]) == 2 and "/Encrypt" not in reader.trailer
+    # 6.8: the XML is an associated file, and still comes out and validates.
+    (spec,) = reader.trailer["/Root"]["/AF"]
+    assert spec.get_object()["/AFRelationship"] == "/Data"
+    filename, xml = get_facturx_xml_from_pdf(pdf, check_xsd=True)
+    assert filename == "factur-x.xml" and en16931(xml) == []
+    assert page_text(pdf) == page_text(pdf_of(issued))
 
 
 def test_pdf_only_customers_are_issued_as_before(django_capture_on_commit_callbacks):
