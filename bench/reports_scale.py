@@ -466,7 +466,8 @@ def build_ledger(url: str, *, seed: int = 42) -> dict:
         (item_row(by_id[invoice_id], line) + (at, None, "+", None) for invoice_id, line, at in history_items),
     )
     note_columns = ["id", "number", "currency", "subtotal", "tax", "total", "unallocated", "reason", "full",
-                    "issued_at", "pdf", "created_by_id", "customer_id", "invoice_id", "einvoice", "facturx"]  # fmt: skip
+                    "issued_at", "pdf", "created_by_id", "customer_id", "invoice_id",
+                    "einvoice", "facturx"]  # fmt: skip
     notes = [row + ("", "") for row in notes]
     counts["credit notes"] = copy_rows(conn, "ledger_creditnote", note_columns, notes)
     copy_rows(conn, "ledger_historicalcreditnote", note_columns + history,
