@@ -33,7 +33,8 @@ Usage: .venv/bin/python bench/reports_scale.py [--database bench_scale_keep] [--
    signed in as Finance (finance@) and as the CSM (cs@: 1,000 of the customers plus the demo's): the dashboard
    (/admin/), each finance report's page and API (/admin/reports/<name>/, GET /api/reports/<name>), the partner
    revenue report (page and API), the monthly usage report, the customer statement (page and API) of that CSM's
-   busiest customer. Each once to warm up, then --runs times: the median and max, and the SQL statements.
+   busiest customer. Each once to warm up (its time printed as "first": a fresh process, nothing cached), then
+   --runs times: the median and max, and the SQL statements.
 3. The same reads on the small demo database (migrated and seeded, dropped at the end; --skip-small to skip),
    to show that each page's statement count does not grow with the data.
 """
@@ -690,8 +691,8 @@ def run(url: str, args) -> list[tuple]:
             queries.add(counter.total)
         median = statistics.median(timings)
         results.append((ROLE_NAMES[role], what, median, max(timings), sorted(queries), 200, limit))
-        print(f"  {ROLE_NAMES[role]:<8} {what:<28} {median:8.1f} ms (max {max(timings):7.1f})  "
-              f"{sorted(queries)} queries  load {load_average()}", flush=True)  # fmt: skip
+        print(f"  {ROLE_NAMES[role]:<8} {what:<28} {median:8.1f} ms (max {max(timings):7.1f}, "
+              f"first {warm_up * 1000:.0f})  {sorted(queries)} queries  load {load_average()}", flush=True)  # fmt: skip
         if args.explain:
             explain(connection, client, path)
     connection.close()
