@@ -9,7 +9,7 @@ a CSM their own customers, Finance and Sales all of them. Days are in BILLING_TI
 Sums: the database groups and sums where the rows are many (the registers' totals, revenue and tax by line);
 SQLite hands sums back as floating point, and round_amount restores the cents (amounts have two places, so this
 is exact as long as a sum stays under about 10^13). Figures that need a rule per row (what is still open on an
-invoice, a credit note spread over its invoice's lines) are worked out in Python from the rows.
+invoice, a credit note's shares of its invoice's lines) are worked out in Python from the rows.
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -507,8 +507,9 @@ def revenue_by_service(
 ) -> ReportTable:
     """Revenue (without tax) of the months from `start`'s to `end`'s: the lines of the issued invoices that bill
     those months (order invoices: issued in them), by month, service category and service (lines without a
-    service: by their kind), minus the credit notes on those invoices, each spread over its invoice's lines in
-    proportion as the ledger posts it."""
+    service: by their kind), minus the credit notes on those invoices by their shares of its lines, as the ledger
+    posts them (ledger.credit_shares). Every customer's revenue is read from the revenue kept by month and service
+    (ledger.models.ServiceRevenue); one customer's, or a scoped user's, from the lines."""
     first, last = start.replace(day=1), end.replace(day=1)
     if customer is None and sees_every_customer(user):
         # Every customer: the revenue kept by month and service (ledger.services.revenue_totals), not every line.
@@ -595,8 +596,8 @@ def tax_report(
     user: User, *, start: date, end: date, customer: Customer | None = None, currency: str | None = None
 ) -> ReportTable:
     """Per currency, tax rate and exemption: the taxable base and the tax of the lines of invoices issued in the
-    period, minus those of credit notes issued in it (a credit note's base spread over its invoice's lines like
-    the ledger does; its tax over the lines' tax, all of it on the one rate when the invoice has one)."""
+    period, minus those of credit notes issued in it, by each note's shares of its invoice's lines, net and tax, as
+    the ledger posts them (ledger.credit_shares: a partial note comes off the highest rate first)."""
     period = Period(start, end)
     rows: dict[tuple, dict] = {}
 

@@ -210,8 +210,8 @@ class RevenueView(FinanceReportView):
     form_class = RevenueForm
     description = (
         "Revenue without tax by the month an invoice bills (order invoices: the month they were issued), by "
-        "service category and service, less the credit notes on those invoices spread over their lines. The "
-        "months from the period's first to its last."
+        "service category and service, less what the credit notes on those invoices take from each line (a part "
+        "credit comes off the highest tax rate's lines first). The months from the period's first to its last."
     )
 
     def build(self, user, data):
