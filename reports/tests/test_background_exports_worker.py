@@ -4,10 +4,10 @@ queues it, the worker writes it and emails its owner once. Needs REDIS_URL and P
 import io
 
 import pytest
-from django.conf import settings as django_settings
 from django.core.files.storage import default_storage
 from openpyxl import load_workbook
 
+from billing_project import settings_test
 from ledger.tests.test_worker import needs_postgres, needs_redis, wait_for
 from orders.tests.test_digest_worker import emails_written, worker_with_mail_files  # noqa: F401 (a fixture)
 from reports.models import Export
@@ -22,7 +22,7 @@ def test_a_real_worker_writes_the_export_and_emails_once(client, finance_user, s
     worker, log, mail_dir = request.getfixturevalue("worker_with_mail_files")  # orders' worker, its emails in files
     request.getfixturevalue("march")  # seven rows of the invoice register
     settings.EXPORT_BACKGROUND_ROWS = 3
-    settings.MEDIA_ROOT = django_settings.BASE_DIR / ".test-media"  # where the worker (settings_test) writes
+    settings.MEDIA_ROOT = settings_test.MEDIA_ROOT  # where the worker, on the test settings, writes
     client.force_login(finance_user)
     response = client.get(register_url(export="xlsx"))
     export = Export.objects.get()
