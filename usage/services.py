@@ -825,7 +825,11 @@ def rebuild_usage_summaries(*, customer_ids: list[int] | None = None) -> int:
     with transaction.atomic():
         locked = lock_customers(customer_ids)
         _rebuild_daily_usage(locked)
-        before = _service_usage_of(MonthlySummary.objects.filter(customer_id__in=locked))
+        # Some customers: the kept usage moves by the difference their summaries make. Every customer: it is
+        # written anew from the summaries, so what they were before is not read.
+        before = (
+            {} if customer_ids is None else _service_usage_of(MonthlySummary.objects.filter(customer_id__in=locked))
+        )
         MonthlySummary.objects.filter(customer_id__in=locked).delete()
         totals = (
             UsageRecord.objects.filter(customer_id__in=locked)
