@@ -359,8 +359,10 @@ def top_customers(scope: Scope, months: list[date], *, limit: int = 10) -> dict[
     names = dict(Customer.objects.filter(pk__in={row["customer_id"] for row in rows}).values_list("pk", "name"))
     ranked: dict[str, list[CustomerRevenue]] = defaultdict(list)
     for row in sorted(rows, key=lambda row: (row["currency"], row["rank"])):
-        customer_id = row["customer_id"]
-        ranked[row["currency"]].append(CustomerRevenue(customer_id, names[customer_id], round_amount(row["amount"])))
+        amount = round_amount(row["amount"])
+        if amount > 0:  # SQLite sums as floating point: what it leaves of an exact nothing is not revenue
+            customer_id = row["customer_id"]
+            ranked[row["currency"]].append(CustomerRevenue(customer_id, names[customer_id], amount))
     return dict(ranked)
 
 
