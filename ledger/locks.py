@@ -14,12 +14,13 @@ holds (an approval that issues the invoice runs `invoice_issue`, which locks the
 6. a billing run;
 7. a document sequence (a transaction numbers in one series);
 8. ledger accounts, by primary key: every posting locks them in `transaction_post`;
-9. the customer's monthly totals, after the posting (ledger.services.monthly_totals);
-10. the revenue by month and service, shared between customers, in key order (ledger.services.revenue_totals).
+9. the customer's monthly totals, then its trailing revenue, after the posting (ledger.services.monthly_totals);
+10. the monthly totals over every customer, shared between customers, in month order (the same module);
+11. the revenue by month and service, shared between customers, in key order (ledger.services.revenue_totals).
 
 Rows 2 to 5 and 9 belong to one customer and are locked only while its lock is held (but for an approval comment,
 which locks its request alone and waits for nothing while it holds it), so the customer's lock is what makes
-work on one customer wait its turn; rows 6 to 8 and 10 are shared between customers and come after it.
+work on one customer wait its turn; rows 6 to 8, 10 and 11 are shared between customers and come after it.
 That gives credit allocation (`credit.apply_customer_credit`) its one allowance: it runs after the posting,
 holding the customer, and locks the customer's open invoices, credit notes and payments oldest first; no
 other transaction can hold any of them, as none locks them without that customer's lock.

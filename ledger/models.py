@@ -437,8 +437,8 @@ class Invoice(models.Model):
         ordering = ["-period", "-id"]
         indexes = [
             models.Index(fields=["customer", "period"], name="invoice_customer_period_idx"),
-            # What was issued in a period: the invoice register, DSO, the tax report.
-            models.Index(fields=["issued_at"], name="invoice_issued_idx"),
+            # What was issued in a period: the invoice register, the tax report; DSO's sum from the index alone.
+            models.Index(fields=["issued_at"], include=["currency", "total"], name="invoice_issued_idx"),
             # The open invoices credit is set against (ledger.services.credit), oldest due first: only open rows.
             models.Index(
                 fields=["customer", "due_date", "issued_at", "id"],
@@ -727,6 +727,52 @@ class MonthlyTotal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} {self.month:%Y-%m} {self.currency}"
+
+
+class MonthlyGrandTotal(models.Model):
+    """Every customer's monthly totals added up, per month and currency: what the dashboard reads for a user who
+    sees every customer, a few rows instead of a row per customer and month. Kept with the customers' monthly
+    totals (ledger.services.monthly_totals), in the same transaction; rebuilt from them."""
+
+    month = models.DateField(help_text="First day of the month.")
+    currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
+    invoiced = balance_field(default=ZERO)
+    credited = balance_field(default=ZERO)
+    received = balance_field(default=ZERO)
+    refunded = balance_field(default=ZERO)
+    revenue = balance_field(default=ZERO)
+    revenue_credited = balance_field(default=ZERO)
+
+    class Meta:
+        ordering = ["-month", "currency"]
+        constraints = [models.UniqueConstraint(fields=["month", "currency"], name="monthly_grand_total_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.currency}"
+
+
+class TrailingRevenue(models.Model):
+    """A customer's revenue over the twelve months ending with `month` (that month included): the monthly totals'
+    revenue less revenue credited, added up over the window. An issue or credit note that changes a month's revenue
+    changes the twelve windows that hold it, in the same transaction (ledger.services.monthly_totals), so the
+    dashboard's top customers read one row per customer instead of twelve monthly totals."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+", db_index=False)
+    month = models.DateField(help_text="First day of the window's last month.")
+    currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
+    amount = balance_field(default=ZERO)
+
+    class Meta:
+        ordering = ["-month", "-amount"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "month", "currency"], name="trailing_revenue_unique"),
+        ]
+        # The largest windows ending this month, per currency, read in order (the top customers); a CSM's customers:
+        # the unique index.
+        indexes = [models.Index(fields=["month", "currency", "-amount", "customer"], name="trailing_revenue_rank_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} twelve months to {self.month:%Y-%m} {self.currency}"
 
 
 class ServiceRevenue(models.Model):

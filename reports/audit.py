@@ -59,6 +59,10 @@ WITHOUT_HISTORY = {
     "ledger.reconciliationreport": "A log itself: one row per reconciliation run, never changed.",
     "ledger.monthlytotal": "Derived data: sums of the invoices, credit notes, payments and refunds, which keep "
     "history; rebuilt from them by rebuild_ledger_monthly_totals.",
+    "ledger.monthlygrandtotal": "Derived data: the monthly totals of every customer added up; rebuilt from them by "
+    "rebuild_ledger_monthly_totals.",
+    "ledger.trailingrevenue": "Derived data: the monthly totals' revenue added up over twelve months; rebuilt from "
+    "them by rebuild_ledger_monthly_totals.",
     "ledger.servicerevenue": "Derived data: sums of the issued invoices' lines and credit notes, which keep history; "
     "rebuilt from them by rebuild_ledger_monthly_totals.",
     "reports.export": "A user's own copy of a report or a list, not business data: the record says who asked for what "

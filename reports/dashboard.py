@@ -274,7 +274,7 @@ def _order_cards(user: User, today: date, counts: kpis.OrderCounts | None) -> li
             Card(
                 "unrealised-order-revenue",
                 "Unrealised order revenue",
-                _amounts({currency: figure.amount for currency, figure in figures.unrealised_revenue.items()}),
+                _amounts(counts.open_fees),
                 "Fees of the orders open now",
                 _list("orders_order", status__in=OPEN_STATUSES),
                 "No open order",
@@ -513,7 +513,7 @@ def dashboard_for(user: User, *, today: date | None = None) -> Dashboard:
     if shared.orders is not None:
         board.charts.append(_orders_chart(shared.orders))
     if may_see_invoices:
-        board.charts.append(_top_customers_chart(kpis.top_customers(scope, months, limit=TOP_CUSTOMERS)))
+        board.charts.append(_top_customers_chart(kpis.top_customers(scope, months[-1], limit=TOP_CUSTOMERS)))
     kinds = ["ledger.view_invoice", "ledger.view_payment", "approvals.view_approvalrequest", "orders.view_order"]
     if any(user.has_perm(permission) for permission in kinds):
         board.activity = recent_activity(user, scope)

@@ -35,10 +35,11 @@ from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Q,
 from django.db.models.functions import RowNumber
 
 from accounts.models import User
+from billing_project import lookups  # noqa: F401  (registers __in_array)
 from billing_project.billing_time import day_start
 from billing_project.money import round_amount
 from catalog.models import Customer
-from ledger.models import Account, CreditNote, Invoice, MonthlyTotal
+from ledger.models import Account, CreditNote, Invoice, MonthlyGrandTotal, MonthlyTotal, TrailingRevenue
 from orders.models import Order
 from orders.selectors import order_list_for
 from usage.models import MonthlySummary, ServiceUsage
@@ -61,7 +62,7 @@ class Scope:
     def filter(self, queryset: QuerySet, field: str = "customer_id") -> QuerySet:
         if self.customer_ids is None:
             return queryset
-        return queryset.filter(**{f"{field}__in": self.customer_ids})
+        return queryset.filter(**{f"{field}__in_array": self.customer_ids})
 
 
 def scope_for(user: User) -> Scope:
@@ -134,11 +135,13 @@ class MonthlyMoney:
 
 
 def invoiced_and_collected_by_month(scope: Scope, months: list[date]) -> MonthlyMoney:
-    """Invoiced and collected in each of `months` (consecutive first days of months), from the customers' monthly
-    totals (ledger.models.MonthlyTotal, kept by the ledger's services): one statement, whatever the number of
-    invoices and payments."""
+    """Invoiced and collected in each of `months` (consecutive first days of months), from the totals the ledger's
+    services keep: for every customer, the grand totals per month and currency (ledger.models.MonthlyGrandTotal);
+    for some, their monthly totals (ledger.models.MonthlyTotal). One statement, whatever the number of invoices and
+    payments."""
+    totals = MonthlyGrandTotal.objects if scope.customer_ids is None else scope.filter(MonthlyTotal.objects)
     rows = (
-        scope.filter(MonthlyTotal.objects.filter(month__gte=months[0], month__lte=months[-1]))
+        totals.filter(month__gte=months[0], month__lte=months[-1])
         .order_by()
         .values("month", "currency")
         .annotate(
@@ -344,15 +347,14 @@ class CustomerRevenue:
     amount: Decimal
 
 
-def top_customers(scope: Scope, months: list[date], *, limit: int = 10) -> dict[str, list[CustomerRevenue]]:
-    """The customers with the most revenue in `months`, per currency, most first, from the customers' monthly
-    totals (two statements: the totals ranked in the database, a window per currency; the names of those shown)."""
+def top_customers(scope: Scope, month: date, *, limit: int = 10) -> dict[str, list[CustomerRevenue]]:
+    """The customers with the most revenue in the twelve months ending with `month`, per currency, most first, from
+    their trailing revenue (ledger.models.TrailingRevenue: a row per customer). Two statements: the windows ranked
+    in the database, a window function per currency; the names of those shown."""
     rows = list(
-        scope.filter(MonthlyTotal.objects.filter(month__gte=months[0], month__lte=months[-1]))
+        scope.filter(TrailingRevenue.objects.filter(month=month, amount__gt=0))
         .order_by()
-        .values("customer_id", "currency")
-        .annotate(amount=_amount(Sum("revenue") - Sum("revenue_credited")))
-        .filter(amount__gt=0)
+        .values("customer_id", "currency", "amount")
         .annotate(rank=Window(RowNumber(), partition_by=F("currency"), order_by=[F("amount").desc(), F("customer_id")]))
         .filter(rank__lte=limit)
     )
@@ -360,7 +362,7 @@ def top_customers(scope: Scope, months: list[date], *, limit: int = 10) -> dict[
     ranked: dict[str, list[CustomerRevenue]] = defaultdict(list)
     for row in sorted(rows, key=lambda row: (row["currency"], row["rank"])):
         amount = round_amount(row["amount"])
-        if amount > 0:  # SQLite sums as floating point: what it leaves of an exact nothing is not revenue
+        if amount > 0:  # SQLite adds as floating point: what it leaves of an exact nothing is not revenue
             customer_id = row["customer_id"]
             ranked[row["currency"]].append(CustomerRevenue(customer_id, names[customer_id], amount))
     return dict(ranked)
@@ -374,24 +376,30 @@ class OrderCounts:
     by_status: dict[str, int]  # every status, in the lifecycle's order
     open: int
     overdue: int
+    open_fees: Money  # the fees of the open orders, per currency: the dashboard's unrealised order revenue
 
 
 def order_counts(user: User, *, today: date) -> OrderCounts:
-    """The user's orders per status, and how many are open and how many of those are past their due date."""
+    """The user's orders per status, how many are open and how many of those are past their due date, and the
+    open ones' fees (one statement). Open by status is open by the timestamps (reports.order_kpis.open_at) at any
+    moment from now on: an open order has no end time, an ended one has it (a reopening clears it)."""
     rows = (
         order_list_for(user)
         .order_by()
-        .values("status")
-        .annotate(orders=Count("pk"), overdue=Count("pk", filter=Q(due_date__lt=today)))
+        .values("status", "currency")
+        .annotate(orders=Count("pk"), overdue=Count("pk", filter=Q(due_date__lt=today)), fees=Sum("fee"))
     )
     by_status = dict.fromkeys(Order.Status.values, 0)
     overdue_count = 0
+    open_fees: Money = {}
     for row in rows:
-        by_status[row["status"]] = row["orders"]
+        by_status[row["status"]] += row["orders"]
         if row["status"] in Order.OPEN_STATUSES:
             overdue_count += row["overdue"]
+            open_fees[row["currency"]] = open_fees.get(row["currency"], ZERO) + round_amount(row["fees"])
     return OrderCounts(
         by_status=by_status,
         open=sum(by_status[status] for status in Order.OPEN_STATUSES),
         overdue=overdue_count,
+        open_fees=dict(sorted(open_fees.items())),
     )

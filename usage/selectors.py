@@ -23,7 +23,7 @@ def visible_customer_ids(user: User) -> list[int] | None:
     customers = customer_list_for(user)
     if not customers.query.where:
         return None
-    return list(customers.values_list("pk", flat=True))
+    return list(customers.order_by().values_list("pk", flat=True))  # unsorted: they go into an IN list
 
 
 def _scoped(queryset: QuerySet, user: User) -> QuerySet:

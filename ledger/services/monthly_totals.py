@@ -1,11 +1,15 @@
 """The customers' monthly totals (ledger.models.MonthlyTotal): what the dashboard sums instead of every invoice,
-credit note, payment and refund, so that its reads do not grow with them.
+credit note, payment and refund, so that its reads do not grow with them; with the two rollups made from them,
+kept in the same transaction: the totals over every customer (MonthlyGrandTotal) and each customer's revenue over
+the twelve months ending with each month (TrailingRevenue).
 
 Each service that writes one of those rows adds to its customer's month here, in its own database transaction:
 `invoice_issue` (invoiced in the month of issue, revenue in the month billed), `credit_note_issue` (credited in
 the month of the note, revenue credited in its invoice's month billed), `payment_record` (received in the month
-received) and `refund_record` (refunded in the month paid). A customer's rows are locked only while the customer
-is (every caller holds its lock), so they wait in the customer's turn and never deadlock (ledger/locks.py).
+received) and `refund_record` (refunded in the month paid). A customer's rows (monthly totals, trailing revenue)
+are locked only while the customer is (every caller holds its lock), so they wait in the customer's turn and
+never deadlock; the grand totals are shared between customers and are locked last, in month order
+(ledger/locks.py).
 
 `monthly_totals_rebuild` recomputes them from the rows (`manage.py rebuild_ledger_monthly_totals`): after rows
 were written behind the services' back (a bulk load, a restore), or to check them. Sums are made in Python, exact
@@ -17,15 +21,27 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import F
 
 from billing_project.billing_time import billing_zone
 from catalog.locks import lock_customers
-from ledger.models import CreditNote, Invoice, MonthlyTotal, Payment, Refund
+from ledger.models import CreditNote, Invoice, MonthlyGrandTotal, MonthlyTotal, Payment, Refund, TrailingRevenue
 
 FIELDS = ("invoiced", "credited", "received", "refunded", "revenue", "revenue_credited")
 ZERO = Decimal("0.00")
+WINDOW = 12  # months of trailing revenue
 
 Key = tuple[int, date, str]  # customer id, month, currency
+
+
+def add_months(month: date, count: int) -> date:
+    index = month.year * 12 + month.month - 1 + count
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def windows_holding(month: date) -> list[date]:
+    """The last months of the twelve-month windows that hold `month`: it and the eleven after it."""
+    return [add_months(month, offset) for offset in range(WINDOW)]
 
 
 def month_of(moment: datetime) -> date:
@@ -40,20 +56,40 @@ def billing_month(kind: str, period: date, issued_at: datetime | None) -> date:
     return period.replace(day=1)
 
 
+def _add(model, key: dict, amounts: dict[str, Decimal]) -> None:
+    """Add `amounts` ({field: amount}) to the row of `key`, created if missing and locked."""
+    model.objects.bulk_create([model(**key)], ignore_conflicts=True)
+    row = model.objects.select_for_update().get(**key)
+    for field, amount in amounts.items():
+        setattr(row, field, getattr(row, field) + amount)
+    row.save(update_fields=list(amounts))
+
+
 @transaction.atomic
 def monthly_totals_add(*, customer_id: int, currency: str, changes: dict[date, dict[str, Decimal]]) -> None:
     """Add `changes` ({month: {field: amount}}) to the customer's months, each row created if missing and locked,
-    months in order. The caller holds the customer's lock."""
-    for month in sorted(changes):
-        amounts = {field: amount for field, amount in changes[month].items() if amount}
-        if not amounts:
-            continue
-        key = {"customer_id": customer_id, "month": month, "currency": currency}
-        MonthlyTotal.objects.bulk_create([MonthlyTotal(**key)], ignore_conflicts=True)
-        total = MonthlyTotal.objects.select_for_update().get(**key)
-        for field, amount in amounts.items():
-            setattr(total, field, getattr(total, field) + amount)
-        total.save(update_fields=list(amounts))
+    months in order; then the revenue to the windows that hold its months, and everything to the grand totals.
+    The caller holds the customer's lock."""
+    changed = {
+        month: amounts
+        for month in sorted(changes)
+        if (amounts := {field: amount for field, amount in changes[month].items() if amount})
+    }
+    for month, amounts in changed.items():
+        _add(MonthlyTotal, {"customer_id": customer_id, "month": month, "currency": currency}, amounts)
+    for month, amounts in changed.items():
+        revenue = amounts.get("revenue", ZERO) - amounts.get("revenue_credited", ZERO)
+        if revenue:
+            windows = windows_holding(month)
+            TrailingRevenue.objects.bulk_create(
+                [TrailingRevenue(customer_id=customer_id, month=end, currency=currency) for end in windows],
+                ignore_conflicts=True,
+            )
+            TrailingRevenue.objects.filter(customer_id=customer_id, currency=currency, month__in=windows).update(
+                amount=F("amount") + revenue
+            )
+    for month, amounts in changed.items():
+        _add(MonthlyGrandTotal, {"month": month, "currency": currency}, amounts)
 
 
 def monthly_totals_on_issue(invoice: Invoice) -> None:
@@ -127,7 +163,20 @@ def computed_monthly_totals(
     return {key: figures for key, figures in totals.items() if any(figures.values())}
 
 
+def trailing_revenue(totals: dict[Key, dict[str, Decimal]]) -> dict[Key, Decimal]:
+    """The twelve-month windows the monthly totals make, {(customer id, last month, currency): revenue}: every
+    window that holds a month with revenue (it may add up to nothing: an invoice credited in full)."""
+    windows: dict[Key, Decimal] = defaultdict(lambda: ZERO)
+    for (customer_id, month, currency), figures in totals.items():
+        revenue = figures["revenue"] - figures["revenue_credited"]
+        if figures["revenue"] or figures["revenue_credited"]:
+            for end in windows_holding(month):
+                windows[customer_id, end, currency] += revenue
+    return dict(windows)
+
+
 def write_monthly_totals(totals: dict[Key, dict[str, Decimal]], *, model=MonthlyTotal) -> int:
+    """Write these monthly totals. `model` lets a migration pass its historical model."""
     model.objects.bulk_create(
         (
             model(customer_id=customer_id, month=month, currency=currency, **figures)
@@ -138,13 +187,54 @@ def write_monthly_totals(totals: dict[Key, dict[str, Decimal]], *, model=Monthly
     return len(totals)
 
 
+def write_trailing_revenue(totals: dict[Key, dict[str, Decimal]], *, model=TrailingRevenue) -> None:
+    """Write the windows of these monthly totals. `model` lets a migration pass its historical model."""
+    model.objects.bulk_create(
+        (
+            model(customer_id=customer_id, month=month, currency=currency, amount=amount)
+            for (customer_id, month, currency), amount in sorted(trailing_revenue(totals).items())
+        ),
+        batch_size=5000,
+    )
+
+
+def stored_monthly_totals(*, model=MonthlyTotal) -> dict[Key, dict[str, Decimal]]:
+    """Every monthly total as stored. `model` lets a migration pass its historical model."""
+    rows = model.objects.order_by().values_list("customer_id", "month", "currency", *FIELDS)
+    return {
+        (customer_id, month, currency): dict(zip(FIELDS, figures, strict=True))
+        for customer_id, month, currency, *figures in rows.iterator(5000)
+    }
+
+
+def write_grand_totals(totals: dict[Key, dict[str, Decimal]], *, model=MonthlyGrandTotal) -> int:
+    """Replace the grand totals with every customer's monthly totals (`totals`) added up; returns how many there
+    are now. `model` lets a migration pass its historical model."""
+    grand: dict[tuple[date, str], dict[str, Decimal]] = defaultdict(lambda: dict.fromkeys(FIELDS, ZERO))
+    for (_, month, currency), figures in totals.items():
+        for field, amount in figures.items():
+            grand[month, currency][field] += amount
+    model.objects.all().delete()
+    model.objects.bulk_create(
+        model(month=month, currency=currency, **figures) for (month, currency), figures in sorted(grand.items())
+    )
+    return len(grand)
+
+
 @transaction.atomic
 def monthly_totals_rebuild(*, customer_ids: list[int] | None = None) -> int:
-    """Recompute the monthly totals of these customers (all when None) from their invoices, credit notes,
-    payments and refunds, under their locks; returns how many rows they have now."""
+    """Recompute the monthly totals and trailing revenue of these customers (all when None) from their invoices,
+    credit notes, payments and refunds, under their locks, then the grand totals over every customer; returns how
+    many monthly totals these customers have now."""
     if customer_ids is not None:
         lock_customers(customer_ids)
         MonthlyTotal.objects.filter(customer_id__in=customer_ids).delete()
+        TrailingRevenue.objects.filter(customer_id__in=customer_ids).delete()
     else:
         MonthlyTotal.objects.all().delete()
-    return write_monthly_totals(computed_monthly_totals(customer_ids))
+        TrailingRevenue.objects.all().delete()
+    totals = computed_monthly_totals(customer_ids)
+    count = write_monthly_totals(totals)
+    write_trailing_revenue(totals)
+    write_grand_totals(stored_monthly_totals())
+    return count

@@ -286,7 +286,8 @@ LOCK_ORDER = {
     "ledger_documentsequence": 7,
     "ledger_account": 8,
     "ledger_monthlytotal": 9,
-    "ledger_servicerevenue": 10,
+    "ledger_monthlygrandtotal": 10,
+    "ledger_servicerevenue": 11,
 }
 CUSTOMER_OWNED = {
     "ledger_invoice",

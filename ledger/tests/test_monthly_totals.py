@@ -10,10 +10,11 @@ from django.test import override_settings
 from django.utils import timezone
 
 from catalog.tests.factories import CustomerFactory
-from ledger.models import MonthlyTotal
+from ledger.models import MonthlyGrandTotal, MonthlyTotal, TrailingRevenue
 from ledger.services.invoices import credit_note_issue, invoice_create_manual, invoice_issue
 from ledger.services.monthly_totals import (
     FIELDS,
+    add_months,
     billing_month,
     computed_monthly_totals,
     month_of,
@@ -31,6 +32,56 @@ def stored() -> dict:
         (row.customer_id, row.month, row.currency): {field: getattr(row, field) for field in FIELDS}
         for row in MonthlyTotal.objects.all()
     }
+
+
+def stored_windows() -> dict:
+    return {(row.customer_id, row.month, row.currency): row.amount for row in TrailingRevenue.objects.all()}
+
+
+def stored_grand_totals() -> dict:
+    return {
+        (row.month, row.currency): {field: getattr(row, field) for field in FIELDS}
+        for row in MonthlyGrandTotal.objects.all()
+    }
+
+
+def windows_by_hand(totals: dict) -> dict:
+    """The twelve-month windows, added up here from the monthly totals: each window ending in a month from the
+    first with revenue to eleven months after the last, summing the months it holds."""
+    revenue_months: dict = {}
+    for (customer_id, month, currency), figures in totals.items():
+        if figures["revenue"] or figures["revenue_credited"]:
+            revenue_months[customer_id, month, currency] = figures["revenue"] - figures["revenue_credited"]
+    windows = {}
+    for customer_id, first, currency in revenue_months:
+        for offset in range(12):
+            end = add_months(first, offset)
+            windows[customer_id, end, currency] = sum(
+                (
+                    amount
+                    for (other, month, other_currency), amount in revenue_months.items()
+                    if (other, other_currency) == (customer_id, currency) and add_months(end, -11) <= month <= end
+                ),
+                D("0.00"),
+            )
+    return windows
+
+
+def grand_by_hand(totals: dict) -> dict:
+    grand: dict = {}
+    for (_, month, currency), figures in totals.items():
+        row = grand.setdefault((month, currency), dict.fromkeys(FIELDS, D("0.00")))
+        for field in FIELDS:
+            row[field] += figures[field]
+    return grand
+
+
+def assert_kept() -> None:
+    """The monthly totals equal what the rows make; the windows and the grand totals equal what they make."""
+    totals = computed_monthly_totals()
+    assert stored() == totals
+    assert stored_windows() == windows_by_hand(totals)
+    assert stored_grand_totals() == grand_by_hand(totals)
 
 
 def month_row(customer, month: date) -> dict:
@@ -56,18 +107,18 @@ def customer(priced_customer):
 def test_each_write_adds_to_its_month_and_the_months_equal_their_rows(customer):
     this_month = month_of(timezone.now())
     invoice = issued(customer, "100.00")  # October's, issued today
-    assert stored() == computed_monthly_totals()
+    assert_kept()
     assert month_row(customer, this_month)["invoiced"] == D("120.00")
     assert month_row(customer, OCTOBER)["revenue"] == D("100.00")
 
     payment_record(
         actor=None, customer=customer, amount=D("50.00"), received_at=RECEIVED, bank_reference="BANK-1"
     )  # received in November
-    assert stored() == computed_monthly_totals()
+    assert_kept()
     assert month_row(customer, NOVEMBER)["received"] == D("50.00")
 
     credit_note_issue(actor=None, invoice=invoice, reason="Discount agreed", amount=D("24.00"))
-    assert stored() == computed_monthly_totals()
+    assert_kept()
     assert month_row(customer, this_month)["credited"] == D("24.00")
     assert month_row(customer, OCTOBER)["revenue_credited"] == D("20.00")  # the note's subtotal, in the month billed
 
@@ -75,13 +126,13 @@ def test_each_write_adds_to_its_month_and_the_months_equal_their_rows(customer):
         actor=None, customer=customer, amount=D("100.00"), received_at=RECEIVED, bank_reference="BANK-2"
     )  # 46.00 pays the rest, 54.00 stays as credit
     refund_record(actor=None, customer=customer, amount=D("54.00"), reason="Closing the account")
-    assert stored() == computed_monthly_totals()
+    assert_kept()
     assert month_row(customer, NOVEMBER)["received"] == D("150.00")
     assert month_row(customer, this_month)["refunded"] == D("54.00")
 
     full = issued(customer, "10.00", period=NOVEMBER)
     credit_note_issue(actor=None, invoice=full, reason="Billed in error")
-    assert stored() == computed_monthly_totals()
+    assert_kept()
     assert month_row(customer, NOVEMBER)["revenue"] == month_row(customer, NOVEMBER)["revenue_credited"] == D("10.00")
     assert month_row(customer, this_month)["invoiced"] == month_row(customer, this_month)["credited"] + D("96.00")
 
@@ -90,7 +141,7 @@ def test_other_customers_months_are_their_own(customer):
     other = CustomerFactory(currency="USD")
     issued(customer, "100.00")
     payment_record(actor=None, customer=other, amount=D("7.00"), received_at=RECEIVED, bank_reference="B")
-    assert stored() == computed_monthly_totals()
+    assert_kept()
     assert stored()[other.pk, NOVEMBER, "USD"]["received"] == D("7.00")
     assert {key[0] for key in stored()} == {customer.pk, other.pk}
 
@@ -109,6 +160,38 @@ def test_the_rebuild_puts_back_what_went_wrong(customer):
 
     call_command("rebuild_ledger_monthly_totals")
     assert stored() == right == computed_monthly_totals()
+    assert_kept()
+
+
+def test_the_rebuild_puts_back_the_windows_and_the_grand_totals(customer):
+    issued(customer, "100.00")
+    payment_record(actor=None, customer=customer, amount=D("5.00"), received_at=RECEIVED, bank_reference="B1")
+    TrailingRevenue.objects.filter(customer=customer, month=OCTOBER).update(amount=D("1.00"))
+    MonthlyGrandTotal.objects.filter(month=NOVEMBER).delete()
+
+    monthly_totals_rebuild(customer_ids=[customer.pk])
+    assert_kept()
+
+
+def test_revenue_counts_in_the_twelve_windows_that_hold_its_month(customer):
+    other = CustomerFactory(currency="EUR")
+    invoice = issued(customer, "100.00")  # October's revenue: 100.00
+    issued(customer, "30.00", period=NOVEMBER)
+    issued(other, "7.00", period=NOVEMBER)
+    credit_note_issue(actor=None, invoice=invoice, reason="Discount agreed", amount=D("24.00"))  # 20.00 of revenue
+
+    windows = stored_windows()
+    september_next_year, october_next_year = date(2027, 9, 1), date(2027, 10, 1)
+    assert (customer.pk, date(2026, 9, 1), "EUR") not in windows
+    assert windows[customer.pk, OCTOBER, "EUR"] == D("80.00")
+    assert windows[customer.pk, NOVEMBER, "EUR"] == windows[customer.pk, september_next_year, "EUR"] == D("110.00")
+    assert windows[customer.pk, october_next_year, "EUR"] == D("30.00")  # October has left the window
+    assert (customer.pk, date(2027, 11, 1), "EUR") not in windows
+    assert windows[other.pk, NOVEMBER, "EUR"] == D("7.00")
+    grand = stored_grand_totals()
+    assert grand[NOVEMBER, "EUR"]["revenue"] == D("37.00")
+    assert grand[OCTOBER, "EUR"]["revenue_credited"] == D("20.00")
+    assert_kept()
 
 
 def test_the_command_names_an_unknown_customer():

@@ -13,7 +13,7 @@ from catalog.models import Service
 from catalog.tests.factories import CustomerFactory, ServiceFactory
 from ledger.models import Invoice
 from orders.models import Order
-from reports import kpis
+from reports import kpis, order_kpis
 from reports.kpis import AgingFigure, Scope
 from reports.tests.dashboard_data import TODAY, at, balance, credit_note, invoice, payment, refund, usage
 from reports.tests.order_data import make_order
@@ -193,7 +193,7 @@ def test_top_customers_by_revenue_per_currency_without_tax_less_credit_notes(usd
     invoice(customers[2], "5000.00")  # a draft
     invoice(usd, "10.00", issued=at(TODAY), period=DECEMBER)
 
-    top = kpis.top_customers(EVERYONE, months, limit=10)
+    top = kpis.top_customers(EVERYONE, months[-1], limit=10)
 
     eur = [(row.name, row.amount) for row in top["EUR"]]
     assert eur[0] == ("Customer 11", D("890.00") + D("500.00"))
@@ -201,24 +201,31 @@ def test_top_customers_by_revenue_per_currency_without_tax_less_credit_notes(usd
     assert [(row.name, row.amount) for row in top["USD"]] == [("Globex Screening", D("10.00"))]
 
 
-def test_order_counts_per_status_with_open_and_overdue(eur):
-    upcoming = make_order(eur, created="2026-12-01 09:00")
+def test_order_counts_per_status_with_open_and_overdue(eur, usd):
+    upcoming = make_order(eur, created="2026-12-01 09:00", fee="100.10")
     Order.objects.filter(pk=upcoming.pk).update(due_date=TODAY + timedelta(days=1))
-    late = make_order(eur, created="2026-11-01 09:00", status=Order.Status.IN_PROGRESS)
+    late = make_order(eur, created="2026-11-01 09:00", status=Order.Status.IN_PROGRESS, fee="20.02")
     Order.objects.filter(pk=late.pk).update(due_date=TODAY - timedelta(days=1))
-    due_today = make_order(eur, created="2026-11-01 09:00", status=Order.Status.DOCUMENTS_PENDING)
+    due_today = make_order(eur, created="2026-11-01 09:00", status=Order.Status.DOCUMENTS_PENDING, fee="3.00")
     Order.objects.filter(pk=due_today.pk).update(due_date=TODAY)
-    old_done = make_order(eur, status=Order.Status.COMPLETED, ended="2026-02-01 10:00")
+    old_done = make_order(eur, status=Order.Status.COMPLETED, ended="2026-02-01 10:00", fee="999.00")
+    make_order(usd, created="2026-12-01 09:00", status=Order.Status.CANCELLED, ended="2026-12-02 10:00", fee="5.00")
+    usd_open = make_order(usd, created="2026-12-01 09:00", fee="7.50")
+    Order.objects.filter(pk=usd_open.pk).update(due_date=TODAY)
     Order.objects.filter(pk=old_done.pk).update(due_date=date(2026, 1, 10))  # ended: never overdue
 
     counts = kpis.order_counts(UserFactory(is_superuser=True), today=TODAY)
 
     assert counts.by_status == {
-        "started": 1,
+        "started": 2,
         "documents_pending": 1,
         "in_progress": 1,
         "completed": 1,
         "failed": 0,
-        "cancelled": 0,
+        "cancelled": 1,
     }
-    assert (counts.open, counts.overdue) == (3, 1)
+    assert (counts.open, counts.overdue) == (4, 1)
+    assert counts.open_fees == {"EUR": D("123.12"), "USD": D("7.50")}
+    # The orders open now are the orders open, by their timestamps, at the end of today.
+    today_only = order_kpis.unrealised_revenue(UserFactory(is_superuser=True), start=TODAY, end=TODAY)
+    assert {currency: figure.amount for currency, figure in today_only.items()} == counts.open_fees
