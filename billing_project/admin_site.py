@@ -3,6 +3,7 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.urls import path
+from django.utils.functional import SimpleLazyObject
 from unfold.sites import UnfoldAdminSite
 
 
@@ -15,6 +16,12 @@ class CountinghouseAdminSite(UnfoldAdminSite):
         # Customer portal users never open the back-office, whatever flags their account has.
         user = request.user
         return super().has_permission(request) and not hasattr(user, "portal_membership")
+
+    def get_app_list(self, request, app_label=None):
+        # Built only when read: every admin page's context asks for every app (`available_apps`) and the index
+        # for them again, to check each model's permissions and reverse its URLs, and neither the dashboard nor
+        # the sidebar (its own navigation, settings.UNFOLD) shows them.
+        return SimpleLazyObject(lambda: super(CountinghouseAdminSite, self).get_app_list(request, app_label))
 
     def autocomplete_view(self, request):
         # No stored text holds a NUL, and PostgreSQL refuses one in a query: such a search finds nothing.

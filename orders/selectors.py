@@ -12,6 +12,7 @@ from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, TextCho
 
 from accounts.models import User
 from accounts.roles import Role
+from billing_project import lookups  # noqa: F401  (registers __in_array)
 from billing_project.billing_time import billing_today
 from catalog.models import Partner
 from catalog.selectors import customer_list_for, deputy_grants, portal_customer_id
@@ -41,27 +42,67 @@ def order_grants(user: User) -> QuerySet[OrderUserObjectPermission]:
     )
 
 
-def order_list_for(user: User) -> QuerySet[Order]:
-    orders = Order.objects.all()
+class _Access(TextChoices):
+    NONE = "none"
+    PORTAL = "portal"  # their customer's orders
+    ALL = "all"
+    CUSTOMER_SUCCESS = "customer_success"  # their customers' (CSM or deputy) and those shared with them
+    SHARED = "shared"  # only those shared with them
+
+
+def _access(user: User) -> tuple[_Access, int | None]:
+    """Which orders `user` sees, and the portal user's customer id."""
     if not user.is_authenticated or not user.is_active:
-        return orders.none()
+        return _Access.NONE, None
     customer_id = portal_customer_id(user)
     if customer_id is not None:
-        return orders.filter(customer_id=customer_id)
+        return _Access.PORTAL, customer_id
     if user.is_superuser:
-        return orders
+        return _Access.ALL, None
     if not user.is_staff:
-        return orders.none()
-    shared = Q(Exists(order_grants(user)))
+        return _Access.NONE, None
     if user.shared_only:
-        return orders.filter(shared)
+        return _Access.SHARED, None
     roles = set(user.groups.values_list("name", flat=True))
     if roles & ROLES_SEEING_ALL_ORDERS:
-        return orders
+        return _Access.ALL, None
     if Role.CUSTOMER_SUCCESS in roles:
+        return _Access.CUSTOMER_SUCCESS, None
+    return _Access.SHARED, None
+
+
+def order_list_for(user: User) -> QuerySet[Order]:
+    return _orders_seen(user, *_access(user))
+
+
+def _orders_seen(user: User, access: _Access, customer_id: int | None) -> QuerySet[Order]:
+    orders = Order.objects.all()
+    if access == _Access.NONE:
+        return orders.none()
+    if access == _Access.PORTAL:
+        return orders.filter(customer_id=customer_id)
+    if access == _Access.ALL:
+        return orders
+    shared = Q(Exists(order_grants(user)))
+    if access == _Access.CUSTOMER_SUCCESS:
         deputy = Exists(deputy_grants(user, "customer_id"))
         return orders.filter(Q(customer__csm=user) | Q(deputy) | shared)
     return orders.filter(shared)
+
+
+def order_list_parts_for(user: User) -> list[QuerySet[Order]]:
+    """The orders of order_list_for(user) as disjoint parts that each read well alone, for sums and counts over
+    them: a Customer Success user's are the orders of their customers (by customer id, one array: an index scan)
+    and the orders shared with them of other customers. As one OR, PostgreSQL misjudges how many orders the
+    grants add and reads every order through an index (110 ms at 100,000 orders, against 20 ms for the parts)."""
+    access, customer_id = _access(user)
+    if access != _Access.CUSTOMER_SUCCESS:
+        return [_orders_seen(user, access, customer_id)]
+    customer_ids = list(customer_list_for(user).order_by().values_list("pk", flat=True))
+    return [
+        Order.objects.filter(customer_id__in_array=customer_ids),
+        Order.objects.filter(Exists(order_grants(user))).exclude(customer_id__in_array=customer_ids),
+    ]
 
 
 def order_may_see_money(user: User) -> bool:

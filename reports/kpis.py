@@ -41,7 +41,7 @@ from billing_project.money import round_amount
 from catalog.models import Customer
 from ledger.models import Account, CreditNote, Invoice, MonthlyGrandTotal, MonthlyTotal, TrailingRevenue
 from orders.models import Order
-from orders.selectors import order_list_for
+from orders.selectors import order_list_parts_for
 from usage.models import MonthlySummary, ServiceUsage
 from usage.selectors import visible_customer_ids
 
@@ -381,14 +381,16 @@ class OrderCounts:
 
 def order_counts(user: User, *, today: date) -> OrderCounts:
     """The user's orders per status, how many are open and how many of those are past their due date, and the
-    open ones' fees (one statement). Open by status is open by the timestamps (reports.order_kpis.open_at) at any
-    moment from now on: an open order has no end time, an ended one has it (a reopening clears it)."""
-    rows = (
-        order_list_for(user)
-        .order_by()
+    open ones' fees: a statement per part of the user's orders (orders.selectors.order_list_parts_for). Open by
+    status is open by the timestamps (reports.order_kpis.open_at) at any moment from now on: an open order has no
+    end time, an ended one has it (a reopening clears it)."""
+    rows = [
+        row
+        for orders in order_list_parts_for(user)
+        for row in orders.order_by()
         .values("status", "currency")
         .annotate(orders=Count("pk"), overdue=Count("pk", filter=Q(due_date__lt=today)), fees=Sum("fee"))
-    )
+    ]
     by_status = dict.fromkeys(Order.Status.values, 0)
     overdue_count = 0
     open_fees: Money = {}

@@ -10,7 +10,7 @@ from billing_project.errors import DomainError, NotAllowed
 from catalog.services import customer_deputy_add, customer_deputy_remove
 from catalog.tests.factories import CustomerFactory, PortalMembershipFactory
 from orders.models import OrderUserObjectPermission
-from orders.selectors import order_list_for
+from orders.selectors import order_list_for, order_list_parts_for
 from orders.services.orders import order_create
 from orders.services.sharing import order_share, order_unshare
 from orders.tests.factories import OrderTypeFactory
@@ -93,6 +93,27 @@ def test_who_sees_which_order(world, who):
     assert visible(world, who) == SEES[who]
     for name, order in world["orders"].items():  # one by one too, as a page or a download asks
         assert order_list_for(world["people"][who]).filter(pk=order.pk).exists() == (name in SEES[who])
+
+
+def parts(world, who: str) -> list[set[str]]:
+    names = {order.pk: name for name, order in world["orders"].items()}
+    found = order_list_parts_for(world["people"][who])
+    return [{names[pk] for pk in orders.values_list("pk", flat=True)} for orders in found]
+
+
+@pytest.mark.parametrize("who", SEES)
+def test_the_parts_for_sums_are_the_same_orders_each_once(world, who):
+    found = parts(world, who)
+    assert set().union(*found) == SEES[who]
+    assert sum(len(part) for part in found) == len(SEES[who])
+
+
+def test_a_csms_parts_hold_their_customers_orders_and_those_shared_with_them(world, admin_user):
+    order_share(actor=admin_user, order=world["orders"]["globex"], user=world["people"]["csm"])
+    order_share(actor=admin_user, order=world["orders"]["acme"], user=world["people"]["csm"])  # theirs already
+
+    assert parts(world, "csm") == [{"acme", "acme_2"}, {"globex"}]
+    assert visible(world, "csm") == {"acme", "acme_2", "globex"}
 
 
 def test_the_selector_reads_the_roles_once_and_the_orders_in_one_query(world, django_assert_max_num_queries):
