@@ -45,6 +45,12 @@ class Card:
     url: str
     empty: str = "None"
 
+    @property
+    def compact(self) -> bool:
+        """Whether a figure is too long for a quarter of a 1,280 px page in the large type (tens of millions with
+        their currency): the card then shows all its figures in the smaller one."""
+        return any(len(figure) > 15 for figure in self.figures)
+
 
 @dataclass(frozen=True)
 class Chart:

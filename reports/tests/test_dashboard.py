@@ -309,3 +309,21 @@ def test_query_count_does_not_grow_with_the_data(client, make_user, book, role, 
     with django_assert_max_num_queries(small):
         assert client.get(reverse("admin:index")).status_code == 200
     assert small <= 40
+
+
+def test_a_card_with_tens_of_millions_shows_its_figures_in_the_smaller_type(finance_user, client):
+    big = CustomerFactory(currency="EUR")
+    invoice(big, "52463290.51", issued=at(TODAY))
+    small = CustomerFactory(currency="USD")
+    invoice(small, "895.00", issued=at(TODAY))
+    client.force_login(finance_user)
+
+    with time_machine.travel(NOW, tick=False):
+        page = client.get(reverse("admin:index")).content.decode()
+
+    invoiced = page[page.index('data-kpi="invoiced-this-month"') :]
+    invoiced = invoiced[: invoiced.index("</a>")]
+    assert invoiced.count("dashboard-figure dashboard-figure-long") == 2  # both currencies, alike
+    assert "EUR\xa052,463,290.51" in invoiced
+    drafts = page[page.index('data-kpi="drafts-waiting"') :]
+    assert "dashboard-figure-long" not in drafts[: drafts.index("</a>")]
