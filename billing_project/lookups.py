@@ -12,7 +12,12 @@ from django.db.models import Field, ForeignObject, Lookup
 
 class InArray(Lookup):
     lookup_name = "in_array"
-    prepare_rhs = False
+
+    def get_prep_lookup(self):
+        if not isinstance(self.rhs, list | tuple | set | frozenset):
+            raise TypeError(f"__in_array takes a list, tuple or set, not {type(self.rhs).__name__}")
+        field = self.lhs.output_field
+        return [field.get_prep_value(value) for value in self.rhs]
 
     def as_sql(self, compiler, connection):
         values = list(self.rhs)

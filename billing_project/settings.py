@@ -116,7 +116,8 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # No JIT: the back-office's reads are short, and PostgreSQL compiles any statement it costs above 100,000 (a
     # scoped customer list, an IN list of a CSM's customers) for 10-15 ms, more than the statement itself takes.
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    database_options = DATABASES["default"].setdefault("OPTIONS", {})
+    database_options["options"] = f"{database_options.get('options', '')} -c jit=off".strip()
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",

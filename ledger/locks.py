@@ -15,7 +15,8 @@ holds (an approval that issues the invoice runs `invoice_issue`, which locks the
 7. a document sequence (a transaction numbers in one series);
 8. ledger accounts, by primary key: every posting locks them in `transaction_post`;
 9. the customer's monthly totals, then its trailing revenue, after the posting (ledger.services.monthly_totals);
-10. the monthly totals over every customer, shared between customers, in month order (the same module);
+10. the monthly totals over every customer, shared between customers, in month order (the same module: a
+    transaction adds to them once, after everything else of its customer's);
 11. the revenue by month and service, shared between customers, in key order (ledger.services.revenue_totals).
 
 Rows 2 to 5 and 9 belong to one customer and are locked only while its lock is held (but for an approval comment,

@@ -47,8 +47,8 @@ class Card:
 
     @property
     def compact(self) -> bool:
-        """Whether a figure is too long for a quarter of a 1,280 px page in the large type (tens of millions with
-        their currency): the card then shows all its figures in the smaller one."""
+        """Whether a figure is too long for a quarter of a 1,280 px page in the large type (a million or more, with
+        its currency and cents): the card then shows all its figures in the smaller one."""
         return any(len(figure) > 15 for figure in self.figures)
 
 

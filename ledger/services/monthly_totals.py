@@ -20,7 +20,7 @@ from collections import defaultdict
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from billing_project.billing_time import billing_zone
@@ -187,54 +187,71 @@ def write_monthly_totals(totals: dict[Key, dict[str, Decimal]], *, model=Monthly
     return len(totals)
 
 
-def write_trailing_revenue(totals: dict[Key, dict[str, Decimal]], *, model=TrailingRevenue) -> None:
-    """Write the windows of these monthly totals. `model` lets a migration pass its historical model."""
-    model.objects.bulk_create(
+def write_trailing_revenue(totals: dict[Key, dict[str, Decimal]]) -> None:
+    """Write the windows of these monthly totals."""
+    TrailingRevenue.objects.bulk_create(
         (
-            model(customer_id=customer_id, month=month, currency=currency, amount=amount)
+            TrailingRevenue(customer_id=customer_id, month=month, currency=currency, amount=amount)
             for (customer_id, month, currency), amount in sorted(trailing_revenue(totals).items())
         ),
         batch_size=5000,
     )
 
 
-def stored_monthly_totals(*, model=MonthlyTotal) -> dict[Key, dict[str, Decimal]]:
-    """Every monthly total as stored. `model` lets a migration pass its historical model."""
-    rows = model.objects.order_by().values_list("customer_id", "month", "currency", *FIELDS)
-    return {
-        (customer_id, month, currency): dict(zip(FIELDS, figures, strict=True))
-        for customer_id, month, currency, *figures in rows.iterator(5000)
-    }
-
-
-def write_grand_totals(totals: dict[Key, dict[str, Decimal]], *, model=MonthlyGrandTotal) -> int:
-    """Replace the grand totals with every customer's monthly totals (`totals`) added up; returns how many there
-    are now. `model` lets a migration pass its historical model."""
+def grand_totals(totals: dict[Key, dict[str, Decimal]]) -> dict[tuple[date, str], dict[str, Decimal]]:
+    """Monthly totals added up over their customers, {(month, currency): {field: amount}}."""
     grand: dict[tuple[date, str], dict[str, Decimal]] = defaultdict(lambda: dict.fromkeys(FIELDS, ZERO))
     for (_, month, currency), figures in totals.items():
         for field, amount in figures.items():
             grand[month, currency][field] += amount
-    model.objects.all().delete()
-    model.objects.bulk_create(
-        model(month=month, currency=currency, **figures) for (month, currency), figures in sorted(grand.items())
-    )
-    return len(grand)
+    return dict(grand)
+
+
+def _stored(customer_ids: list[int]) -> dict[Key, dict[str, Decimal]]:
+    rows = MonthlyTotal.objects.filter(customer_id__in=customer_ids).order_by()
+    return {
+        (customer_id, month, currency): dict(zip(FIELDS, figures, strict=True))
+        for customer_id, month, currency, *figures in rows.values_list("customer_id", "month", "currency", *FIELDS)
+    }
 
 
 @transaction.atomic
 def monthly_totals_rebuild(*, customer_ids: list[int] | None = None) -> int:
     """Recompute the monthly totals and trailing revenue of these customers (all when None) from their invoices,
-    credit notes, payments and refunds, under their locks, then the grand totals over every customer; returns how
-    many monthly totals these customers have now."""
+    credit notes, payments and refunds, and the grand totals with them; returns how many monthly totals these
+    customers have now.
+
+    Some customers: under their locks, and the grand totals change by the difference their rebuilt totals make,
+    locked in (month, currency) order like every writer's, so the other customers' writes meanwhile are kept.
+    Every customer: the three tables are locked against writers until the commit (PostgreSQL; SQLite has one
+    writer at a time), in the order the writers lock their rows, and rewritten."""
     if customer_ids is not None:
         lock_customers(customer_ids)
+        before = grand_totals(_stored(customer_ids))
         MonthlyTotal.objects.filter(customer_id__in=customer_ids).delete()
         TrailingRevenue.objects.filter(customer_id__in=customer_ids).delete()
     else:
+        _lock_tables(MonthlyTotal, TrailingRevenue, MonthlyGrandTotal)
         MonthlyTotal.objects.all().delete()
         TrailingRevenue.objects.all().delete()
+        MonthlyGrandTotal.objects.all().delete()
+        before = {}
     totals = computed_monthly_totals(customer_ids)
     count = write_monthly_totals(totals)
     write_trailing_revenue(totals)
-    write_grand_totals(stored_monthly_totals())
+    after = grand_totals(totals)
+    for month, currency in sorted({*before, *after}):
+        old = before.get((month, currency), dict.fromkeys(FIELDS, ZERO))
+        new = after.get((month, currency), dict.fromkeys(FIELDS, ZERO))
+        difference = {field: new[field] - old[field] for field in FIELDS if new[field] != old[field]}
+        if difference:
+            _add(MonthlyGrandTotal, {"month": month, "currency": currency}, difference)
     return count
+
+
+def _lock_tables(*models) -> None:
+    if connection.vendor != "postgresql":
+        return
+    tables = ", ".join(connection.ops.quote_name(model._meta.db_table) for model in models)
+    with connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {tables} IN SHARE ROW EXCLUSIVE MODE")

@@ -163,13 +163,26 @@ def test_the_rebuild_puts_back_what_went_wrong(customer):
     assert_kept()
 
 
-def test_the_rebuild_puts_back_the_windows_and_the_grand_totals(customer):
+def test_a_rebuild_of_some_customers_moves_the_grand_totals_by_their_difference_only(customer):
+    other = CustomerFactory(currency="EUR")
     issued(customer, "100.00")
     payment_record(actor=None, customer=customer, amount=D("5.00"), received_at=RECEIVED, bank_reference="B1")
+    payment_record(actor=None, customer=other, amount=D("9.00"), received_at=RECEIVED, bank_reference="B2")
+    # The customer's November went wrong, and the grand total with it; its window of October too.
+    MonthlyTotal.objects.filter(customer=customer, month=NOVEMBER).update(received=D("999.00"))
+    MonthlyGrandTotal.objects.filter(month=NOVEMBER, currency="EUR").update(received=D("1008.00"))
     TrailingRevenue.objects.filter(customer=customer, month=OCTOBER).update(amount=D("1.00"))
-    MonthlyGrandTotal.objects.filter(month=NOVEMBER).delete()
 
     monthly_totals_rebuild(customer_ids=[customer.pk])
+    assert_kept()
+    assert stored_grand_totals()[NOVEMBER, "EUR"]["received"] == D("14.00")
+
+    # What the others' writes put in the grand totals is theirs: the rebuild of one customer leaves it alone
+    # (another customer's payment may commit meanwhile); the rebuild of every customer rewrites it.
+    MonthlyGrandTotal.objects.filter(month=NOVEMBER, currency="EUR").update(received=D("20.00"))
+    monthly_totals_rebuild(customer_ids=[customer.pk])
+    assert stored_grand_totals()[NOVEMBER, "EUR"]["received"] == D("20.00")
+    call_command("rebuild_ledger_monthly_totals")
     assert_kept()
 
 
