@@ -35,6 +35,12 @@ def billing_today() -> date:
     return timezone.localdate(timezone=billing_zone())
 
 
+def add_months(month: date, count: int) -> date:
+    """The first day of the month `count` months after `month`'s (before it, when negative)."""
+    index = month.year * 12 + month.month - 1 + count
+    return date(index // 12, index % 12 + 1, 1)
+
+
 def day_start(day: date) -> datetime:
     """The first moment of a day in the billing time zone."""
     return datetime.combine(day, time.min, tzinfo=billing_zone())

@@ -36,7 +36,7 @@ from django.db.models.functions import RowNumber
 
 from accounts.models import User
 from billing_project import lookups  # noqa: F401  (registers __in_array)
-from billing_project.billing_time import day_start
+from billing_project.billing_time import add_months, day_start
 from billing_project.money import round_amount
 from catalog.models import Customer
 from ledger.models import Account, CreditNote, Invoice, MonthlyGrandTotal, MonthlyTotal, TrailingRevenue
@@ -74,11 +74,6 @@ def scope_for(user: User) -> Scope:
 
 def month_start(day: date) -> date:
     return day.replace(day=1)
-
-
-def add_months(month: date, count: int) -> date:
-    index = month.year * 12 + month.month - 1 + count
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def last_months(today: date, count: int = 12) -> list[date]:

@@ -23,7 +23,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.db.models import F
 
-from billing_project.billing_time import billing_zone
+from billing_project.billing_time import add_months, billing_zone
 from catalog.locks import lock_customers
 from ledger.models import CreditNote, Invoice, MonthlyGrandTotal, MonthlyTotal, Payment, Refund, TrailingRevenue
 
@@ -32,11 +32,6 @@ ZERO = Decimal("0.00")
 WINDOW = 12  # months of trailing revenue
 
 Key = tuple[int, date, str]  # customer id, month, currency
-
-
-def add_months(month: date, count: int) -> date:
-    index = month.year * 12 + month.month - 1 + count
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def windows_holding(month: date) -> list[date]:
