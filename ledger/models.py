@@ -695,19 +695,15 @@ class Adjustment(models.Model):
         return f"Adjustment of {money_text(self.amount, self.currency)} for {self.customer.name}"
 
 
-class MonthlyTotal(models.Model):
-    """A customer's money of one month in the billing time zone, kept in the same database transaction as the
-    rows it sums (ledger.services.monthly_totals): what the dashboard reads instead of every invoice and payment.
+class MonthFigures(models.Model):
+    """A month's money in the billing time zone (ledger.services.monthly_totals.FIELDS):
 
     - invoiced: totals (tax included) of the invoices issued in the month; credited: of the credit notes issued in it;
     - received: payments received in it; refunded: refunds paid in it;
     - revenue: subtotals of the issued invoices that bill the month (their period; order invoices: the month they
       were issued); revenue_credited: subtotals of the credit notes on those invoices, in the invoice's month.
-
-    Rebuilt from those rows by `manage.py rebuild_ledger_monthly_totals` (ledger.services.monthly_totals).
     """
 
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+", db_index=False)
     month = models.DateField(help_text="First day of the month.")
     currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
     invoiced = balance_field(default=ZERO)
@@ -718,30 +714,34 @@ class MonthlyTotal(models.Model):
     revenue_credited = balance_field(default=ZERO)
 
     class Meta:
+        abstract = True
+
+
+class MonthlyTotal(MonthFigures):
+    """A customer's month (MonthFigures), kept in the same database transaction as the rows it sums
+    (ledger.services.monthly_totals): what the dashboard reads instead of every invoice and payment. Rebuilt from
+    those rows by `manage.py rebuild_ledger_monthly_totals` (ledger.services.monthly_totals).
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+", db_index=False)
+
+    class Meta:
         ordering = ["-month", "customer"]
         constraints = [
             models.UniqueConstraint(fields=["customer", "month", "currency"], name="monthly_total_unique"),
         ]
-        # Every customer's months (Finance): by month; a CSM's customers: the unique index, customer first.
+        # By month (what Finance's dashboard read before MonthlyGrandTotal); a CSM's customers: the unique index,
+        # customer first.
         indexes = [models.Index(fields=["month"], name="monthly_total_month_idx")]
 
     def __str__(self) -> str:
         return f"{self.customer_id} {self.month:%Y-%m} {self.currency}"
 
 
-class MonthlyGrandTotal(models.Model):
+class MonthlyGrandTotal(MonthFigures):
     """Every customer's monthly totals added up, per month and currency: what the dashboard reads for a user who
     sees every customer, a few rows instead of a row per customer and month. Kept with the customers' monthly
     totals (ledger.services.monthly_totals), in the same transaction; rebuilt from them."""
-
-    month = models.DateField(help_text="First day of the month.")
-    currency = models.CharField(max_length=3, choices=money.CURRENCY_CHOICES)
-    invoiced = balance_field(default=ZERO)
-    credited = balance_field(default=ZERO)
-    received = balance_field(default=ZERO)
-    refunded = balance_field(default=ZERO)
-    revenue = balance_field(default=ZERO)
-    revenue_credited = balance_field(default=ZERO)
 
     class Meta:
         ordering = ["-month", "currency"]
