@@ -4,6 +4,7 @@ from rest_framework.test import APIClient
 
 from accounts.roles import Role
 from accounts.tests.factories import UserFactory
+from billing_project.celery import app as celery_app
 from catalog.tests.factories import PortalMembershipFactory
 
 
@@ -64,3 +65,13 @@ def client_for(api_client):
         return api_client
 
     return sign_in
+
+
+@pytest.fixture
+def eager_celery():
+    """Tasks run in this process, as a worker runs them (no request, nobody signed in), whatever the broker; the
+    real worker's tests start one (ledger/tests/test_worker.py)."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous

@@ -36,6 +36,13 @@ out one task per customer to a real Celery worker of N processes, timed until th
 With --approval-share S, a share S of the customers need approval (rule "cs_or_sales"): month-end then
 submits their bills (approvals.services.approval_submit_many, one batch per chunk). By default none do, and no customer
 has auto_issue: the run makes drafts only, PDFs apart.
+With --auto-issue every customer's bills are issued at once (auto_issue, issue 15's measure): the run takes the
+numbers, posts the charges and adds the running totals a chunk at a time (ledger.services.invoices.invoices_issue)
+and leaves each chunk's PDFs to a task after commit; with --einvoices every customer also receives Factur-X, so
+each invoice's UBL and CII are made and checked in the run and made again, with the PDF, by that task. The tasks
+go to Redis (REDIS_URL, default redis://127.0.0.1:6379/9); once the run has finished, the time until a worker of
+2 processes (the --worker one, or one started then) has stored every invoice's files is timed apart, and the
+files are counted.
 Children and in-process steps run under --timeout seconds each.
 """
 
@@ -54,6 +61,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -110,6 +118,8 @@ def build_catalog(
     approval_share: float = 0.0,
     price_changes: float = 0.2,
     tiered_share: float = 0.0,
+    auto_issue: bool = False,
+    einvoices: bool = False,
 ) -> dict[str, list[int]]:
     """Services, customers, agreements and books in bulk; returns each client id's service indexes.
 
@@ -151,7 +161,9 @@ def build_catalog(
                     street_line1=f"{number} Market Street",
                     postal_code=f"{1000 + number % 9000}",
                     city="Exampletown",
+                    country="GB" if currency == "EUR" else "US",
                     billing_email=f"ap@customer{number:05d}.example",
+                    einvoice_delivery="facturx" if einvoices else "pdf",
                     currency=currency,
                     start_date=YEAR_START,
                 )
@@ -230,6 +242,7 @@ def build_catalog(
                     tax_exempt=customer.currency != "EUR",
                     tax_exempt_reason="" if customer.currency == "EUR" else "Outside the EU VAT area (reverse charge)",
                     payment_terms_days=rnd.choice((14, 30)),
+                    auto_issue=auto_issue,
                     approval_rule=BillingConfig.ApprovalRule.CS_OR_SALES
                     if approval_share and rnd.random() < approval_share
                     else BillingConfig.ApprovalRule.NONE,
@@ -421,19 +434,25 @@ def run_month_end(period: date, *, timeout: float, profile: bool) -> dict:
         out.write("\n--- by own time ---\n")
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(30)
         profile_text = out.getvalue()
-    return {"run": run, "seconds": elapsed, "queries": queries, "phases": phases, "profile": profile_text}
+    return {
+        "run": run,
+        "seconds": elapsed,
+        "queries": queries,
+        "phases": phases,
+        "profile": profile_text,
+        "documents": None,
+    }
 
 
-def run_month_end_on_worker(url: str, period: date, *, timeout: float, concurrency: int) -> dict:
-    """The scheduled path: month_end_task on Redis, fanned out one task per customer to a real worker
-    (prefork, `concurrency` processes, as the Procfile runs it); timed from sending the task until the run
-    is marked finished."""
+@contextmanager
+def celery_worker(url: str, concurrency: int, timeout: float, *, purge: bool = True):
+    """A real worker (prefork, `concurrency` processes, as the Procfile runs it), answering; the queue emptied
+    first when `purge`."""
     from billing_project.celery import app as celery_app
-    from ledger.models import BillingRun
-    from ledger.tasks import month_end_task
 
-    celery_app.control.purge()
-    hostname = f"bench-month-end-{os.getpid()}@localhost"
+    if purge:
+        celery_app.control.purge()
+    hostname = f"bench-month-end-{os.getpid()}-{time.monotonic_ns()}@localhost"
     env = {**django_env(url), "REDIS_URL": os.environ["REDIS_URL"], "DATABASE_CONN_MAX_AGE": "60"}
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "billing_project", "worker", f"--concurrency={concurrency}",
@@ -441,10 +460,25 @@ def run_month_end_on_worker(url: str, period: date, *, timeout: float, concurren
         cwd=Path(__file__).resolve().parent.parent, env=env,
     )  # fmt: skip
     try:
-        with time_limit(timeout, f"month-end {period:%Y-%m} on the worker"):
+        with time_limit(timeout, "starting the worker"):
             while not celery_app.control.ping(destination=[hostname], timeout=0.5):
                 if worker.poll() is not None:
                     raise RuntimeError(f"the worker exited with {worker.returncode}")
+        yield
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+
+
+def run_month_end_on_worker(url: str, period: date, *, timeout: float, concurrency: int, documents: bool) -> dict:
+    """The scheduled path: month_end_task on Redis, fanned out one task per batch of customers to a real worker,
+    timed from sending the task until the run is marked finished; with `documents`, then until every invoice it
+    issued has its files."""
+    from ledger.models import BillingRun
+    from ledger.tasks import month_end_task
+
+    with celery_worker(url, concurrency, timeout):
+        with time_limit(timeout, f"month-end {period:%Y-%m} on the worker"):
             started = time.perf_counter()
             month_end_task.delay(period.isoformat())
             while True:
@@ -453,10 +487,42 @@ def run_month_end_on_worker(url: str, period: date, *, timeout: float, concurren
                     break
                 time.sleep(0.1)
             elapsed = time.perf_counter() - started
-    finally:
-        worker.terminate()
-        worker.wait(timeout=60)
-    return {"run": run, "seconds": elapsed, "queries": None, "phases": None, "profile": "", "worker": concurrency}
+        stored = wait_for_documents(period, timeout) if documents else None
+    return {
+        "run": run,
+        "seconds": elapsed,
+        "queries": None,
+        "phases": None,
+        "profile": "",
+        "worker": concurrency,
+        "documents": stored,
+    }
+
+
+def wait_for_documents(period: date, timeout: float) -> dict:
+    """Seconds until every invoice issued for `period` has its PDF stored (the tasks after each batch), and the
+    files counted."""
+    from ledger.models import Invoice
+
+    issued = Invoice.objects.filter(period=period, kind=Invoice.Kind.USAGE, number__isnull=False)
+    with time_limit(timeout, f"the files of {period:%Y-%m}"):
+        started = time.perf_counter()
+        while issued.filter(pdf="").exists():
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - started
+    return {
+        "seconds": elapsed,
+        "issued": issued.count(),
+        "pdf": issued.exclude(pdf="").count(),
+        "ubl": issued.exclude(einvoice="").count(),
+        "facturx": issued.exclude(facturx="").count(),
+    }
+
+
+def documents_on_worker(url: str, period: date, *, timeout: float, concurrency: int = 2) -> dict:
+    """The files a run in this process left to tasks on Redis, made by a worker started now."""
+    with celery_worker(url, concurrency, timeout, purge=False):
+        return wait_for_documents(period, timeout)
 
 
 def check(period: date) -> dict:
@@ -465,6 +531,7 @@ def check(period: date) -> dict:
 
     from ledger.models import Invoice, InvoiceItem
     from ledger.services.month_end import billable_customer_ids
+    from ledger.services.reconciliation import ledger_differences
     from usage.report_selectors import usage_month_report
 
     invoices = Invoice.objects.filter(period=period, kind=Invoice.Kind.USAGE)
@@ -481,6 +548,7 @@ def check(period: date) -> dict:
         "report_quantity": sum((row.quantity for row in report), Decimal(0)),
         "report_amount": sum((row.amount for row in report), Decimal(0)),
         "invoiced_subtotal": invoices.aggregate(total=Sum("subtotal"))["total"] or Decimal(0),
+        "differences": len(ledger_differences()[0]),
     }
 
 
@@ -511,9 +579,15 @@ def main() -> None:
         default=0.0,
         help="share of the pairs without a mid-month price change priced graduated, volume or package (in turn)",
     )
+    parser.add_argument("--auto-issue", action="store_true", help="every customer's bills issued at once")
+    parser.add_argument(
+        "--einvoices", action="store_true", help="with --auto-issue: every customer receives Factur-X e-invoices"
+    )
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed to each step")
     args = parser.parse_args()
-    if args.worker:
+    if args.einvoices and not args.auto_issue:
+        parser.error("--einvoices needs --auto-issue: e-invoices are made at issue")
+    if args.worker or args.auto_issue:
         os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
 
     whole, load_before = time.perf_counter(), load_average()
@@ -523,7 +597,7 @@ def main() -> None:
         fresh_database("postgres", timeout=args.timeout, seed=False) as url,
     ):
         os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"  # approval notices
-        setup_django(url)
+        setup_django(url, media_root=str(Path(workdir) / "media"))
         with time_limit(args.timeout, "building the catalog"):
             started = time.perf_counter()
             priced = build_catalog(
@@ -531,6 +605,8 @@ def main() -> None:
                 seed=args.seed,
                 approval_share=args.approval_share,
                 tiered_share=args.tiered_share,
+                auto_issue=args.auto_issue,
+                einvoices=args.einvoices,
             )
             print(f"  in {time.perf_counter() - started:.1f} s", flush=True)
         imports = {}
@@ -562,9 +638,13 @@ def main() -> None:
         for period in (SMALL_PERIOD, BIG_PERIOD):
             print(f"month-end {period:%Y-%m} …", flush=True)
             if args.worker and period == BIG_PERIOD:
-                result = run_month_end_on_worker(url, period, timeout=args.timeout, concurrency=args.worker)
+                result = run_month_end_on_worker(
+                    url, period, timeout=args.timeout, concurrency=args.worker, documents=args.auto_issue
+                )
             else:
                 result = run_month_end(period, timeout=args.timeout, profile=args.profile and period == BIG_PERIOD)
+                if args.auto_issue:
+                    result["documents"] = documents_on_worker(url, period, timeout=args.timeout)
             results[period].update(result)
             results[period]["check"] = check(period)
             print(f"  {results[period]['seconds']:.1f} s", flush=True)
@@ -604,7 +684,7 @@ def main() -> None:
         print(
             f"  run {run.pk}: status {run.status}, {run.invoices_created:,} made, {run.already_invoiced:,} already "
             f"invoiced, {run.nothing_to_bill:,} with nothing to bill, {run.invoices_submitted:,} submitted for "
-            f"approval, failures {len(run.failures)}; "
+            f"approval, {run.invoices_issued:,} issued, failures {len(run.failures)}; "
             f"as the command prints it: {(run.finished_at - run.started_at).total_seconds():.1f} s"
         )
         same = checked["recorded_quantity"] == checked["report_quantity"]
@@ -616,6 +696,12 @@ def main() -> None:
             f"({'equal' if billed else 'DIFFERENT'}); every billable customer has an "
             f"invoice or nothing to bill: {checked['invoices'] + run.nothing_to_bill == checked['billable']}"
         )
+        if documents := result["documents"]:
+            print(
+                f"  files, made by tasks after the run: {documents['seconds']:.1f} s after it finished, on a worker "
+                f"of 2 processes: {documents['pdf']:,} PDFs, {documents['ubl']:,} UBL and {documents['facturx']:,} "
+                f"Factur-X for {documents['issued']:,} issued invoices; ledger differences: {checked['differences']}"
+            )
         queries, phases = result["queries"], result["phases"]
         if queries is not None:  # on a worker, statements and phases are another process's
             print(f"  statements by kind: {dict(queries.by_kind.most_common())}")

@@ -322,6 +322,10 @@ CELERY_BEAT_SCHEDULE = {
     "month-end": {"task": "ledger.tasks.month_end_task", "schedule": crontab(minute=0, hour=6, day_of_month=1)},
     "mark-overdue": {"task": "ledger.tasks.mark_overdue_task", "schedule": crontab(minute=0, hour=9)},
     "payment-reminders": {"task": "ledger.tasks.send_reminders_task", "schedule": crontab(minute=0, hour=9)},
+    "store-missing-documents": {
+        "task": "ledger.tasks.store_missing_documents_task",
+        "schedule": crontab(minute="*/15"),
+    },
     "reconcile-ledger": {
         "task": "ledger.tasks.reconcile_ledger_task",
         "schedule": crontab(minute=0, hour=2, day_of_week="sunday"),

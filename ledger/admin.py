@@ -182,6 +182,9 @@ class ServiceWrittenAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
         return False
 
 
+DOCUMENTS_BEING_MADE = "Being made"  # an invoice month-end issued, its files made by a task after the batch
+
+
 class EinvoiceDownloadsMixin:
     """Links to an issued document's stored e-invoices (UBL, Factur-X) and the page that serves them, to whoever
     may see the document (get_object scopes it)."""
@@ -569,7 +572,7 @@ class InvoiceAdmin(
     @display(description="PDF")
     def pdf_file(self, invoice: Invoice) -> str:
         if not invoice.pdf:
-            return "—"
+            return DOCUMENTS_BEING_MADE if invoice.number else "—"
         return format_html(
             '<a href="{}" class="text-primary-600">{}.pdf</a>',
             reverse("admin:ledger_invoice_download_pdf", args=[invoice.pk]),
@@ -584,7 +587,8 @@ class InvoiceAdmin(
     def download_pdf(self, request, object_id):
         invoice = self._invoice(request, object_id)
         if not invoice.pdf:
-            self.message_user(request, f"{str(invoice)} is not issued yet: it has no PDF.", messages.WARNING)
+            waiting = "its PDF is being made, within minutes of its issue" if invoice.number else "it is not issued yet"
+            self.message_user(request, f"{invoice}: {waiting}.", messages.WARNING)
             return redirect(change_url(invoice))
         return pdf_download(invoice.pdf, f"{invoice.number}.pdf")
 

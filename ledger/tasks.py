@@ -8,7 +8,7 @@ from django.conf import settings
 from accounts.models import User
 from catalog.models import Customer
 from ledger.models import BillingRun
-from ledger.services import month_end, receivables, reconciliation
+from ledger.services import invoices, month_end, receivables, reconciliation
 
 
 @shared_task
@@ -50,3 +50,16 @@ def send_reminders_task() -> int:
 @shared_task
 def reconcile_ledger_task() -> int:
     return reconciliation.ledger_reconcile().pk
+
+
+@shared_task(ignore_result=True)
+def invoice_documents_task(invoice_ids: list[int], send: bool = True, actor_id: int | None = None) -> None:
+    """The files of a batch of invoices month-end issued, made and stored, then each emailed."""
+    actor = User.objects.filter(pk=actor_id).first() if actor_id else None
+    invoices.invoice_documents_store(invoice_ids=invoice_ids, actor=actor, send=send)
+
+
+@shared_task
+def store_missing_documents_task() -> int:
+    """Files of issued invoices whose task was lost (a broker down at the moment of issue), made and stored."""
+    return invoices.invoice_documents_store_missing()

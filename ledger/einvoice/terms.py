@@ -137,13 +137,15 @@ def _day(moment) -> date:
     return timezone.localtime(moment, billing_zone()).date()
 
 
-def _unit_codes(items: list[InvoiceItem]) -> dict[int, str]:
-    ids = {item.service_id for item in items if item.service_id}
-    return dict(Service.objects.filter(pk__in=ids).values_list("pk", "unit_code")) if ids else {}
+def service_unit_codes() -> dict[int, str]:
+    """Every service's unit code (BT-130) by service id: a few rows, read once for many documents."""
+    return dict(Service.objects.values_list("pk", "unit_code"))
 
 
-def _item_lines(items: list[InvoiceItem]) -> list[Line]:
-    unit_codes = _unit_codes(items)
+def _item_lines(items: list[InvoiceItem], unit_codes: dict[int, str] | None = None) -> list[Line]:
+    if unit_codes is None:
+        ids = {item.service_id for item in items if item.service_id}
+        unit_codes = dict(Service.objects.filter(pk__in=ids).values_list("pk", "unit_code")) if ids else {}
     lines = []
     for item in items:
         if item.source == InvoiceItem.Source.FEE:
@@ -315,8 +317,15 @@ def _document(
     )
 
 
-def invoice_terms(invoice: Invoice, *, pdf: bytes | None = None) -> Document:
-    """The issued invoice's business terms, its PDF as an attachment when given."""
+def invoice_terms(
+    invoice: Invoice,
+    *,
+    pdf: bytes | None = None,
+    items: list[InvoiceItem] | None = None,
+    unit_codes: dict[int, str] | None = None,
+) -> Document:
+    """The issued invoice's business terms, its PDF as an attachment when given. `items` and `unit_codes`
+    (`service_unit_codes`) are read when not given."""
     return _document(
         credit=False,
         number=invoice.number,
@@ -324,7 +333,7 @@ def invoice_terms(invoice: Invoice, *, pdf: bytes | None = None) -> Document:
         due_date=invoice.due_date,
         note="",
         invoice=invoice,
-        lines=_item_lines(list(invoice.items.all())),
+        lines=_item_lines(list(invoice.items.all()) if items is None else items, unit_codes),
         subtotal=invoice.subtotal,
         tax=invoice.tax,
         total=invoice.total,

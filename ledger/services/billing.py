@@ -1,5 +1,6 @@
 """Billing configurations and document numbers."""
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -52,6 +53,18 @@ def billing_config_for(customer: Customer) -> BillingConfig:
         return BillingConfig.objects.get(customer=customer)
 
 
+def billing_configs_for(customers: Iterable[Customer]) -> dict[int, BillingConfig]:
+    """The configurations of these customers by customer id, read together (`billing_config_for`)."""
+    customers = {customer.pk: customer for customer in customers}
+    configs = {config.customer_id: config for config in BillingConfig.objects.filter(customer_id__in=customers)}
+    for pk, customer in customers.items():
+        if pk in configs:
+            configs[pk].customer = customer
+        else:
+            configs[pk] = billing_config_for(customer)
+    return configs
+
+
 @transaction.atomic
 def billing_config_update(*, actor: User | None, customer: Customer, **changes: Any) -> BillingConfig:
     config = lock_billing_config(billing_config_for(customer))
@@ -68,8 +81,14 @@ def billing_config_update(*, actor: User | None, customer: Customer, **changes: 
 
 def next_document_number(series: str) -> str:
     """Take the next number of a series in this year, under a lock held until commit: numbers are gapless."""
+    return next_document_numbers(series, 1)[0]
+
+
+def next_document_numbers(series: str, count: int) -> list[str]:
+    """Take the next `count` numbers of a series in this year, in order (`next_document_number`)."""
     year = billing_today().year
     sequence = lock_document_sequence(series, year)
-    sequence.last_number += 1
+    first = sequence.last_number + 1
+    sequence.last_number += count
     sequence.save(update_fields=["last_number"])
-    return f"{series}-{year}-{sequence.last_number:06d}"
+    return [f"{series}-{year}-{number:06d}" for number in range(first, sequence.last_number + 1)]

@@ -7,7 +7,7 @@ migration 0006 hold only open invoices and rows with credit left).
 """
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
 from django.db.models import Model, Q, QuerySet
@@ -74,6 +74,17 @@ def available_credit(customer: Customer) -> Decimal:
         ),
         ZERO,
     )
+
+
+def customers_with_credit(customer_ids: Iterable[int]) -> set[int]:
+    """Those of these customers with credit to spend (an unallocated payment or credit-note excess)."""
+    customer_ids = list(customer_ids)
+    return {
+        *Payment.objects.filter(customer_id__in=customer_ids, unallocated__gt=0).values_list("customer_id", flat=True),
+        *CreditNote.objects.filter(customer_id__in=customer_ids, unallocated__gt=0).values_list(
+            "customer_id", flat=True
+        ),
+    }
 
 
 def apply_customer_credit(*, customer: Customer, actor: User | None) -> list[Allocation]:

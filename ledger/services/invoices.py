@@ -1,6 +1,7 @@
 """Invoices: drafts from rated usage, manual lines, issue, cancel, credit notes (DESIGN.md, "Invoices")."""
 
 import calendar
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,26 +18,28 @@ from simple_history.utils import bulk_create_with_history
 from accounts.models import User
 from billing_project import formatting, money
 from billing_project.billing_time import billing_today, check_booking_day
+from billing_project.bulk import history_record_changed, update_rows
 from billing_project.errors import Conflict, DomainError
 from billing_project.money import check_bound, round_amount
 from catalog.models import Customer, EinvoiceDelivery, Service
 from ledger.approval import invoice_approval_rule
 from ledger.credit_shares import credit_shares, reconcile
 from ledger.einvoice.cii import cii_problems, cii_xml, facturx_pdf
-from ledger.einvoice.terms import Document, credit_note_terms, invoice_terms
+from ledger.einvoice.terms import Document, credit_note_terms, invoice_terms, service_unit_codes
 from ledger.einvoice.ubl import ubl_problems, ubl_xml
-from ledger.locks import lock_customer, lock_invoice
+from ledger.locks import lock_customer, lock_invoice, lock_invoices
 from ledger.models import BillingConfig, CreditNote, Invoice, InvoiceItem, Transaction
 from ledger.pdf import render_credit_note_pdf, render_invoice_pdf
-from ledger.services.billing import CREDIT_NOTE_SERIES, INVOICE_SERIES, billing_config_for, next_document_number
-from ledger.services.credit import apply_customer_credit
-from ledger.services.journal import (
-    Entry,
-    receivable_account,
-    revenue_account,
-    tax_account,
-    transaction_post,
+from ledger.services.billing import (
+    CREDIT_NOTE_SERIES,
+    INVOICE_SERIES,
+    billing_config_for,
+    billing_configs_for,
+    next_document_number,
+    next_document_numbers,
 )
+from ledger.services.credit import apply_customer_credit, customers_with_credit
+from ledger.services.journal import Chart, Entry, Posting, receivable_account, transaction_post, transactions_post
 from ledger.services.monthly_totals import monthly_totals_on_credit_note, monthly_totals_on_issue
 from ledger.services.revenue_totals import revenue_totals_on_credit_note, revenue_totals_on_issue
 from ledger.vat import VatTreatment, vat_treatment
@@ -44,6 +47,7 @@ from usage.rating import RatedLine
 from usage.report_selectors import COMMITMENT_TOP_UP, UsageReportRow, usage_month_report
 
 ZERO = Decimal("0.00")
+logger = logging.getLogger(__name__)
 
 
 class InvoiceNotEditable(Conflict):
@@ -406,95 +410,6 @@ def invoice_cancel(*, actor: User | None, invoice: Invoice) -> Invoice:
     return invoice
 
 
-ISSUABLE = {Invoice.Status.DRAFT, Invoice.Status.APPROVED}
-
-
-def _revenue_entries(invoice: Invoice, items: Iterable[InvoiceItem], *, reverse: bool) -> list[Entry]:
-    """Revenue per service category and the tax, on the side a charge (or, reversed, a credit) puts them."""
-    by_category: dict[str, Decimal] = defaultdict(Decimal)
-    tax = ZERO
-    categories = dict(Service.objects.values_list("pk", "category"))
-    for item in items:
-        by_category[categories.get(item.service_id, Service.Category.OTHER)] += item.amount
-        tax += item.tax_amount
-    entries = []
-    for category, amount in sorted(by_category.items()):
-        if amount == 0:
-            continue
-        credit_revenue = (amount > 0) != reverse
-        account = revenue_account(category, invoice.currency)
-        entries.append(Entry(account, credit=abs(amount)) if credit_revenue else Entry(account, debit=abs(amount)))
-    if tax:
-        account = tax_account(invoice.currency)
-        entries.append(Entry(account, debit=tax) if reverse else Entry(account, credit=tax))
-    return entries
-
-
-@transaction.atomic
-def invoice_issue(*, actor: User | None, invoice: Invoice, send: bool = True) -> Invoice:
-    """Give the next number, post the charge, set any customer credit against it, render the PDF once and
-    email it after commit. Issuing an issued invoice again changes nothing."""
-    invoice = lock_invoice(invoice)
-    if invoice.status not in ISSUABLE:
-        if invoice.number:
-            return invoice
-        raise InvoiceNotEditable(
-            f"Invoice {invoice} is {invoice.get_status_display().lower()}; "
-            "only a draft or an approved invoice is issued."
-        )
-    if invoice.total < 0:
-        raise DomainError("An invoice's total cannot be negative; credit the customer with a credit note instead.")
-    if invoice.status == Invoice.Status.DRAFT and invoice_approval_rule(invoice).steps:
-        raise InvoiceNotEditable(
-            f"Invoice {invoice} needs approval ({invoice_approval_rule(invoice).label}) before it is issued; "
-            "submit it for approval.",
-            code="approval_required",
-        )
-    items = list(invoice.items.all())
-    config = billing_config_for(invoice.customer)
-    refuse_nothing_to_bill(invoice, config)
-    draft_name = str(invoice)  # a refusal names the draft: its number is not taken
-    issued_at = timezone.now()
-    invoice.number = next_document_number(INVOICE_SERIES)
-    invoice.issued_at = issued_at
-    invoice.due_date = billing_today() + timedelta(days=config.payment_terms_days)
-    invoice.status = Invoice.Status.ISSUED
-    if invoice.total > 0:
-        transaction_post(
-            kind=Transaction.Kind.CHARGE,
-            entries=[
-                Entry(receivable_account(invoice.customer), debit=invoice.total),
-                *_revenue_entries(invoice, items, reverse=False),
-            ],
-            description=f"Invoice {invoice.number}, {period_label(invoice.period)}",
-            reference=invoice.number,
-            customer=invoice.customer,
-            source=invoice,
-            actor=actor,
-            idempotency_key=f"invoice-issue:{invoice.pk}",
-        )
-    else:
-        invoice.status = Invoice.Status.PAID
-        invoice.paid_at = issued_at
-    pdf = render_invoice_pdf(invoice, items, config)
-    einvoices = _einvoices(  # checked before anything is stored
-        invoice.customer, lambda: invoice_terms(invoice, pdf=pdf), pdf, what=draft_name
-    )
-    invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(pdf), save=False)
-    if einvoices is not None:
-        invoice.einvoice.save(f"{invoice.number}.xml", ContentFile(einvoices.ubl), save=False)
-        invoice.facturx.save(f"{invoice.number}-facturx.pdf", ContentFile(einvoices.facturx), save=False)
-    _save(invoice, actor)
-    monthly_totals_on_issue(invoice)
-    revenue_totals_on_issue(invoice, items)
-    apply_customer_credit(customer=invoice.customer, actor=actor)
-    if send:
-        # robust: a mail server failure must not turn an issued invoice into an error page; it can be sent again.
-        transaction.on_commit(lambda: send_invoice_email(invoice_id=invoice.pk), robust=True)
-    invoice.refresh_from_db()
-    return invoice
-
-
 class EinvoiceInvalid(Conflict):
     code = "einvoice_invalid"
 
@@ -505,21 +420,248 @@ class Einvoices:
     facturx: bytes  # the PDF with the CII XML embedded
 
 
+ISSUABLE = {Invoice.Status.DRAFT, Invoice.Status.APPROVED}
+
+
+def _revenue_entries(
+    invoice: Invoice, items: Iterable[InvoiceItem], *, reverse: bool, chart: Chart | None = None
+) -> list[Entry]:
+    """Revenue per service category and the tax, on the side a charge (or, reversed, a credit) puts them."""
+    chart = chart or Chart()
+    by_category: dict[str, Decimal] = defaultdict(Decimal)
+    tax = ZERO
+    for item in items:
+        by_category[chart.category_of(item.service_id)] += item.amount
+        tax += item.tax_amount
+    entries = []
+    for category, amount in sorted(by_category.items()):
+        if amount == 0:
+            continue
+        credit_revenue = (amount > 0) != reverse
+        account = chart.revenue(category, invoice.currency)
+        entries.append(Entry(account, credit=abs(amount)) if credit_revenue else Entry(account, debit=abs(amount)))
+    if tax:
+        account = chart.tax(invoice.currency)
+        entries.append(Entry(account, debit=tax) if reverse else Entry(account, credit=tax))
+    return entries
+
+
+def _refuse_unissuable(invoice: Invoice, config: BillingConfig) -> None:
+    """Refuse an invoice that cannot be issued as it stands: a negative total, approval still needed, or nothing
+    to bill."""
+    if invoice.total < 0:
+        raise DomainError("An invoice's total cannot be negative; credit the customer with a credit note instead.")
+    if invoice.status == Invoice.Status.DRAFT and (rule := invoice_approval_rule(invoice, config)).steps:
+        raise InvoiceNotEditable(
+            f"Invoice {invoice} needs approval ({rule.label}) before it is issued; submit it for approval.",
+            code="approval_required",
+        )
+    refuse_nothing_to_bill(invoice, config)
+
+
+def _mark_issued(invoice: Invoice, *, number: str, issued_at, config: BillingConfig) -> None:
+    invoice.number = number
+    invoice.issued_at = issued_at
+    invoice.due_date = billing_today() + timedelta(days=config.payment_terms_days)
+    invoice.status = Invoice.Status.ISSUED
+    if invoice.total <= 0:  # nothing owed: paid as it is issued
+        invoice.status = Invoice.Status.PAID
+        invoice.paid_at = issued_at
+
+
+def _charge(invoice: Invoice, items: list[InvoiceItem], chart: Chart) -> Posting | None:
+    """The issued invoice's charge to post: what the customer owes against revenue and tax; None for 0.00."""
+    if invoice.total <= 0:
+        return None
+    return Posting(
+        kind=Transaction.Kind.CHARGE,
+        entries=[
+            Entry(chart.receivable(invoice.customer), debit=invoice.total),
+            *_revenue_entries(invoice, items, reverse=False, chart=chart),
+        ],
+        description=f"Invoice {invoice.number}, {period_label(invoice.period)}",
+        reference=invoice.number,
+        customer=invoice.customer,
+        source=invoice,
+        idempotency_key=f"invoice-issue:{invoice.pk}",
+    )
+
+
+@transaction.atomic
+def invoice_issue(*, actor: User | None, invoice: Invoice, send: bool = True) -> Invoice:
+    """Give the next number, post the charge, set any customer credit against it, render the PDF (and the
+    e-invoices, for a customer who receives them) once and email it after commit. Issuing an issued invoice again
+    changes nothing."""
+    invoice = lock_invoice(invoice)
+    if invoice.status not in ISSUABLE:
+        if invoice.number:
+            return invoice
+        raise InvoiceNotEditable(
+            f"Invoice {invoice} is {invoice.get_status_display().lower()}; "
+            "only a draft or an approved invoice is issued."
+        )
+    items = list(invoice.items.all())
+    config = billing_config_for(invoice.customer)
+    _refuse_unissuable(invoice, config)
+    draft_name = str(invoice)  # a refusal names the draft: its number is not taken
+    _mark_issued(invoice, number=next_document_number(INVOICE_SERIES), issued_at=timezone.now(), config=config)
+    chart = Chart()
+    if charge := _charge(invoice, items, chart):
+        transactions_post([charge], actor=actor)
+    _attach_documents(invoice, *_invoice_documents(invoice, items, config, what=draft_name))  # checked first
+    _save(invoice, actor)
+    monthly_totals_on_issue([invoice])
+    revenue_totals_on_issue([(invoice, items)])
+    apply_customer_credit(customer=invoice.customer, actor=actor)
+    if send:
+        # robust: a mail server failure must not turn an issued invoice into an error page; it can be sent again.
+        transaction.on_commit(lambda: send_invoice_email(invoice_id=invoice.pk), robust=True)
+    invoice.refresh_from_db()
+    return invoice
+
+
+_ISSUED_FIELDS = ["number", "issued_at", "due_date", "status", "paid_at", "updated_at"]
+
+
+@transaction.atomic
+def invoices_issue(*, actor: User | None, invoices: Iterable[Invoice], send: bool = True) -> list[Invoice]:
+    """Issue many invoices at once (month-end's auto-issue), as `invoice_issue` issues one, with a fixed number
+    of statements: the numbers taken together, the charges posted together, each running total added to once.
+
+    The PDFs and e-invoices are made after commit by a task, a batch at a time, and each invoice is emailed once
+    its files are stored (`invoice_documents_store`). The e-invoices are made and checked here first, without the
+    PDF they will embed: one that breaks a rule refuses the whole batch, before anything is written, naming the
+    invoice and the rule (month-end then issues that batch one by one, so that only the invoice at fault stays a
+    draft). Invoices no longer a draft or approved (issued meanwhile) are left as they are."""
+    locked = [invoice for invoice in lock_invoices(invoices) if invoice.status in ISSUABLE]
+    if not locked:
+        return []
+    configs = billing_configs_for([invoice.customer for invoice in locked])
+    items = defaultdict(list)
+    for item in InvoiceItem.objects.filter(invoice__in=locked).order_by("invoice_id", "position"):
+        items[item.invoice_id].append(item)
+    names = {}
+    for invoice in locked:
+        _refuse_unissuable(invoice, configs[invoice.customer_id])
+        names[invoice.pk] = str(invoice)
+    issued_at = timezone.now()
+    numbers = next_document_numbers(INVOICE_SERIES, len(locked))
+    for invoice, number in zip(locked, numbers, strict=True):
+        _mark_issued(invoice, number=number, issued_at=issued_at, config=configs[invoice.customer_id])
+        invoice.updated_at = issued_at
+    unit_codes = service_unit_codes()
+    for invoice in locked:
+        if invoice.customer.einvoice_delivery != EinvoiceDelivery.PDF:
+            document = invoice_terms(invoice, items=items[invoice.pk], unit_codes=unit_codes)
+            checked_einvoice_xml(document, what=names[invoice.pk])
+    update_rows(Invoice, _ISSUED_FIELDS, [(i.pk, *(getattr(i, field) for field in _ISSUED_FIELDS)) for i in locked])
+    ids = [invoice.pk for invoice in locked]
+    history_record_changed(
+        Invoice, where=f"id IN ({', '.join(['%s'] * len(ids))})", params=ids, user=actor, when=issued_at
+    )
+    chart = Chart(customers=[invoice.customer for invoice in locked])
+    transactions_post(
+        [charge for invoice in locked if (charge := _charge(invoice, items[invoice.pk], chart))], actor=actor
+    )
+    monthly_totals_on_issue(locked)
+    revenue_totals_on_issue([(invoice, items[invoice.pk]) for invoice in locked])
+    for customer_id in customers_with_credit({invoice.customer_id for invoice in locked}):
+        apply_customer_credit(customer=next(i.customer for i in locked if i.customer_id == customer_id), actor=actor)
+    from ledger.tasks import invoice_documents_task  # the task module calls this one
+
+    actor_id = actor.pk if actor is not None else None
+    transaction.on_commit(lambda: invoice_documents_task.delay(ids, send, actor_id), robust=True)
+    return locked
+
+
+def _invoice_documents(
+    invoice: Invoice, items: list[InvoiceItem], config: BillingConfig, *, what: str
+) -> tuple[bytes, Einvoices | None]:
+    """The issued invoice's PDF and, for a customer who receives them, its e-invoices, checked (`_einvoices`)."""
+    pdf = render_invoice_pdf(invoice, items, config)
+    terms = lambda: invoice_terms(invoice, items=items, pdf=pdf)  # noqa: E731
+    return pdf, _einvoices(invoice.customer, terms, pdf, what=what)
+
+
+def _attach_documents(document: Invoice | CreditNote, pdf: bytes, einvoices: Einvoices | None) -> None:
+    """Put the files on an issued invoice or credit note, stored under its number; the caller saves it."""
+    document.pdf.save(f"{document.number}.pdf", ContentFile(pdf), save=False)
+    if einvoices is not None:
+        document.einvoice.save(f"{document.number}.xml", ContentFile(einvoices.ubl), save=False)
+        document.facturx.save(f"{document.number}-facturx.pdf", ContentFile(einvoices.facturx), save=False)
+
+
+def invoice_documents_store(*, invoice_ids: Iterable[int], actor: User | None, send: bool = True) -> int:
+    """Make and store the files of issued invoices that have none yet (`invoices_issue` leaves them to this), each
+    in its own transaction under its invoice's lock, then email it when `send`. Returns how many were stored; an
+    invoice with its PDF already is left alone, so running this twice stores and sends nothing twice.
+
+    The e-invoices were checked at issue. Should one break a rule now (the customer's data changed meanwhile), the
+    PDF is stored alone and the rule is logged: a broken e-invoice is never stored or sent."""
+    stored = 0
+    customers = dict(Invoice.objects.filter(pk__in=list(invoice_ids)).values_list("pk", "customer_id"))
+    for invoice_id, customer_id in sorted(customers.items()):
+        with transaction.atomic():
+            invoice = lock_invoice(Invoice(pk=invoice_id, customer_id=customer_id))
+            if not invoice.number or invoice.pdf:
+                continue
+            items = list(invoice.items.all())
+            config = billing_config_for(invoice.customer)
+            try:
+                documents = _invoice_documents(invoice, items, config, what=invoice.number)
+            except EinvoiceInvalid as error:
+                logger.error("Invoice %s: its e-invoice was not stored: %s", invoice.number, error)
+                documents = (render_invoice_pdf(invoice, items, config), None)
+            _attach_documents(invoice, *documents)
+            invoice._history_user = actor
+            invoice.save(update_fields=["pdf", "einvoice", "facturx", "updated_at"])
+            if send:
+                transaction.on_commit(lambda pk=invoice.pk: send_invoice_email(invoice_id=pk), robust=True)
+            stored += 1
+    return stored
+
+
+DOCUMENTS_LATE_AFTER = timedelta(minutes=10)
+DOCUMENTS_LOOK_BACK = timedelta(days=3)
+
+
+def invoice_documents_store_missing(*, send: bool = True) -> int:
+    """Store the files of the invoices month-end issued in the last three days that still have none ten minutes
+    after their issue (their task was lost: the broker was down at the moment of issue), and email them."""
+    now = timezone.now()
+    missing = Invoice.objects.filter(
+        billing_run__isnull=False,
+        number__isnull=False,
+        pdf="",
+        issued_at__gte=now - DOCUMENTS_LOOK_BACK,
+        issued_at__lt=now - DOCUMENTS_LATE_AFTER,
+    )
+    return invoice_documents_store(
+        invoice_ids=list(missing.order_by("pk").values_list("pk", flat=True)), actor=None, send=send
+    )
+
+
 def _einvoices(customer: Customer, terms: Callable[[], Document], pdf: bytes, *, what: str) -> Einvoices | None:
     """The e-invoices of a document being issued, in both syntaxes, for a customer who receives e-invoices; None
     for one who receives PDFs only. A document that breaks a rule (its XML schema or an EN 16931 check) refuses
     the issue, naming the rule: nothing is stored or sent."""
     if customer.einvoice_delivery == EinvoiceDelivery.PDF:
         return None
-    document = terms()
+    ubl, cii = checked_einvoice_xml(terms(), what=what)
+    try:
+        return Einvoices(ubl=ubl, facturx=facturx_pdf(pdf, cii))
+    except Exception as error:  # factur-x raises a bare Exception when the XML breaks its schema
+        raise EinvoiceInvalid(f"{what} cannot be issued: its e-invoice breaks EN 16931: Factur-X: {error}") from error
+
+
+def checked_einvoice_xml(document: Document, *, what: str) -> tuple[bytes, bytes]:
+    """The document as UBL and as CII, each checked against its XML schema and the EN 16931 checks; a rule broken
+    refuses the issue of `what`, naming the rule."""
     ubl, cii = ubl_xml(document), cii_xml(document)
     problems = [f"UBL {problem}" for problem in ubl_problems(ubl)] + [f"CII {problem}" for problem in cii_problems(cii)]
-    if not problems:
-        try:
-            return Einvoices(ubl=ubl, facturx=facturx_pdf(pdf, cii))
-        except Exception as error:  # factur-x raises a bare Exception when the XML breaks its schema
-            problems = [f"Factur-X: {error}"]
-    raise EinvoiceInvalid(f"{what} cannot be issued: its e-invoice breaks EN 16931: {'; '.join(problems)}")
+    if problems:
+        raise EinvoiceInvalid(f"{what} cannot be issued: its e-invoice breaks EN 16931: {'; '.join(problems)}")
+    return ubl, cii
 
 
 def invoice_recipient(invoice: Invoice, config: BillingConfig | None = None) -> str:
@@ -621,10 +763,7 @@ def credit_note_issue(
     einvoices = _einvoices(  # checked before anything is stored
         invoice.customer, lambda: credit_note_terms(note, pdf=pdf), pdf, what=f"Credit note on {invoice.number}"
     )
-    note.pdf.save(f"{note.number}.pdf", ContentFile(pdf), save=False)
-    if einvoices is not None:
-        note.einvoice.save(f"{note.number}.xml", ContentFile(einvoices.ubl), save=False)
-        note.facturx.save(f"{note.number}-facturx.pdf", ContentFile(einvoices.facturx), save=False)
+    _attach_documents(note, pdf, einvoices)
     _save(note, actor)
     transaction_post(
         kind=Transaction.Kind.CREDIT_NOTE,

@@ -1,6 +1,6 @@
 """The one writer of journal legs, and the chart of accounts it posts to (DESIGN.md, "The ledger")."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -9,6 +9,7 @@ from django.db import IntegrityError, models, transaction
 
 from accounts.models import User
 from billing_project import money
+from billing_project.bulk import update_rows
 from billing_project.errors import DomainError
 from catalog.models import Customer, Partner, Service
 from ledger.locks import lock_accounts
@@ -41,9 +42,13 @@ def _account(*, code: str, name: str, kind: str, currency: str, **fields) -> Acc
         return Account.objects.get(code=code)
 
 
+def receivable_code(customer_id: int) -> str:
+    return f"receivable:{customer_id}"
+
+
 def receivable_account(customer: Customer) -> Account:
     return _account(
-        code=f"receivable:{customer.pk}",
+        code=receivable_code(customer.pk),
         name=f"Receivable — {customer.name}",
         kind=Account.Kind.RECEIVABLE,
         currency=customer.currency,
@@ -103,6 +108,37 @@ def supplier_payable_account(currency: str) -> Account:
     )
 
 
+class Chart:
+    """The accounts a batch of postings goes to, each read once (`customers`' receivables together), and the
+    revenue category of each service. One instance per transaction: accounts are made at their first use."""
+
+    def __init__(self, customers: Iterable[Customer] = ()) -> None:
+        customers = list(customers)
+        codes = [receivable_code(customer.pk) for customer in customers]
+        self._accounts = {account.code: account for account in Account.objects.filter(code__in=codes)} if codes else {}
+        self._categories: dict[int, str] | None = None
+
+    def _get(self, code: str, make) -> Account:
+        if code not in self._accounts:
+            self._accounts[code] = make()
+        return self._accounts[code]
+
+    def receivable(self, customer: Customer) -> Account:
+        return self._get(receivable_code(customer.pk), lambda: receivable_account(customer))
+
+    def revenue(self, category: str, currency: str) -> Account:
+        return self._get(f"revenue:{category}:{currency}", lambda: revenue_account(category, currency))
+
+    def tax(self, currency: str) -> Account:
+        return self._get(f"tax:{currency}", lambda: tax_account(currency))
+
+    def category_of(self, service_id: int | None) -> str:
+        """The revenue category of a line's service; a line without one is other revenue."""
+        if self._categories is None:
+            self._categories = dict(Service.objects.values_list("pk", "category"))
+        return self._categories.get(service_id, Service.Category.OTHER)
+
+
 def open_customer_books(customer: Customer) -> None:
     """A new customer's receivable account and billing configuration."""
     from ledger.services.billing import billing_config_for
@@ -134,6 +170,19 @@ def _check(entries: Sequence[Entry]) -> None:
         raise UnbalancedTransaction(f"Debits ({debits}) and credits ({credits}) differ.")
 
 
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """One balanced transaction to post (`transactions_post`)."""
+
+    kind: str
+    entries: Sequence[Entry]
+    description: str
+    reference: str = ""
+    customer: Customer | None = None
+    source: models.Model | None = None
+    idempotency_key: str | None = None
+
+
 @transaction.atomic
 def transaction_post(
     *,
@@ -146,49 +195,73 @@ def transaction_post(
     source: models.Model | None = None,
     idempotency_key: str | None = None,
 ) -> Transaction:
-    """Post a balanced transaction: the only code that writes legs or moves a stored balance.
+    """Post a balanced transaction (`transactions_post`)."""
+    posting = Posting(kind, entries, description, reference, customer, source, idempotency_key)
+    return transactions_post([posting], actor=actor)[0]
 
-    With an `idempotency_key` already used, the transaction posted with it is returned unchanged.
-    """
-    _check(entries)
-    if idempotency_key is not None:
-        existing = Transaction.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return existing
-    accounts = lock_accounts(entry.account.pk for entry in entries)
-    posted = Transaction(
-        kind=kind,
-        description=description[:500],
-        reference=reference,
-        currency=entries[0].account.currency,
-        customer=customer,
-        source_type=ContentType.objects.get_for_model(source) if source is not None else None,
-        source_id=source.pk if source is not None else None,
-        idempotency_key=idempotency_key,
-        created_by=actor,
-    )
+
+@transaction.atomic
+def transactions_post(postings: Sequence[Posting], *, actor: User | None) -> list[Transaction]:
+    """Post balanced transactions, in order: the only code that writes legs or moves a stored balance. The
+    accounts of all of them are locked once, in primary-key order; each leg keeps its account's balance after it.
+
+    A posting whose `idempotency_key` was already used is not posted again: the transaction posted with it is
+    returned in its place."""
+    for posting in postings:
+        _check(posting.entries)
+    existing = _posted_with_keys(postings)
+    todo = [posting for posting in postings if posting.idempotency_key not in existing]
+    if not todo:
+        return [existing[posting.idempotency_key] for posting in postings]
+    accounts = lock_accounts(entry.account.pk for posting in todo for entry in posting.entries)
+    posted = [
+        Transaction(
+            kind=posting.kind,
+            description=posting.description[:500],
+            reference=posting.reference,
+            currency=posting.entries[0].account.currency,
+            customer=posting.customer,
+            source_type=ContentType.objects.get_for_model(posting.source) if posting.source is not None else None,
+            source_id=posting.source.pk if posting.source is not None else None,
+            idempotency_key=posting.idempotency_key,
+            created_by=actor,
+        )
+        for posting in todo
+    ]
     try:
         with transaction.atomic():
-            posted.save()
+            Transaction.objects.bulk_create(posted)
     except IntegrityError:
-        if idempotency_key is None:
+        if any(posting.idempotency_key is None for posting in todo):
             raise
-        return Transaction.objects.get(idempotency_key=idempotency_key)
+        # Posted at the same moment by another transaction: those keys now return what it posted.
+        if not _posted_with_keys(todo):
+            raise
+        return transactions_post(postings, actor=actor)
     legs = []
-    for entry in entries:
-        account = accounts[entry.account.pk]
-        account.balance = money.EXACT.add(account.balance, entry.debit - entry.credit)
-        legs.append(
-            Leg(
-                transaction=posted,
-                account=account,
-                debit=entry.debit,
-                credit=entry.credit,
-                balance_after=account.balance,
+    for posting, row in zip(todo, posted, strict=True):
+        for entry in posting.entries:
+            account = accounts[entry.account.pk]
+            account.balance = money.EXACT.add(account.balance, entry.debit - entry.credit)
+            legs.append(
+                Leg(
+                    transaction=row,
+                    account=account,
+                    debit=entry.debit,
+                    credit=entry.credit,
+                    balance_after=account.balance,
+                )
             )
-        )
     # No history here, on purpose: legs are the journal itself (append-only), and an account's balance moves
     # only with its legs, each of which keeps the balance after it.
-    Leg.objects.bulk_create(legs)
-    Account.objects.bulk_update(accounts.values(), ["balance"])
-    return posted
+    Leg.objects.bulk_create(legs, batch_size=1000)
+    update_rows(Account, ["balance"], [(account.pk, account.balance) for account in accounts.values()])
+    made = iter(posted)
+    return [existing.get(posting.idempotency_key) or next(made) for posting in postings]
+
+
+def _posted_with_keys(postings: Sequence[Posting]) -> dict[str, Transaction]:
+    keys = [posting.idempotency_key for posting in postings if posting.idempotency_key is not None]
+    if not keys:
+        return {}
+    return {posted.idempotency_key: posted for posted in Transaction.objects.filter(idempotency_key__in=keys)}

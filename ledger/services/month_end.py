@@ -36,6 +36,7 @@ from ledger.services.invoices import (
     LineDraft,
     invoice_bounds_problem,
     invoice_issue,
+    invoices_issue,
     items_for,
     line_tax,
     usage_lines,
@@ -349,7 +350,18 @@ def _submit(run: BillingRun, invoices: list[Invoice], actor: User | None) -> Non
 
 
 def _issue(run: BillingRun, invoices: list[Invoice], actor: User | None) -> None:
-    """Issuing renders a PDF: one invoice at a time."""
+    """The drafts to issue go in one batch (`invoices_issue`: their PDFs and e-invoices are made after commit, by a
+    task); if the batch fails (an e-invoice breaks a rule, say), they are issued one by one, so that only the
+    invoices at fault stay drafts with their failure noted."""
+    if not invoices:
+        return
+    try:
+        with transaction.atomic():
+            issued = len(invoices_issue(actor=actor, invoices=invoices))
+            BillingRun.objects.filter(pk=run.pk).update(invoices_issued=F("invoices_issued") + issued)
+        return
+    except Exception:  # the batch rolled back whole
+        pass
     _one_by_one(run, invoices, "invoices_issued", lambda invoice: invoice_issue(actor=actor, invoice=invoice))
 
 

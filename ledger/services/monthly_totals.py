@@ -17,13 +17,14 @@ on every database (SQLite sums decimals as floating point).
 """
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import F
 
 from billing_project.billing_time import add_months, billing_zone
+from billing_project.bulk import add_to_rows
 from catalog.locks import lock_customers
 from ledger.models import CreditNote, Invoice, MonthlyGrandTotal, MonthlyTotal, Payment, Refund, TrailingRevenue
 
@@ -51,48 +52,34 @@ def billing_month(kind: str, period: date, issued_at: datetime | None) -> date:
     return period.replace(day=1)
 
 
-def _add(model, key: dict, amounts: dict[str, Decimal]) -> None:
-    """Add `amounts` ({field: amount}) to the row of `key`, created if missing and locked."""
-    model.objects.bulk_create([model(**key)], ignore_conflicts=True)
-    row = model.objects.select_for_update().get(**key)
-    for field, amount in amounts.items():
-        setattr(row, field, getattr(row, field) + amount)
-    row.save(update_fields=list(amounts))
+@transaction.atomic
+def monthly_totals_add(*, customer_id: int, currency: str, changes: dict[date, dict[str, Decimal]]) -> None:
+    """Add `changes` ({month: {field: amount}}) to the customer's months (`monthly_totals_add_many`). The caller
+    holds the customer's lock."""
+    monthly_totals_add_many({(customer_id, month, currency): amounts for month, amounts in changes.items()})
 
 
 @transaction.atomic
-def monthly_totals_add(*, customer_id: int, currency: str, changes: dict[date, dict[str, Decimal]]) -> None:
-    """Add `changes` ({month: {field: amount}}) to the customer's months, each row created if missing and locked,
-    months in order; then the revenue to the windows that hold its months, and everything to the grand totals.
-    The caller holds the customer's lock."""
-    changed = {
-        month: amounts
-        for month in sorted(changes)
-        if (amounts := {field: amount for field, amount in changes[month].items() if amount})
-    }
-    for month, amounts in changed.items():
-        _add(MonthlyTotal, {"customer_id": customer_id, "month": month, "currency": currency}, amounts)
-    for month, amounts in changed.items():
-        revenue = amounts.get("revenue", ZERO) - amounts.get("revenue_credited", ZERO)
-        if revenue:
-            windows = windows_holding(month)
-            TrailingRevenue.objects.bulk_create(
-                [TrailingRevenue(customer_id=customer_id, month=end, currency=currency) for end in windows],
-                ignore_conflicts=True,
-            )
-            TrailingRevenue.objects.filter(customer_id=customer_id, currency=currency, month__in=windows).update(
-                amount=F("amount") + revenue
-            )
-    for month, amounts in changed.items():
-        _add(MonthlyGrandTotal, {"month": month, "currency": currency}, amounts)
+def monthly_totals_add_many(changes: dict[Key, dict[str, Decimal]]) -> None:
+    """Add `changes` ({(customer id, month, currency): {field: amount}}) to the customers' months, each row made if
+    missing and locked, in key order; then the revenue to the windows that hold its months, and everything to the
+    grand totals, locked last, in month order. The caller holds the customers' locks."""
+    changes = {key: {field: amounts.get(field, ZERO) for field in FIELDS} for key, amounts in changes.items()}
+    windows = {key: {"amount": amount} for key, amount in trailing_revenue(changes).items()}
+    grand = grand_totals(changes)
+    add_to_rows(MonthlyTotal, ("customer_id", "month", "currency"), changes)
+    add_to_rows(TrailingRevenue, ("customer_id", "month", "currency"), windows)
+    add_to_rows(MonthlyGrandTotal, ("month", "currency"), grand)
 
 
-def monthly_totals_on_issue(invoice: Invoice) -> None:
-    """An invoice was issued: invoiced in the month of issue, its revenue in the month it bills."""
-    changes: dict[date, dict[str, Decimal]] = defaultdict(dict)
-    changes[month_of(invoice.issued_at)]["invoiced"] = invoice.total
-    changes[billing_month(invoice.kind, invoice.period, invoice.issued_at)]["revenue"] = invoice.subtotal
-    monthly_totals_add(customer_id=invoice.customer_id, currency=invoice.currency, changes=changes)
+def monthly_totals_on_issue(invoices: Iterable[Invoice]) -> None:
+    """Invoices were issued: each invoiced in the month of issue, its revenue in the month it bills."""
+    changes: dict[Key, dict[str, Decimal]] = defaultdict(lambda: dict.fromkeys(FIELDS, ZERO))
+    for invoice in invoices:
+        changes[invoice.customer_id, month_of(invoice.issued_at), invoice.currency]["invoiced"] += invoice.total
+        month = billing_month(invoice.kind, invoice.period, invoice.issued_at)
+        changes[invoice.customer_id, month, invoice.currency]["revenue"] += invoice.subtotal
+    monthly_totals_add_many(changes)
 
 
 def monthly_totals_on_credit_note(note: CreditNote, invoice: Invoice) -> None:
@@ -235,12 +222,12 @@ def monthly_totals_rebuild(*, customer_ids: list[int] | None = None) -> int:
     count = write_monthly_totals(totals)
     write_trailing_revenue(totals)
     after = grand_totals(totals)
-    for month, currency in sorted({*before, *after}):
-        old = before.get((month, currency), dict.fromkeys(FIELDS, ZERO))
-        new = after.get((month, currency), dict.fromkeys(FIELDS, ZERO))
-        difference = {field: new[field] - old[field] for field in FIELDS if new[field] != old[field]}
-        if difference:
-            _add(MonthlyGrandTotal, {"month": month, "currency": currency}, difference)
+    zero = dict.fromkeys(FIELDS, ZERO)
+    differences = {
+        key: {field: after.get(key, zero)[field] - before.get(key, zero)[field] for field in FIELDS}
+        for key in {*before, *after}
+    }
+    add_to_rows(MonthlyGrandTotal, ("month", "currency"), differences)
     return count
 
 

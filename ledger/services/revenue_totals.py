@@ -61,12 +61,13 @@ def _month_billed(invoice) -> date:
     return billing_month(invoice.kind, invoice.period, invoice.issued_at)
 
 
-def revenue_totals_on_issue(invoice: Invoice, items: Iterable[InvoiceItem]) -> None:
-    """An invoice was issued: its lines count in the month it bills."""
+def revenue_totals_on_issue(issued: Iterable[tuple[Invoice, Iterable[InvoiceItem]]]) -> None:
+    """Invoices were issued, each with its lines: the lines count in the month their invoice bills."""
     changes: Figures = defaultdict(lambda: dict.fromkeys(FIELDS, ZERO))
-    month = _month_billed(invoice)
-    for item in items:
-        changes[line_key(month, invoice.currency, item.service_id, item.source)]["invoiced"] += item.amount
+    for invoice, items in issued:
+        month = _month_billed(invoice)
+        for item in items:
+            changes[line_key(month, invoice.currency, item.service_id, item.source)]["invoiced"] += item.amount
     revenue_totals_add(changes)
 
 

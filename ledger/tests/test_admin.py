@@ -14,7 +14,6 @@ from django.test.utils import CaptureQueriesContext
 from openpyxl import load_workbook
 
 from accounts.roles import Role
-from billing_project.celery import app as celery_app
 from billing_project.formatting import day
 from catalog.tests.factories import CustomerFactory, PriceAgreementFactory
 from ledger.models import (
@@ -689,14 +688,6 @@ def test_month_end_for_one_customer_creates_its_draft_in_process(finance, financ
     )
     assert messages_of(response) == [f"Month-end 2026-10 for {october} created its invoice."]
     assert october.name in finance.get(response["Location"]).content.decode()  # the run lists its invoice
-
-
-@pytest.fixture
-def eager_celery():
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
 
 
 def test_month_end_for_every_customer_runs_through_celery(finance, finance_user, october, eager_celery):

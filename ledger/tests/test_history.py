@@ -9,7 +9,6 @@ from decimal import Decimal as D
 
 import pytest
 
-from billing_project.celery import app as celery_app
 from catalog.tests.factories import CustomerFactory, PriceAgreementFactory
 from ledger.models import Allocation, BillingRun
 from ledger.services import month_end
@@ -20,14 +19,6 @@ from ledger.tasks import month_end_task
 pytestmark = pytest.mark.django_db
 OCTOBER = date(2026, 10, 1)
 RECEIVED = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def eager_celery():
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture

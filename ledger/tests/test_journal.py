@@ -7,11 +7,13 @@ from catalog.tests.factories import CustomerFactory, PartnerFactory
 from ledger.models import Account, BillingConfig, ImmutableError, Leg, Transaction
 from ledger.services.journal import (
     Entry,
+    Posting,
     UnbalancedTransaction,
     cash_account,
     receivable_account,
     revenue_account,
     transaction_post,
+    transactions_post,
 )
 
 pytestmark = pytest.mark.django_db
@@ -47,6 +49,40 @@ def test_posting_moves_balances_and_records_balance_after():
     assert (receivable.balance, revenue.balance) == (D("70.00"), D("-100.00"))
     assert second.legs.get(account=receivable).balance_after == D("70.00")
     assert [leg.balance_after for leg in Leg.objects.filter(account=receivable)] == [D("100.00"), D("70.00")]
+
+
+def test_postings_made_together_chain_each_accounts_balance_and_a_used_key_posts_nothing_again():
+    first, second = CustomerFactory(), CustomerFactory()
+    revenue = revenue_account("kyc", "EUR")
+    already = post(
+        [Entry(receivable_account(first), debit=D("5.00")), Entry(revenue, credit=D("5.00"))], idempotency_key="k0"
+    )
+
+    def charge(customer, amount, key):
+        return Posting(
+            Transaction.Kind.CHARGE,
+            [Entry(receivable_account(customer), debit=D(amount)), Entry(revenue, credit=D(amount))],
+            f"Charge {key}",
+            idempotency_key=key,
+        )
+
+    posted = transactions_post(
+        [charge(first, "10.00", "k1"), charge(second, "20.00", "k2"), charge(first, "1.00", "k0")], actor=None
+    )
+
+    assert posted[2] == already and Transaction.objects.count() == 3
+    assert [leg.balance_after for leg in Leg.objects.filter(account=revenue).order_by("pk")] == [
+        D("-5.00"),
+        D("-15.00"),
+        D("-35.00"),
+    ]
+    assert [leg.balance_after for leg in posted[0].legs.order_by("pk")] == [D("15.00"), D("-15.00")]
+    assert {account.code: account.balance for account in Account.objects.filter(legs__isnull=False).distinct()} == {
+        receivable_account(first).code: D("15.00"),
+        receivable_account(second).code: D("20.00"),
+        revenue.code: D("-35.00"),
+    }
+    assert transactions_post([charge(second, "20.00", "k2")], actor=None) == [posted[1]]
 
 
 @pytest.mark.parametrize(

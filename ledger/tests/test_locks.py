@@ -42,6 +42,7 @@ from ledger.services.invoices import (
     invoice_cancel,
     invoice_create_manual,
     invoice_issue,
+    invoices_issue,
 )
 from ledger.services.payments import adjustment_record, payment_reallocate, payment_record, refund_record
 from ledger.services.receivables import reminders_send
@@ -286,6 +287,7 @@ LOCK_ORDER = {
     "ledger_documentsequence": 7,
     "ledger_account": 8,
     "ledger_monthlytotal": 9,
+    "ledger_trailingrevenue": 9,
     "ledger_monthlygrandtotal": 10,
     "ledger_servicerevenue": 11,
 }
@@ -295,6 +297,7 @@ CUSTOMER_OWNED = {
     "ledger_creditnote",
     "ledger_payment",
     "ledger_monthlytotal",
+    "ledger_trailingrevenue",
 }
 FOR_UPDATE = re.compile(r" FOR UPDATE(?: OF (?P<of>.+))?$")
 
@@ -411,11 +414,20 @@ def _submitted_batch(cast, books):
     return lambda: approval_submit_many(actor=cast["finance"], targets=[books["draft"], other])
 
 
+def _issued_batch(cast, books):
+    # As month-end's auto-issue: two customers' drafts in one batch, customer ids in one order, invoice ids in the
+    # other.
+    billing_config_update(actor=None, customer=books["customer"], approval_rule="none")
+    other = invoice_create_manual(actor=None, customer=books["earlier_customer"], lines=LINE)
+    return lambda: invoices_issue(actor=None, invoices=[books["draft"], other], send=False)
+
+
 WRITES = {
     "issue": lambda cast, books: (
         billing_config_update(actor=None, customer=books["customer"], approval_rule="none"),
         lambda: invoice_issue(actor=None, invoice=books["draft"], send=False),
     )[1],
+    "issue a batch": _issued_batch,
     "credit note": lambda cast, books: (
         lambda: credit_note_issue(actor=None, invoice=books["issued"], reason="Goodwill", amount=D("10.00"))
     ),

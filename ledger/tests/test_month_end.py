@@ -4,7 +4,6 @@ from decimal import Decimal as D
 import pytest
 from django.core.management import CommandError, call_command
 
-from billing_project.celery import app as celery_app
 from catalog.models import Customer
 from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
 from ledger.models import BillingRun, Invoice, InvoiceItem
@@ -170,15 +169,6 @@ def test_the_command_refuses_bad_arguments(arguments, message):
         call_command("month_end", *arguments)
 
 
-@pytest.fixture
-def eager_celery():
-    """Tasks run in this process, whatever the broker (the real worker is in test_worker.py)."""
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
-
-
 def test_the_celery_task_fans_out_per_customer_and_finishes_the_run(customers, eager_celery):
     run_id = month_end_task.delay(period="2026-10-01").get()
 
@@ -255,7 +245,7 @@ def test_a_month_within_the_allowance_gets_no_invoice_and_counts_as_nothing_to_b
 
 
 def test_with_send_zero_invoices_month_end_sends_a_zero_invoice(
-    within_allowance, django_capture_on_commit_callbacks, mailoutbox
+    within_allowance, django_capture_on_commit_callbacks, mailoutbox, eager_celery
 ):
     billing_config_update(actor=None, customer=within_allowance, send_zero_invoices=True)
 

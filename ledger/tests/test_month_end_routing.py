@@ -1,5 +1,6 @@
 """Month-end routing: the new drafts that need approval are submitted in one batch (approval_submit_many), with
-a per-invoice fallback when the batch fails; auto-issue stays per invoice; the run's counters are exact."""
+a per-invoice fallback when the batch fails; the run's counters are exact. Auto-issue in batches:
+tests/einvoice/test_month_end_issue.py."""
 
 from datetime import date
 from decimal import Decimal as D
@@ -152,20 +153,3 @@ def test_without_recheck_an_invoice_already_submitted_is_noted_and_the_others_go
     assert run.invoices_submitted == 2
     assert [(f["stage"], f["customers"]) for f in run.failures] == [("route", [invoices[1].customer_id])]
     assert "already waiting for approval" in run.failures[0]["error"]
-
-
-def test_auto_issue_stays_per_invoice_and_one_failure_stops_no_other(people, billed, monkeypatch):
-    first, second = billed("FIRST", "none", auto_issue=True), billed("SECOND", "none", auto_issue=True)
-    real_issue = month_end.invoice_issue
-
-    def invoice_issue(*, actor, invoice):
-        if invoice.customer_id == first.pk:
-            raise RuntimeError("printer on fire")
-        return real_issue(actor=actor, invoice=invoice)
-
-    monkeypatch.setattr(month_end, "invoice_issue", invoice_issue)
-    run = month_end.month_end_run(actor=people["finance"], period=OCTOBER)
-
-    assert dict(Invoice.objects.values_list("customer_id", "status")) == {first.pk: "draft", second.pk: "issued"}
-    assert run.invoices_issued == 1
-    assert run.failures == [{"stage": "route", "customers": [first.pk], "error": "RuntimeError: printer on fire"}]

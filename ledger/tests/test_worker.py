@@ -233,11 +233,15 @@ def test_a_run_is_not_finished_by_another_task_while_a_new_invoice_is_still_bein
         month_end_customers_task(run.pk, [customer.pk])
     seen = {}
 
-    def issue_while_the_last_customer_is_billed(*, actor, invoice, **kwargs):
+    def issue_while_the_last_customer_is_billed(*, actor, invoice):
         month_end_customers_task(run.pk, [idle.pk])  # another worker thread, at this very moment
         seen["finished while issuing"] = BillingRun.objects.get(pk=run.pk).finished_at is not None
         raise RuntimeError("mail server down")
 
+    def batch_issue(*, actor, invoices):  # fails, so that the invoice is issued on its own, as above
+        raise RuntimeError("mail server down")
+
+    monkeypatch.setattr(month_end, "invoices_issue", batch_issue)
     monkeypatch.setattr(month_end, "invoice_issue", issue_while_the_last_customer_is_billed)
     month_end_customers_task(run.pk, [billable[0].pk])
 
@@ -257,6 +261,7 @@ def test_the_beat_schedule_runs_month_end_reminders_and_reconciliation_in_the_bi
         "ledger.tasks.mark_overdue_task": crontab(minute=0, hour=9),
         "ledger.tasks.send_reminders_task": crontab(minute=0, hour=9),
         "ledger.tasks.reconcile_ledger_task": crontab(minute=0, hour=2, day_of_week=0),  # Sunday
+        "ledger.tasks.store_missing_documents_task": crontab(minute="*/15"),
         "orders.tasks.send_task_digest_task": crontab(minute=0, hour=8),
         "reports.tasks.exports_delete_expired_task": crontab(minute=30, hour=3),
     }

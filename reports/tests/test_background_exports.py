@@ -19,26 +19,16 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from accounts.roles import Role
-from billing_project.celery import app as celery_app
 from catalog.tests.factories import CustomerFactory
 from reports.models import Export
 from reports.services import exports as service
 from reports.services.exports import export_run, exports_delete_expired
 from reports.tests.finance_data import make_credit_note, make_invoice
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 
 MARCH = {"start": "2026-03-01", "end": "2026-03-31"}
 TOTALS = ["120.00", "75.50", "310.25", "42.10", "999.99", "18.00"]  # one invoice each, on 2 to 7 March
-
-
-@pytest.fixture(autouse=True)
-def eager_celery():
-    """Tasks run in this process, whatever the broker."""
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,6 @@ from django.core.management import call_command
 
 from accounts.services import api_token_create
 from billing_project.billing_time import billing_today
-from billing_project.celery import app as celery_app
 from catalog import services as catalog_services
 from catalog.models import Customer
 from catalog.tests.factories import CustomerFactory, PriceAgreementFactory, ServiceFactory
@@ -60,15 +59,6 @@ def bearer(finance_user) -> dict:
 def finance(client, finance_user):
     client.force_login(finance_user)
     return client
-
-
-@pytest.fixture
-def eager_celery():
-    """Tasks run in this process as a worker runs them: no request, nobody signed in."""
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
 
 
 def users_of(instance) -> list:
