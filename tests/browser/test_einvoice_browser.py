@@ -1,6 +1,6 @@
 """E-invoicing in the admin and the portal through a real browser: the customer's e-invoicing fields with the
 missing one named, the seller shown read-only on a billing configuration, and an issued invoice's and credit note's
-e-invoices downloaded from their pages."""
+e-invoices downloaded from their pages; an invoice whose files are still being made says so on both."""
 
 import os
 from decimal import Decimal
@@ -14,7 +14,14 @@ from accounts.tests.factories import PASSWORD, UserFactory
 from catalog.models import Customer, EinvoiceDelivery
 from catalog.tests.factories import CustomerFactory, PortalMembershipFactory
 from ledger.services.billing import billing_config_for, billing_config_update
-from ledger.services.invoices import credit_note_issue, invoice_create_manual, invoice_issue
+from ledger.services.invoices import (
+    credit_note_issue,
+    invoice_create_manual,
+    invoice_documents_store,
+    invoice_issue,
+    invoices_issue,
+)
+from ledger.tasks import invoice_documents_task
 from tests.browser.test_admin_browser import admin_log_in, open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -116,5 +123,53 @@ def test_an_issued_invoices_e_invoices_are_downloaded_from_the_admin_and_the_por
         row.get_by_role("link", name="Factur-X").click()
     assert download.value.suggested_filename == f"{invoice.number}-facturx.pdf"
     page.screenshot(path=artifacts / "portal-invoices-einvoice.png", full_page=True)
+    context.close()
+    portal.close()
+
+
+def test_an_invoice_month_end_issued_says_its_pdf_is_being_made_until_its_files_are_stored(
+    browser, live_server, settings, tmp_path, monkeypatch
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    artifacts = Path(os.environ.get("BROWSER_ARTIFACTS") or tmp_path)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    held = []  # the task that makes the files, held back so that the pages are seen before it runs
+    monkeypatch.setattr(invoice_documents_task, "delay", lambda *args: held.append(args))
+    UserFactory(roles=[Role.FINANCE], email="finance@countinghouse.example")
+    customer = CustomerFactory(name="Acme Payments", client_id="ACME-001", currency="EUR", country="GB")
+    billing_config_update(actor=None, customer=customer, tax_rate=Decimal("0.2"))
+    PortalMembershipFactory(customer=customer, user=UserFactory(email="jane@acme.example", is_staff=False))
+    lines = [{"description": "Onboarding", "quantity": Decimal(1), "unit_price": Decimal("1250.00")}]
+    (invoice,) = invoices_issue(
+        actor=None, invoices=[invoice_create_manual(actor=None, customer=customer, lines=lines)]
+    )
+    assert [ids for ids, *_ in held] == [[invoice.pk]]
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+
+    admin_log_in(page, "finance@countinghouse.example")
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    open_page(page, f"/admin/ledger/invoice/{invoice.pk}/change/")
+    expect(page.get_by_text("Being made", exact=True)).to_be_visible()
+    page.screenshot(path=artifacts / "admin-invoice-pdf-being-made.png", full_page=True)
+    portal = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    page = portal.new_page()
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.goto("/portal/login/")
+    page.get_by_label("Email").fill("jane@acme.example")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto("/portal/invoices/")
+    row = page.get_by_test_id("open-invoices").locator("tbody tr")
+    expect(row).to_contain_text("PDF being made")
+    page.screenshot(path=artifacts / "portal-invoice-pdf-being-made.png", full_page=True)
+
+    assert invoice_documents_store(invoice_ids=[invoice.pk], actor=None, send=False) == 1
+    page.reload()
+    expect(row.get_by_role("link", name="PDF")).to_be_visible()
+    assert errors == []
     context.close()
     portal.close()
