@@ -337,32 +337,48 @@ def _route(run: BillingRun, invoices: list[Invoice], actor: User | None, *, rech
 
 
 def _submit(run: BillingRun, invoices: list[Invoice], actor: User | None) -> None:
-    if not invoices:
-        return
-    try:
-        with transaction.atomic():
-            submitted = len(approval_submit_many(actor=actor, targets=invoices))
-            BillingRun.objects.filter(pk=run.pk).update(invoices_submitted=F("invoices_submitted") + submitted)
-        return
-    except Exception:  # the batch rolled back whole: one by one, so that one bad invoice stops no other
-        pass
-    _one_by_one(run, invoices, "invoices_submitted", lambda invoice: approval_submit(actor=actor, target=invoice))
+    _in_batch(
+        run,
+        invoices,
+        "invoices_submitted",
+        batch=lambda batch: len(approval_submit_many(actor=actor, targets=batch)),
+        one=lambda invoice: approval_submit(actor=actor, target=invoice),
+    )
 
 
 def _issue(run: BillingRun, invoices: list[Invoice], actor: User | None) -> None:
-    """The drafts to issue go in one batch (`invoices_issue`: their PDFs and e-invoices are made after commit, by a
-    task); if the batch fails (an e-invoice breaks a rule, say), they are issued one by one, so that only the
-    invoices at fault stay drafts with their failure noted."""
+    """Issued in one batch (`invoices_issue`): their PDFs and e-invoices are made after commit, by a task."""
+    _in_batch(
+        run,
+        invoices,
+        "invoices_issued",
+        batch=lambda batch: len(invoices_issue(actor=actor, invoices=batch)),
+        one=lambda invoice: invoice_issue(actor=actor, invoice=invoice),
+    )
+
+
+def _in_batch(
+    run: BillingRun,
+    invoices: list[Invoice],
+    counter: str,
+    *,
+    batch: Callable[[list[Invoice]], int],
+    one: Callable[[Invoice], object],
+) -> None:
+    """Route the invoices in one batch, `batch` returning how many it routed, counted on the run's `counter` in the
+    same transaction. If the batch fails (an e-invoice that breaks a rule, an approval nobody can give), it rolled
+    back whole, and each invoice is routed on its own (`_one_by_one`), so that only the invoices at fault stay drafts,
+    their failure noted."""
     if not invoices:
         return
     try:
         with transaction.atomic():
-            issued = len(invoices_issue(actor=actor, invoices=invoices))
-            BillingRun.objects.filter(pk=run.pk).update(invoices_issued=F("invoices_issued") + issued)
+            routed = batch(invoices)
+            BillingRun.objects.filter(pk=run.pk).update(**{counter: F(counter) + routed})
         return
-    except Exception:  # the batch rolled back whole
+    except Exception:
         pass
-    _one_by_one(run, invoices, "invoices_issued", lambda invoice: invoice_issue(actor=actor, invoice=invoice))
+    _one_by_one(run, invoices, counter, one)
 
 
 def _one_by_one(run: BillingRun, invoices: list[Invoice], counter: str, route: Callable[[Invoice], object]) -> None:

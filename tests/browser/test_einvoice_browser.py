@@ -27,6 +27,20 @@ from tests.browser.test_admin_browser import admin_log_in, open_page
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+def portal_invoices(browser, live_server, email: str):
+    """A browser context signed in to the portal as `email`, and its page on the invoices."""
+    portal = browser.new_context(
+        base_url=live_server.url, viewport={"width": 1280, "height": 900}, accept_downloads=True
+    )
+    page = portal.new_page()
+    page.goto("/portal/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto("/portal/invoices/")
+    return portal, page
+
+
 def test_finance_sets_a_customer_to_receive_ubl_and_is_told_what_is_missing(page: Page, tmp_path):
     UserFactory(roles=[Role.FINANCE], email="finance@countinghouse.example")
     customer = CustomerFactory(name="Acme Payments", client_id="ACME-001", street_line1="Keizersgracht 1")
@@ -108,15 +122,7 @@ def test_an_issued_invoices_e_invoices_are_downloaded_from_the_admin_and_the_por
     assert download.value.suggested_filename == f"{note.number}.xml"
     page.screenshot(path=artifacts / "admin-credit-note-einvoice.png", full_page=True)
 
-    portal = browser.new_context(
-        base_url=live_server.url, viewport={"width": 1280, "height": 900}, accept_downloads=True
-    )
-    page = portal.new_page()
-    page.goto("/portal/login/")
-    page.get_by_label("Email").fill("jane@acme.example")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.goto("/portal/invoices/")
+    portal, page = portal_invoices(browser, live_server, "jane@acme.example")
     row = page.get_by_test_id("open-invoices").locator("tbody tr")
     expect(row).to_contain_text(invoice.number)
     with page.expect_download() as download:
@@ -155,14 +161,8 @@ def test_an_invoice_month_end_issued_says_its_pdf_is_being_made_until_its_files_
     open_page(page, f"/admin/ledger/invoice/{invoice.pk}/change/")
     expect(page.get_by_text("Being made", exact=True)).to_be_visible()
     page.screenshot(path=artifacts / "admin-invoice-pdf-being-made.png", full_page=True)
-    portal = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-    page = portal.new_page()
+    portal, page = portal_invoices(browser, live_server, "jane@acme.example")
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.goto("/portal/login/")
-    page.get_by_label("Email").fill("jane@acme.example")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.goto("/portal/invoices/")
     row = page.get_by_test_id("open-invoices").locator("tbody tr")
     expect(row).to_contain_text("PDF being made")
     page.screenshot(path=artifacts / "portal-invoice-pdf-being-made.png", full_page=True)

@@ -52,10 +52,11 @@ def import_usage(customer, service, events):
     assert upload.status == Upload.Status.IMPORTED, upload.errors
 
 
-def usage_invoice(customer, *, usage=True, issue=True) -> Invoice:
-    """Issued October invoice. Fee 100.00 a month, 1,000 checks included, 0.05 until the 15th and 0.04 after:
-    1,200 checks on the 12th and 600 on the 20th are 1,000 free, 200 at 0.05 and 600 at 0.04 (DESIGN.md)."""
-    service = ServiceFactory(code=f"kyc_{customer.client_id.lower()}", name="KYC check", unit_code="C62")
+def priced_usage(customer, *, usage=True, service=None) -> None:
+    """October's prices and usage for `customer`, nothing billed yet. Fee 100.00 a month, 1,000 checks included,
+    0.05 until the 15th and 0.04 after: 1,200 checks on the 12th and 600 on the 20th are 1,000 free, 200 at 0.05 and
+    600 at 0.04 (DESIGN.md)."""
+    service = service or ServiceFactory(code=f"kyc_{customer.client_id.lower()}", name="KYC check", unit_code="C62")
     PriceAgreementFactory(
         customer=customer,
         service=service,
@@ -75,6 +76,11 @@ def usage_invoice(customer, *, usage=True, issue=True) -> Invoice:
     )
     if usage:
         import_usage(customer, service, [(1200, "2026-10-12T10:00:00Z"), (600, "2026-10-20T10:00:00Z")])
+
+
+def usage_invoice(customer, *, usage=True, issue=True) -> Invoice:
+    """Issued October invoice of `priced_usage`."""
+    priced_usage(customer, usage=usage)
     invoice = invoice_create_draft(actor=None, customer=customer, period=OCTOBER)
     return invoice_issue(actor=None, invoice=invoice, send=False) if issue else invoice
 

@@ -14,7 +14,7 @@ from facturx import get_facturx_xml_from_pdf
 from lxml import etree
 
 from catalog.models import EinvoiceDelivery
-from catalog.tests.factories import PortalMembershipFactory, PriceAgreementFactory, ServiceFactory
+from catalog.tests.factories import PortalMembershipFactory, ServiceFactory
 from ledger.models import BillingRun, Invoice, Transaction
 from ledger.services import invoices, month_end
 from ledger.services.billing import billing_config_update
@@ -23,7 +23,7 @@ from ledger.services.reconciliation import ledger_differences
 from ledger.services.revenue_totals import revenue_by_line
 from ledger.tests.test_monthly_totals import assert_kept
 from ledger.tests.test_revenue_totals import kept as service_revenue_kept
-from tests.einvoice.test_documents import amounts, customer_in, import_usage, pdf_of
+from tests.einvoice.test_documents import amounts, customer_in, pdf_of, priced_usage
 from tests.einvoice.test_issue import NS, off_by_a_cent, read
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
@@ -32,22 +32,13 @@ OCTOBER = date(2026, 10, 1)
 
 @pytest.fixture
 def billed():
-    """billed(client_id, delivery) -> a customer with October usage (a fee, included units and usage at 0.05),
-    its drafts issued at once by month-end (auto-issue), taxed at 20 %."""
-    service = ServiceFactory(code="kyc", name="KYC check", unit_code="C62")
+    """billed(client_id, delivery) -> a customer with `priced_usage`'s October (a fee, included units, usage at two
+    prices), its bills issued at once by month-end (auto-issue), taxed at 20 %."""
 
-    def make(client_id: str, delivery=EinvoiceDelivery.UBL, *, quantity: int = 1200):
+    def make(client_id: str, delivery=EinvoiceDelivery.UBL, *, service=None):
         customer = customer_in("NL", client_id=client_id, einvoice_delivery=delivery)
         billing_config_update(actor=None, customer=customer, tax_rate=D("0.2"), auto_issue=True)
-        PriceAgreementFactory(
-            customer=customer,
-            service=service,
-            unit_price=D("0.05"),
-            included_quantity=D("1000"),
-            monthly_fee=D("100.00"),
-            valid_from=date(2026, 1, 1),
-        )
-        import_usage(customer, service, [(quantity, "2026-10-12T10:00:00Z")])
+        priced_usage(customer, service=service)
         return customer
 
     return make
@@ -83,9 +74,8 @@ def test_month_end_issues_in_one_batch_and_a_task_stores_valid_documents_after_c
         assert history.last().history_user == people["finance"]
     xml = read(stored[ubl.pk].einvoice)
     assert en16931(xml) == []
-    assert (
-        amounts(xml)["total"] == stored[ubl.pk].total == D("132.00")
-    )  # fee 100.00, 200 at 0.05 beyond 1,000 included, 20 % tax
+    # A fee of 100.00, 200 checks at 0.05 and 600 at 0.04 beyond the 1,000 included, 20 % tax.
+    assert amounts(xml)["total"] == stored[ubl.pk].total == D("160.80")
     embedded = etree.fromstring(xml).findtext(
         "cac:AdditionalDocumentReference/cac:Attachment/cbc:EmbeddedDocumentBinaryObject", namespaces=NS
     )
@@ -133,7 +123,8 @@ def test_an_einvoice_that_breaks_a_rule_leaves_only_its_invoice_a_draft_and_numb
 
 
 def test_issuing_a_batch_takes_as_many_statements_for_twelve_invoices_as_for_three(people, billed):
-    customers = [billed(f"C{n:02}", EinvoiceDelivery.FACTURX if n % 2 else "pdf") for n in range(16)]
+    service = ServiceFactory(code="kyc", name="KYC check", unit_code="C62")  # one for all: revenue is kept per service
+    customers = [billed(f"C{n:02}", EinvoiceDelivery.FACTURX if n % 2 else "pdf", service=service) for n in range(16)]
     drafts = []
     run = BillingRun.objects.create(period=OCTOBER, started_by=people["finance"], customer_count=len(customers))
     for customer in customers:
