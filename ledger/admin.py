@@ -587,8 +587,11 @@ class InvoiceAdmin(
     def download_pdf(self, request, object_id):
         invoice = self._invoice(request, object_id)
         if not invoice.pdf:
-            waiting = "its PDF is being made, within minutes of its issue" if invoice.number else "it is not issued yet"
-            self.message_user(request, f"{invoice}: {waiting}.", messages.WARNING)
+            if invoice.number:
+                reason = f"{invoice}: its PDF is being made, within minutes of its issue."
+            else:
+                reason = f"{invoice} is not issued yet: it has no PDF."
+            self.message_user(request, reason, messages.WARNING)
             return redirect(change_url(invoice))
         return pdf_download(invoice.pdf, f"{invoice.number}.pdf")
 
