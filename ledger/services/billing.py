@@ -91,4 +91,14 @@ def next_document_numbers(series: str, count: int) -> list[str]:
     first = sequence.last_number + 1
     sequence.last_number += count
     sequence.save(update_fields=["last_number"])
-    return [f"{series}-{year}-{number:06d}" for number in range(first, sequence.last_number + 1)]
+    return [_document_number(series, year, number) for number in range(first, sequence.last_number + 1)]
+
+
+def provisional_document_number(series: str) -> str:
+    """A number of the series' form that no document takes (0): for checking a document before its number is
+    taken."""
+    return _document_number(series, billing_today().year, 0)
+
+
+def _document_number(series: str, year: int, number: int) -> str:
+    return f"{series}-{year}-{number:06d}"

@@ -37,6 +37,7 @@ from ledger.services.billing import (
     billing_configs_for,
     next_document_number,
     next_document_numbers,
+    provisional_document_number,
 )
 from ledger.services.credit import apply_customer_credit, customers_with_credit
 from ledger.services.journal import Chart, Entry, Posting, receivable_account, transaction_post, transactions_post
@@ -530,9 +531,10 @@ def invoices_issue(*, actor: User | None, invoices: Iterable[Invoice], send: boo
 
     The PDFs and e-invoices are made after commit by a task, a batch at a time, and each invoice is emailed once
     its files are stored (`invoice_documents_store`). The e-invoices are made and checked here first, without the
-    PDF they will embed: one that breaks a rule refuses the whole batch, before anything is written, naming the
-    invoice and the rule (month-end then issues that batch one by one, so that only the invoice at fault stays a
-    draft). Invoices no longer a draft or approved (issued meanwhile) are left as they are."""
+    PDF they will embed and with a provisional number: one that breaks a rule refuses the whole batch, before
+    anything is written, naming the invoice and the rule (month-end then issues that batch one by one, so that only
+    the invoice at fault stays a draft). Invoices no longer a draft or approved (issued meanwhile) are left as they
+    are."""
     locked = [invoice for invoice in lock_invoices(invoices) if invoice.status in ISSUABLE]
     if not locked:
         return []
@@ -545,15 +547,19 @@ def invoices_issue(*, actor: User | None, invoices: Iterable[Invoice], send: boo
         _refuse_unissuable(invoice, configs[invoice.customer_id])
         names[invoice.pk] = str(invoice)
     issued_at = timezone.now()
-    numbers = next_document_numbers(INVOICE_SERIES, len(locked))
-    for invoice, number in zip(locked, numbers, strict=True):
-        _mark_issued(invoice, number=number, issued_at=issued_at, config=configs[invoice.customer_id])
+    provisional = provisional_document_number(INVOICE_SERIES)
+    for invoice in locked:
+        _mark_issued(invoice, number=provisional, issued_at=issued_at, config=configs[invoice.customer_id])
         invoice.updated_at = issued_at
+    # Checked before any row shared between customers is locked (the numbers, the accounts, the running totals):
+    # they take most of a batch's time, and other batches wait for those rows. The number changes no rule.
     unit_codes = service_unit_codes()
     for invoice in locked:
         if invoice.customer.einvoice_delivery != EinvoiceDelivery.PDF:
             document = invoice_terms(invoice, items=items[invoice.pk], unit_codes=unit_codes)
             checked_einvoice_xml(document, what=names[invoice.pk])
+    for invoice, number in zip(locked, next_document_numbers(INVOICE_SERIES, len(locked)), strict=True):
+        invoice.number = number
     update_rows(Invoice, _ISSUED_FIELDS, [(i.pk, *(getattr(i, field) for field in _ISSUED_FIELDS)) for i in locked])
     ids = [invoice.pk for invoice in locked]
     history_record_changed(
