@@ -379,7 +379,7 @@ OFFERED_WHEN: dict[str, Callable[[Invoice], bool]] = {
     "issue": lambda invoice: invoice.status in ISSUABLE,
     "cancel": lambda invoice: invoice.is_editable,
     "download_pdf": lambda invoice: bool(invoice.pdf),
-    "send_again": lambda invoice: bool(invoice.number),
+    "send_again": lambda invoice: bool(invoice.pdf),
     "credit": lambda invoice: invoice.status in CREDITABLE,
     "record_payment": lambda invoice: invoice.status in Invoice.OPEN,
 }

@@ -607,24 +607,31 @@ def invoice_documents_store(*, invoice_ids: Iterable[int], actor: User | None, s
     stored = 0
     customers = dict(Invoice.objects.filter(pk__in=list(invoice_ids)).values_list("pk", "customer_id"))
     for invoice_id, customer_id in sorted(customers.items()):
-        with transaction.atomic():
-            invoice = lock_invoice(Invoice(pk=invoice_id, customer_id=customer_id))
-            if not invoice.number or invoice.pdf:
-                continue
-            items = list(invoice.items.all())
-            config = billing_config_for(invoice.customer)
-            try:
-                documents = _invoice_documents(invoice, items, config, what=invoice.number)
-            except EinvoiceInvalid as error:
-                logger.error("Invoice %s: its e-invoice was not stored: %s", invoice.number, error)
-                documents = (render_invoice_pdf(invoice, items, config), None)
-            _attach_documents(invoice, *documents)
-            invoice._history_user = actor
-            invoice.save(update_fields=["pdf", "einvoice", "facturx", "updated_at"])
-            if send:
-                transaction.on_commit(lambda pk=invoice.pk: send_invoice_email(invoice_id=pk), robust=True)
-            stored += 1
+        try:
+            stored += _store_documents(invoice_id, customer_id, actor=actor, send=send)
+        except Exception:  # one invoice's failure keeps no other from its files; the schedule tries it again
+            logger.exception("Invoice %s: its files could not be made", invoice_id)
     return stored
+
+
+@transaction.atomic
+def _store_documents(invoice_id: int, customer_id: int, *, actor: User | None, send: bool) -> bool:
+    invoice = lock_invoice(Invoice(pk=invoice_id, customer_id=customer_id))
+    if not invoice.number or invoice.pdf:
+        return False
+    items = list(invoice.items.all())
+    config = billing_config_for(invoice.customer)
+    try:
+        documents = _invoice_documents(invoice, items, config, what=invoice.number)
+    except EinvoiceInvalid as error:
+        logger.error("Invoice %s: its e-invoice was not stored: %s", invoice.number, error)
+        documents = (render_invoice_pdf(invoice, items, config), None)
+    _attach_documents(invoice, *documents)
+    invoice._history_user = actor
+    invoice.save(update_fields=["pdf", "einvoice", "facturx", "updated_at"])
+    if send:
+        transaction.on_commit(lambda: send_invoice_email(invoice_id=invoice.pk), robust=True)
+    return True
 
 
 DOCUMENTS_LATE_AFTER = timedelta(minutes=10)
@@ -706,6 +713,10 @@ def send_invoice_email(*, invoice_id: int) -> bool:
 def invoice_send_again(*, actor: User | None, invoice: Invoice) -> bool:
     if not invoice.number:
         raise InvoiceNotEditable(f"Invoice {invoice} is not issued yet; there is nothing to send.")
+    if not invoice.pdf:
+        raise Conflict(
+            f"Invoice {invoice}'s PDF is being made; it is emailed as soon as it is stored.", code="documents_pending"
+        )
     return send_invoice_email(invoice_id=invoice.pk)
 
 

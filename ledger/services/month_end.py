@@ -9,6 +9,7 @@ even if all of that were bypassed.
 """
 
 import calendar
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from usage.report_selectors import usage_month_report
 from usage.services import usage_close_periods
 
 CHUNK_SIZE = 500
+logger = logging.getLogger(__name__)
 CHANGE_REASON_MAX_LENGTH = 100  # django-simple-history's history_change_reason column
 
 
@@ -377,7 +379,7 @@ def _in_batch(
             BillingRun.objects.filter(pk=run.pk).update(**{counter: F(counter) + routed})
         return
     except Exception:
-        pass
+        logger.warning("Run %s: a batch of %s failed; routing them one by one", run.pk, counter, exc_info=True)
     _one_by_one(run, invoices, counter, one)
 
 

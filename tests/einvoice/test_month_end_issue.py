@@ -13,6 +13,7 @@ from django.utils import timezone
 from facturx import get_facturx_xml_from_pdf
 from lxml import etree
 
+from billing_project.errors import Conflict
 from catalog.models import EinvoiceDelivery
 from catalog.tests.factories import PortalMembershipFactory, ServiceFactory
 from ledger.models import BillingRun, Invoice, Transaction
@@ -209,3 +210,28 @@ def test_until_its_files_are_stored_an_issued_invoice_says_its_pdf_is_being_made
             callback()
     listed = client.get(reverse("portal:invoices")).content.decode()
     assert "PDF being made" not in listed and reverse("portal:invoice_pdf", args=[invoice.pk]) in listed
+
+
+def test_one_invoice_whose_files_fail_keeps_no_other_from_its_files_and_cannot_be_sent_again_yet(
+    people, billed, monkeypatch, django_capture_on_commit_callbacks
+):
+    first, failing, last = billed("FIRST", "pdf"), billed("FAILING", "pdf"), billed("LAST", "pdf")
+    month_end.month_end_run(actor=people["finance"], period=OCTOBER)  # the task held back
+    ids = list(Invoice.objects.order_by("pk").values_list("pk", flat=True))
+    render = invoices.render_invoice_pdf
+
+    def render_invoice_pdf(invoice, items, config):
+        if invoice.customer_id == failing.pk:
+            raise OSError("disk full")
+        return render(invoice, items, config)
+
+    monkeypatch.setattr(invoices, "render_invoice_pdf", render_invoice_pdf)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert invoice_documents_store(invoice_ids=ids, actor=None) == 2
+
+    with_files = set(Invoice.objects.exclude(pdf="").values_list("customer_id", flat=True))
+    assert with_files == {first.pk, last.pk}
+    assert sorted(message.to[0] for message in mail.outbox) == sorted([first.billing_email, last.billing_email])
+    waiting = Invoice.objects.get(customer=failing)
+    with pytest.raises(Conflict, match="PDF is being made"):
+        invoices.invoice_send_again(actor=None, invoice=waiting)
