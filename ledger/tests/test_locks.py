@@ -300,13 +300,20 @@ CUSTOMER_OWNED = {
     "ledger_trailingrevenue",
 }
 FOR_UPDATE = re.compile(r" FOR UPDATE(?: OF (?P<of>.+))?$")
+UPSERT = re.compile(
+    r'^INSERT INTO "(\w+)" .* ON CONFLICT \(.*\) DO UPDATE ', re.DOTALL
+)  # billing_project.bulk.add_to_rows
 
 
 def row_locks(queries) -> list[tuple[str, frozenset[int] | None]]:
     """(table, ids or None when the statement does not name them) of each row lock taken, in order; a statement
-    without OF locks the rows of every table it reads, in the order they are named."""
+    without OF locks the rows of every table it reads, in the order they are named; an upsert that adds to rows
+    locks them."""
     locks = []
     for sql in (query["sql"] for query in queries):
+        if upsert := UPSERT.search(sql):  # the rows it adds to are locked, in key order
+            locks.append((upsert[1], None))
+            continue
         match = FOR_UPDATE.search(sql)
         if match is None:
             continue
