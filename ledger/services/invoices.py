@@ -571,8 +571,9 @@ def invoices_issue(*, actor: User | None, invoices: Iterable[Invoice], send: boo
     )
     monthly_totals_on_issue(locked)
     revenue_totals_on_issue([(invoice, items[invoice.pk]) for invoice in locked])
-    for customer_id in customers_with_credit({invoice.customer_id for invoice in locked}):
-        apply_customer_credit(customer=next(i.customer for i in locked if i.customer_id == customer_id), actor=actor)
+    customers = {invoice.customer_id: invoice.customer for invoice in locked}
+    for customer_id in sorted(customers_with_credit(customers)):
+        apply_customer_credit(customer=customers[customer_id], actor=actor)
     from ledger.tasks import invoice_documents_task  # the task module calls this one
 
     actor_id = actor.pk if actor is not None else None
